@@ -1,0 +1,180 @@
+// Python bindings: thin wrappers only; no logic lives here.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/map.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/set.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/unordered_map.h>
+#include <nanobind/stl/vector.h>
+
+#include "compiler/generic.h"
+#include "core/errors.h"
+#include "core/graph.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+using namespace luminal;
+
+namespace {
+
+nb::ndarray<nb::numpy, float> to_numpy(Buffer buf) {
+  // The array owns a copy-free handle on the buffer's vector.
+  auto* keep = new std::shared_ptr<const std::vector<float>>(buf.data);
+  nb::capsule owner(keep, [](void* p) noexcept {
+    delete static_cast<std::shared_ptr<const std::vector<float>>*>(p);
+  });
+  std::vector<size_t> shape(buf.shape.begin(), buf.shape.end());
+  return nb::ndarray<nb::numpy, float>(const_cast<float*>(buf.data->data()), shape.size(),
+                                       shape.data(), owner);
+}
+
+nb::list node_table(const Graph& g) {
+  nb::list out;
+  for (NodeId id : g.topo_order()) {
+    const Node& n = g.node(id);
+    nb::dict d;
+    d["id"] = id;
+    d["op"] = op_name(n.op);
+    nb::list inputs, views;
+    for (const Edge& e : n.inputs) {
+      inputs.append(e.node);
+      views.append(e.view.is_identity() ? std::string() : e.view.str());
+    }
+    d["inputs"] = inputs;
+    d["views"] = views;
+    d["shape"] = shape_str(n.shape);
+    d["axis"] = n.axis;
+    d["name"] = n.name;
+    d["dtype"] = n.dtype;
+    d["parameter"] = n.parameter;
+    d["value"] = n.symbolic ? nb::cast(n.symbolic->str()) : nb::cast(n.value);
+    d["output"] = bool(g.outputs().count(id));
+    out.append(d);
+  }
+  return out;
+}
+
+}  // namespace
+
+NB_MODULE(_core, m) {
+  m.doc() = "luminal's C++ core: symbolic dims, shape trackers, the graph, executor, passes";
+
+  nb::exception<ShapeError>(m, "ShapeError", PyExc_ValueError);
+  nb::exception<UnboundDimError>(m, "UnboundDimError", PyExc_RuntimeError);
+  nb::exception<ExecutionError>(m, "ExecutionError", PyExc_RuntimeError);
+
+  nb::class_<Expr>(m, "Expr", "A symbolic integer expression over named dims.")
+      .def(nb::init<int64_t>(), "value"_a)
+      .def_static("var", [](const std::string& n) { return Expr::var(n); }, "name"_a)
+      .def_prop_ro("is_const", &Expr::is_const)
+      .def("as_const", &Expr::as_const)
+      .def("eval", &Expr::eval, "dims"_a)
+      .def("vars", &Expr::vars)
+      .def("__add__", [](const Expr& a, const Expr& b) { return a + b; })
+      .def("__radd__", [](const Expr& a, const Expr& b) { return b + a; })
+      .def("__sub__", [](const Expr& a, const Expr& b) { return a - b; })
+      .def("__rsub__", [](const Expr& a, const Expr& b) { return b - a; })
+      .def("__mul__", [](const Expr& a, const Expr& b) { return a * b; })
+      .def("__rmul__", [](const Expr& a, const Expr& b) { return b * a; })
+      .def("__floordiv__", [](const Expr& a, const Expr& b) { return floordiv(a, b); })
+      .def("__rfloordiv__", [](const Expr& a, const Expr& b) { return floordiv(b, a); })
+      .def("__mod__", [](const Expr& a, const Expr& b) { return mod(a, b); })
+      .def("__rmod__", [](const Expr& a, const Expr& b) { return mod(b, a); })
+      .def("__neg__", [](const Expr& a) { return -a; })
+      .def("min", [](const Expr& a, const Expr& b) { return min(a, b); })
+      .def("max", [](const Expr& a, const Expr& b) { return max(a, b); })
+      .def("lt", [](const Expr& a, const Expr& b) { return lt(a, b); })
+      .def("__eq__", [](const Expr& a, const Expr& b) { return a == b; })
+      .def("__eq__", [](const Expr&, nb::handle) { return false; })
+      .def("__ne__", [](const Expr& a, const Expr& b) { return a != b; })
+      .def("__ne__", [](const Expr&, nb::handle) { return true; })
+      .def("__hash__", &Expr::hash)
+      .def("__str__", &Expr::str)
+      .def("__repr__", &Expr::str);
+  nb::implicitly_convertible<int64_t, Expr>();
+
+  nb::class_<ShapeTracker>(m, "ShapeTracker", "A view: shape, strides, offset and mask.")
+      .def_static("contiguous", &ShapeTracker::contiguous, "shape"_a)
+      .def_prop_ro("shape", &ShapeTracker::shape)
+      .def_prop_ro("strides", &ShapeTracker::strides)
+      .def_prop_ro("offset", &ShapeTracker::offset)
+      .def_prop_ro("is_identity", &ShapeTracker::is_identity)
+      .def_prop_ro("is_masked", &ShapeTracker::is_masked)
+      .def("numel", &ShapeTracker::numel)
+      .def("permute", &ShapeTracker::permute, "axes"_a)
+      .def("expand", &ShapeTracker::expand, "shape"_a)
+      .def("unsqueeze", &ShapeTracker::unsqueeze, "axis"_a)
+      .def("slice", &ShapeTracker::slice, "axis"_a, "start"_a, "stop"_a, "step"_a)
+      .def("pad", &ShapeTracker::pad, "axis"_a, "before"_a, "after"_a)
+      .def("flip", &ShapeTracker::flip, "axis"_a)
+      .def("reshape", &ShapeTracker::reshape, "shape"_a)
+      .def("index_expr", &ShapeTracker::index_expr, "index"_a)
+      .def("valid_expr", &ShapeTracker::valid_expr, "index"_a)
+      .def("__eq__", &ShapeTracker::operator==)
+      .def("__repr__", &ShapeTracker::str);
+
+  nb::class_<Graph>(m, "Graph", "The graph core: nodes, handles, data and the executor.")
+      .def(nb::init<>())
+      .def("clone", [](const Graph& g) { return Graph(g); })
+      .def("add_input", &Graph::add_input, "shape"_a, "name"_a, "dtype"_a, "parameter"_a)
+      .def("add_constant", &Graph::add_constant, "value"_a)
+      .def("add_symbolic_constant", &Graph::add_symbolic_constant, "value"_a)
+      .def(
+          "add_op",
+          [](Graph& g, const std::string& op,
+             const std::vector<std::pair<HandleId, ShapeTracker>>& inputs, int axis) {
+            return g.add_op(op_from_name(op), inputs, axis);
+          },
+          "op"_a, "inputs"_a, "axis"_a = -1)
+      .def("retrieve", &Graph::retrieve, "handle"_a)
+      .def("set_dim", &Graph::set_dim, "name"_a, "value"_a)
+      .def_prop_ro("dims", [](const Graph& g) { return g.dims(); })
+      .def(
+          "set_input",
+          [](Graph& g, HandleId h,
+             nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu> data) {
+            auto buf = std::make_shared<std::vector<float>>(data.data(),
+                                                            data.data() + data.shape(0));
+            g.set_input(h, std::move(buf));
+          },
+          "handle"_a, "data"_a)
+      .def("share_input", [](Graph& g, const Graph& from, HandleId h) {
+        NodeId id = from.node_of(h);
+        auto it = from.input_data().find(id);
+        if (it != from.input_data().end()) g.set_input(h, it->second);
+      })
+      .def("execute", &Graph::execute, nb::call_guard<nb::gil_scoped_release>())
+      .def(
+          "read",
+          [](const Graph& g, HandleId h, const ShapeTracker& view) {
+            Buffer b;
+            {
+              nb::gil_scoped_release release;
+              b = g.read(h, view);
+            }
+            return to_numpy(std::move(b));
+          },
+          "handle"_a, "view"_a)
+      .def("node_shape", [](const Graph& g, HandleId h) { return g.node(g.node_of(h)).shape; })
+      .def("node_of", &Graph::node_of, "handle"_a)
+      .def("is_input", [](const Graph& g, HandleId h) {
+        return g.node(g.node_of(h)).op == Op::Input;
+      })
+      .def("node_count", &Graph::live_node_count)
+      .def_prop_ro("version", &Graph::version)
+      .def("nodes", &node_table);
+
+  m.def("remove_unused_nodes", &remove_unused_nodes);
+  m.def("common_subexpression_elimination", &common_subexpression_elimination);
+  m.def("constant_folding", &constant_folding);
+  m.def("arithmetic_simplification", &arithmetic_simplification);
+  m.def("remove_redundant_contiguous", &remove_redundant_contiguous);
+  m.def("generic_compile", &generic_compile);
+  m.def("primitive_ops", [] {
+    std::vector<std::string> names;
+    for (Op op : kAllOps) names.push_back(op_name(op));
+    return names;
+  });
+}

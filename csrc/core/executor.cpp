@@ -1,0 +1,178 @@
+#include "core/executor.h"
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "core/errors.h"
+#include "core/primitive_math.h"
+
+namespace luminal {
+
+namespace {
+
+// Walks a view in row-major logical order, tracking the physical offset
+// incrementally; at() is -1 where the mask makes the element read 0.
+class Cursor {
+ public:
+  Cursor(const ConcreteView& v, size_t source_size, const char* op)
+      : v_(v), idx_(v.shape.size(), 0), phys_(v.offset), source_size_(source_size), op_(op) {}
+
+  float read(const float* src) const {
+    if (!v_.mask.empty())
+      for (size_t k = 0; k < idx_.size(); ++k)
+        if (idx_[k] < v_.mask[k].first || idx_[k] >= v_.mask[k].second) return 0.0f;
+    if (phys_ < 0 || size_t(phys_) >= source_size_)
+      throw ExecutionError(std::string("[") + op_ + "] internal error: view reads element " +
+                           std::to_string(phys_) + " of a buffer of " +
+                           std::to_string(source_size_));
+    return src[phys_];
+  }
+
+  void next() {
+    for (size_t k = idx_.size(); k-- > 0;) {
+      phys_ += v_.strides[k];
+      if (++idx_[k] < v_.shape[k]) return;
+      phys_ -= v_.strides[k] * v_.shape[k];
+      idx_[k] = 0;
+    }
+  }
+
+ private:
+  const ConcreteView& v_;
+  std::vector<int64_t> idx_;
+  int64_t phys_;
+  size_t source_size_;
+  const char* op_;
+};
+
+int64_t numel(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::string concrete_str(const std::vector<int64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+}  // namespace
+
+std::vector<float> ReferenceExecutor::gather(const std::vector<float>& src,
+                                             const ConcreteView& view, const char* op) {
+  std::vector<float> out(size_t(view.numel()));
+  Cursor c(view, src.size(), op);
+  for (float& x : out) {
+    x = c.read(src.data());
+    c.next();
+  }
+  return out;
+}
+
+void ReferenceExecutor::run(Graph& g) {
+  g.results_.clear();
+  std::vector<bool> needed = g.needed_by_outputs();
+  std::vector<NodeId> order;
+  for (NodeId id : g.topo_order())
+    if (needed[id]) order.push_back(id);
+
+  // Validate everything first, so a bad run fails before any work.
+  std::vector<std::vector<int64_t>> shapes(g.nodes_.size());
+  for (NodeId id : order) {
+    const Node& n = g.nodes_[id];
+    for (const Expr& d : n.shape) {
+      int64_t v = d.eval(g.dims_);
+      if (v < 0)
+        throw ExecutionError(std::string("[") + op_name(n.op) + "] dim " + d.str() +
+                             " evaluates to " + std::to_string(v) + " < 0");
+      shapes[id].push_back(v);
+    }
+    if (n.op == Op::Input) {
+      auto it = g.input_data_.find(id);
+      if (it == g.input_data_.end())
+        throw ExecutionError("[execute] input " + g.input_label(id) + " with shape " +
+                             shape_str(n.shape) + " was never set: call .set(data) on it");
+      if (int64_t(it->second->size()) != numel(shapes[id]))
+        throw ExecutionError("[execute] input " + g.input_label(id) + " holds " +
+                             std::to_string(it->second->size()) + " elements but its shape " +
+                             shape_str(n.shape) + " is " + concrete_str(shapes[id]) +
+                             " for the bound dims; set it again or rebind the dims");
+    }
+  }
+
+  // Free each buffer after its last consumer, unless it is an output.
+  std::vector<int> uses(g.nodes_.size(), 0);
+  for (NodeId id : order)
+    for (const Edge& e : g.nodes_[id].inputs) ++uses[e.node];
+
+  std::unordered_map<NodeId, Buffer> live;
+  for (NodeId id : order) {
+    const Node& n = g.nodes_[id];
+    Buffer out{nullptr, shapes[id]};
+    const int64_t count = numel(shapes[id]);
+    if (n.op == Op::Input) {
+      out.data = g.input_data_.at(id);
+    } else if (n.op == Op::Constant) {
+      double v = n.symbolic ? double(n.symbolic->eval(g.dims_)) : n.value;
+      out.data = std::make_shared<std::vector<float>>(size_t(count), float(v));
+    } else {
+      std::vector<ConcreteView> views;
+      for (const Edge& e : n.inputs) views.push_back(e.view.resolve(g.dims_));
+      auto result = std::make_shared<std::vector<float>>(size_t(count));
+      const char* name = op_name(n.op);
+      const std::vector<float>& a = *live.at(n.inputs[0].node).data;
+      if (is_binary(n.op)) {
+        const std::vector<float>& b = *live.at(n.inputs[1].node).data;
+        Cursor ca(views[0], a.size(), name), cb(views[1], b.size(), name);
+        for (float& x : *result) {
+          x = apply_binary(n.op, ca.read(a.data()), cb.read(b.data()));
+          ca.next();
+          cb.next();
+        }
+      } else if (is_reduce(n.op)) {
+        // Move the reduced axis last, then fold each run of `len` elements.
+        std::vector<size_t> axes;
+        for (size_t k = 0; k < views[0].shape.size(); ++k)
+          if (int(k) != n.axis) axes.push_back(k);
+        axes.push_back(size_t(n.axis));
+        ConcreteView v;
+        for (size_t k : axes) {
+          v.shape.push_back(views[0].shape[k]);
+          v.strides.push_back(views[0].strides[k]);
+          if (!views[0].mask.empty()) v.mask.push_back(views[0].mask[k]);
+        }
+        v.offset = views[0].offset;
+        const int64_t len = views[0].shape[size_t(n.axis)];
+        Cursor c(v, a.size(), name);
+        const bool is_max = n.op == Op::MaxReduce;
+        for (float& x : *result) {
+          double acc = is_max ? -std::numeric_limits<double>::infinity() : 0.0;
+          for (int64_t k = 0; k < len; ++k) {
+            double val = c.read(a.data());
+            c.next();
+            if (!is_max)
+              acc += val;
+            else if (std::isnan(val) || val > acc || std::isnan(acc))
+              acc = std::isnan(acc) ? acc : val;
+          }
+          x = float(acc);
+        }
+      } else {
+        Cursor c(views[0], a.size(), name);
+        for (float& x : *result) {
+          x = apply_unary(n.op, c.read(a.data()));
+          c.next();
+        }
+      }
+      out.data = std::move(result);
+    }
+    live[id] = out;
+    for (const Edge& e : n.inputs)
+      if (--uses[e.node] == 0 && !g.outputs_.count(e.node)) live.erase(e.node);
+  }
+  for (NodeId id : g.outputs_) g.results_[id] = live.at(id);
+}
+
+}  // namespace luminal

@@ -1,0 +1,19 @@
+// The reference executor: every primitive implemented plainly over concrete
+// views. It is slow on purpose-free code paths and is the oracle every
+// compiled graph is checked against.
+#pragma once
+#include "core/graph.h"
+
+namespace luminal {
+
+class ReferenceExecutor {
+ public:
+  // Runs everything `graph`'s outputs need; buffers are freed after their last
+  // consumer. Validates inputs and dims before computing anything.
+  static void run(Graph& graph);
+  // Materialize `view` over `src` row-major (invalid positions read 0).
+  static std::vector<float> gather(const std::vector<float>& src, const ConcreteView& view,
+                                   const char* op);
+};
+
+}  // namespace luminal

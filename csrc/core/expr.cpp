@@ -1,0 +1,480 @@
+#include "core/expr.h"
+
+#include <algorithm>
+#include <functional>
+#include <sstream>
+
+#include "core/errors.h"
+
+namespace luminal {
+
+struct Expr::Node {
+  Kind kind;
+  int64_t value = 0;       // Const
+  std::string name;        // Var
+  Range bounds;            // Var
+  std::vector<Expr> args;  // compound kinds
+  size_t hash = 0;
+};
+
+namespace {
+
+constexpr int64_t kInf = Range::kInf;
+
+int64_t clamp_inf(__int128 x) {
+  if (x >= kInf) return kInf;
+  if (x <= -kInf) return -kInf;
+  return int64_t(x);
+}
+bool is_inf(int64_t x) { return x >= kInf || x <= -kInf; }
+
+int64_t sat_add(int64_t a, int64_t b) {
+  if (is_inf(a)) return a;
+  if (is_inf(b)) return b;
+  return clamp_inf(__int128(a) + b);
+}
+int64_t sat_mul(int64_t a, int64_t b) {
+  if (a == 0 || b == 0) return 0;
+  return clamp_inf(__int128(a) * b);
+}
+int64_t floor_div(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+int64_t floor_mod(int64_t a, int64_t b) { return a - floor_div(a, b) * b; }
+
+size_t hash_combine(size_t seed, size_t v) {
+  return seed ^ (v + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2));
+}
+
+// A polynomial term: coefficient times a product of non-constant factors.
+struct Term {
+  int64_t coef;
+  Expr base;  // 1 for the constant term
+};
+
+Term split_term(const Expr& e) {
+  if (e.is_const()) return {e.value(), Expr(1)};
+  if (e.kind() == Expr::Kind::Mul && e.args().back().is_const()) {
+    std::vector<Expr> rest(e.args().begin(), e.args().end() - 1);
+    return {e.args().back().value(), product(rest)};
+  }
+  return {1, e};
+}
+
+std::vector<Expr> add_operands(const Expr& e) {
+  if (e.kind() == Expr::Kind::Add) return e.args();
+  return {e};
+}
+
+// True (with the quotient) when `e` is `q * d` as polynomials, d a non-constant atom.
+std::optional<Expr> divide_by_factor(const Expr& e, const Expr& d) {
+  if (e == d) return Expr(1);
+  if (e.kind() == Expr::Kind::Mul) {
+    const auto& f = e.args();
+    for (size_t i = 0; i < f.size(); ++i) {
+      if (f[i] == d) {
+        std::vector<Expr> rest;
+        for (size_t j = 0; j < f.size(); ++j)
+          if (j != i) rest.push_back(f[j]);
+        return product(rest);
+      }
+    }
+  }
+  if (e.kind() == Expr::Kind::Add) {
+    Expr sum = 0;
+    for (const Expr& t : e.args()) {
+      auto q = divide_by_factor(t, d);
+      if (!q) return std::nullopt;
+      sum = sum + *q;
+    }
+    return sum;
+  }
+  if (e.is_const() && e.value() == 0) return Expr(0);
+  return std::nullopt;
+}
+
+}  // namespace
+
+// ---- construction -------------------------------------------------------
+
+Expr::Expr(int64_t value) {
+  auto n = std::make_shared<Node>();
+  n->kind = Kind::Const;
+  n->value = value;
+  n->hash = std::hash<int64_t>()(value);
+  node_ = std::move(n);
+}
+
+Expr Expr::var(const std::string& name, int64_t lo, int64_t hi) {
+  auto n = std::make_shared<Node>();
+  n->kind = Kind::Var;
+  n->name = name;
+  n->bounds = {lo, hi};
+  n->hash = hash_combine(std::hash<std::string>()(name), 1);
+  return Expr(std::shared_ptr<const Node>(std::move(n)));
+}
+
+Expr Expr::make(Kind kind, std::vector<Expr> args) {
+  auto n = std::make_shared<Node>();
+  n->kind = kind;
+  size_t h = size_t(kind) * 1000003u;
+  for (const Expr& a : args) h = hash_combine(h, a.hash());
+  n->hash = h;
+  n->args = std::move(args);
+  return Expr(std::shared_ptr<const Node>(std::move(n)));
+}
+
+Expr::Kind Expr::kind() const { return node_->kind; }
+std::optional<int64_t> Expr::as_const() const {
+  if (is_const()) return node_->value;
+  return std::nullopt;
+}
+int64_t Expr::value() const { return node_->value; }
+const std::string& Expr::name() const { return node_->name; }
+const std::vector<Expr>& Expr::args() const { return node_->args; }
+size_t Expr::hash() const { return node_->hash; }
+
+bool Expr::operator==(const Expr& o) const { return compare(*this, o) == 0; }
+
+int Expr::compare(const Expr& a, const Expr& b) {
+  if (a.node_ == b.node_) return 0;
+  if (a.kind() != b.kind()) return a.kind() < b.kind() ? -1 : 1;
+  switch (a.kind()) {
+    case Kind::Const:
+      return a.value() == b.value() ? 0 : (a.value() < b.value() ? -1 : 1);
+    case Kind::Var:
+      return a.name().compare(b.name()) < 0 ? -1 : (a.name() == b.name() ? 0 : 1);
+    default:
+      break;
+  }
+  const auto &x = a.args(), &y = b.args();
+  if (x.size() != y.size()) return x.size() < y.size() ? -1 : 1;
+  for (size_t i = 0; i < x.size(); ++i)
+    if (int c = compare(x[i], y[i])) return c;
+  return 0;
+}
+
+namespace {
+bool less(const Expr& a, const Expr& b) { return Expr::compare(a, b) < 0; }
+}  // namespace
+
+Expr product(const std::vector<Expr>& xs) {
+  Expr p = 1;
+  for (const Expr& x : xs) p = p * x;
+  return p;
+}
+
+// ---- arithmetic ---------------------------------------------------------
+
+Expr operator+(const Expr& a, const Expr& b) {
+  if (a.is_const() && b.is_const()) return Expr(a.value() + b.value());
+  if (a.is_const() && a.value() == 0) return b;
+  if (b.is_const() && b.value() == 0) return a;
+  // Collect terms, merge equal bases, drop zeros.
+  std::vector<Term> terms;
+  for (const Expr& side : {a, b})
+    for (const Expr& t : add_operands(side)) terms.push_back(split_term(t));
+  std::sort(terms.begin(), terms.end(),
+            [](const Term& x, const Term& y) { return less(x.base, y.base); });
+  std::vector<Term> merged;
+  for (const Term& t : terms) {
+    if (!merged.empty() && merged.back().base == t.base)
+      merged.back().coef += t.coef;
+    else
+      merged.push_back(t);
+  }
+  int64_t constant = 0;
+  std::vector<Expr> ops;
+  for (const Term& t : merged) {
+    if (t.coef == 0) continue;
+    if (t.base.is_const()) {
+      constant += t.coef * t.base.value();
+      continue;
+    }
+    ops.push_back(t.coef == 1 ? t.base : t.base * Expr(t.coef));
+  }
+  if (ops.empty()) return Expr(constant);
+  if (constant != 0) ops.push_back(Expr(constant));
+  if (ops.size() == 1) return ops[0];
+  return Expr::make(Expr::Kind::Add, std::move(ops));
+}
+
+Expr operator-(const Expr& a) { return a * Expr(-1); }
+Expr operator-(const Expr& a, const Expr& b) { return a + (-b); }
+
+Expr operator*(const Expr& a, const Expr& b) {
+  if (a.is_const() && b.is_const()) return Expr(a.value() * b.value());
+  for (const Expr* x : {&a, &b})
+    if (x->is_const() && x->value() == 0) return Expr(0);
+  if (a.is_const() && a.value() == 1) return b;
+  if (b.is_const() && b.value() == 1) return a;
+  // Distribute over sums so that equal polynomials look equal.
+  if (a.kind() == Expr::Kind::Add || b.kind() == Expr::Kind::Add) {
+    Expr sum = 0;
+    for (const Expr& x : add_operands(a))
+      for (const Expr& y : add_operands(b)) sum = sum + x * y;
+    return sum;
+  }
+  int64_t coef = 1;
+  std::vector<Expr> factors;
+  for (const Expr& side : {a, b}) {
+    if (side.is_const()) {
+      coef *= side.value();
+    } else if (side.kind() == Expr::Kind::Mul) {
+      for (const Expr& f : side.args()) {
+        if (f.is_const())
+          coef *= f.value();
+        else
+          factors.push_back(f);
+      }
+    } else {
+      factors.push_back(side);
+    }
+  }
+  if (coef == 0) return Expr(0);
+  std::sort(factors.begin(), factors.end(), less);
+  if (coef != 1) factors.push_back(Expr(coef));
+  if (factors.size() == 1) return factors[0];
+  return Expr::make(Expr::Kind::Mul, std::move(factors));
+}
+
+Expr floordiv(const Expr& a, const Expr& b) {
+  if (b.is_const()) {
+    int64_t d = b.value();
+    if (d == 1) return a;
+    if (d == 0) return Expr::make(Expr::Kind::Div, {a, b});  // fails at eval
+    if (a.is_const()) return Expr(floor_div(a.value(), d));
+    if (d > 0) {
+      // (k*d + r) // d == k + r // d, exactly, for integer k.
+      Expr whole = 0, rest = 0;
+      for (const Expr& t : add_operands(a)) {
+        Term term = split_term(t);
+        if (term.coef % d == 0)
+          whole = whole + term.base * Expr(term.coef / d);
+        else
+          rest = rest + t;
+      }
+      if (!(whole.is_const() && whole.value() == 0)) return whole + floordiv(rest, b);
+      if (a.kind() == Expr::Kind::Div && a.args()[1].is_const() && a.args()[1].value() > 0)
+        return floordiv(a.args()[0], Expr(a.args()[1].value() * d));
+      Range r = a.range();
+      if (r.lo >= 0 && r.hi < d) return Expr(0);
+      if (!is_inf(r.lo) && !is_inf(r.hi) && floor_div(r.lo, d) == floor_div(r.hi, d))
+        return Expr(floor_div(r.lo, d));
+    }
+  } else {
+    if (auto q = divide_by_factor(a, b)) return *q;
+  }
+  return Expr::make(Expr::Kind::Div, {a, b});
+}
+
+Expr mod(const Expr& a, const Expr& b) {
+  if (b.is_const()) {
+    int64_t d = b.value();
+    if (d == 1 || d == -1) return Expr(0);
+    if (d == 0) return Expr::make(Expr::Kind::Mod, {a, b});  // fails at eval
+    if (a.is_const()) return Expr(floor_mod(a.value(), d));
+    if (d > 0) {
+      Expr rest = 0;
+      bool dropped = false;
+      for (const Expr& t : add_operands(a)) {
+        Term term = split_term(t);
+        if (term.coef % d == 0)
+          dropped = true;
+        else
+          rest = rest + Expr(term.coef % d) * term.base;
+      }
+      if (dropped || rest != a) return mod(rest, b);
+      if (a.kind() == Expr::Kind::Mod && a.args()[1].is_const() &&
+          a.args()[1].value() % d == 0)
+        return mod(a.args()[0], b);
+      Range r = a.range();
+      if (r.lo >= 0 && r.hi < d) return a;
+    }
+  } else {
+    if (divide_by_factor(a, b)) return Expr(0);
+    Range r = a.range(), rb = b.range();
+    if (r.lo >= 0 && !is_inf(r.hi) && r.hi < rb.lo) return a;
+  }
+  return Expr::make(Expr::Kind::Mod, {a, b});
+}
+
+Expr min(const Expr& a, const Expr& b) {
+  if (a.is_const() && b.is_const()) return Expr(std::min(a.value(), b.value()));
+  if (a == b) return a;
+  Range d = (a - b).range();
+  if (d.hi <= 0) return a;
+  if (d.lo >= 0) return b;
+  return less(a, b) ? Expr::make(Expr::Kind::Min, {a, b}) : Expr::make(Expr::Kind::Min, {b, a});
+}
+
+Expr max(const Expr& a, const Expr& b) {
+  if (a.is_const() && b.is_const()) return Expr(std::max(a.value(), b.value()));
+  if (a == b) return a;
+  Range d = (a - b).range();
+  if (d.lo >= 0) return a;
+  if (d.hi <= 0) return b;
+  return less(a, b) ? Expr::make(Expr::Kind::Max, {a, b}) : Expr::make(Expr::Kind::Max, {b, a});
+}
+
+Expr lt(const Expr& a, const Expr& b) {
+  if (a.is_const() && b.is_const()) return Expr(int64_t(a.value() < b.value()));
+  Range d = (a - b).range();
+  if (d.hi < 0) return Expr(1);
+  if (d.lo >= 0) return Expr(0);
+  return Expr::make(Expr::Kind::Lt, {a, b});
+}
+
+// ---- evaluation and analysis ---------------------------------------------
+
+int64_t Expr::eval(const Bindings& dims) const {
+  switch (kind()) {
+    case Kind::Const:
+      return value();
+    case Kind::Var: {
+      auto it = dims.find(name());
+      if (it == dims.end())
+        throw UnboundDimError("dim '" + name() +
+                              "' is not bound: call graph.set_dim(\"" + name() +
+                              "\", value) or set an input whose shape uses it");
+      return it->second;
+    }
+    default:
+      break;
+  }
+  const auto& x = args();
+  int64_t acc = x[0].eval(dims);
+  for (size_t i = 1; i < x.size(); ++i) {
+    int64_t v = x[i].eval(dims);
+    switch (kind()) {
+      case Kind::Add: acc += v; break;
+      case Kind::Mul: acc *= v; break;
+      case Kind::Div:
+      case Kind::Mod:
+        if (v == 0) throw ExecutionError("[dim] division by zero evaluating " + str());
+        acc = kind() == Kind::Div ? floor_div(acc, v) : floor_mod(acc, v);
+        break;
+      case Kind::Min: acc = std::min(acc, v); break;
+      case Kind::Max: acc = std::max(acc, v); break;
+      case Kind::Lt: acc = acc < v; break;
+      default: break;
+    }
+  }
+  return acc;
+}
+
+Range Expr::range() const {
+  switch (kind()) {
+    case Kind::Const: return {value(), value()};
+    case Kind::Var: return node_->bounds;
+    case Kind::Lt: return {0, 1};
+    default: break;
+  }
+  const auto& x = args();
+  Range r = x[0].range();
+  for (size_t i = 1; i < x.size(); ++i) {
+    Range s = x[i].range();
+    switch (kind()) {
+      case Kind::Add:
+        r = {sat_add(r.lo, s.lo), sat_add(r.hi, s.hi)};
+        break;
+      case Kind::Mul: {
+        int64_t c[4] = {sat_mul(r.lo, s.lo), sat_mul(r.lo, s.hi), sat_mul(r.hi, s.lo),
+                        sat_mul(r.hi, s.hi)};
+        r = {*std::min_element(c, c + 4), *std::max_element(c, c + 4)};
+        break;
+      }
+      case Kind::Div:
+        if (s.lo > 0 && s.lo == s.hi) {
+          r = {is_inf(r.lo) ? r.lo : floor_div(r.lo, s.lo),
+               is_inf(r.hi) ? r.hi : floor_div(r.hi, s.lo)};
+        } else if (s.lo > 0 && r.lo >= 0) {
+          r = {0, r.hi};
+        } else {
+          r = {-kInf, kInf};
+        }
+        break;
+      case Kind::Mod:
+        if (s.lo > 0) {
+          if (r.lo >= 0 && r.hi < s.lo) break;  // unchanged
+          r = {0, is_inf(s.hi) ? kInf : s.hi - 1};
+        } else {
+          r = {-kInf, kInf};
+        }
+        break;
+      case Kind::Min: r = {std::min(r.lo, s.lo), std::min(r.hi, s.hi)}; break;
+      case Kind::Max: r = {std::max(r.lo, s.lo), std::max(r.hi, s.hi)}; break;
+      default: break;
+    }
+  }
+  return r;
+}
+
+std::set<std::string> Expr::vars() const {
+  std::set<std::string> out;
+  std::function<void(const Expr&)> walk = [&](const Expr& e) {
+    if (e.kind() == Kind::Var) out.insert(e.name());
+    for (const Expr& a : e.args()) walk(a);
+  };
+  walk(*this);
+  return out;
+}
+
+namespace {
+// Precedence for printing: higher binds tighter.
+int precedence(Expr::Kind k) {
+  switch (k) {
+    case Expr::Kind::Lt: return 1;
+    case Expr::Kind::Add: return 2;
+    case Expr::Kind::Mul:
+    case Expr::Kind::Div:
+    case Expr::Kind::Mod: return 3;
+    default: return 4;
+  }
+}
+std::string wrap(const Expr& e, int parent) {
+  std::string s = e.str();
+  bool negative_const = e.is_const() && e.value() < 0;
+  return (precedence(e.kind()) < parent || (negative_const && parent > 2)) ? "(" + s + ")" : s;
+}
+}  // namespace
+
+std::string Expr::str() const {
+  switch (kind()) {
+    case Kind::Const: return std::to_string(value());
+    case Kind::Var: return name();
+    case Kind::Add: {
+      std::string s = args()[0].str();
+      for (size_t i = 1; i < args().size(); ++i) {
+        Term t = split_term(args()[i]);
+        if (t.coef < 0) {
+          Expr positive = t.base * Expr(-t.coef);
+          s += " - " + wrap(positive, 3);
+        } else {
+          s += " + " + args()[i].str();
+        }
+      }
+      return s;
+    }
+    case Kind::Mul: {
+      std::string s;
+      const auto& f = args();
+      if (f.back().is_const() && f.back().value() == -1) {
+        std::vector<Expr> rest(f.begin(), f.end() - 1);
+        return "-" + wrap(product(rest), 4);
+      }
+      for (size_t i = 0; i < f.size(); ++i) s += (i ? "*" : "") + wrap(f[i], 3);
+      return s;
+    }
+    case Kind::Div: return wrap(args()[0], 3) + "//" + wrap(args()[1], 4);
+    case Kind::Mod: return wrap(args()[0], 3) + "%" + wrap(args()[1], 4);
+    case Kind::Min: return "min(" + args()[0].str() + ", " + args()[1].str() + ")";
+    case Kind::Max: return "max(" + args()[0].str() + ", " + args()[1].str() + ")";
+    case Kind::Lt: return wrap(args()[0], 2) + " < " + wrap(args()[1], 2);
+  }
+  return "?";
+}
+
+}  // namespace luminal

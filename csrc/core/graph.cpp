@@ -1,0 +1,227 @@
+#include "core/graph.h"
+
+#include <algorithm>
+
+#include "core/errors.h"
+
+namespace luminal {
+
+HandleId Graph::new_handle(NodeId node) {
+  handles_.push_back(node);
+  return HandleId(handles_.size() - 1);
+}
+
+void Graph::changed() {
+  ++version_;
+  results_.clear();
+}
+
+NodeId Graph::add_node(Node node) {
+  nodes_.push_back(std::move(node));
+  changed();
+  return NodeId(nodes_.size() - 1);
+}
+
+HandleId Graph::add_input(const Shape& shape, const std::string& name, const std::string& dtype,
+                          bool parameter) {
+  Node n;
+  n.op = Op::Input;
+  n.shape = shape;
+  n.name = name;
+  n.dtype = dtype;
+  n.parameter = parameter;
+  return new_handle(add_node(std::move(n)));
+}
+
+HandleId Graph::add_constant(double value) {
+  Node n;
+  n.op = Op::Constant;
+  n.value = value;
+  return new_handle(add_node(std::move(n)));
+}
+
+HandleId Graph::add_symbolic_constant(const Expr& value) {
+  if (value.is_const()) return add_constant(double(value.value()));
+  Node n;
+  n.op = Op::Constant;
+  n.symbolic = value;
+  return new_handle(add_node(std::move(n)));
+}
+
+HandleId Graph::add_op(Op op, const std::vector<std::pair<HandleId, ShapeTracker>>& inputs,
+                       int axis) {
+  std::string tag = std::string("[") + op_name(op) + "] ";
+  if (op == Op::Input || op == Op::Constant)
+    throw std::invalid_argument(tag + "leaves are made with add_input/add_constant");
+  if (int(inputs.size()) != arity(op))
+    throw std::invalid_argument(tag + "takes " + std::to_string(arity(op)) + " inputs, got " +
+                                std::to_string(inputs.size()));
+  Node n;
+  n.op = op;
+  for (const auto& [h, view] : inputs) {
+    NodeId id = node_of(h);
+    if (!nodes_[id].alive)
+      throw std::invalid_argument(tag + "an input tensor was removed by a compiler; build the "
+                                  "whole graph before compile()");
+    n.inputs.push_back({id, view});
+  }
+  const Shape& in = n.inputs[0].view.shape();
+  if (is_binary(op)) {
+    const Shape& other = n.inputs[1].view.shape();
+    if (!same_shape(in, other))
+      throw ShapeError(tag + "input shapes " + shape_str(in) + " and " + shape_str(other) +
+                       " differ");
+    n.shape = in;
+  } else if (is_reduce(op)) {
+    if (axis < 0 || axis >= int(in.size()))
+      throw ShapeError(tag + "axis " + std::to_string(axis) + " is out of range for shape " +
+                       shape_str(in));
+    n.axis = axis;
+    n.shape = in;
+    n.shape.erase(n.shape.begin() + axis);
+  } else {
+    n.shape = in;
+  }
+  return new_handle(add_node(std::move(n)));
+}
+
+NodeId Graph::node_of(HandleId h) const {
+  if (h < 0 || size_t(h) >= handles_.size())
+    throw std::invalid_argument("unknown tensor handle " + std::to_string(h));
+  return handles_[h];
+}
+
+void Graph::retrieve(HandleId h) {
+  outputs_.insert(node_of(h));
+  changed();
+}
+
+void Graph::set_dim(const std::string& name, int64_t value) {
+  if (value < 0)
+    throw std::invalid_argument("[set_dim] dim '" + name + "' must be >= 0, got " +
+                                std::to_string(value));
+  dims_[name] = value;
+  results_.clear();
+}
+
+void Graph::set_input(HandleId h, std::shared_ptr<const std::vector<float>> data) {
+  NodeId id = node_of(h);
+  if (nodes_[id].op != Op::Input)
+    throw std::invalid_argument("[set] only inputs can be set; this tensor is computed by " +
+                                std::string(op_name(nodes_[id].op)));
+  input_data_[id] = std::move(data);
+  results_.clear();
+}
+
+std::string Graph::input_label(NodeId id) const {
+  const Node& n = nodes_[id];
+  return n.name.empty() ? "input #" + std::to_string(id) : "'" + n.name + "'";
+}
+
+size_t Graph::live_node_count() const {
+  return std::count_if(nodes_.begin(), nodes_.end(), [](const Node& n) { return n.alive; });
+}
+
+std::vector<NodeId> Graph::topo_order() const {
+  // Nodes are appended after their inputs and passes only ever add nodes at
+  // the end, except when rewiring to an earlier node; a DFS keeps it exact.
+  std::vector<uint8_t> state(nodes_.size(), 0);
+  std::vector<NodeId> order;
+  order.reserve(nodes_.size());
+  std::vector<std::pair<NodeId, size_t>> stack;
+  for (NodeId root = 0; root < NodeId(nodes_.size()); ++root) {
+    if (!nodes_[root].alive || state[root]) continue;
+    stack.push_back({root, 0});
+    state[root] = 1;
+    while (!stack.empty()) {
+      auto& [id, next] = stack.back();
+      const Node& n = nodes_[id];
+      if (next < n.inputs.size()) {
+        NodeId child = n.inputs[next++].node;
+        if (!state[child]) {
+          state[child] = 1;
+          stack.push_back({child, 0});
+        }
+      } else {
+        state[id] = 2;
+        order.push_back(id);
+        stack.pop_back();
+      }
+    }
+  }
+  return order;
+}
+
+std::vector<bool> Graph::needed_by_outputs() const {
+  std::vector<bool> needed(nodes_.size(), false);
+  std::vector<NodeId> stack(outputs_.begin(), outputs_.end());
+  while (!stack.empty()) {
+    NodeId id = stack.back();
+    stack.pop_back();
+    if (needed[id]) continue;
+    needed[id] = true;
+    for (const Edge& e : nodes_[id].inputs) stack.push_back(e.node);
+  }
+  return needed;
+}
+
+void Graph::replace_nodes(const std::unordered_map<NodeId, NodeId>& replacement) {
+  if (replacement.empty()) return;
+  auto resolve = [&](NodeId id) {
+    for (auto it = replacement.find(id); it != replacement.end(); it = replacement.find(id))
+      id = it->second;
+    return id;
+  };
+  for (Node& n : nodes_)
+    for (Edge& e : n.inputs) e.node = resolve(e.node);
+  for (NodeId& h : handles_) h = resolve(h);
+  std::set<NodeId> outs;
+  for (NodeId o : outputs_) outs.insert(resolve(o));
+  outputs_ = std::move(outs);
+  for (const auto& [old, _] : replacement)
+    if (resolve(old) != old) nodes_[old].alive = false;
+  changed();
+}
+
+void Graph::remove_node(NodeId id) {
+  nodes_[id].alive = false;
+  nodes_[id].inputs.clear();
+  changed();
+}
+
+}  // namespace luminal
+
+// ---- running ----------------------------------------------------------------
+
+#include "core/executor.h"
+
+namespace luminal {
+
+void Graph::execute() { ReferenceExecutor::run(*this); }
+
+Buffer Graph::read(HandleId h, const ShapeTracker& view) const {
+  NodeId id = node_of(h);
+  const Node& n = nodes_[id];
+  std::shared_ptr<const std::vector<float>> data;
+  std::vector<int64_t> shape;
+  if (auto it = results_.find(id); it != results_.end()) {
+    data = it->second.data;
+  } else if (n.op == Op::Input && input_data_.count(id)) {
+    data = input_data_.at(id);
+  } else if (!n.alive) {
+    throw ExecutionError(
+        "[numpy] this tensor was removed by a compiler because no retrieved output needs "
+        "it: call .retrieve() on it before compile()");
+  } else if (!outputs_.count(id)) {
+    throw ExecutionError("[numpy] this tensor was not retrieved: call .retrieve() on it "
+                         "before execute() (and before compile())");
+  } else {
+    throw ExecutionError("[numpy] no data yet: call graph.execute() first (results are "
+                         "cleared when inputs, dims or the graph change)");
+  }
+  ConcreteView v = view.resolve(dims_);
+  auto out = std::make_shared<std::vector<float>>(ReferenceExecutor::gather(*data, v, "numpy"));
+  return {out, v.shape};
+}
+
+}  // namespace luminal

@@ -1,0 +1,111 @@
+// The graph: nodes of primitive ops joined by edges that carry ShapeTrackers.
+//
+// Users hold *handles*, not nodes. Compilers replace nodes freely and the
+// handle->node map follows, so a Tensor the user kept stays valid through
+// every pass (DESIGN.md section 3).
+#pragma once
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/expr.h"
+#include "core/op.h"
+#include "core/shape_tracker.h"
+
+namespace luminal {
+
+using NodeId = int32_t;
+using HandleId = int32_t;
+
+struct Edge {
+  NodeId node;
+  ShapeTracker view;  // how this consumer reads the producer's row-major output
+};
+
+struct Node {
+  Op op = Op::Constant;
+  std::vector<Edge> inputs;
+  Shape shape;  // output shape; the output buffer is row-major in it
+  int axis = -1;  // reduces only
+  // Constant: `value` everywhere, or the value of `symbolic` when present.
+  double value = 0.0;
+  std::optional<Expr> symbolic;
+  // Input: a display name, whether it is a parameter (kept across runs, never
+  // re-uploaded), and its storage dtype annotation.
+  std::string name;
+  bool parameter = false;
+  std::string dtype = "f32";
+  bool alive = true;
+};
+
+// A computed or uploaded buffer with the concrete shape it was made in.
+struct Buffer {
+  std::shared_ptr<const std::vector<float>> data;
+  std::vector<int64_t> shape;
+};
+
+class Graph {
+ public:
+  // ---- building -------------------------------------------------------
+  HandleId add_input(const Shape& shape, const std::string& name, const std::string& dtype,
+                     bool parameter);
+  HandleId add_constant(double value);
+  HandleId add_symbolic_constant(const Expr& value);
+  // Add a primitive over (handle, view) inputs; checks shapes, throws ShapeError.
+  HandleId add_op(Op op, const std::vector<std::pair<HandleId, ShapeTracker>>& inputs,
+                  int axis = -1);
+  void retrieve(HandleId h);
+  void set_dim(const std::string& name, int64_t value);
+  const Bindings& dims() const { return dims_; }
+  void set_input(HandleId h, std::shared_ptr<const std::vector<float>> data);
+
+  // ---- running --------------------------------------------------------
+  // Runs the reference executor over every node the retrieved outputs need.
+  void execute();
+  // The data behind handle `h` read through `view`, materialized row-major.
+  Buffer read(HandleId h, const ShapeTracker& view) const;
+
+  // ---- inspection and rewriting (for compilers) -------------------------
+  NodeId node_of(HandleId h) const;
+  const Node& node(NodeId id) const { return nodes_.at(id); }
+  Node& node_mut(NodeId id) { return nodes_.at(id); }
+  size_t node_slots() const { return nodes_.size(); }
+  size_t live_node_count() const;
+  size_t handle_count() const { return handles_.size(); }
+  const std::set<NodeId>& outputs() const { return outputs_; }
+  // Live nodes, producers before consumers.
+  std::vector<NodeId> topo_order() const;
+  // Nodes the outputs depend on (themselves included).
+  std::vector<bool> needed_by_outputs() const;
+  // Point every edge, handle and output at replacement[old] (chains resolved),
+  // and mark replaced nodes dead. Shapes of old and new must match.
+  void replace_nodes(const std::unordered_map<NodeId, NodeId>& replacement);
+  NodeId add_node(Node node);  // for compilers; returns the new node's id
+  void remove_node(NodeId id);
+  // Bumped on every structural change; Looped compilers iterate until it stops.
+  uint64_t version() const { return version_; }
+  const std::unordered_map<NodeId, std::shared_ptr<const std::vector<float>>>& input_data()
+      const {
+    return input_data_;
+  }
+  std::string input_label(NodeId id) const;
+
+ private:
+  HandleId new_handle(NodeId node);
+  void changed();
+
+  std::vector<Node> nodes_;
+  std::vector<NodeId> handles_;
+  std::set<NodeId> outputs_;
+  Bindings dims_;
+  std::unordered_map<NodeId, std::shared_ptr<const std::vector<float>>> input_data_;
+  std::unordered_map<NodeId, Buffer> results_;
+  uint64_t version_ = 0;
+
+  friend class ReferenceExecutor;
+};
+
+}  // namespace luminal
