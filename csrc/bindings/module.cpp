@@ -163,6 +163,7 @@ NB_MODULE(_core, m) {
         return g.node(g.node_of(h)).op == Op::Input;
       })
       .def("node_count", &Graph::live_node_count)
+      .def("handle_count", &Graph::handle_count)
       .def_prop_ro("version", &Graph::version)
       .def("nodes", &node_table);
 

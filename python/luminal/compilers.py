@@ -1,0 +1,87 @@
+"""Compilers: values with ``run(graph)`` that rewrite the graph. They compose
+as a list; ``Looped`` repeats to a fixed point."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
+
+from luminal import _core
+
+if TYPE_CHECKING:
+    from luminal.graph import Graph
+
+
+@runtime_checkable
+class Compiler(Protocol):
+    def run(self, graph: Graph) -> None: ...
+
+
+class _CorePass:
+    """A pass implemented in C++ (csrc/compiler)."""
+
+    _fn = staticmethod(_core.generic_compile)
+
+    def run(self, graph: Graph) -> None:
+        type(self)._fn(graph._core)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class RemoveUnusedNodes(_CorePass):
+    """Drop computed nodes that no retrieved tensor needs."""
+
+    _fn = staticmethod(_core.remove_unused_nodes)
+
+
+class CSE(_CorePass):
+    """Common subexpression elimination: merge identical nodes."""
+
+    _fn = staticmethod(_core.common_subexpression_elimination)
+
+
+class ConstantFolding(_CorePass):
+    """Evaluate ops whose inputs are all constants."""
+
+    _fn = staticmethod(_core.constant_folding)
+
+
+class ArithmeticSimplification(_CorePass):
+    """``x+0``, ``x*1``, ``recip(recip(x))`` (never ``x*0``: inf*0 is NaN)."""
+
+    _fn = staticmethod(_core.arithmetic_simplification)
+
+
+class RemoveRedundantContiguous(_CorePass):
+    """Drop ``Contiguous`` nodes whose input is already row-major."""
+
+    _fn = staticmethod(_core.remove_redundant_contiguous)
+
+
+class GenericCompiler(_CorePass):
+    """All generic simplifications, repeated until the graph stops changing.
+
+    >>> cx.compile(lm.GenericCompiler())
+    """
+
+    _fn = staticmethod(_core.generic_compile)
+
+
+class Looped:
+    """Run ``compilers`` in order until a full round changes nothing.
+
+    >>> cx.compile(lm.Looped([lm.CSE(), lm.ConstantFolding()]))
+    """
+
+    def __init__(self, compilers: Compiler | Sequence[Compiler], max_rounds: int = 100):
+        self.compilers = list(compilers) if isinstance(compilers, (list, tuple)) else [compilers]
+        self.max_rounds = max_rounds
+
+    def run(self, graph: Graph) -> None:
+        for _ in range(self.max_rounds):
+            before = graph._core.version
+            for c in self.compilers:
+                c.run(graph)
+            if graph._core.version == before:
+                return
+        raise RuntimeError(f"[Looped] no fixed point after {self.max_rounds} rounds")

@@ -1,0 +1,60 @@
+"""Storage dtypes. Compute is float32; a dtype says how data is stored and so
+how it is rounded on the way in, and (for i32) how it comes back out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+DTYPES = ("f32", "f16", "bf16", "i32")
+_I32_EXACT = 1 << 24  # integers beyond this are not exact in float32
+
+
+def check_dtype(dtype: str) -> str:
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+    return dtype
+
+
+def _as_numpy(data: Any) -> np.ndarray:
+    # torch tensors without importing torch: detach, move to CPU, widen bf16.
+    if type(data).__module__.startswith("torch"):
+        data = data.detach().cpu()
+        if str(data.dtype) == "torch.bfloat16":
+            data = data.float()
+        data = data.numpy()
+    return np.asarray(data)
+
+
+def round_bf16(x: np.ndarray) -> np.ndarray:
+    """Round float32 values to bfloat16 precision (nearest even), kept as float32."""
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    rounded = bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))
+    out = (rounded & np.uint32(0xFFFF0000)).view(np.float32)
+    return np.where(np.isnan(x), x, out).astype(np.float32)
+
+
+def to_storage(data: Any, dtype: str) -> np.ndarray:
+    """``data`` as a C-contiguous float32 array holding ``dtype``-rounded values."""
+    arr = _as_numpy(data)
+    if dtype == "i32":
+        if arr.dtype.kind == "f" and arr.size and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
+            raise ValueError("[set] an i32 input needs integer values")
+        if arr.size and np.max(np.abs(arr.astype(np.int64))) >= _I32_EXACT:
+            raise ValueError(f"[set] i32 values must be below 2**24 in magnitude to stay exact")
+        return np.ascontiguousarray(arr, dtype=np.float32)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"[set] expected numbers, got an array of {arr.dtype}")
+    out = np.ascontiguousarray(arr, dtype=np.float32)
+    if dtype == "f16":
+        out = out.astype(np.float16).astype(np.float32)
+    elif dtype == "bf16":
+        out = round_bf16(out)
+    return out
+
+
+def from_storage(arr: np.ndarray, dtype: str) -> np.ndarray:
+    if dtype == "i32":
+        return np.rint(arr).astype(np.int32)
+    return arr

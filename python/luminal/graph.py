@@ -1,0 +1,187 @@
+"""``Graph``: where tensors live, and the entry point to compile and run."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from luminal import _core
+from luminal._shape import DimLike, Expr, as_expr, as_shape
+from luminal.dtype import check_dtype
+
+if TYPE_CHECKING:
+    from luminal.compilers import Compiler
+    from luminal.tensor import Tensor
+
+_current: list[Graph] = []
+
+
+class VerificationError(RuntimeError):
+    """A compiled graph disagreed with the reference executor (``verify=True``)."""
+
+
+class Graph:
+    """A lazy computation graph of the 12 primitive ops.
+
+    >>> import luminal as lm
+    >>> cx = lm.Graph()
+    >>> a = cx.tensor((3, 1)).set([[1.0], [2.0], [3.0]])
+    >>> b = cx.tensor((1, 4)).set([[1.0, 2.0, 3.0, 4.0]])
+    >>> c = a.matmul(b).retrieve()
+    >>> cx.compile(lm.GenericCompiler())
+    >>> cx.execute()
+    >>> c.numpy().shape
+    (3, 4)
+
+    ``with cx:`` makes ``cx`` the current graph for functions that create
+    tensors from nothing.
+    """
+
+    def __init__(self) -> None:
+        self._core = _core.Graph()
+        self._names: dict[int, str] = {}
+        self._retrieved: list[Tensor] = []
+        self._reference: _core.Graph | None = None  # uncompiled copy, for verify
+
+    # ---- making tensors ----------------------------------------------------------
+    def tensor(
+        self, shape: DimLike | Sequence[DimLike], name: str | None = None, dtype: str = "f32"
+    ) -> Tensor:
+        """A new input. Dims are ints or names of symbolic dims.
+
+        >>> x = cx.tensor(("seq", 64), name="x")
+        >>> ids = cx.tensor((8,), dtype="i32")
+        """
+        from luminal.tensor import Tensor
+
+        dims = as_shape(shape, "tensor")
+        label = name if name is not None else f"input{len(self._names)}"
+        handle = self._core.add_input(dims, label, check_dtype(dtype), False)
+        self._names[handle] = label
+        return Tensor(self, handle, _core.ShapeTracker.contiguous(dims), dtype)
+
+    def constant(self, value: float | int | Expr | str) -> Tensor:
+        """A rank-0 constant; a dim name or ``Expr`` gives its value at run time.
+
+        >>> n = cx.constant("seq")       # the bound value of seq, as a float
+        """
+        from luminal.tensor import Tensor
+
+        if isinstance(value, (str, Expr)):
+            handle = self._core.add_symbolic_constant(as_expr(value, "constant"))
+        else:
+            handle = self._core.add_constant(float(value))
+        return Tensor(self, handle, _core.ShapeTracker.contiguous([]))
+
+    # ---- dims and data -----------------------------------------------------------
+    def set_dim(self, name: str, value: int) -> None:
+        """Bind the symbolic dim ``name`` for the next ``execute()``."""
+        self._core.set_dim(name, int(value))
+        if self._reference is not None:
+            self._reference.set_dim(name, int(value))
+
+    @property
+    def dims(self) -> dict[str, int]:
+        """The bound symbolic dims."""
+        return dict(self._core.dims)
+
+    def _set_input(self, handle: int, flat: np.ndarray) -> None:
+        self._core.set_input(handle, flat)
+        if self._reference is not None:
+            self._reference.share_input(self._core, handle)
+
+    def _retrieve(self, t: Tensor) -> None:
+        self._core.retrieve(t._handle)
+        if self._reference is not None and self._in_reference(t):
+            self._reference.retrieve(t._handle)
+        if all(r is not t for r in self._retrieved):
+            self._retrieved.append(t)
+
+    # ---- compile and run ---------------------------------------------------------
+    def compile(self, *compilers: Compiler | Sequence[Compiler], verify: bool = False) -> Graph:
+        """Run compilers over the graph, in order. Tensors stay valid.
+
+        With ``verify=True`` every later ``execute()`` also runs the uncompiled
+        graph on the reference executor and raises ``VerificationError`` naming
+        the first retrieved tensor whose values differ.
+
+        >>> cx.compile(lm.GenericCompiler(), verify=True)
+        """
+        if verify and self._reference is None:
+            self._reference = self._core.clone()  # shares input data, not copies
+        for c in compilers:
+            for one in c if isinstance(c, (list, tuple)) else [c]:
+                one.run(self)
+        return self
+
+    def execute(self) -> Graph:
+        """Compute every retrieved tensor. Raises naming an unset input or unbound dim."""
+        self._core.execute()
+        if self._reference is not None:
+            self._verify()
+        return self
+
+    def _in_reference(self, t: Tensor) -> bool:
+        assert self._reference is not None
+        return t._handle < self._reference.handle_count()
+
+    def _verify(self, rtol: float = 1e-4, atol: float = 1e-5) -> None:
+        assert self._reference is not None
+        self._reference.execute()
+        for t in self._retrieved:
+            if not self._in_reference(t):
+                continue  # built after compile(): nothing compiled to compare
+            got = self._core.read(t._handle, t._view)
+            want = self._reference.read(t._handle, t._view)
+            if not np.allclose(got, want, rtol=rtol, atol=atol, equal_nan=True):
+                diff = np.nanmax(np.abs(got.astype(np.float64) - want)) if got.size else 0.0
+                raise VerificationError(
+                    f"[verify] retrieved tensor {t._label()} {t.shape} differs from the "
+                    f"reference executor (max abs difference {diff:g})"
+                )
+
+    # ---- inspection --------------------------------------------------------------
+    def node_count(self) -> int:
+        """Live nodes in the graph (inputs included)."""
+        return int(self._core.node_count())
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """One dict per live node, producers first: id, op, inputs, shape, ..."""
+        return list(self._core.nodes())
+
+    def to_dot(self) -> str:
+        """The graph in Graphviz DOT. Always works; see ``display()`` for a picture."""
+        from luminal.display import to_dot
+
+        return to_dot(self)
+
+    def display(self, path: str | None = None, format: str = "svg") -> str | None:
+        """Render the graph with Graphviz: inline in Jupyter, else to ``path``
+        (a temporary file when None), whose name is returned."""
+        from luminal.display import display
+
+        return display(self, path, format)
+
+    # ---- current graph -----------------------------------------------------------
+    def __enter__(self) -> Graph:
+        _current.append(self)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        _current.remove(self)
+
+    def __repr__(self) -> str:
+        return f"Graph(nodes={self.node_count()}, dims={self.dims})"
+
+
+def current_graph(op: str = "op") -> Graph:
+    """The innermost ``with graph:`` block's graph; a clear error outside one."""
+    if not _current:
+        raise RuntimeError(
+            f"[{op}] no current graph: call it inside `with graph:` or as graph.{op}(...)"
+        )
+    return _current[-1]

@@ -1,0 +1,150 @@
+"""``Tensor``: a handle on a graph node seen through a view."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from luminal._core import Expr, ShapeError, ShapeTracker
+from luminal._shape import Dim, fmt_shape, product, to_dim
+from luminal.dtype import from_storage, to_storage
+from luminal.hl_ops.binary import BinaryOps
+from luminal.hl_ops.linalg import LinalgOps
+from luminal.hl_ops.movement import MovementOps
+from luminal.hl_ops.reduction import ReduceOps
+from luminal.hl_ops.unary import UnaryOps
+
+if TYPE_CHECKING:
+    from luminal.graph import Graph
+
+
+class Tensor(UnaryOps, BinaryOps, ReduceOps, MovementOps, LinalgOps):
+    """A lazy tensor: nothing is computed until ``graph.execute()``.
+
+    Tensors are made by a ``Graph`` (``cx.tensor(...)``) or by ops on other
+    tensors. A tensor stays valid through ``compile``: compilers rewrite the
+    graph and the tensor follows.
+
+    >>> cx = lm.Graph()
+    >>> a = cx.tensor((2, 3)).set(np.ones((2, 3)))
+    >>> b = (a * 2).sum(-1).retrieve()
+    >>> cx.execute(); b.numpy()
+    array([6., 6.], dtype=float32)
+    """
+
+    __slots__ = ("graph", "_handle", "_view", "dtype")
+    __hash__ = object.__hash__  # tensors are usable as dict keys despite __eq__
+
+    def __init__(self, graph: Graph, handle: int, view: ShapeTracker, dtype: str = "f32"):
+        self.graph = graph
+        self._handle = handle
+        self._view = view
+        self.dtype = dtype
+
+    # ---- building blocks ----------------------------------------------------
+    def _with_view(self, view: ShapeTracker) -> Tensor:
+        return Tensor(self.graph, self._handle, view, self.dtype)
+
+    def _apply(self, op: str, *others: Tensor, axis: int = -1) -> Tensor:
+        """Add the primitive ``op`` over this tensor (and ``others``) as they are viewed."""
+        inputs = [(t._handle, t._view) for t in (self, *others)]
+        handle = self.graph._core.add_op(op, inputs, axis)
+        view = ShapeTracker.contiguous(self.graph._core.node_shape(handle))
+        return Tensor(self.graph, handle, view)
+
+    # ---- shape ---------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[Dim, ...]:
+        """Dims as ints, or ``luminal.Expr`` where symbolic."""
+        return tuple(to_dim(d) for d in self._view.shape)
+
+    @property
+    def ndim(self) -> int:
+        return len(self._view.shape)
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def size(self, dim: int | None = None) -> Any:
+        """The shape, or one dim of it, like ``torch.Tensor.size``."""
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> Dim:
+        return to_dim(product(self._view.shape))
+
+    # ---- data ----------------------------------------------------------------
+    def set(self, data: Any) -> Tensor:
+        """Give an input its data: a list, numpy array, torch tensor or number.
+
+        Symbolic dims that are plain names (``"seq"``) are bound from the data's
+        shape. A contiguous float32 array is copied once, into the graph.
+
+        >>> x = cx.tensor(("seq", 4)).set(np.zeros((7, 4)))   # binds seq=7
+        """
+        core = self.graph._core
+        if not core.is_input(self._handle) or not self._view.is_identity:
+            raise ValueError("[set] only an input tensor (from graph.tensor) can be set")
+        arr = to_storage(data, self.dtype)
+        shape = self._view.shape
+        if arr.ndim != len(shape):
+            raise ShapeError(
+                f"[set] data of shape {arr.shape} has rank {arr.ndim}, the input "
+                f"{self._label()} has shape {fmt_shape(self.shape)}"
+            )
+        for have, want in zip(arr.shape, shape):
+            c = want.as_const()
+            if c is None and len(want.vars()) == 1 and want == Expr.var(next(iter(want.vars()))):
+                self.graph.set_dim(next(iter(want.vars())), int(have))
+            elif c is not None and c != have:
+                raise ShapeError(
+                    f"[set] data of shape {arr.shape} does not fit the input "
+                    f"{self._label()} of shape {fmt_shape(self.shape)}"
+                )
+        self.graph._set_input(self._handle, arr.reshape(-1))
+        return self
+
+    def retrieve(self) -> Tensor:
+        """Keep this tensor's value after ``execute()``, for ``numpy()``. Returns self."""
+        self.graph._retrieve(self)
+        return self
+
+    def numpy(self) -> np.ndarray:
+        """The value computed by the last ``execute()`` (a fresh array)."""
+        arr = self.graph._core.read(self._handle, self._view)
+        return from_storage(arr, self.dtype)
+
+    def item(self) -> float:
+        """The single value of a one-element tensor, as a Python number."""
+        arr = self.numpy()
+        if arr.size != 1:
+            raise ValueError(f"[item] tensor has {arr.size} elements, not 1")
+        return arr.reshape(-1)[0].item()  # type: ignore[no-any-return]
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        arr = self.numpy()
+        return arr if dtype is None else arr.astype(dtype)
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "a lazy luminal Tensor has no truth value before execute(); "
+            "use .numpy() or .item() after execute()"
+        )
+
+    def __len__(self) -> int:
+        if not self.ndim:
+            raise TypeError("len() of a rank-0 tensor")
+        n = self._view.shape[0].as_const()
+        if n is None:
+            raise TypeError(f"len() of a tensor whose first dim is symbolic ({self.shape[0]})")
+        return int(n)
+
+    def _label(self) -> str:
+        name = self.graph._names.get(self._handle)
+        return repr(name) if name else f"#{self._handle}"
+
+    def __repr__(self) -> str:
+        return f"Tensor(shape={fmt_shape(self.shape)}, dtype={self.dtype}, handle={self._handle})"

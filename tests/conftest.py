@@ -1,0 +1,49 @@
+"""Shared test fixtures. Backends are listed once here: every test that takes
+the ``backend`` fixture runs on each (reference executor, generic-compiled;
+the CPU and CUDA compilers plug in here when they land)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, List
+
+import numpy as np
+import pytest
+
+import luminal as lm
+
+
+@dataclass
+class Backend:
+    name: str
+    make_compilers: Callable[[], List[lm.Compiler]] = field(default=list)
+
+    def compile(self, cx: lm.Graph) -> lm.Graph:
+        """Compile ``cx`` for this backend (verify=True: also checks vs reference)."""
+        compilers = self.make_compilers()
+        if compilers:
+            cx.compile(*compilers, verify=True)
+        return cx
+
+    def run(self, cx: lm.Graph) -> lm.Graph:
+        """Compile (first call only) and execute."""
+        if not getattr(cx, "_test_compiled", False):
+            self.compile(cx)
+            cx._test_compiled = True  # type: ignore[attr-defined]
+        return cx.execute()
+
+
+BACKENDS = [
+    Backend("reference"),
+    Backend("generic", lambda: [lm.GenericCompiler()]),
+]
+
+
+@pytest.fixture(params=BACKENDS, ids=[b.name for b in BACKENDS])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return request.param
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
