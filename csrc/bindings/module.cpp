@@ -113,6 +113,7 @@ NB_MODULE(_core, m) {
       .def("index_expr", &ShapeTracker::index_expr, "index"_a)
       .def("valid_expr", &ShapeTracker::valid_expr, "index"_a)
       .def("__eq__", &ShapeTracker::operator==)
+      .def("__eq__", [](const ShapeTracker&, nb::handle) { return false; })
       .def("__repr__", &ShapeTracker::str);
 
   nb::class_<Graph>(m, "Graph", "The graph core: nodes, handles, data and the executor.")

@@ -26,8 +26,24 @@ from luminal.compilers import (
     RemoveUnusedNodes,
 )
 from luminal.graph import Graph, VerificationError
+from luminal.hl_ops.binary import add, div, eq, fmod, ge, gt, le, lt, mul, ne, remainder, sub
 from luminal.hl_ops.linalg import matmul
-from luminal.hl_ops.movement import cat, stack
+from luminal.hl_ops.movement import (
+    broadcast_to,
+    cat,
+    contiguous,
+    expand,
+    flatten,
+    pad,
+    permute,
+    reshape,
+    squeeze,
+    stack,
+    transpose,
+    unsqueeze,
+)
+from luminal.hl_ops.reduction import amax, mean, sum
+from luminal.hl_ops.unary import cos, exp, exp2, log, log2, reciprocal, rsqrt, sin, sqrt
 from luminal.tensor import Tensor
 
 PRIMITIVES = ("Log2", "Exp2", "Sin", "Sqrt", "Recip", "Add", "Mul", "Mod", "LessThan",
@@ -53,7 +69,8 @@ __all__ = [
     "Tensor",
     "UnboundDimError",
     "VerificationError",
-    "cat",
-    "matmul",
-    "stack",
+    "add", "amax", "broadcast_to", "cat", "contiguous", "cos", "div", "eq", "exp", "exp2",
+    "expand", "flatten", "fmod", "ge", "gt", "le", "log", "log2", "lt", "matmul", "mean",
+    "mul", "ne", "pad", "permute", "reciprocal", "remainder", "reshape", "rsqrt", "sin",
+    "sqrt", "squeeze", "stack", "sub", "sum", "transpose", "unsqueeze",
 ]

@@ -3,7 +3,7 @@ as a list; ``Looped`` repeats to a fixed point."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, Sequence, cast, runtime_checkable
 
 from luminal import _core
 
@@ -14,6 +14,13 @@ if TYPE_CHECKING:
 @runtime_checkable
 class Compiler(Protocol):
     def run(self, graph: Graph) -> None: ...
+
+
+def flatten_compilers(c: Compiler | Sequence[Compiler]) -> list[Compiler]:
+    """A compiler or a list of them, as a list."""
+    if isinstance(c, (list, tuple)):
+        return [one for one in c]
+    return [cast(Compiler, c)]
 
 
 class _CorePass:
@@ -74,7 +81,7 @@ class Looped:
     """
 
     def __init__(self, compilers: Compiler | Sequence[Compiler], max_rounds: int = 100):
-        self.compilers = list(compilers) if isinstance(compilers, (list, tuple)) else [compilers]
+        self.compilers = flatten_compilers(compilers)
         self.max_rounds = max_rounds
 
     def run(self, graph: Graph) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -71,10 +72,10 @@ def to_dot(graph: Graph) -> str:
 
 
 def _in_notebook() -> bool:
-    shell = sys.modules.get("IPython")
+    shell: Any = sys.modules.get("IPython")
     if shell is None:
         return False
-    ip = shell.get_ipython()  # type: ignore[attr-defined]
+    ip = shell.get_ipython()
     return ip is not None and "IPKernelApp" in getattr(ip, "config", {})
 
 
@@ -94,14 +95,12 @@ def display(graph: Graph, path: str | None = None, format: str = "svg") -> str |
     if rendered.returncode != 0:
         raise RuntimeError(f"[display] dot failed: {rendered.stderr.decode(errors='replace')}")
     if path is None and _in_notebook():
-        from IPython.display import SVG, Image, display as show  # type: ignore[import-not-found]
-
-        show(SVG(rendered.stdout) if format == "svg" else Image(rendered.stdout))
+        ipd: Any = importlib.import_module("IPython.display")
+        ipd.display(ipd.SVG(rendered.stdout) if format == "svg" else ipd.Image(rendered.stdout))
         return None
     if path is None:
         fd, path = tempfile.mkstemp(prefix="luminal-graph-", suffix=f".{format}")
         os.close(fd)
     with open(path, "wb") as f:
         f.write(rendered.stdout)
-    print(f"graph written to {path}", file=sys.stderr)
     return path

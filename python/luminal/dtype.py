@@ -56,5 +56,6 @@ def to_storage(data: Any, dtype: str) -> np.ndarray:
 
 def from_storage(arr: np.ndarray, dtype: str) -> np.ndarray:
     if dtype == "i32":
-        return np.rint(arr).astype(np.int32)
+        ints: np.ndarray = np.rint(arr).astype(np.int32)
+        return ints
     return arr

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from luminal import _core
-from luminal._shape import DimLike, Expr, as_expr, as_shape
+from luminal._core import Expr
+from luminal._shape import DimLike, as_expr, as_shape
+from luminal.compilers import Compiler, flatten_compilers
 from luminal.dtype import check_dtype
 
 if TYPE_CHECKING:
-    from luminal.compilers import Compiler
     from luminal.tensor import Tensor
 
 _current: list[Graph] = []
@@ -112,7 +113,7 @@ class Graph:
         if verify and self._reference is None:
             self._reference = self._core.clone()  # shares input data, not copies
         for c in compilers:
-            for one in c if isinstance(c, (list, tuple)) else [c]:
+            for one in flatten_compilers(c):
                 one.run(self)
         return self
 

@@ -9,17 +9,13 @@ import numpy as np
 from luminal._core import Expr, ShapeError, ShapeTracker
 from luminal._shape import Dim, fmt_shape, product, to_dim
 from luminal.dtype import from_storage, to_storage
-from luminal.hl_ops.binary import BinaryOps
-from luminal.hl_ops.linalg import LinalgOps
-from luminal.hl_ops.movement import MovementOps
-from luminal.hl_ops.reduction import ReduceOps
-from luminal.hl_ops.unary import UnaryOps
+from luminal.hl_ops import binary, linalg, movement, reduction, unary
 
 if TYPE_CHECKING:
     from luminal.graph import Graph
 
 
-class Tensor(UnaryOps, BinaryOps, ReduceOps, MovementOps, LinalgOps):
+class Tensor:
     """A lazy tensor: nothing is computed until ``graph.execute()``.
 
     Tensors are made by a ``Graph`` (``cx.tensor(...)``) or by ops on other
@@ -34,7 +30,72 @@ class Tensor(UnaryOps, BinaryOps, ReduceOps, MovementOps, LinalgOps):
     """
 
     __slots__ = ("graph", "_handle", "_view", "dtype")
-    __hash__ = object.__hash__  # tensors are usable as dict keys despite __eq__
+
+    # ---- ops: written once in hl_ops/, bound here as methods --------------------
+    log2 = unary.log2
+    exp2 = unary.exp2
+    sin = unary.sin
+    sqrt = unary.sqrt
+    reciprocal = unary.reciprocal
+    exp = unary.exp
+    log = unary.log
+    cos = unary.cos
+    rsqrt = unary.rsqrt
+    neg = unary.neg
+    __neg__ = unary.neg
+
+    add = binary.add
+    mul = binary.mul
+    sub = binary.sub
+    div = binary.div
+    fmod = binary.fmod
+    remainder = binary.remainder
+    lt = binary.lt
+    gt = binary.gt
+    le = binary.le
+    ge = binary.ge
+    eq = binary.eq
+    ne = binary.ne
+    __add__ = __radd__ = binary.add
+    __mul__ = __rmul__ = binary.mul
+    __sub__ = binary.sub
+    __rsub__ = binary.rsub
+    __truediv__ = binary.div
+    __rtruediv__ = binary.rdiv
+    __mod__ = binary.remainder
+    __rmod__ = binary.rremainder
+    __lt__ = binary.lt
+    __gt__ = binary.gt
+    __le__ = binary.le
+    __ge__ = binary.ge
+    __eq__ = binary.eq  # type: ignore[assignment]
+    __ne__ = binary.ne  # type: ignore[assignment]
+    __hash__ = object.__hash__  # usable as dict keys despite __eq__
+
+    sum = reduction.sum
+    mean = reduction.mean
+    amax = reduction.amax
+    max = reduction.max
+
+    matmul = linalg.matmul
+    __matmul__ = linalg.matmul
+    __rmatmul__ = linalg.rmatmul
+
+    reshape = movement.reshape
+    view = movement.view
+    permute = movement.permute
+    transpose = movement.transpose
+    T = property(movement.reverse_dims)
+    mT = property(movement.matrix_transpose)
+    unsqueeze = movement.unsqueeze
+    squeeze = movement.squeeze
+    flatten = movement.flatten
+    expand = movement.expand
+    broadcast_to = movement.broadcast_to
+    _expand_to = movement._expand_to
+    contiguous = movement.contiguous
+    pad = movement.pad
+    __getitem__ = movement.getitem
 
     def __init__(self, graph: Graph, handle: int, view: ShapeTracker, dtype: str = "f32"):
         self.graph = graph

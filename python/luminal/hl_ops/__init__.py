@@ -1,5 +1,6 @@
 """High-level ops: short compositions of the 12 primitives, one file per family.
 
-Each module defines a mixin of ``Tensor`` methods (and the matching free
-functions); ``luminal.tensor.Tensor`` inherits them all.
+Each module holds plain functions whose first argument is a tensor; they are
+the functional API (``lm.exp(x)``) and ``Tensor`` binds them as methods
+(``x.exp()``), so each op is written once.
 """

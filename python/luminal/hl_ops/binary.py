@@ -64,107 +64,72 @@ def not_nan(x: Tensor) -> Tensor:
     return (x < INF) + (x > FLT_MAX)
 
 
-class BinaryOps:
-    def add(self: Tensor, other: TensorLike) -> Tensor:
-        """Elementwise sum with broadcasting. ``a.add(b)`` or ``a + b``"""
-        return binary("Add", self, other, "add")
+def add(x: Tensor, other: TensorLike) -> Tensor:
+    """Elementwise sum with broadcasting. ``a.add(b)`` or ``a + b``"""
+    return binary("Add", x, other, "add")
 
-    def mul(self: Tensor, other: TensorLike) -> Tensor:
-        """Elementwise product with broadcasting. ``a.mul(b)`` or ``a * b``"""
-        return binary("Mul", self, other, "mul")
+def mul(x: Tensor, other: TensorLike) -> Tensor:
+    """Elementwise product with broadcasting. ``a.mul(b)`` or ``a * b``"""
+    return binary("Mul", x, other, "mul")
 
-    def sub(self: Tensor, other: TensorLike) -> Tensor:
-        """``a - b``"""
-        return self + lift("sub", self, other) * -1.0
+def sub(x: Tensor, other: TensorLike) -> Tensor:
+    """``a - b``"""
+    return x + lift("sub", x, other) * -1.0
 
-    def div(self: Tensor, other: TensorLike) -> Tensor:
-        """``a / b``, as ``a * reciprocal(b)``."""
-        return self * lift("div", self, other).reciprocal()
+def div(x: Tensor, other: TensorLike) -> Tensor:
+    """``a / b``, as ``a * reciprocal(b)``."""
+    return x * lift("div", x, other).reciprocal()
 
-    def fmod(self: Tensor, other: TensorLike) -> Tensor:
-        """C-style remainder (sign of the dividend), the Mod primitive. ``a.fmod(b)``"""
-        return binary("Mod", self, other, "fmod")
+def fmod(x: Tensor, other: TensorLike) -> Tensor:
+    """C-style remainder (sign of the dividend), the Mod primitive. ``a.fmod(b)``"""
+    return binary("Mod", x, other, "fmod")
 
-    def remainder(self: Tensor, other: TensorLike) -> Tensor:
-        """Python-style remainder (sign of the divisor), like ``torch.remainder``
-        and ``a % b``."""
-        b = lift("remainder", self, other)
-        r = self.fmod(b)
-        # Shift by b where r is non-zero and its sign differs from b's.
-        wrong_sign = (r < 0) * (b > 0) + (r > 0) * (b < 0)
-        return r + b * wrong_sign
+def remainder(x: Tensor, other: TensorLike) -> Tensor:
+    """Python-style remainder (sign of the divisor), like ``torch.remainder``
+    and ``a % b``."""
+    b = lift("remainder", x, other)
+    r = x.fmod(b)
+    # Shift by b where r is non-zero and its sign differs from b's.
+    wrong_sign = (r < 0) * (b > 0) + (r > 0) * (b < 0)
+    return r + b * wrong_sign
 
-    def lt(self: Tensor, other: TensorLike) -> Tensor:
-        """1.0 where a < b else 0.0 (the LessThan primitive). ``a < b``"""
-        return binary("LessThan", self, other, "lt")
+def lt(x: Tensor, other: TensorLike) -> Tensor:
+    """1.0 where a < b else 0.0 (the LessThan primitive). ``a < b``"""
+    return binary("LessThan", x, other, "lt")
 
-    def gt(self: Tensor, other: TensorLike) -> Tensor:
-        """``a > b`` as 0.0/1.0."""
-        return binary("LessThan", lift("gt", self, other), self, "gt")
+def gt(x: Tensor, other: TensorLike) -> Tensor:
+    """``a > b`` as 0.0/1.0."""
+    return binary("LessThan", lift("gt", x, other), x, "gt")
 
-    def eq(self: Tensor, other: TensorLike) -> Tensor:
-        """``a == b`` as 0.0/1.0; NaN equals nothing, as in torch."""
-        b = lift("eq", self, other)
-        return (1.0 - self.lt(b) - self.gt(b)) * not_nan(self) * not_nan(b)
+def eq(x: Tensor, other: TensorLike) -> Tensor:
+    """``a == b`` as 0.0/1.0; NaN equals nothing, as in torch."""
+    b = lift("eq", x, other)
+    return (1.0 - x.lt(b) - x.gt(b)) * not_nan(x) * not_nan(b)
 
-    def ne(self: Tensor, other: TensorLike) -> Tensor:
-        """``a != b`` as 0.0/1.0; NaN differs from everything."""
-        return 1.0 - self.eq(other)
+def ne(x: Tensor, other: TensorLike) -> Tensor:
+    """``a != b`` as 0.0/1.0; NaN differs from everything."""
+    return 1.0 - x.eq(other)
 
-    def le(self: Tensor, other: TensorLike) -> Tensor:
-        """``a <= b`` as 0.0/1.0; false when either side is NaN."""
-        b = lift("le", self, other)
-        return (1.0 - self.gt(b)) * not_nan(self) * not_nan(b)
+def le(x: Tensor, other: TensorLike) -> Tensor:
+    """``a <= b`` as 0.0/1.0; false when either side is NaN."""
+    b = lift("le", x, other)
+    return (1.0 - x.gt(b)) * not_nan(x) * not_nan(b)
 
-    def ge(self: Tensor, other: TensorLike) -> Tensor:
-        """``a >= b`` as 0.0/1.0; false when either side is NaN."""
-        b = lift("ge", self, other)
-        return (1.0 - self.lt(b)) * not_nan(self) * not_nan(b)
+def ge(x: Tensor, other: TensorLike) -> Tensor:
+    """``a >= b`` as 0.0/1.0; false when either side is NaN."""
+    b = lift("ge", x, other)
+    return (1.0 - x.lt(b)) * not_nan(x) * not_nan(b)
 
-    def __add__(self: Tensor, other: TensorLike) -> Tensor:
-        return self.add(other)
+def rsub(x: Tensor, other: TensorLike) -> Tensor:
+    """``other - x``"""
+    return lift("sub", x, other).sub(x)
 
-    def __radd__(self: Tensor, other: TensorLike) -> Tensor:
-        return lift("add", self, other).add(self)
 
-    def __sub__(self: Tensor, other: TensorLike) -> Tensor:
-        return self.sub(other)
+def rdiv(x: Tensor, other: TensorLike) -> Tensor:
+    """``other / x``"""
+    return lift("div", x, other).div(x)
 
-    def __rsub__(self: Tensor, other: TensorLike) -> Tensor:
-        return lift("sub", self, other).sub(self)
 
-    def __mul__(self: Tensor, other: TensorLike) -> Tensor:
-        return self.mul(other)
-
-    def __rmul__(self: Tensor, other: TensorLike) -> Tensor:
-        return lift("mul", self, other).mul(self)
-
-    def __truediv__(self: Tensor, other: TensorLike) -> Tensor:
-        return self.div(other)
-
-    def __rtruediv__(self: Tensor, other: TensorLike) -> Tensor:
-        return lift("div", self, other).div(self)
-
-    def __mod__(self: Tensor, other: TensorLike) -> Tensor:
-        return self.remainder(other)
-
-    def __rmod__(self: Tensor, other: TensorLike) -> Tensor:
-        return lift("remainder", self, other).remainder(self)
-
-    def __lt__(self: Tensor, other: TensorLike) -> Tensor:
-        return self.lt(other)
-
-    def __gt__(self: Tensor, other: TensorLike) -> Tensor:
-        return self.gt(other)
-
-    def __le__(self: Tensor, other: TensorLike) -> Tensor:
-        return self.le(other)
-
-    def __ge__(self: Tensor, other: TensorLike) -> Tensor:
-        return self.ge(other)
-
-    def __eq__(self: Tensor, other: object) -> Tensor:  # type: ignore[override]
-        return self.eq(other)  # type: ignore[arg-type]
-
-    def __ne__(self: Tensor, other: object) -> Tensor:  # type: ignore[override]
-        return self.ne(other)  # type: ignore[arg-type]
+def rremainder(x: Tensor, other: TensorLike) -> Tensor:
+    """``other % x``"""
+    return lift("remainder", x, other).remainder(x)

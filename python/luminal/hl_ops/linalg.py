@@ -40,13 +40,6 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     return out
 
 
-class LinalgOps:
-    def matmul(self: Tensor, other: Tensor) -> Tensor:
-        """Matrix product, as ``torch.matmul``. ``a.matmul(b)`` or ``a @ b``"""
-        return matmul(self, other)
-
-    def __matmul__(self: Tensor, other: Tensor) -> Tensor:
-        return matmul(self, other)
-
-    def __rmatmul__(self: Tensor, other: Tensor) -> Tensor:
-        return matmul(other, self)
+def rmatmul(x: Tensor, other: Tensor) -> Tensor:
+    """``other @ x``"""
+    return matmul(other, x)

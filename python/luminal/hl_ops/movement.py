@@ -50,242 +50,243 @@ def _index_into(v: int | Expr, size: Expr) -> Expr:
     return _int_or_expr(v, "getitem")
 
 
-class MovementOps:
-    def reshape(self: Tensor, *shape: Any) -> Tensor:
-        """A view with a new shape; one dim may be -1. Copies only when strides
-        forbid a view. ``x.reshape(2, -1)``"""
-        dims = _shape_args(shape)
-        old = self._view.shape
-        numel = product(old)
-        infer = [i for i, d in enumerate(dims) if isinstance(d, int) and d == -1]
-        if len(infer) > 1:
-            raise ShapeError(f"[reshape] only one dim can be -1, got {tuple(dims)}")
-        known = [as_expr(d, "reshape") for d in dims if not (isinstance(d, int) and d == -1)]
-        new: list[Expr]
-        if infer:
-            rest = product(known)
-            c_rest, c_numel = rest.as_const(), numel.as_const()
-            if c_rest == 0:
-                raise ShapeError(f"[reshape] cannot infer -1 in {tuple(dims)}: other dims are 0")
-            inferred = numel // rest
-            if c_rest is not None and c_numel is not None and c_numel % c_rest:
-                raise ShapeError(
-                    f"[reshape] shape {fmt_shape(self.shape)} ({c_numel} elements) cannot "
-                    f"be viewed as {tuple(dims)}"
-                )
-            known.insert(infer[0], inferred)
-        new = known
-        if not same(product(new), numel):
+def reshape(x: Tensor, *shape: Any) -> Tensor:
+    """A view with a new shape; one dim may be -1. Copies only when strides
+    forbid a view. ``x.reshape(2, -1)``"""
+    dims = _shape_args(shape)
+    old = x._view.shape
+    numel = product(old)
+    infer = [i for i, d in enumerate(dims) if isinstance(d, int) and d == -1]
+    if len(infer) > 1:
+        raise ShapeError(f"[reshape] only one dim can be -1, got {tuple(dims)}")
+    known = [as_expr(d, "reshape") for d in dims if not (isinstance(d, int) and d == -1)]
+    new: list[Expr]
+    if infer:
+        rest = product(known)
+        c_rest, c_numel = rest.as_const(), numel.as_const()
+        if c_rest == 0:
+            raise ShapeError(f"[reshape] cannot infer -1 in {tuple(dims)}: other dims are 0")
+        inferred = numel // rest
+        if c_rest is not None and c_numel is not None and c_numel % c_rest:
             raise ShapeError(
-                f"[reshape] shape {fmt_shape(self.shape)} ({numel} elements) cannot be "
-                f"viewed as {fmt_shape(new)} ({product(new)} elements)"
+                f"[reshape] shape {fmt_shape(x.shape)} ({c_numel} elements) cannot "
+                f"be viewed as {tuple(dims)}"
             )
-        view = self._view.reshape(new)
-        if view is None:
-            c = self.contiguous()
-            return c._with_view(c._view.reshape(new))
-        return self._with_view(view)
+        known.insert(infer[0], inferred)
+    new = known
+    if not same(product(new), numel):
+        raise ShapeError(
+            f"[reshape] shape {fmt_shape(x.shape)} ({numel} elements) cannot be "
+            f"viewed as {fmt_shape(new)} ({product(new)} elements)"
+        )
+    view = x._view.reshape(new)
+    if view is None:  # strides forbid a view: copy row-major first
+        c = x.contiguous()
+        view = c._view.reshape(new)
+        assert view is not None, "a row-major tracker always reshapes"
+        return c._with_view(view)
+    return x._with_view(view)
 
-    def view(self: Tensor, *shape: Any) -> Tensor:
-        """Alias of ``reshape``. ``x.view(-1)``"""
-        return self.reshape(*shape)
+def view(x: Tensor, *shape: Any) -> Tensor:
+    """Alias of ``reshape``. ``x.view(-1)``"""
+    return x.reshape(*shape)
 
-    def permute(self: Tensor, *dims: Any) -> Tensor:
-        """Reorder dims. ``x.permute(2, 0, 1)``"""
-        order = [normalize_dim(d, self.ndim, "permute") for d in _shape_args(dims)]
-        if sorted(order) != list(range(self.ndim)):
-            raise ShapeError(
-                f"[permute] {tuple(_shape_args(dims))} is not a permutation of the "
-                f"{self.ndim} dims of shape {fmt_shape(self.shape)}"
-            )
-        return self._with_view(self._view.permute(order))
+def permute(x: Tensor, *dims: Any) -> Tensor:
+    """Reorder dims. ``x.permute(2, 0, 1)``"""
+    order = [normalize_dim(d, x.ndim, "permute") for d in _shape_args(dims)]
+    if sorted(order) != list(range(x.ndim)):
+        raise ShapeError(
+            f"[permute] {tuple(_shape_args(dims))} is not a permutation of the "
+            f"{x.ndim} dims of shape {fmt_shape(x.shape)}"
+        )
+    return x._with_view(x._view.permute(order))
 
-    def transpose(self: Tensor, dim0: int, dim1: int) -> Tensor:
-        """Swap two dims. ``x.transpose(0, 1)``"""
-        a = normalize_dim(dim0, self.ndim, "transpose")
-        b = normalize_dim(dim1, self.ndim, "transpose")
-        order = list(range(self.ndim))
-        order[a], order[b] = order[b], order[a]
-        return self._with_view(self._view.permute(order)) if self.ndim else self
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Swap two dims. ``x.transpose(0, 1)``"""
+    a = normalize_dim(dim0, x.ndim, "transpose")
+    b = normalize_dim(dim1, x.ndim, "transpose")
+    order = list(range(x.ndim))
+    order[a], order[b] = order[b], order[a]
+    return x._with_view(x._view.permute(order)) if x.ndim else x
 
-    @property
-    def T(self: Tensor) -> Tensor:
-        """All dims reversed. ``m.T``"""
-        return self._with_view(self._view.permute(list(range(self.ndim))[::-1]))
+def reverse_dims(x: Tensor) -> Tensor:
+    """All dims reversed. ``m.T``"""
+    return x._with_view(x._view.permute(list(range(x.ndim))[::-1]))
 
-    @property
-    def mT(self: Tensor) -> Tensor:
-        """The last two dims swapped. ``batch.mT``"""
-        return self.transpose(-2, -1)
+def matrix_transpose(x: Tensor) -> Tensor:
+    """The last two dims swapped. ``batch.mT``"""
+    return x.transpose(-2, -1)
 
-    def unsqueeze(self: Tensor, dim: int) -> Tensor:
-        """Insert a size-1 dim at ``dim``. ``x.unsqueeze(0)``"""
-        d = normalize_dim(dim, self.ndim + 1, "unsqueeze")
-        return self._with_view(self._view.unsqueeze(d))
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    """Insert a size-1 dim at ``dim``. ``x.unsqueeze(0)``"""
+    d = normalize_dim(dim, x.ndim + 1, "unsqueeze")
+    return x._with_view(x._view.unsqueeze(d))
 
-    def squeeze(self: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
-        """Remove size-1 dims (all, or those in ``dim`` that have size 1). ``x.squeeze(0)``"""
-        shape = self._view.shape
-        if dim is None:
-            drop = {i for i, d in enumerate(shape) if is_one(d)}
+def squeeze(x: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
+    """Remove size-1 dims (all, or those in ``dim`` that have size 1). ``x.squeeze(0)``"""
+    shape = x._view.shape
+    if dim is None:
+        drop = {i for i, d in enumerate(shape) if is_one(d)}
+    else:
+        dims = [dim] if isinstance(dim, int) else list(dim)
+        drop = {normalize_dim(d, x.ndim, "squeeze") for d in dims}
+        drop = {i for i in drop if i < len(shape) and is_one(shape[i])}
+    if not drop:
+        return x
+    return x.reshape([d for i, d in enumerate(shape) if i not in drop])
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge dims ``start_dim..end_dim`` into one. ``x.flatten(1)``"""
+    if x.ndim == 0:
+        return x.reshape(1)
+    s = normalize_dim(start_dim, x.ndim, "flatten")
+    e = normalize_dim(end_dim, x.ndim, "flatten")
+    if s > e:
+        raise ValueError(f"[flatten] start_dim {start_dim} comes after end_dim {end_dim}")
+    shape = x._view.shape
+    return x.reshape(shape[:s] + [product(shape[s : e + 1])] + shape[e + 1 :])
+
+def expand(x: Tensor, *sizes: Any) -> Tensor:
+    """Broadcast size-1 dims (and add leading dims) without copying; -1 keeps a
+    dim. ``x.expand(4, -1)``"""
+    want = _shape_args(sizes)
+    if len(want) < x.ndim:
+        raise ShapeError(
+            f"[expand] cannot expand shape {fmt_shape(x.shape)} to {tuple(want)}: "
+            "fewer dims than the tensor has"
+        )
+    lead = len(want) - x.ndim
+    target: list[Expr] = []
+    for i, w in enumerate(want):
+        if isinstance(w, int) and w == -1:
+            if i < lead:
+                raise ShapeError(f"[expand] -1 is not allowed for a new leading dim ({i})")
+            target.append(x._view.shape[i - lead])
         else:
-            dims = [dim] if isinstance(dim, int) else list(dim)
-            drop = {normalize_dim(d, self.ndim, "squeeze") for d in dims}
-            drop = {i for i in drop if i < len(shape) and is_one(shape[i])}
-        if not drop:
-            return self
-        return self.reshape([d for i, d in enumerate(shape) if i not in drop])
+            target.append(as_expr(w, "expand"))
+    return x._expand_to(target, "expand")
 
-    def flatten(self: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        """Merge dims ``start_dim..end_dim`` into one. ``x.flatten(1)``"""
-        if self.ndim == 0:
-            return self.reshape(1)
-        s = normalize_dim(start_dim, self.ndim, "flatten")
-        e = normalize_dim(end_dim, self.ndim, "flatten")
-        if s > e:
-            raise ValueError(f"[flatten] start_dim {start_dim} comes after end_dim {end_dim}")
-        shape = self._view.shape
-        return self.reshape(shape[:s] + [product(shape[s : e + 1])] + shape[e + 1 :])
+def broadcast_to(x: Tensor, *shape: Any) -> Tensor:
+    """Same as ``expand`` with an explicit shape. ``x.broadcast_to((3, 4))``"""
+    return x.expand(*shape)
 
-    def expand(self: Tensor, *sizes: Any) -> Tensor:
-        """Broadcast size-1 dims (and add leading dims) without copying; -1 keeps a
-        dim. ``x.expand(4, -1)``"""
-        want = _shape_args(sizes)
-        if len(want) < self.ndim:
+def _expand_to(x: Tensor, shape: Sequence[Expr], op: str = "expand") -> Tensor:
+    view = x._view
+    for _ in range(len(shape) - x.ndim):
+        view = view.unsqueeze(0)
+    for have, want in zip(view.shape, shape):
+        if not (same(have, want) or is_one(have)):
             raise ShapeError(
-                f"[expand] cannot expand shape {fmt_shape(self.shape)} to {tuple(want)}: "
-                "fewer dims than the tensor has"
+                f"[{op}] cannot expand shape {fmt_shape(x.shape)} to "
+                f"{fmt_shape(list(shape))}: {have} is neither 1 nor {want}"
             )
-        lead = len(want) - self.ndim
-        target: list[Expr] = []
-        for i, w in enumerate(want):
-            if isinstance(w, int) and w == -1:
-                if i < lead:
-                    raise ShapeError(f"[expand] -1 is not allowed for a new leading dim ({i})")
-                target.append(self._view.shape[i - lead])
-            else:
-                target.append(as_expr(w, "expand"))
-        return self._expand_to(target, "expand")
+    if all(same(a, b) for a, b in zip(view.shape, shape)):
+        return x._with_view(view)
+    return x._with_view(view.expand(list(shape)))
 
-    def broadcast_to(self: Tensor, *shape: Any) -> Tensor:
-        """Same as ``expand`` with an explicit shape. ``x.broadcast_to((3, 4))``"""
-        return self.expand(*shape)
+def contiguous(x: Tensor) -> Tensor:
+    """Materialize the view row-major (the Contiguous primitive). ``x.T.contiguous()``"""
+    return x._apply("Contiguous")
 
-    def _expand_to(self: Tensor, shape: Sequence[Expr], op: str = "expand") -> Tensor:
-        view = self._view
-        for _ in range(len(shape) - self.ndim):
-            view = view.unsqueeze(0)
-        for have, want in zip(view.shape, shape):
-            if not (same(have, want) or is_one(have)):
-                raise ShapeError(
-                    f"[{op}] cannot expand shape {fmt_shape(self.shape)} to "
-                    f"{fmt_shape(list(shape))}: {have} is neither 1 nor {want}"
-                )
-        if all(same(a, b) for a, b in zip(view.shape, shape)):
-            return self._with_view(view)
-        return self._with_view(view.expand(list(shape)))
+def pad(x: Tensor, pad: Sequence[int | Expr], value: float = 0.0) -> Tensor:
+    """Pad like ``torch.nn.functional.pad(x, pad, value=value)``: ``pad`` lists
+    (before, after) pairs starting from the last dim; negative amounts crop.
 
-    def contiguous(self: Tensor) -> Tensor:
-        """Materialize the view row-major (the Contiguous primitive). ``x.T.contiguous()``"""
-        return self._apply("Contiguous")
-
-    def pad(self: Tensor, pad: Sequence[int | Expr], value: float = 0.0) -> Tensor:
-        """Pad like ``torch.nn.functional.pad(x, pad, value=value)``: ``pad`` lists
-        (before, after) pairs starting from the last dim; negative amounts crop.
-
-        >>> x.pad((1, 1))        # one zero on each side of the last dim
-        """
-        if len(pad) % 2 or len(pad) // 2 > self.ndim:
-            raise ShapeError(
-                f"[pad] pad {tuple(pad)} needs an even length of at most 2*{self.ndim}"
-            )
-        view = self._view
-        padded = False
-        for i in range(len(pad) // 2):
-            axis = self.ndim - 1 - i
-            before = _int_or_expr(pad[2 * i], "pad")
-            after = _int_or_expr(pad[2 * i + 1], "pad")
+    >>> x.pad((1, 1))        # one zero on each side of the last dim
+    """
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ShapeError(
+            f"[pad] pad {tuple(pad)} needs an even length of at most 2*{x.ndim}"
+        )
+    view = x._view
+    padded = False
+    for i in range(len(pad) // 2):
+        axis = x.ndim - 1 - i
+        before = _int_or_expr(pad[2 * i], "pad")
+        after = _int_or_expr(pad[2 * i + 1], "pad")
+        # Negative amounts crop (a slice); the rest pads.
+        crop_lo = -min(before.as_const() or 0, 0)
+        crop_hi = -min(after.as_const() or 0, 0)
+        if crop_lo or crop_hi:
             size = view.shape[axis]
-            crop_lo = -before.as_const() if (before.as_const() or 0) < 0 else 0
-            crop_hi = -after.as_const() if (after.as_const() or 0) < 0 else 0
-            if crop_lo or crop_hi:
-                if not (size.as_const() is None or size.as_const() >= crop_lo + crop_hi):
-                    raise ShapeError(f"[pad] cropping {crop_lo + crop_hi} from dim of size {size}")
-                view = view.slice(axis, Expr(crop_lo), size - crop_hi, 1)
-                before = Expr(0) if crop_lo else before
-                after = Expr(0) if crop_hi else after
-            if before.as_const() != 0 or after.as_const() != 0:
-                view = view.pad(axis, before, after)
-                padded = True
-        out = self._with_view(view)
-        if not padded or value == 0.0:
-            return out
-        inside = self.graph.constant(1.0)._expand_to(self._view.shape).pad(pad)
-        if math.isnan(value):
-            return out + (inside.log2() * 0.0)  # log2(0)*0 = NaN outside, 0 inside
-        if math.isinf(value):
-            # log2 of the 0/1 mask is -inf outside, 0 inside: no inf*0 anywhere.
-            return out - inside.log2() if value > 0 else out + inside.log2()
-        return out + (1.0 - inside) * value
-
-    def __getitem__(self: Tensor, key: Any) -> Tensor:
-        """Basic indexing: ints, slices (positive steps), None and ``...``.
-
-        >>> x[0], x[:, 1:-1], x[..., ::2], x[None]
-        """
-        from luminal.tensor import Tensor
-
-        items = list(key) if isinstance(key, tuple) else [key]
-        for it in items:
-            if isinstance(it, Tensor) or not (
-                it is None or it is Ellipsis or isinstance(it, (int, slice, Expr))
-            ):
-                raise TypeError(
-                    f"[getitem] unsupported index {it!r}: use ints, slices, None and ..."
-                )
-        consumed = sum(1 for it in items if it is not None and it is not Ellipsis)
-        if sum(1 for it in items if it is Ellipsis) > 1:
-            raise IndexError("[getitem] an index can only have a single ellipsis ('...')")
-        if consumed > self.ndim:
-            raise IndexError(
-                f"[getitem] too many indices for a tensor of rank {self.ndim}: {key!r}"
-            )
-        if Ellipsis in items:
-            i = items.index(Ellipsis)
-            items[i : i + 1] = [slice(None)] * (self.ndim - consumed)
-        view = self._view
-        drop: list[int] = []
-        axis = 0
-        for it in items:
-            if it is None:
-                view = view.unsqueeze(axis)
-                axis += 1
-                continue
-            size = view.shape[axis]
-            if isinstance(it, slice):
-                step = 1 if it.step is None else it.step
-                if not isinstance(step, int) or step <= 0:
-                    raise ValueError(f"[getitem] slice step must be a positive int, got {step}")
-                start = Expr(0) if it.start is None else _index_into(it.start, size)
-                stop = size if it.stop is None else _index_into(it.stop, size)
-                start = _clamp(start, Expr(0), size)
-                stop = _clamp(stop, start, size)
-                view = view.slice(axis, start, stop, step)
-            else:
-                index = _index_into(it, size)
-                c, n = index.as_const(), size.as_const()
-                if c is not None and n is not None and not 0 <= c < n:
-                    raise IndexError(
-                        f"[getitem] index {it} is out of range for dim {axis} of size {n}"
-                    )
-                view = view.slice(axis, index, index + 1, 1)
-                drop.append(axis)
-            axis += 1
-        out = self._with_view(view)
-        if drop:
-            shape = [d for i, d in enumerate(view.shape) if i not in drop]
-            out = out.reshape(shape) if shape else out.reshape([])
+            n = size.as_const()
+            if n is not None and n < crop_lo + crop_hi:
+                raise ShapeError(f"[pad] cropping {crop_lo + crop_hi} from a dim of size {n}")
+            view = view.slice(axis, Expr(crop_lo), size - crop_hi, 1)
+            before = Expr(0) if crop_lo else before
+            after = Expr(0) if crop_hi else after
+        if before.as_const() != 0 or after.as_const() != 0:
+            view = view.pad(axis, before, after)
+            padded = True
+    out = x._with_view(view)
+    if not padded or value == 0.0:
         return out
+    inside = x.graph.constant(1.0)._expand_to(x._view.shape).pad(pad)
+    if math.isnan(value):
+        return out + (inside.log2() * 0.0)  # log2(0)*0 = NaN outside, 0 inside
+    if math.isinf(value):
+        # log2 of the 0/1 mask is -inf outside, 0 inside: no inf*0 anywhere.
+        return out - inside.log2() if value > 0 else out + inside.log2()
+    return out + (1.0 - inside) * value
+
+def getitem(x: Tensor, key: Any) -> Tensor:
+    """Basic indexing: ints, slices (positive steps), None and ``...``.
+
+    >>> x[0], x[:, 1:-1], x[..., ::2], x[None]
+    """
+    from luminal.tensor import Tensor
+
+    items = list(key) if isinstance(key, tuple) else [key]
+    for it in items:
+        if isinstance(it, Tensor) or not (
+            it is None or it is Ellipsis or isinstance(it, (int, slice, Expr))
+        ):
+            raise TypeError(
+                f"[getitem] unsupported index {it!r}: use ints, slices, None and ..."
+            )
+    consumed = sum(1 for it in items if it is not None and it is not Ellipsis)
+    if sum(1 for it in items if it is Ellipsis) > 1:
+        raise IndexError("[getitem] an index can only have a single ellipsis ('...')")
+    if consumed > x.ndim:
+        raise IndexError(
+            f"[getitem] too many indices for a tensor of rank {x.ndim}: {key!r}"
+        )
+    if Ellipsis in items:
+        i = items.index(Ellipsis)
+        items[i : i + 1] = [slice(None)] * (x.ndim - consumed)
+    view = x._view
+    drop: list[int] = []
+    axis = 0
+    for it in items:
+        if it is None:
+            view = view.unsqueeze(axis)
+            axis += 1
+            continue
+        size = view.shape[axis]
+        if isinstance(it, slice):
+            step = 1 if it.step is None else it.step
+            if not isinstance(step, int) or step <= 0:
+                raise ValueError(f"[getitem] slice step must be a positive int, got {step}")
+            start = Expr(0) if it.start is None else _index_into(it.start, size)
+            stop = size if it.stop is None else _index_into(it.stop, size)
+            start = _clamp(start, Expr(0), size)
+            stop = _clamp(stop, start, size)
+            view = view.slice(axis, start, stop, step)
+        else:
+            index = _index_into(it, size)
+            c, n = index.as_const(), size.as_const()
+            if c is not None and n is not None and not 0 <= c < n:
+                raise IndexError(
+                    f"[getitem] index {it} is out of range for dim {axis} of size {n}"
+                )
+            view = view.slice(axis, index, index + 1, 1)
+            drop.append(axis)
+        axis += 1
+    out = x._with_view(view)
+    if drop:
+        shape = [d for i, d in enumerate(view.shape) if i not in drop]
+        out = out.reshape(shape) if shape else out.reshape([])
+    return out
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:

@@ -34,28 +34,27 @@ def reduce(x: Tensor, primitive: str, dim: DimArg, keepdim: bool, op: str) -> Te
     return out
 
 
-class ReduceOps:
-    def sum(self: Tensor, dim: DimArg = None, keepdim: bool = False) -> Tensor:
-        """Sum over ``dim`` (an int, several, or all when None).
+def sum(x: Tensor, dim: DimArg = None, keepdim: bool = False) -> Tensor:
+    """Sum over ``dim`` (an int, several, or all when None).
 
-        >>> x.sum(), x.sum(-1), x.sum((0, 2), keepdim=True)
-        """
-        return reduce(self, "SumReduce", dim, keepdim, "sum")
+    >>> x.sum(), x.sum(-1), x.sum((0, 2), keepdim=True)
+    """
+    return reduce(x, "SumReduce", dim, keepdim, "sum")
 
-    def amax(self: Tensor, dim: DimArg = None, keepdim: bool = False) -> Tensor:
-        """Maximum over ``dim``; NaN if any reduced element is NaN. ``x.amax(-1)``"""
-        return reduce(self, "MaxReduce", dim, keepdim, "amax")
+def amax(x: Tensor, dim: DimArg = None, keepdim: bool = False) -> Tensor:
+    """Maximum over ``dim``; NaN if any reduced element is NaN. ``x.amax(-1)``"""
+    return reduce(x, "MaxReduce", dim, keepdim, "amax")
 
-    def max(self: Tensor) -> Tensor:
-        """Maximum of all elements (a rank-0 tensor). ``x.max()``"""
-        return self.amax()
+def max(x: Tensor) -> Tensor:
+    """Maximum of all elements (a rank-0 tensor). ``x.max()``"""
+    return x.amax()
 
-    def mean(self: Tensor, dim: DimArg = None, keepdim: bool = False) -> Tensor:
-        """Arithmetic mean over ``dim``; dims may be symbolic. ``x.mean(-1)``"""
-        dims = reduce_dims(self, dim, "mean")
-        count = product([self._view.shape[d] for d in dims])
-        total = self.sum(dims, keepdim)
-        n = count.as_const()
-        if n is None:
-            return total * self.graph.constant(count).reciprocal()
-        return total * (1.0 / n if n else float("inf"))
+def mean(x: Tensor, dim: DimArg = None, keepdim: bool = False) -> Tensor:
+    """Arithmetic mean over ``dim``; dims may be symbolic. ``x.mean(-1)``"""
+    dims = reduce_dims(x, dim, "mean")
+    count = product([x._view.shape[d] for d in dims])
+    total = x.sum(dims, keepdim)
+    n = count.as_const()
+    if n is None:
+        return total * x.graph.constant(count).reciprocal()
+    return total * (1.0 / n if n else float("inf"))
