@@ -273,3 +273,31 @@ def test_compare_feeds_arithmetic(backend):
     """Masks from comparisons used as numbers (ReLU-style select)."""
     check(backend, [(6, 7)], lambda x: x * (x > 0) + 0.1 * x * (x <= 0),
           lambda x: x * (x > 0) + 0.1 * x * (x <= 0))
+
+
+# ---------------------------------------------------------------- property: random broadcasting
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def _broadcastable_pair(draw):
+    out = draw(st.lists(st.integers(1, 5), min_size=0, max_size=4))
+    def side():
+        dims = [d if draw(st.booleans()) else 1 for d in out]
+        return tuple(dims[draw(st.integers(0, len(dims))):])
+    return side(), side()
+
+
+@settings(max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shapes=_broadcastable_pair(), op=st.sampled_from(["add", "sub", "mul", "lt", "ge", "eq"]))
+def test_broadcast_property(backend, shapes, op):
+    sa, sb = shapes
+    if sa == () or sb == ():
+        sa, sb = sa or (1,), sb or (1,)  # rank-0 inputs: see test_broadcast_ranks
+    fns = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+           "lt": lambda a, b: a < b, "ge": lambda a, b: a >= b, "eq": lambda a, b: a == b}
+    a = np.round(rand(sa, -2, 2, 1))
+    b = np.round(rand(sb, -2, 2, 2))
+    check(backend, [], fns[op], fns[op], data=[a, b], atol=0, rtol=0)

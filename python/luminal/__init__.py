@@ -26,7 +26,22 @@ from luminal.compilers import (
     RemoveUnusedNodes,
 )
 from luminal.graph import Graph, VerificationError
-from luminal.hl_ops.binary import add, div, eq, fmod, ge, gt, le, lt, mul, ne, remainder, sub
+from luminal.hl_ops.binary import (
+    add,
+    div,
+    eq,
+    fmod,
+    ge,
+    gt,
+    le,
+    lt,
+    maximum,
+    minimum,
+    mul,
+    ne,
+    remainder,
+    sub,
+)
 from luminal.hl_ops.linalg import matmul
 from luminal.hl_ops.movement import (
     broadcast_to,
@@ -70,7 +85,7 @@ __all__ = [
     "UnboundDimError",
     "VerificationError",
     "add", "amax", "broadcast_to", "cat", "contiguous", "cos", "div", "eq", "exp", "exp2",
-    "expand", "flatten", "fmod", "ge", "gt", "le", "log", "log2", "lt", "matmul", "mean",
+    "expand", "flatten", "fmod", "ge", "gt", "le", "log", "log2", "lt", "matmul", "maximum", "mean", "minimum",
     "mul", "ne", "pad", "permute", "reciprocal", "remainder", "reshape", "rsqrt", "sin",
     "sqrt", "squeeze", "stack", "sub", "sum", "transpose", "unsqueeze",
 ]

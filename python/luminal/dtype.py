@@ -29,7 +29,7 @@ def _as_numpy(data: Any) -> np.ndarray:
 
 def round_bf16(x: np.ndarray) -> np.ndarray:
     """Round float32 values to bfloat16 precision (nearest even), kept as float32."""
-    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    bits = np.asarray(x, dtype=np.float32, order="C").view(np.uint32)
     rounded = bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))
     out = (rounded & np.uint32(0xFFFF0000)).view(np.float32)
     return np.where(np.isnan(x), x, out).astype(np.float32)
@@ -43,10 +43,10 @@ def to_storage(data: Any, dtype: str) -> np.ndarray:
             raise ValueError("[set] an i32 input needs integer values")
         if arr.size and np.max(np.abs(arr.astype(np.int64))) >= _I32_EXACT:
             raise ValueError(f"[set] i32 values must be below 2**24 in magnitude to stay exact")
-        return np.ascontiguousarray(arr, dtype=np.float32)
+        return np.asarray(arr, dtype=np.float32, order="C")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"[set] expected numbers, got an array of {arr.dtype}")
-    out = np.ascontiguousarray(arr, dtype=np.float32)
+    out = np.asarray(arr, dtype=np.float32, order="C")  # no copy if already so
     if dtype == "f16":
         out = out.astype(np.float16).astype(np.float32)
     elif dtype == "bf16":

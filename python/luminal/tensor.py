@@ -53,6 +53,8 @@ class Tensor:
     lt = binary.lt
     gt = binary.gt
     le = binary.le
+    maximum = binary.maximum
+    minimum = binary.minimum
     ge = binary.ge
     eq = binary.eq
     ne = binary.ne

@@ -64,6 +64,28 @@ def not_nan(x: Tensor) -> Tensor:
     return (x < INF) + (x > FLT_MAX)
 
 
+def maximum(x: Tensor, other: TensorLike) -> Tensor:
+    """Elementwise max with broadcasting; NaN if either is NaN (as torch).
+    A MaxReduce over the pair, so infinities need no masking. ``lm.maximum(a, b)``"""
+    from luminal.hl_ops.movement import stack
+
+    b = lift("maximum", x, other)
+    shape = broadcast_shapes("maximum", x._view.shape, b._view.shape)
+    return stack([x._expand_to(shape), b._expand_to(shape)], -1).amax(-1)
+
+
+def minimum(x: Tensor, other: TensorLike) -> Tensor:
+    """Elementwise min with broadcasting; NaN if either is NaN. ``lm.minimum(a, b)``"""
+    return -maximum(-x, -lift("minimum", x, other))
+
+
+def select(mask: Tensor, v: Tensor) -> Tensor:
+    """``v`` where the 0/1 ``mask`` is 1, else 0, exact for infinite ``v``
+    (``v * mask`` would make inf*0 = NaN). NaN in ``v`` still propagates."""
+    hole = (1.0 - mask).log2()  # -inf where selected, 0 elsewhere
+    return minimum(maximum(v, hole), -hole)
+
+
 def add(x: Tensor, other: TensorLike) -> Tensor:
     """Elementwise sum with broadcasting. ``a.add(b)`` or ``a + b``"""
     return binary("Add", x, other, "add")
@@ -89,9 +111,10 @@ def remainder(x: Tensor, other: TensorLike) -> Tensor:
     and ``a % b``."""
     b = lift("remainder", x, other)
     r = x.fmod(b)
-    # Shift by b where r is non-zero and its sign differs from b's.
+    # Shift by b where r is non-zero and its sign differs from b's (select, not
+    # b * mask: b may be inf).
     wrong_sign = (r < 0) * (b > 0) + (r > 0) * (b < 0)
-    return r + b * wrong_sign
+    return r + select(wrong_sign, b)
 
 def lt(x: Tensor, other: TensorLike) -> Tensor:
     """1.0 where a < b else 0.0 (the LessThan primitive). ``a < b``"""

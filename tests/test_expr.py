@@ -1,0 +1,345 @@
+"""Symbolic dims (``lm.Expr``): arithmetic, canonical form, simplification of
+index math, and evaluation with Python's floor-division semantics."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Dict, Tuple, Union
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import luminal as lm
+
+E = lm.Expr
+s = E.var("seq")
+t = E.var("t")
+
+
+# ---- construction and basic arithmetic -------------------------------------------
+
+
+def test_const_and_var_basics() -> None:
+    assert E(7).is_const and E(7).as_const() == 7
+    assert not s.is_const and s.as_const() is None
+    assert s.vars() == {"seq"}
+    assert (s * t + 3).vars() == {"seq", "t"}
+    assert E(3).vars() == set()
+
+
+@pytest.mark.parametrize(
+    "expr, seq, want",
+    [
+        (s + 3, 7, 10),
+        (3 + s, 7, 10),
+        (s - 10, 7, -3),
+        (10 - s, 7, 3),
+        (s * 6, 7, 42),
+        (6 * s, 7, 42),
+        (-s, 7, -7),
+        (s // 2, 7, 3),
+        ((s - 10) // 4, 7, -1),  # floor, not truncation: -3 // 4 == -1
+        ((s - 10) % 4, 7, 1),  # Python modulo: -3 % 4 == 1
+        (100 // s, 7, 14),
+        (100 % s, 7, 2),
+        (s.min(5), 7, 5),
+        (s.min(9), 7, 7),
+        (s.max(9), 7, 9),
+        (s.max(5), 7, 7),
+        (s.lt(8), 7, 1),
+        (s.lt(7), 7, 0),
+        (s.lt(3), 7, 0),
+    ],
+)
+def test_arithmetic_with_ints_eval(expr: lm.Expr, seq: int, want: int) -> None:
+    assert expr.eval({"seq": seq}) == want
+
+
+def test_const_folding_of_int_arithmetic() -> None:
+    assert (E(7) // 2).as_const() == 3
+    assert (E(-7) // 2).as_const() == -4
+    assert (E(-7) % 3).as_const() == 2
+    assert (E(7) % -3).as_const() == -2
+    assert (E(-7) // -2).as_const() == 3
+    assert E(3).min(-4).as_const() == -4
+    assert E(3).max(-4).as_const() == 3
+    assert E(3).lt(4).as_const() == 1 and E(4).lt(4).as_const() == 0
+
+
+# ---- canonical form: equal polynomials are equal ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        (s * 64, (s * 8) * 8),
+        ((s + 1) * (s - 1), s * s - 1),
+        (s * t, t * s),
+        (s + t, t + s),
+        ((s + t) * (s + t), s * s + 2 * s * t + t * t),
+        (s * 2 - s, s),
+        (s - s, E(0)),
+        (0 * s, E(0)),
+        ((s + 3) - (3 + s), E(0)),
+        ((s // 4) * 2 + s // 4, 3 * (s // 4)),
+        ((s + 1) * 3 - 3, s * 3),
+    ],
+)
+def test_equal_polynomials_are_structurally_equal(a: lm.Expr, b: lm.Expr) -> None:
+    assert a == b
+    assert not (a != b)
+    assert hash(a) == hash(b)
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [(s, t), (s * 2, s * 3), (s // 2, s // 3), (s % 2, s % 3), (s + 1, s), (s.min(3), s.max(3))],
+)
+def test_different_expressions_are_unequal(a: lm.Expr, b: lm.Expr) -> None:
+    assert a != b
+    assert not (a == b)
+
+
+def test_expr_compares_to_non_expr_as_unequal() -> None:
+    assert (s == "seq") is False
+    assert (s != "seq") is True
+    assert (s == 2.5) is False
+
+
+def test_expr_compares_to_none_as_unequal() -> None:
+    # The stub declares __eq__/__ne__(object); None must not raise TypeError.
+    assert (s == None) is False  # noqa: E711
+    assert (s != None) is True  # noqa: E711
+
+
+def test_expr_equals_int_by_value() -> None:
+    # The stub declares __eq__(Expr | int); a constant Expr should equal its int.
+    five = (s * 64 + 5) % 64
+    assert five.as_const() == 5
+    assert five == 5
+    assert E(5) == 5
+    assert not (E(5) != 5)
+    assert E(5) != 6
+
+
+# ---- simplification of common index math ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "got, want",
+    [
+        ((s * 64 + 5) // 64, s),
+        ((s * 64 + 5) % 64, E(5)),
+        ((s * 64) % 64, E(0)),
+        ((s * 64 - 5) // 64, s - 1),
+        ((s * 8 + t) // 8, s + t // 8),
+        ((s * 8 + t) % 8, t % 8),
+        (s // 1, s),
+        (s % 1, E(0)),
+        ((s // 4) // 2, s // 8),
+        ((s % 8) % 4, s % 4),
+        ((s % 4) % 8, s % 4),
+        ((s % 4) // 4, E(0)),
+        ((s * t) // t, s),
+        ((s * t) % t, E(0)),
+        (s.min(s + 1), s),
+        (s.max(s - 1), s),
+        (s.lt(s + 1), E(1)),
+        (s.lt(0), E(0)),  # dims are >= 0
+        (s.max(0), s),
+        (s.min(0), E(0)),
+        ((s % 4).min(4), s % 4),
+    ],
+)
+def test_index_math_simplifies(got: lm.Expr, want: lm.Expr) -> None:
+    assert got == want, f"{got} != {want}"
+
+
+def test_row_major_index_roundtrip_simplifies() -> None:
+    # flat = i*64 + j with j in [0, 64): recovering i and j needs range facts,
+    # which plain dims do not give for j; with a constant j it must fold.
+    for j in (0, 5, 63):
+        flat = s * 64 + j
+        assert flat // 64 == s
+        assert (flat % 64).as_const() == j
+
+
+# ---- eval and errors ------------------------------------------------------------
+
+
+def test_eval_unbound_var_raises_naming_it() -> None:
+    with pytest.raises(lm.UnboundDimError, match="'seq'"):
+        (s * 2 + 1).eval({})
+    with pytest.raises(RuntimeError, match="'t'"):
+        (s + t).eval({"seq": 3})
+    assert issubclass(lm.UnboundDimError, RuntimeError)
+
+
+def test_eval_division_by_zero_raises() -> None:
+    with pytest.raises(lm.ExecutionError, match="division by zero"):
+        (s // 0).eval({"seq": 3})
+    with pytest.raises(lm.ExecutionError, match="division by zero"):
+        (s % t).eval({"seq": 3, "t": 0})
+
+
+def test_eval_ignores_extra_bindings() -> None:
+    assert (s * 3).eval({"seq": 2, "other": 100}) == 6
+
+
+# ---- random expression trees vs plain Python ------------------------------------
+
+Tree = Union[Tuple[Any, ...], int, str]
+VARS = ("a", "b")
+
+leaves = st.one_of(st.integers(-6, 6), st.sampled_from(VARS))
+
+
+def _extend(children: st.SearchStrategy[Tree]) -> st.SearchStrategy[Tree]:
+    # Divisors are kept positive: a positive int, var+k, or max(tree, k).
+    divisor = st.one_of(
+        st.integers(1, 9),
+        st.tuples(st.just("+"), st.sampled_from(VARS), st.integers(1, 3)),
+        st.tuples(st.just("max"), children, st.integers(1, 5)),
+    )
+    return st.one_of(
+        st.tuples(st.sampled_from(["+", "-", "*", "min", "max", "lt"]), children, children),
+        st.tuples(st.sampled_from(["//", "%"]), children, divisor),
+        st.tuples(st.just("neg"), children),
+    )
+
+
+trees = st.recursive(leaves, _extend, max_leaves=12)
+
+
+def py_eval(tree: Tree, env: Dict[str, int]) -> int:
+    if isinstance(tree, int):
+        return tree
+    if isinstance(tree, str):
+        return env[tree]
+    op = tree[0]
+    if op == "neg":
+        return -py_eval(tree[1], env)
+    x, y = py_eval(tree[1], env), py_eval(tree[2], env)
+    if op == "+":
+        return x + y
+    if op == "-":
+        return x - y
+    if op == "*":
+        return x * y
+    if op == "//":
+        return x // y
+    if op == "%":
+        return x % y
+    if op == "min":
+        return min(x, y)
+    if op == "max":
+        return max(x, y)
+    if op == "lt":
+        return int(x < y)
+    raise AssertionError(op)
+
+
+def build(tree: Tree) -> Union[lm.Expr, int]:
+    """The tree as an Expr; int leaves stay Python ints so the reflected
+    operators (int + Expr, int // Expr, ...) are exercised too."""
+    if isinstance(tree, int):
+        return tree
+    if isinstance(tree, str):
+        return E.var(tree)
+    op = tree[0]
+    if op == "neg":
+        x = build(tree[1])
+        return -x
+    x, y = build(tree[1]), build(tree[2])
+    if isinstance(x, int) and isinstance(y, int):
+        x = E(x)
+    if op in ("min", "max", "lt"):
+        xe = x if isinstance(x, E) else E(x)
+        return getattr(xe, op)(y)
+    if op == "+":
+        return x + y
+    if op == "-":
+        return x - y
+    if op == "*":
+        return x * y
+    if op == "//":
+        return x // y
+    if op == "%":
+        return x % y
+    raise AssertionError(op)
+
+
+def as_expr(v: Union[lm.Expr, int]) -> lm.Expr:
+    return v if isinstance(v, E) else E(v)
+
+
+@settings(max_examples=300, deadline=None)
+@given(trees, st.integers(0, 40), st.integers(0, 40))
+def test_random_expr_eval_matches_python(tree: Tree, a: int, b: int) -> None:
+    env = {"a": a, "b": b}
+    expr = as_expr(build(tree))
+    want = py_eval(tree, env)
+    assert expr.eval(env) == want, f"{tree} simplified to {expr}"
+    assert expr.vars() <= set(VARS)
+
+
+@settings(max_examples=100, deadline=None)
+@given(trees, st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), min_size=1, max_size=4))
+def test_random_expr_constant_iff_value_constant(tree: Tree, points: list) -> None:
+    """A simplified constant must hold everywhere; vars() names only real vars."""
+    expr = as_expr(build(tree))
+    c = expr.as_const()
+    if c is not None:
+        for a, b in points:
+            assert py_eval(tree, {"a": a, "b": b}) == c, f"{tree} folded to {c}"
+
+
+# ---- polynomials: canonical form ---------------------------------------------------
+
+poly_trees = st.recursive(
+    leaves,
+    lambda ch: st.tuples(st.sampled_from(["+", "-", "*"]), ch, ch),
+    max_leaves=10,
+)
+
+
+def expand_poly(tree: Tree) -> Dict[Tuple[str, ...], int]:
+    """The tree as {sorted monomial: coefficient}."""
+    if isinstance(tree, int):
+        return {(): tree} if tree else {}
+    if isinstance(tree, str):
+        return {(tree,): 1}
+    op, l, r = tree
+    x, y = expand_poly(l), expand_poly(r)
+    out: Dict[Tuple[str, ...], int] = defaultdict(int)
+    if op in ("+", "-"):
+        for m, c in x.items():
+            out[m] += c
+        for m, c in y.items():
+            out[m] += c if op == "+" else -c
+    else:
+        for m1, c1 in x.items():
+            for m2, c2 in y.items():
+                out[tuple(sorted(m1 + m2))] += c1 * c2
+    return {m: c for m, c in out.items() if c}
+
+
+def from_poly(poly: Dict[Tuple[str, ...], int]) -> lm.Expr:
+    """Rebuild in a different order: monomials reversed, coefficient first."""
+    out = E(0)
+    for mono, coef in sorted(poly.items(), reverse=True):
+        term: lm.Expr = E(coef)
+        for v in reversed(mono):
+            term = term * E.var(v)
+        out = term + out
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(poly_trees)
+def test_equal_polynomials_compare_equal(tree: Tree) -> None:
+    got = as_expr(build(tree))
+    want = from_poly(expand_poly(tree))
+    assert got == want, f"{tree}: {got} vs {want}"
+    assert hash(got) == hash(want)
