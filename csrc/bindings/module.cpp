@@ -56,6 +56,12 @@ nb::list node_table(const Graph& g) {
   return out;
 }
 
+// Structural equality with anything: ints compare as constants, others unequal.
+bool expr_equals(const Expr& a, nb::handle b) {
+  Expr e;
+  return nb::try_cast<Expr>(b, e) && a == e;
+}
+
 }  // namespace
 
 NB_MODULE(_core, m) {
@@ -86,10 +92,10 @@ NB_MODULE(_core, m) {
       .def("min", [](const Expr& a, const Expr& b) { return min(a, b); })
       .def("max", [](const Expr& a, const Expr& b) { return max(a, b); })
       .def("lt", [](const Expr& a, const Expr& b) { return lt(a, b); })
-      .def("__eq__", [](const Expr& a, const Expr& b) { return a == b; })
-      .def("__eq__", [](const Expr&, nb::handle) { return false; })
-      .def("__ne__", [](const Expr& a, const Expr& b) { return a != b; })
-      .def("__ne__", [](const Expr&, nb::handle) { return true; })
+      .def("__eq__", [](const Expr& a, nb::handle b) { return expr_equals(a, b); },
+           nb::arg("other").none())
+      .def("__ne__", [](const Expr& a, nb::handle b) { return !expr_equals(a, b); },
+           nb::arg("other").none())
       .def("__hash__", &Expr::hash)
       .def("__str__", &Expr::str)
       .def("__repr__", &Expr::str);
@@ -113,7 +119,7 @@ NB_MODULE(_core, m) {
       .def("index_expr", &ShapeTracker::index_expr, "index"_a)
       .def("valid_expr", &ShapeTracker::valid_expr, "index"_a)
       .def("__eq__", &ShapeTracker::operator==)
-      .def("__eq__", [](const ShapeTracker&, nb::handle) { return false; })
+      .def("__eq__", [](const ShapeTracker&, nb::handle) { return false; }, nb::arg("other").none())
       .def("__repr__", &ShapeTracker::str);
 
   nb::class_<Graph>(m, "Graph", "The graph core: nodes, handles, data and the executor.")

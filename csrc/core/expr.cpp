@@ -301,9 +301,17 @@ Expr mod(const Expr& a, const Expr& b) {
   return Expr::make(Expr::Kind::Mod, {a, b});
 }
 
+namespace {
+// `x` is an operand of the min/max expression `e` (absorption: max(a, min(a, b)) == a).
+bool has_operand(const Expr& e, Expr::Kind kind, const Expr& x) {
+  return e.kind() == kind && (e.args()[0] == x || e.args()[1] == x);
+}
+}  // namespace
+
 Expr min(const Expr& a, const Expr& b) {
   if (a.is_const() && b.is_const()) return Expr(std::min(a.value(), b.value()));
-  if (a == b) return a;
+  if (a == b || has_operand(b, Expr::Kind::Max, a)) return a;
+  if (has_operand(a, Expr::Kind::Max, b)) return b;
   Range d = (a - b).range();
   if (d.hi <= 0) return a;
   if (d.lo >= 0) return b;
@@ -312,7 +320,8 @@ Expr min(const Expr& a, const Expr& b) {
 
 Expr max(const Expr& a, const Expr& b) {
   if (a.is_const() && b.is_const()) return Expr(std::max(a.value(), b.value()));
-  if (a == b) return a;
+  if (a == b || has_operand(b, Expr::Kind::Min, a)) return a;
+  if (has_operand(a, Expr::Kind::Min, b)) return b;
   Range d = (a - b).range();
   if (d.lo >= 0) return a;
   if (d.hi <= 0) return b;

@@ -105,7 +105,9 @@ ShapeTracker ShapeTracker::unsqueeze(size_t axis) const {
 ShapeTracker ShapeTracker::slice(size_t axis, const Expr& start, const Expr& stop,
                                  int64_t step) const {
   ShapeTracker t = *this;
-  Expr length = max(stop - start, 0);
+  // Callers clamp concrete bounds; symbolic bounds are trusted here and a
+  // negative size is reported when the dims are bound (resolve()).
+  Expr length = stop - start;
   Expr size = step == 1 ? length : floordiv(length + (step - 1), step);
   t.shape_[axis] = size;
   t.offset_ = offset_ + start * strides_[axis];
@@ -230,6 +232,10 @@ ConcreteView ShapeTracker::resolve(const Bindings& dims) const {
   ConcreteView v;
   for (size_t k = 0; k < rank(); ++k) {
     v.shape.push_back(shape_[k].eval(dims));
+    if (v.shape.back() < 0)
+      throw ExecutionError("[view] dim " + shape_[k].str() + " of " + shape_str(shape_) +
+                           " is " + std::to_string(v.shape.back()) +
+                           " for the bound dims: a slice of a symbolic dim is out of range");
     v.strides.push_back(strides_[k].eval(dims));
   }
   v.offset = offset_.eval(dims);

@@ -49,7 +49,8 @@ class ShapeTracker {
   // Broadcast size-1 dims to `shape` (same rank) with stride 0.
   ShapeTracker expand(const Shape& shape) const;
   ShapeTracker unsqueeze(size_t axis) const;  // insert a size-1 dim
-  // Elements start, start+step, ... < stop of `axis`; start/stop already clamped.
+  // Elements start, start+step, ... < stop of `axis`, step > 0. The caller
+  // clamps; symbolic bounds with stop < start fail at resolve().
   ShapeTracker slice(size_t axis, const Expr& start, const Expr& stop, int64_t step) const;
   // Add `before`/`after` zero-reading elements to `axis` (both >= 0).
   ShapeTracker pad(size_t axis, const Expr& before, const Expr& after) const;

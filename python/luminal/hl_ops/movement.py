@@ -39,8 +39,18 @@ def _int_or_expr(v: Any, op: str) -> Expr:
     raise TypeError(f"[{op}] expected an int or Expr, got {type(v).__name__}")
 
 
-def _clamp(v: Expr, lo: Expr, hi: Expr) -> Expr:
-    return v.max(lo).min(hi)
+def _slice_bounds(it: slice, size: Expr) -> tuple[Expr, Expr]:
+    """Start and stop of a positive-step slice. Concrete sizes clamp exactly as
+    Python does; on a symbolic size the bounds are taken as in range (so the
+    index math stays short) and an out-of-range binding fails at run time."""
+    n = size.as_const()
+    ints = all(v is None or isinstance(v, int) for v in (it.start, it.stop))
+    if n is not None and ints:
+        start, stop, _ = slice(it.start, it.stop, 1).indices(n)
+        return Expr(start), Expr(max(stop, start))
+    start = Expr(0) if it.start is None else _index_into(it.start, size)
+    stop = size if it.stop is None else _index_into(it.stop, size)
+    return start, stop
 
 
 def _index_into(v: int | Expr, size: Expr) -> Expr:
@@ -267,11 +277,7 @@ def getitem(x: Tensor, key: Any) -> Tensor:
             step = 1 if it.step is None else it.step
             if not isinstance(step, int) or step <= 0:
                 raise ValueError(f"[getitem] slice step must be a positive int, got {step}")
-            start = Expr(0) if it.start is None else _index_into(it.start, size)
-            stop = size if it.stop is None else _index_into(it.stop, size)
-            start = _clamp(start, Expr(0), size)
-            stop = _clamp(stop, start, size)
-            view = view.slice(axis, start, stop, step)
+            view = view.slice(axis, *_slice_bounds(it, size), step)
         else:
             index = _index_into(it, size)
             c, n = index.as_const(), size.as_const()
