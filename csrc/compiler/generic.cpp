@@ -149,10 +149,6 @@ void arithmetic_simplification(Graph& g) {
         if ((n.op == Op::Add && zero) || (n.op == Op::Mul && one && *one == 1.0))
           keep = n.inputs[1 - side];
       }
-    } else if (n.op == Op::Recip) {
-      const Edge& inner = n.inputs[0];
-      const Node& in = g.node(inner.node);
-      if (in.op == Op::Recip && inner.view.is_identity() && in.alive) keep = in.inputs[0];
     }
     if (keep) replacement[id] = materialize(g, *keep);
   }

@@ -12,7 +12,8 @@ void remove_unused_nodes(Graph& g);
 void common_subexpression_elimination(Graph& g);
 // Evaluate primitives whose inputs are all (unmasked, numeric) constants.
 void constant_folding(Graph& g);
-// x+0, x*1, recip(recip(x)). Not x*0: inf*0 is NaN.
+// x+0 and x*1. Not x*0 (inf*0 is NaN) and not recip(recip(x)) (float32
+// 1/(1/x) is not x: subnormals overflow, and rounding changes ~1 in 6 values).
 void arithmetic_simplification(Graph& g);
 // A Contiguous whose input view is already row-major is its input.
 void remove_redundant_contiguous(Graph& g);

@@ -92,7 +92,11 @@ NodeId Graph::node_of(HandleId h) const {
 }
 
 void Graph::retrieve(HandleId h) {
-  outputs_.insert(node_of(h));
+  NodeId id = node_of(h);
+  if (!nodes_[id].alive)
+    throw ExecutionError("[retrieve] this tensor was removed by a compiler because no retrieved "
+                         "output needed it: call .retrieve() on it before compile()");
+  outputs_.insert(id);
   changed();
 }
 

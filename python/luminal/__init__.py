@@ -42,6 +42,11 @@ from luminal.hl_ops.binary import (
     remainder,
     sub,
 )
+from luminal.hl_ops.elementwise import (
+    abs, ceil, clamp, clip, elu, erf, expm1, floor, gelu, hardsigmoid, hardswish, isfinite, isinf, isnan,
+    leaky_relu, lerp, log1p, logical_and, logical_not, logical_or, logical_xor, masked_fill, mish, nan_to_num,
+    pow, relu, relu6, round, sigmoid, sign, silu, softplus, square, tan, tanh, trunc, where,
+)
 from luminal.hl_ops.linalg import matmul
 from luminal.hl_ops.movement import (
     broadcast_to,
@@ -57,7 +62,11 @@ from luminal.hl_ops.movement import (
     transpose,
     unsqueeze,
 )
-from luminal.hl_ops.reduction import amax, mean, sum
+from luminal.hl_ops.creation import arange, eye, full, full_like, linspace, ones, ones_like, tril, triu, zeros, zeros_like
+from luminal.hl_ops.reduction import (
+    ValuesIndices, all, amax, amin, any, argmax, argmin, cumprod, cumsum, log_softmax, logsumexp, max, mean, min,
+    norm, prod, softmax, std, sum, var,
+)
 from luminal.hl_ops.unary import cos, exp, exp2, log, log2, reciprocal, rsqrt, sin, sqrt
 from luminal.tensor import Tensor
 
@@ -88,4 +97,13 @@ __all__ = [
     "expand", "flatten", "fmod", "ge", "gt", "le", "log", "log2", "lt", "matmul", "maximum", "mean", "minimum",
     "mul", "ne", "pad", "permute", "reciprocal", "remainder", "reshape", "rsqrt", "sin",
     "sqrt", "squeeze", "stack", "sub", "sum", "transpose", "unsqueeze",
+    # elementwise (hl_ops/elementwise.py)
+    "abs", "ceil", "clamp", "clip", "elu", "erf", "expm1", "floor", "gelu", "hardsigmoid", "hardswish",
+    "isfinite", "isinf", "isnan", "leaky_relu", "lerp", "log1p", "logical_and", "logical_not", "logical_or",
+    "logical_xor", "masked_fill", "mish", "nan_to_num", "pow", "relu", "relu6", "round", "sigmoid", "sign",
+    "silu", "softplus", "square", "tan", "tanh", "trunc", "where",
+    # reductions (hl_ops/reduction.py) and creation (hl_ops/creation.py)
+    "ValuesIndices", "all", "amin", "any", "arange", "argmax", "argmin", "cumprod", "cumsum", "eye", "full",
+    "full_like", "linspace", "log_softmax", "logsumexp", "max", "min", "norm", "ones", "ones_like", "prod",
+    "softmax", "std", "tril", "triu", "var", "zeros", "zeros_like",
 ]

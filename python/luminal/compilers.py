@@ -54,7 +54,8 @@ class ConstantFolding(_CorePass):
 
 
 class ArithmeticSimplification(_CorePass):
-    """``x+0``, ``x*1``, ``recip(recip(x))`` (never ``x*0``: inf*0 is NaN)."""
+    """``x+0`` and ``x*1``. Never ``x*0`` (inf*0 is NaN) nor ``recip(recip(x))``
+    (in float32 ``1/(1/x)`` is not always ``x``)."""
 
     _fn = staticmethod(_core.arithmetic_simplification)
 

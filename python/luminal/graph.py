@@ -178,6 +178,55 @@ class Graph:
     def __repr__(self) -> str:
         return f"Graph(nodes={self.node_count()}, dims={self.dims})"
 
+    # ---- creation (hl_ops/creation.py) --------------------------------------------
+    def arange(
+        self,
+        start: float | DimLike,
+        end: float | DimLike | None = None,
+        step: float = 1,
+        *,
+        dtype: str | None = None,
+    ) -> Tensor:
+        """``torch.arange`` in this graph; integer bounds are exact ("i32") and may
+        be dim names. ``cx.arange("seq")``"""
+        from luminal.hl_ops import creation
+
+        return creation.arange(start, end, step, dtype=dtype, graph=self)
+
+    def linspace(
+        self, start: float, end: float, steps: DimLike, *, dtype: str = "f32"
+    ) -> Tensor:
+        """``torch.linspace`` in this graph. ``cx.linspace(0, 1, 5)``"""
+        from luminal.hl_ops import creation
+
+        return creation.linspace(start, end, steps, dtype=dtype, graph=self)
+
+    def full(
+        self, size: DimLike | Sequence[DimLike], fill_value: float | DimLike, *, dtype: str | None = None
+    ) -> Tensor:
+        """``fill_value`` everywhere (int fill: "i32"). ``cx.full((2, "seq"), 0.5)``"""
+        from luminal.hl_ops import creation
+
+        return creation.full(size, fill_value, dtype=dtype, graph=self)
+
+    def zeros(self, *size: Any, dtype: str = "f32") -> Tensor:
+        """Zeros: ``cx.zeros(2, 3)`` or ``cx.zeros((2, "seq"))``."""
+        from luminal.hl_ops import creation
+
+        return creation.zeros(*size, dtype=dtype, graph=self)
+
+    def ones(self, *size: Any, dtype: str = "f32") -> Tensor:
+        """Ones: ``cx.ones(2, 3)`` or ``cx.ones((2, "seq"))``."""
+        from luminal.hl_ops import creation
+
+        return creation.ones(*size, dtype=dtype, graph=self)
+
+    def eye(self, n: DimLike, m: DimLike | None = None, *, dtype: str = "f32") -> Tensor:
+        """The ``n`` x ``m`` identity. ``cx.eye(3)``"""
+        from luminal.hl_ops import creation
+
+        return creation.eye(n, m, dtype=dtype, graph=self)
+
 
 def current_graph(op: str = "op") -> Graph:
     """The innermost ``with graph:`` block's graph; a clear error outside one."""

@@ -10,6 +10,7 @@ from luminal._core import Expr, ShapeError, ShapeTracker
 from luminal._shape import Dim, fmt_shape, product, to_dim
 from luminal.dtype import from_storage, to_storage
 from luminal.hl_ops import binary, linalg, movement, reduction, unary
+from luminal.hl_ops import elementwise
 
 if TYPE_CHECKING:
     from luminal.graph import Graph
@@ -74,10 +75,67 @@ class Tensor:
     __ne__ = binary.ne  # type: ignore[assignment]
     __hash__ = object.__hash__  # usable as dict keys despite __eq__
 
+    # elementwise (hl_ops/elementwise.py)
+    abs = elementwise.abs
+    __abs__ = elementwise.abs
+    sign = elementwise.sign
+    square = elementwise.square
+    expm1 = elementwise.expm1
+    log1p = elementwise.log1p
+    pow = elementwise.pow
+    __pow__ = elementwise.pow
+    __rpow__ = elementwise.rpow
+    tan = elementwise.tan
+    tanh = elementwise.tanh
+    sigmoid = elementwise.sigmoid
+    erf = elementwise.erf
+    relu = elementwise.relu
+    relu6 = elementwise.relu6
+    leaky_relu = elementwise.leaky_relu
+    elu = elementwise.elu
+    gelu = elementwise.gelu
+    silu = elementwise.silu
+    softplus = elementwise.softplus
+    mish = elementwise.mish
+    hardswish = elementwise.hardswish
+    hardsigmoid = elementwise.hardsigmoid
+    clamp = elementwise.clamp
+    clip = elementwise.clip
+    floor = elementwise.floor
+    ceil = elementwise.ceil
+    round = elementwise.round
+    trunc = elementwise.trunc
+    where = elementwise.where_method
+    masked_fill = elementwise.masked_fill
+    logical_and = elementwise.logical_and
+    logical_or = elementwise.logical_or
+    logical_not = elementwise.logical_not
+    logical_xor = elementwise.logical_xor
+    isnan = elementwise.isnan
+    isinf = elementwise.isinf
+    isfinite = elementwise.isfinite
+    nan_to_num = elementwise.nan_to_num
+    lerp = elementwise.lerp
+
     sum = reduction.sum
     mean = reduction.mean
     amax = reduction.amax
     max = reduction.max
+    amin = reduction.amin
+    min = reduction.min
+    argmax = reduction.argmax
+    argmin = reduction.argmin
+    prod = reduction.prod
+    var = reduction.var
+    std = reduction.std
+    logsumexp = reduction.logsumexp
+    softmax = reduction.softmax
+    log_softmax = reduction.log_softmax
+    cumsum = reduction.cumsum
+    cumprod = reduction.cumprod
+    norm = reduction.norm
+    all = reduction.all
+    any = reduction.any
 
     matmul = linalg.matmul
     __matmul__ = linalg.matmul
@@ -155,15 +213,26 @@ class Tensor:
                 f"[set] data of shape {arr.shape} has rank {arr.ndim}, the input "
                 f"{self._label()} has shape {fmt_shape(self.shape)}"
             )
+        # Check every dim before binding any, so a failed set changes nothing.
+        binds: dict[str, int] = {}
         for have, want in zip(arr.shape, shape):
-            c = want.as_const()
-            if c is None and len(want.vars()) == 1 and want == Expr.var(next(iter(want.vars()))):
-                self.graph.set_dim(next(iter(want.vars())), int(have))
-            elif c is not None and c != have:
+            names = want.vars()
+            if want.as_const() is None and len(names) == 1 and want == Expr.var(min(names)):
+                name = min(names)
+                if binds.setdefault(name, int(have)) != have:
+                    raise ShapeError(
+                        f"[set] data of shape {arr.shape} gives dim {name!r} two values "
+                        f"for the input {self._label()} of shape {fmt_shape(self.shape)}"
+                    )
+        dims = {**self.graph.dims, **binds}
+        for have, want in zip(arr.shape, shape):
+            if want.vars() <= dims.keys() and want.eval(dims) != have:
                 raise ShapeError(
                     f"[set] data of shape {arr.shape} does not fit the input "
                     f"{self._label()} of shape {fmt_shape(self.shape)}"
                 )
+        for name, value in binds.items():
+            self.graph.set_dim(name, value)
         self.graph._set_input(self._handle, arr.reshape(-1))
         return self
 

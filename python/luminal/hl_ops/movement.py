@@ -40,16 +40,27 @@ def _int_or_expr(v: Any, op: str) -> Expr:
 
 
 def _slice_bounds(it: slice, size: Expr) -> tuple[Expr, Expr]:
-    """Start and stop of a positive-step slice. Concrete sizes clamp exactly as
-    Python does; on a symbolic size the bounds are taken as in range (so the
-    index math stays short) and an out-of-range binding fails at run time."""
+    """Start and stop of a positive-step slice, clamped as Python clamps.
+
+    On a symbolic size, ``x[1:]`` and ``x[:-1]`` are taken as in range so the
+    index math stays ``seq - 1`` (a binding that makes the size negative fails
+    at run time); an explicit stop (``x[:5]``, ``x[:k]``) is clamped to the size.
+    """
     n = size.as_const()
     ints = all(v is None or isinstance(v, int) for v in (it.start, it.stop))
     if n is not None and ints:
-        start, stop, _ = slice(it.start, it.stop, 1).indices(n)
-        return Expr(start), Expr(max(stop, start))
+        lo, hi, _ = slice(it.start, it.stop, 1).indices(n)
+        return Expr(lo), Expr(max(hi, lo))
     start = Expr(0) if it.start is None else _index_into(it.start, size)
-    stop = size if it.stop is None else _index_into(it.stop, size)
+    if it.stop is None:
+        stop = size
+    elif isinstance(it.stop, int) and it.stop < 0:
+        stop = size + it.stop
+    else:
+        stop = _index_into(it.stop, size).min(size)
+    if n is not None:  # concrete size, symbolic bounds: clamp both fully
+        start = start.max(0).min(size)
+        stop = stop.max(start)
     return start, stop
 
 
