@@ -55,11 +55,26 @@ class Graph:
         >>> x = cx.tensor(("seq", 64), name="x")
         >>> ids = cx.tensor((8,), dtype="i32")
         """
+        return self._new_input(shape, name, dtype, parameter=False)
+
+    def parameter(
+        self, shape: DimLike | Sequence[DimLike], name: str | None = None, dtype: str = "f32"
+    ) -> Tensor:
+        """A new parameter: an input meant to be set once (weights). Compilers may
+        treat its data as fixed across runs (pre-transpose, quantize, upload once).
+
+        >>> w = cx.parameter((8, 4), name="fc.weight").set(np.zeros((8, 4)))
+        """
+        return self._new_input(shape, name, dtype, parameter=True)
+
+    def _new_input(
+        self, shape: DimLike | Sequence[DimLike], name: str | None, dtype: str, parameter: bool
+    ) -> Tensor:
         from luminal.tensor import Tensor
 
-        dims = as_shape(shape, "tensor")
+        dims = as_shape(shape, "parameter" if parameter else "tensor")
         label = name if name is not None else f"input{len(self._names)}"
-        handle = self._core.add_input(dims, label, check_dtype(dtype), False)
+        handle = self._core.add_input(dims, label, check_dtype(dtype), parameter)
         self._names[handle] = label
         return Tensor(self, handle, _core.ShapeTracker.contiguous(dims), dtype)
 
