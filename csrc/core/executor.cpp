@@ -48,7 +48,9 @@ class Cursor {
 
 int64_t numel(const std::vector<int64_t>& shape) {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape)
+    if (__builtin_mul_overflow(n, d, &n))
+      throw ExecutionError("[execute] a shape's element count overflows int64");
   return n;
 }
 

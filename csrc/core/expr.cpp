@@ -37,6 +37,20 @@ int64_t sat_mul(int64_t a, int64_t b) {
   if (a == 0 || b == 0) return 0;
   return clamp_inf(__int128(a) * b);
 }
+// Dims and index math must never wrap silently: overflow is a shape error.
+int64_t checked_add(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r))
+    throw ShapeError("[dim] integer overflow in " + std::to_string(a) + " + " + std::to_string(b));
+  return r;
+}
+int64_t checked_mul(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r))
+    throw ShapeError("[dim] integer overflow in " + std::to_string(a) + " * " + std::to_string(b));
+  return r;
+}
+
 int64_t floor_div(int64_t a, int64_t b) {
   int64_t q = a / b;
   if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
@@ -169,7 +183,7 @@ Expr product(const std::vector<Expr>& xs) {
 // ---- arithmetic ---------------------------------------------------------
 
 Expr operator+(const Expr& a, const Expr& b) {
-  if (a.is_const() && b.is_const()) return Expr(a.value() + b.value());
+  if (a.is_const() && b.is_const()) return Expr(checked_add(a.value(), b.value()));
   if (a.is_const() && a.value() == 0) return b;
   if (b.is_const() && b.value() == 0) return a;
   // Collect terms, merge equal bases, drop zeros.
@@ -181,7 +195,7 @@ Expr operator+(const Expr& a, const Expr& b) {
   std::vector<Term> merged;
   for (const Term& t : terms) {
     if (!merged.empty() && merged.back().base == t.base)
-      merged.back().coef += t.coef;
+      merged.back().coef = checked_add(merged.back().coef, t.coef);
     else
       merged.push_back(t);
   }
@@ -190,7 +204,7 @@ Expr operator+(const Expr& a, const Expr& b) {
   for (const Term& t : merged) {
     if (t.coef == 0) continue;
     if (t.base.is_const()) {
-      constant += t.coef * t.base.value();
+      constant = checked_add(constant, checked_mul(t.coef, t.base.value()));
       continue;
     }
     ops.push_back(t.coef == 1 ? t.base : t.base * Expr(t.coef));
@@ -205,7 +219,7 @@ Expr operator-(const Expr& a) { return a * Expr(-1); }
 Expr operator-(const Expr& a, const Expr& b) { return a + (-b); }
 
 Expr operator*(const Expr& a, const Expr& b) {
-  if (a.is_const() && b.is_const()) return Expr(a.value() * b.value());
+  if (a.is_const() && b.is_const()) return Expr(checked_mul(a.value(), b.value()));
   for (const Expr* x : {&a, &b})
     if (x->is_const() && x->value() == 0) return Expr(0);
   if (a.is_const() && a.value() == 1) return b;
@@ -221,11 +235,11 @@ Expr operator*(const Expr& a, const Expr& b) {
   std::vector<Expr> factors;
   for (const Expr& side : {a, b}) {
     if (side.is_const()) {
-      coef *= side.value();
+      coef = checked_mul(coef, side.value());
     } else if (side.kind() == Expr::Kind::Mul) {
       for (const Expr& f : side.args()) {
         if (f.is_const())
-          coef *= f.value();
+          coef = checked_mul(coef, f.value());
         else
           factors.push_back(f);
       }
@@ -358,8 +372,8 @@ int64_t Expr::eval(const Bindings& dims) const {
   for (size_t i = 1; i < x.size(); ++i) {
     int64_t v = x[i].eval(dims);
     switch (kind()) {
-      case Kind::Add: acc += v; break;
-      case Kind::Mul: acc *= v; break;
+      case Kind::Add: acc = checked_add(acc, v); break;
+      case Kind::Mul: acc = checked_mul(acc, v); break;
       case Kind::Div:
       case Kind::Mod:
         if (v == 0) throw ExecutionError("[dim] division by zero evaluating " + str());

@@ -30,7 +30,9 @@ long double magnitude(const Expr& e) {
 
 int64_t ConcreteView::numel() const {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape)
+    if (__builtin_mul_overflow(n, d, &n))
+      throw ExecutionError("[view] a view's element count overflows int64");
   return n;
 }
 
