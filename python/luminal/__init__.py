@@ -47,21 +47,31 @@ from luminal.hl_ops.elementwise import (
     leaky_relu, lerp, log1p, logical_and, logical_not, logical_or, logical_xor, masked_fill, mish, nan_to_num,
     pow, relu, relu6, round, sigmoid, sign, silu, softplus, square, tan, tanh, trunc, where,
 )
-from luminal.hl_ops.linalg import matmul
+from luminal.hl_ops.linalg import bmm, einsum, matmul
 from luminal.hl_ops.movement import (
     broadcast_to,
     cat,
+    chunk,
     contiguous,
     expand,
     flatten,
+    flip,
+    meshgrid,
+    narrow,
     pad,
     permute,
+    repeat,
+    repeat_interleave,
     reshape,
+    roll,
+    split,
     squeeze,
     stack,
     transpose,
+    unbind,
     unsqueeze,
 )
+from luminal.hl_ops.indexing import embedding, gather, index_select, one_hot, take_along_dim
 from luminal.hl_ops.creation import arange, eye, full, full_like, linspace, ones, ones_like, tril, triu, zeros, zeros_like
 from luminal.hl_ops.reduction import (
     ValuesIndices, all, amax, amin, any, argmax, argmin, cumprod, cumsum, log_softmax, logsumexp, max, mean, min,
@@ -94,7 +104,7 @@ __all__ = [
     "UnboundDimError",
     "VerificationError",
     "add", "amax", "broadcast_to", "cat", "contiguous", "cos", "div", "eq", "exp", "exp2",
-    "expand", "flatten", "fmod", "ge", "gt", "le", "log", "log2", "lt", "matmul", "maximum", "mean", "minimum",
+    "expand", "flatten", "fmod", "ge", "gt", "le", "log", "log2", "lt", "bmm", "einsum", "matmul", "maximum", "mean", "minimum",
     "mul", "ne", "pad", "permute", "reciprocal", "remainder", "reshape", "rsqrt", "sin",
     "sqrt", "squeeze", "stack", "sub", "sum", "transpose", "unsqueeze",
     # elementwise (hl_ops/elementwise.py)
@@ -106,4 +116,7 @@ __all__ = [
     "ValuesIndices", "all", "amin", "any", "arange", "argmax", "argmin", "cumprod", "cumsum", "eye", "full",
     "full_like", "linspace", "log_softmax", "logsumexp", "max", "min", "norm", "ones", "ones_like", "prod",
     "softmax", "std", "tril", "triu", "var", "zeros", "zeros_like",
+    # movement & indexing (hl_ops/movement.py, hl_ops/indexing.py)
+    "chunk", "embedding", "flip", "gather", "index_select", "meshgrid", "narrow", "one_hot", "repeat",
+    "repeat_interleave", "roll", "split", "take_along_dim", "unbind",
 ]

@@ -9,7 +9,7 @@ import numpy as np
 from luminal._core import Expr, ShapeError, ShapeTracker
 from luminal._shape import Dim, fmt_shape, product, to_dim
 from luminal.dtype import from_storage, to_storage
-from luminal.hl_ops import binary, linalg, movement, reduction, unary
+from luminal.hl_ops import binary, indexing, linalg, movement, reduction, unary
 from luminal.hl_ops import elementwise
 
 if TYPE_CHECKING:
@@ -156,6 +156,19 @@ class Tensor:
     contiguous = movement.contiguous
     pad = movement.pad
     __getitem__ = movement.getitem
+
+    # movement & indexing (issue 3)
+    split = movement.split
+    chunk = movement.chunk
+    unbind = movement.unbind
+    narrow = movement.narrow
+    flip = movement.flip
+    roll = movement.roll
+    repeat = movement.repeat
+    repeat_interleave = movement.repeat_interleave
+    gather = indexing.gather
+    index_select = indexing.index_select
+    take_along_dim = indexing.take_along_dim
 
     def __init__(self, graph: Graph, handle: int, view: ShapeTracker, dtype: str = "f32"):
         self.graph = graph

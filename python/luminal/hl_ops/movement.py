@@ -209,16 +209,46 @@ def contiguous(x: Tensor) -> Tensor:
     """Materialize the view row-major (the Contiguous primitive). ``x.T.contiguous()``"""
     return x._apply("Contiguous")
 
-def pad(x: Tensor, pad: Sequence[int | Expr], value: float = 0.0) -> Tensor:
-    """Pad like ``torch.nn.functional.pad(x, pad, value=value)``: ``pad`` lists
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def pad(
+    x: Tensor,
+    pad: Sequence[int | Expr],
+    mode: str | float = "constant",
+    value: float | None = None,
+) -> Tensor:
+    """Pad like ``torch.nn.functional.pad(x, pad, mode, value)``: ``pad`` lists
     (before, after) pairs starting from the last dim; negative amounts crop.
 
-    >>> x.pad((1, 1))        # one zero on each side of the last dim
+    ``mode`` is ``"constant"`` (``value``, default 0), ``"reflect"`` (mirror
+    without the edge: pad < size), ``"replicate"`` (repeat the edge) or
+    ``"circular"`` (wrap around: pad <= size). A number in ``mode``'s place is
+    taken as ``value`` (``x.pad((1, 1), 2.0)``). Unlike torch, the non-constant
+    modes work on any rank and any number of padded dims (torch: the last 1-3
+    dims of a batched input). Negative amounts crop first, then the cropped
+    data is reflected/replicated/wrapped, as torch does. Constant mode is a
+    view; the other modes add a ``cat`` (one Add per piece) per padded dim,
+    exact for inf and NaN.
+
+    >>> x.pad((1, 1))                      # one zero on each side of the last dim
+    >>> x.pad((2, 2, 1, 1), "reflect")     # mirror the last two dims
     """
+    if not isinstance(mode, str):
+        if value is not None:
+            raise TypeError("[pad] give value once: pad(x, pad, mode, value)")
+        mode, value = "constant", float(mode)
+    if mode not in PAD_MODES:
+        raise ValueError(f"[pad] mode must be one of {', '.join(PAD_MODES)}, got {mode!r}")
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ShapeError(
             f"[pad] pad {tuple(pad)} needs an even length of at most 2*{x.ndim}"
         )
+    if mode != "constant":
+        if value is not None and value != 0.0:
+            raise ValueError(f'[pad] padding mode "{mode}" does not take a value')
+        return _pad_edges(x, pad, mode)
+    value = 0.0 if value is None else float(value)
     view = x._view
     padded = False
     for i in range(len(pad) // 2):
@@ -250,20 +280,105 @@ def pad(x: Tensor, pad: Sequence[int | Expr], value: float = 0.0) -> Tensor:
         return out - inside.log2() if value > 0 else out + inside.log2()
     return out + (1.0 - inside) * value
 
+
+def _pad_edges(x: Tensor, pad: Sequence[int | Expr], mode: str) -> Tensor:
+    """reflect / replicate / circular padding: per dim, crop, then cat the
+    pieces (flipped slices, an expanded edge, or the far end)."""
+    out = x
+    for i in range(len(pad) // 2):
+        axis = x.ndim - 1 - i
+        amounts = []
+        for v in (pad[2 * i], pad[2 * i + 1]):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise TypeError(f"[pad] {mode} padding amounts must be ints, got {v!r}")
+            amounts.append(v)
+        before, after = amounts
+        size = out._view.shape[axis]
+        crop_lo, crop_hi = max(-before, 0), max(-after, 0)
+        if crop_lo or crop_hi:
+            n = size.as_const()
+            if n is not None and n < crop_lo + crop_hi:
+                raise ShapeError(f"[pad] cropping {crop_lo + crop_hi} from a dim of size {n}")
+            size = size - crop_hi - crop_lo
+            out = out._with_view(out._view.slice(axis, Expr(crop_lo), out._view.shape[axis] - crop_hi, 1))
+        lo, hi = max(before, 0), max(after, 0)
+        if not lo and not hi:
+            continue
+        n = size.as_const()
+        if n is not None:
+            limit_ok = {"reflect": max(lo, hi) < n, "replicate": n > 0, "circular": max(lo, hi) <= n}[mode]
+            if not limit_ok:
+                need = {"reflect": "less than", "replicate": "at least 1 with", "circular": "at most"}[mode]
+                raise ShapeError(
+                    f"[pad] {mode} padding ({before}, {after}) of dim {axis - x.ndim} needs "
+                    f"pads {need} the dim size {n}"
+                )
+        pieces: list[Tensor] = []
+        if lo:
+            pieces.append(_edge_piece(out, axis, size, lo, mode, True))
+        pieces.append(out)
+        if hi:
+            pieces.append(_edge_piece(out, axis, size, hi, mode, False))
+        out = cat(pieces, axis)
+    return _same_dtype(out, x)
+
+
+def _edge_piece(x: Tensor, axis: int, size: Expr, k: int, mode: str, left: bool) -> Tensor:
+    """The ``k`` elements padded on one side of ``axis`` (a view of ``x``)."""
+    v = x._view
+    if mode == "reflect":  # x[k], ..., x[1] | x | x[n-2], ..., x[n-1-k]
+        v = v.slice(axis, 1, k + 1, 1) if left else v.slice(axis, size - 1 - k, size - 1, 1)
+        return x._with_view(v.flip(axis))
+    if mode == "replicate":
+        v = v.slice(axis, 0, 1, 1) if left else v.slice(axis, size - 1, size, 1)
+        shape = list(v.shape)
+        shape[axis] = Expr(k)
+        return x._with_view(v.expand(shape))
+    # circular: the far end of the data
+    v = v.slice(axis, size - k, size, 1) if left else v.slice(axis, 0, k, 1)
+    return x._with_view(v)
+
+
+def _same_dtype(out: Tensor, like: Tensor) -> Tensor:
+    """``out`` (exact copies of ``like``'s values) labelled with ``like``'s dtype."""
+    if out.dtype == like.dtype:
+        return out
+    res = out._with_view(out._view)
+    res.dtype = like.dtype
+    return res
+
 def getitem(x: Tensor, key: Any) -> Tensor:
-    """Basic indexing: ints, slices (positive steps), None and ``...``.
+    """Basic indexing: ints, slices (positive steps), None and ``...``, plus
+    ONE ``"i32"`` index tensor (advanced indexing on one dim): its values pick
+    along that dim and its shape replaces the dim in place, as torch does with
+    a single index tensor. Negative indices wrap; out-of-range ones read 0
+    (see ``luminal.hl_ops.indexing``). Float index tensors raise, as in torch.
 
     >>> x[0], x[:, 1:-1], x[..., ::2], x[None]
+    >>> x[ids], x[:, ids], x[..., ids]      # ids: an integer-valued Tensor
     """
     from luminal.tensor import Tensor
 
     items = list(key) if isinstance(key, tuple) else [key]
-    for it in items:
-        if isinstance(it, Tensor) or not (
-            it is None or it is Ellipsis or isinstance(it, (int, slice, Expr))
-        ):
+    index_t: Tensor | None = None
+    for k, it in enumerate(items):
+        if isinstance(it, Tensor):
+            if it.dtype != "i32":
+                raise TypeError(
+                    f"[getitem] unsupported index: a {it.dtype} tensor; index tensors must be "
+                    "\"i32\", as torch needs integer ones (index_select/gather take any "
+                    "integer-valued tensor)"
+                )
+            if index_t is not None:
+                raise TypeError("[getitem] only one index tensor is supported")
+            if it.graph is not x.graph:
+                raise ValueError("[getitem] the index tensor belongs to a different graph")
+            index_t = it
+            items[k] = _TensorSlot
+        elif not (it is None or it is Ellipsis or isinstance(it, (int, slice, Expr))):
             raise TypeError(
-                f"[getitem] unsupported index {it!r}: use ints, slices, None and ..."
+                f"[getitem] unsupported index {it!r}: use ints, slices, None, ... "
+                "and one index Tensor"
             )
     consumed = sum(1 for it in items if it is not None and it is not Ellipsis)
     if sum(1 for it in items if it is Ellipsis) > 1:
@@ -278,13 +393,16 @@ def getitem(x: Tensor, key: Any) -> Tensor:
     view = x._view
     drop: list[int] = []
     axis = 0
+    index_axis = -1
     for it in items:
         if it is None:
             view = view.unsqueeze(axis)
             axis += 1
             continue
         size = view.shape[axis]
-        if isinstance(it, slice):
+        if it is _TensorSlot:
+            index_axis = axis
+        elif isinstance(it, slice):
             step = 1 if it.step is None else it.step
             if not isinstance(step, int) or step <= 0:
                 raise ValueError(f"[getitem] slice step must be a positive int, got {step}")
@@ -303,7 +421,15 @@ def getitem(x: Tensor, key: Any) -> Tensor:
     if drop:
         shape = [d for i, d in enumerate(view.shape) if i not in drop]
         out = out.reshape(shape) if shape else out.reshape([])
+    if index_t is not None:
+        from luminal.hl_ops.indexing import take_dim
+
+        out = take_dim(out, index_axis - sum(1 for d in drop if d < index_axis), index_t)
     return out
+
+
+class _TensorSlot:
+    """Marks where the index tensor stood in a ``getitem`` key."""
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -357,3 +483,247 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                 f"{fmt_shape(t.shape)}"
             )
     return cat([t.unsqueeze(d) for t in tensors], d)
+
+
+# ---------------------------------------------------------------- split, repeat, flip, roll, ...
+
+
+def _const_size(x: Tensor, d: int, op: str) -> int:
+    n = x._view.shape[d].as_const()
+    if n is None:
+        raise ShapeError(
+            f"[{op}] dim {d} of shape {fmt_shape(x.shape)} is symbolic: the number of "
+            "pieces must be known when the graph is built"
+        )
+    return int(n)
+
+
+def _narrow_view(x: Tensor, d: int, start: Expr | int, stop: Expr | int) -> Tensor:
+    return x._with_view(x._view.slice(d, start, stop, 1))
+
+
+def split(
+    x: Tensor, split_size_or_sections: int | Sequence[int | Expr], dim: int = 0
+) -> tuple[Tensor, ...]:
+    """Views of consecutive pieces along ``dim``, like ``torch.split``: an int is
+    the size of every piece (the last may be smaller); a list gives each size
+    (ints or ``Expr``, summing to the dim). A symbolic dim needs a list.
+
+    >>> a, b = x.split([2, 3], dim=-1)
+    """
+    d = normalize_dim(dim, x.ndim, "split")
+    size = x._view.shape[d]
+    if isinstance(split_size_or_sections, bool):
+        raise TypeError("[split] split_size_or_sections must be an int or a list of sizes, not bool")
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        n = _const_size(x, d, "split")
+        if step < 0 or (step == 0 and n):
+            raise ValueError(f"[split] split_size must be positive, got {step} for a dim of size {n}")
+        if n == 0:
+            return (x,)
+        sizes: list[Expr] = [Expr(min(step, n - s)) for s in range(0, n, step)]
+    else:
+        sizes = [_int_or_expr(v, "split") for v in split_size_or_sections]
+        if any((s.as_const() or 0) < 0 for s in sizes):
+            raise ValueError(f"[split] section sizes must be >= 0, got {list(split_size_or_sections)}")
+        if not same(_total(sizes), size):
+            raise ShapeError(
+                f"[split] sections {[str(s) for s in sizes]} do not sum to dim {dim} "
+                f"of size {size} (shape {fmt_shape(x.shape)})"
+            )
+    out: list[Tensor] = []
+    offset = Expr(0)
+    for s in sizes:
+        out.append(_narrow_view(x, d, offset, offset + s))
+        offset = offset + s
+    return tuple(out)
+
+
+def _total(sizes: Sequence[Expr]) -> Expr:
+    t = Expr(0)
+    for s in sizes:
+        t = t + s
+    return t
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """Split into ``chunks`` views of ceil(n / chunks) along ``dim`` (the last
+    smaller; fewer pieces when they run out), like ``torch.chunk``.
+
+    >>> q, k, v = qkv.chunk(3, dim=-1)
+    """
+    if isinstance(chunks, bool) or not isinstance(chunks, int) or chunks <= 0:
+        raise ValueError(f"[chunk] chunks must be a positive int, got {chunks!r}")
+    d = normalize_dim(dim, x.ndim, "chunk")
+    n = _const_size(x, d, "chunk")
+    if n == 0:  # torch: `chunks` empty pieces
+        return tuple(x for _ in range(chunks))
+    return split(x, -(-n // chunks), d)
+
+
+def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
+    """Views of every slice along ``dim``, with that dim removed, like
+    ``torch.unbind``. ``rows = m.unbind(0)``"""
+    if x.ndim == 0:
+        raise IndexError("[unbind] a rank-0 tensor has no dim to unbind")
+    d = normalize_dim(dim, x.ndim, "unbind")
+    n = _const_size(x, d, "unbind")
+    rest = [s for i, s in enumerate(x._view.shape) if i != d]
+    return tuple(_narrow_view(x, d, i, i + 1).reshape(rest) for i in range(n))
+
+
+def narrow(x: Tensor, dim: int, start: int | Expr, length: int | Expr) -> Tensor:
+    """The view ``x[..., start:start + length, ...]`` on ``dim``, like
+    ``torch.narrow``; a negative int ``start`` counts from the end; ``start`` and
+    ``length`` may be ``Expr``. ``x.narrow(-1, 1, 3)``"""
+    d = normalize_dim(dim, x.ndim, "narrow")
+    size = x._view.shape[d]
+    s = _int_or_expr(start, "narrow")
+    if isinstance(start, int) and start < 0:
+        s = size + start
+    ln = _int_or_expr(length, "narrow")
+    cs, cl, cn = s.as_const(), ln.as_const(), size.as_const()
+    if cl is not None and cl < 0:
+        raise ValueError(f"[narrow] length must be >= 0, got {length}")
+    if cs is not None and cl is not None and cn is not None and not (0 <= cs and cs + cl <= cn):
+        raise IndexError(
+            f"[narrow] start {start} + length {length} is out of range for dim {dim} of size {cn}"
+        )
+    return _narrow_view(x, d, s, s + ln)
+
+
+def flip(x: Tensor, dims: int | Sequence[int]) -> Tensor:
+    """Reverse the order along ``dims``: a view (no copy). ``x.flip(-1)``,
+    ``lm.flip(x, (0, 2))``"""
+    ds = [dims] if isinstance(dims, int) else list(dims)
+    axes = [normalize_dim(d, x.ndim, "flip") for d in ds]
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"[flip] dims {tuple(ds)} name a dim more than once")
+    view = x._view
+    for a in axes:
+        if x.ndim:
+            view = view.flip(a)
+    return x._with_view(view)
+
+
+def roll(
+    x: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] | None = None
+) -> Tensor:
+    """Rotate elements along ``dims`` by ``shifts`` (those pushed off the end come
+    back at the start), like ``torch.roll``; without ``dims`` the flattened
+    tensor is rolled. Two views and a ``cat`` per dim; exact for inf and NaN;
+    symbolic dims work (the shift is taken mod the bound size).
+
+    >>> x.roll(1, -1), x.roll((1, -2), (0, 1))
+    """
+    sh = [shifts] if isinstance(shifts, int) else list(shifts)
+    if dims is None:
+        if len(sh) != 1:
+            raise ValueError(f"[roll] without dims, shifts must be one int, got {shifts!r}")
+        flat = x.reshape(-1) if x.ndim else x.reshape(1)
+        return roll(flat, sh[0], 0).reshape(x._view.shape)
+    ds = [dims] if isinstance(dims, int) else list(dims)
+    if len(ds) != len(sh):
+        raise ValueError(f"[roll] shifts {shifts!r} and dims {dims!r} differ in length")
+    out = x
+    for s, dim in zip(sh, ds):
+        if isinstance(s, bool) or not isinstance(s, int):
+            raise TypeError(f"[roll] shifts must be ints, got {s!r}")
+        d = normalize_dim(dim, x.ndim, "roll")
+        if x.ndim == 0:
+            continue
+        n = out._view.shape[d]
+        c = n.as_const()
+        k: Expr
+        if c is not None:
+            if c == 0 or s % c == 0:
+                continue
+            k = Expr(s % c)
+        else:
+            m = n.max(1)  # a dim bound to 0 rolls by 0
+            k = s % m if s >= 0 else (m - (-s) % m) % m
+        out = cat([_narrow_view(out, d, n - k, n), _narrow_view(out, d, 0, n - k)], d)
+    return _same_dtype(out, x)
+
+
+def repeat(x: Tensor, *sizes: Any) -> Tensor:
+    """Tile the tensor ``sizes[i]`` times along dim ``i`` (extra leading sizes
+    add dims), like ``torch.Tensor.repeat``: an expanded view, copied once.
+    ``x.repeat(2, 1, 3)``"""
+    reps = [as_expr(r, "repeat") for r in _shape_args(sizes)]
+    if len(reps) < x.ndim:
+        raise ShapeError(
+            f"[repeat] {len(reps)} repeat counts for a tensor of rank {x.ndim}: "
+            "need at least one per dim"
+        )
+    shape = [Expr(1)] * (len(reps) - x.ndim) + list(x._view.shape)
+    if all(is_one(r) for r in reps):
+        return x.reshape(shape)
+    base = x.reshape(shape)
+    view = base._view
+    for i in range(len(shape)):
+        view = view.unsqueeze(2 * i)  # (1, d0, 1, d1, ...)
+    wide: list[Expr] = []
+    for r, s in zip(reps, shape):
+        wide += [r, s]
+    tiled = base._with_view(view.expand(wide))
+    return _same_dtype(tiled.reshape([r * s for r, s in zip(reps, shape)]), x)
+
+
+def repeat_interleave(x: Tensor, repeats: int, dim: int | None = None) -> Tensor:
+    """Repeat each element ``repeats`` times along ``dim`` (flattened when None),
+    like ``torch.repeat_interleave`` with an int ``repeats`` (a tensor of
+    per-element counts is not supported: the output size would depend on data).
+    ``x.repeat_interleave(2, dim=0)``"""
+    from luminal.tensor import Tensor
+
+    if isinstance(repeats, Tensor) or isinstance(repeats, bool) or not isinstance(repeats, int):
+        raise TypeError(
+            f"[repeat_interleave] repeats must be an int (tensor repeats give a "
+            f"data-dependent shape), got {type(repeats).__name__}"
+        )
+    if repeats < 0:
+        raise ValueError(f"[repeat_interleave] repeats must be >= 0, got {repeats}")
+    if dim is None:
+        x = x.reshape(-1) if x.ndim else x.reshape(1)
+        d = 0
+    else:
+        d = normalize_dim(dim, x.ndim, "repeat_interleave")
+        if x.ndim == 0:
+            x = x.reshape(1)
+    shape = list(x._view.shape)
+    if repeats == 1:
+        return x
+    wide = shape[: d + 1] + [Expr(repeats)] + shape[d + 1 :]
+    tiled = x.unsqueeze(d + 1)._expand_to(wide)
+    out = shape[:d] + [shape[d] * repeats] + shape[d + 1 :]
+    return _same_dtype(tiled.reshape(out), x)
+
+
+def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
+    """Coordinate grids from 1-D tensors (0-d counts as one element), like
+    ``torch.meshgrid``: broadcast views, no copies. ``indexing="xy"`` swaps the
+    first two output dims (Cartesian). ``gy, gx = lm.meshgrid(ys, xs, indexing="ij")``"""
+    ts = list(tensors[0]) if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)) else list(tensors)
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"[meshgrid] indexing must be 'ij' or 'xy', got {indexing!r}")
+    if not ts:
+        raise ValueError("[meshgrid] expected at least one tensor")
+    for t in ts:
+        if t.ndim > 1:
+            raise ShapeError(f"[meshgrid] expected 0-d or 1-d tensors, got shape {fmt_shape(t.shape)}")
+        if t.graph is not ts[0].graph:
+            raise ValueError("[meshgrid] tensors belong to different graphs")
+    flat = [t.reshape(1) if t.ndim == 0 else t for t in ts]
+    order = list(range(len(flat)))
+    if indexing == "xy" and len(flat) >= 2:
+        order[0], order[1] = 1, 0
+    grid = [flat[i]._view.shape[0] for i in order]  # output dim k holds input order[k]
+    out: list[Tensor] = []
+    for i, t in enumerate(flat):
+        k = order.index(i)
+        shape = [Expr(1)] * len(grid)
+        shape[k] = grid[k]
+        out.append(t.reshape(shape)._expand_to(grid, "meshgrid"))
+    return tuple(out)
