@@ -71,7 +71,7 @@ def _found(name: str, where: str) -> list[str]:
 
 
 def _tested(name: str, tests: str) -> bool:
-    return re.search(rf"[.\s(]{re.escape(name)}\(", tests) is not None
+    return re.search(r"[.\s(]" + re.escape(name) + r"[(,)\]}]", tests) is not None
 
 
 def generate() -> str:

@@ -76,7 +76,9 @@ def check(
     for i, (o, e) in enumerate(zip(outs, exps)):
         want = to_numpy(e)
         got = o.numpy()
-        assert got.dtype == np.float32, f"output {i}: dtype {got.dtype}"
+        want_dtype = np.bool_ if isinstance(e, torch.Tensor) and e.dtype == torch.bool else np.float32
+        assert got.dtype == want_dtype, f"output {i}: dtype {got.dtype}, torch {e}"
+        got = got.astype(np.float32)
         assert tuple(o.shape) == want.shape, f"output {i}: lazy shape {o.shape} != torch {want.shape}"
         assert_close(got, want, atol, rtol, f"output {i}: ")
         got_all.append(got)

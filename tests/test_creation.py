@@ -21,6 +21,9 @@ def compare(t: lm.Tensor, want: torch.Tensor, atol: float = 0.0, rtol: float = 0
     if want.dtype in (torch.int64, torch.int32):
         assert t.dtype == "i32" and got.dtype == np.int32, f"{what}dtype {t.dtype} / {got.dtype}"
         np.testing.assert_array_equal(got, want.numpy(), err_msg=what)
+    elif want.dtype == torch.bool:
+        assert t.dtype == "bool" and got.dtype == np.bool_, f"{what}dtype {t.dtype} / {got.dtype}"
+        np.testing.assert_array_equal(got, want.numpy(), err_msg=what)
     else:
         assert got.dtype == np.float32, f"{what}dtype {got.dtype}"
         assert_close(got, to_numpy(want), atol, rtol, what)
@@ -238,6 +241,6 @@ def test_causal_mask_from_arange(backend):
 
     mask, cummean, zero = run(backend, build)
     x = torch.from_numpy(rand((6, 3)))
-    compare(mask, torch.tril(torch.ones(6, 6)))
+    compare(mask, torch.tril(torch.ones(6, 6)).bool())
     compare(cummean, x.cumsum(0) / torch.arange(1, 7).unsqueeze(1), atol=1e-6, rtol=1e-6)
     compare(zero, torch.zeros(6, 6))

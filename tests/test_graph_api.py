@@ -223,3 +223,25 @@ def test_quickstart_example_runs() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "max error vs numpy" in result.stdout
+
+
+def test_bool_dtype_from_comparisons_and_conversions() -> None:
+    cx = lm.Graph()
+    x = cx.tensor((4,)).set([-1.5, 0.0, 2.7, float("nan")])
+    m = x > 0
+    assert m.dtype == "bool" and (x == x).dtype == "bool" and x.isnan().dtype == "bool"
+    outs = [t.retrieve() for t in (m, m.float() * 3, x.int(), x.bool(), m.logical_not())]
+    cx.execute()
+    got = [t.numpy() for t in outs]
+    t = torch.tensor([-1.5, 0.0, 2.7, float("nan")])
+    np.testing.assert_array_equal(got[0], (t > 0).numpy())
+    assert got[1].dtype == np.float32
+    np.testing.assert_array_equal(got[1], (t > 0).float().numpy() * 3)
+    np.testing.assert_array_equal(got[2][:3], t[:3].int().numpy())
+    assert got[2].dtype == np.int32
+    np.testing.assert_array_equal(got[3], t.bool().numpy())
+    np.testing.assert_array_equal(got[4], (t > 0).logical_not().numpy())
+    b = cx.tensor((3,), dtype="bool").set([0.0, 2.0, float("nan")])
+    kept = b.retrieve()
+    cx.execute()
+    np.testing.assert_array_equal(kept.numpy(), [False, True, True])

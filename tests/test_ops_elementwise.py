@@ -301,3 +301,13 @@ def test_broadcast_property(backend, shapes, op):
     a = np.round(rand(sa, -2, 2, 1))
     b = np.round(rand(sb, -2, 2, 2))
     check(backend, [], fns[op], fns[op], data=[a, b], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["maximum", "minimum"])
+def test_maximum_minimum_special_values(backend, name):
+    vals = [float("-inf"), -2.0, -0.0, 0.0, 3.5, float("inf"), float("nan")]
+    a = np.array([x for x in vals for _ in vals], dtype=np.float32)
+    b = np.array([y for _ in vals for y in vals], dtype=np.float32)
+    fn = {"maximum": lm.maximum, "minimum": lm.minimum}[name]
+    check(backend, [a.shape, b.shape], getattr(torch, name), fn, data=[a, b])
+    check(backend, [(3, 1), (1, 4)], getattr(torch, name), lambda x, y: getattr(x, name)(y))

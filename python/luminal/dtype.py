@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-DTYPES = ("f32", "f16", "bf16", "i32")
+DTYPES = ("f32", "f16", "bf16", "i32", "bool")
 _I32_EXACT = 1 << 24  # integers beyond this are not exact in float32
 
 
@@ -44,6 +44,8 @@ def to_storage(data: Any, dtype: str) -> np.ndarray:
         if arr.size and np.max(np.abs(arr.astype(np.int64))) >= _I32_EXACT:
             raise ValueError(f"[set] i32 values must be below 2**24 in magnitude to stay exact")
         return np.asarray(arr, dtype=np.float32, order="C")
+    if dtype == "bool":
+        return np.asarray(arr != 0, dtype=np.float32, order="C")  # NaN is true, as torch
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"[set] expected numbers, got an array of {arr.dtype}")
     out = np.asarray(arr, dtype=np.float32, order="C")  # no copy if already so
@@ -58,4 +60,7 @@ def from_storage(arr: np.ndarray, dtype: str) -> np.ndarray:
     if dtype == "i32":
         ints: np.ndarray = np.rint(arr).astype(np.int32)
         return ints
+    if dtype == "bool":
+        flags: np.ndarray = arr != 0
+        return flags
     return arr

@@ -105,7 +105,7 @@ class Graph:
 
     def _set_input(self, handle: int, flat: np.ndarray) -> None:
         self._core.set_input(handle, flat)
-        if self._reference is not None:
+        if self._reference is not None and handle < self._reference.handle_count():
             self._reference.share_input(self._core, handle)
 
     def _retrieve(self, t: Tensor) -> None:

@@ -287,6 +287,27 @@ class Tensor:
             raise TypeError(f"len() of a tensor whose first dim is symbolic ({self.shape[0]})")
         return int(n)
 
+    # ---- dtype conversions (torch's .float() / .int() / .bool()) ------------------
+    # Defined last in the class: these names shadow builtins inside the class body.
+    def _relabel(self, dtype: str) -> Tensor:
+        out = self._with_view(self._view)
+        out.dtype = dtype
+        return out
+
+    def float(self) -> Tensor:
+        """The same values as dtype "f32" (no node is added). ``mask.float()``"""
+        return self._relabel("f32")
+
+    def int(self) -> Tensor:
+        """Truncated toward zero, as dtype "i32". ``x.int()``"""
+        return self.trunc()._relabel("i32")
+
+    long = int
+
+    def bool(self) -> Tensor:
+        """Non-zero as dtype "bool" (NaN is true). ``x.bool()``"""
+        return self.ne(0.0)
+
     def _label(self) -> str:
         name = self.graph._names.get(self._handle)
         return repr(name) if name else f"#{self._handle}"

@@ -59,6 +59,13 @@ def binary(op: str, a: Tensor, b: TensorLike, name: str | None = None) -> Tensor
     return a._expand_to(shape)._apply(op, bt._expand_to(shape))
 
 
+def boolean(t: Tensor) -> Tensor:
+    """Mark a fresh 0/1 result as dtype "bool" (``numpy()`` gives bools; masks
+    read it as keep/drop). Compute stays float32."""
+    t.dtype = "bool"
+    return t
+
+
 def not_nan(x: Tensor) -> Tensor:
     """1 where x is not NaN. LessThan is 0 for NaN, so: x < inf, or x is +inf."""
     return (x < INF) + (x > FLT_MAX)
@@ -118,30 +125,30 @@ def remainder(x: Tensor, other: TensorLike) -> Tensor:
 
 def lt(x: Tensor, other: TensorLike) -> Tensor:
     """1.0 where a < b else 0.0 (the LessThan primitive). ``a < b``"""
-    return binary("LessThan", x, other, "lt")
+    return boolean(binary("LessThan", x, other, "lt"))
 
 def gt(x: Tensor, other: TensorLike) -> Tensor:
     """``a > b`` as 0.0/1.0."""
-    return binary("LessThan", lift("gt", x, other), x, "gt")
+    return boolean(binary("LessThan", lift("gt", x, other), x, "gt"))
 
 def eq(x: Tensor, other: TensorLike) -> Tensor:
     """``a == b`` as 0.0/1.0; NaN equals nothing, as in torch."""
     b = lift("eq", x, other)
-    return (1.0 - x.lt(b) - x.gt(b)) * not_nan(x) * not_nan(b)
+    return boolean((1.0 - x.lt(b) - x.gt(b)) * not_nan(x) * not_nan(b))
 
 def ne(x: Tensor, other: TensorLike) -> Tensor:
     """``a != b`` as 0.0/1.0; NaN differs from everything."""
-    return 1.0 - x.eq(other)
+    return boolean(1.0 - x.eq(other))
 
 def le(x: Tensor, other: TensorLike) -> Tensor:
     """``a <= b`` as 0.0/1.0; false when either side is NaN."""
     b = lift("le", x, other)
-    return (1.0 - x.gt(b)) * not_nan(x) * not_nan(b)
+    return boolean((1.0 - x.gt(b)) * not_nan(x) * not_nan(b))
 
 def ge(x: Tensor, other: TensorLike) -> Tensor:
     """``a >= b`` as 0.0/1.0; false when either side is NaN."""
     b = lift("ge", x, other)
-    return (1.0 - x.lt(b)) * not_nan(x) * not_nan(b)
+    return boolean((1.0 - x.lt(b)) * not_nan(x) * not_nan(b))
 
 def rsub(x: Tensor, other: TensorLike) -> Tensor:
     """``other - x``"""

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
-from luminal.hl_ops.binary import FLT_MAX, INF, TensorLike, lift, maximum, minimum, not_nan, select
+from luminal.hl_ops.binary import boolean, FLT_MAX, INF, TensorLike, lift, maximum, minimum, not_nan, select
 
 if TYPE_CHECKING:
     from luminal.tensor import Tensor
@@ -418,31 +418,31 @@ def lerp(x: Tensor, end: TensorLike, weight: TensorLike) -> Tensor:
 
 def logical_not(x: Tensor) -> Tensor:
     """1 where x == 0, else 0 (NaN is true). ``x.logical_not()``"""
-    return 1.0 - _nonzero(x, x, "logical_not")
+    return boolean(1.0 - _nonzero(x, x, "logical_not"))
 
 def logical_and(x: Tensor, other: TensorLike) -> Tensor:
     """1 where both are nonzero. ``a.logical_and(b)``"""
-    return _nonzero(x, x, "logical_and") * _nonzero(other, x, "logical_and")
+    return boolean(_nonzero(x, x, "logical_and") * _nonzero(other, x, "logical_and"))
 
 def logical_or(x: Tensor, other: TensorLike) -> Tensor:
     """1 where either is nonzero. ``a.logical_or(b)``"""
-    return 1.0 - (1.0 - _nonzero(x, x, "logical_or")) * (1.0 - _nonzero(other, x, "logical_or"))
+    return boolean(1.0 - (1.0 - _nonzero(x, x, "logical_or")) * (1.0 - _nonzero(other, x, "logical_or")))
 
 def logical_xor(x: Tensor, other: TensorLike) -> Tensor:
     """1 where exactly one is nonzero. ``a.logical_xor(b)``"""
-    return (_nonzero(x, x, "logical_xor") - _nonzero(other, x, "logical_xor")).square()
+    return boolean((_nonzero(x, x, "logical_xor") - _nonzero(other, x, "logical_xor")).square())
 
 def isnan(x: Tensor) -> Tensor:
     """1 where x is NaN. ``x.isnan()``"""
-    return 1.0 - not_nan(x)
+    return boolean(1.0 - not_nan(x))
 
 def isinf(x: Tensor) -> Tensor:
     """1 where x is +inf or -inf. ``x.isinf()``"""
-    return (x > FLT_MAX) + (x < -FLT_MAX)
+    return boolean((x > FLT_MAX) + (x < -FLT_MAX))
 
 def isfinite(x: Tensor) -> Tensor:
     """1 where x is neither inf nor NaN. ``x.isfinite()``"""
-    return (x > -INF) - (x > FLT_MAX)
+    return boolean((x > -INF) - (x > FLT_MAX))
 
 
 def _finite_part(x: Tensor) -> Tensor:

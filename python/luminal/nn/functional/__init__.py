@@ -8,8 +8,8 @@ One module per family: ``linear`` (linear, bilinear; bmm/einsum from
 ``hl_ops.indexing``.
 Differences from torch are listed in each module's docstring; the main ones:
 no RNG (training-mode dropout raises), no in-place updates (``inplace=`` is
-ignored, batch_norm does not update running stats), no bool dtype (an "i32"
-``attn_mask`` is the boolean form; class indices are "i32").
+ignored, batch_norm does not update running stats). Boolean masks are
+tensors of dtype "bool" (what comparisons return) or "i32"; class indices are "i32".
 
 >>> import luminal.nn.functional as F
 >>> y = F.conv2d(x, w, b, padding=1).relu()

@@ -3,9 +3,8 @@
 Masks are additive biases: a boolean mask becomes ``log2(keep)`` (0 where
 kept, -inf where masked: no ``x * mask``, so no ``inf * 0``), a float mask is
 added as is, and ``is_causal`` adds the top-left aligned lower-triangular bias.
-luminal has no bool dtype, so an ``attn_mask`` with dtype "i32" (or "bool")
-is read as boolean (non-zero = attend, like torch's True) and any float dtype
-as additive; turn a 0/1 float mask ``m`` into one with ``m.log2()`` (0 / -inf).
+An ``attn_mask`` of dtype "bool" (what comparisons return) or "i32" is
+boolean (non-zero = attend, like torch's True); any float dtype is additive.
 
 Rows whose every score is -inf give 0, as torch's ``_safe_softmax`` (torch >= 2.5)
 does on every backend; a NaN or +inf score makes its row NaN, as in torch.

@@ -1,0 +1,214 @@
+"""``Parameter`` and ``Buffer``: numpy data held by a module, bound lazily to
+graphs as ``graph.parameter`` inputs.
+
+The numpy array is the source of truth. Each graph the data is used in gets
+one parameter input (created the first time, then cached), named by the
+state_dict name; replacing the data (``p.data = ...``, ``load_state_dict``,
+``nn.init``) re-sets it in every graph it is bound to, so compiled graphs see
+the new values at their next ``execute()``.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from luminal.dtype import _as_numpy
+
+if TYPE_CHECKING:
+    from luminal.graph import Graph
+    from luminal.tensor import Tensor
+
+
+def as_array(data: Any, dtype: Any = np.float32) -> np.ndarray:
+    """``data`` (numpy, torch tensor, list, number) as a fresh C-contiguous array
+    of ``dtype`` (torch is never imported: tensors are read through their
+    ``detach().cpu().numpy()``)."""
+    arr = _as_numpy(data)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"expected numbers, got an array of {arr.dtype}")
+    return np.array(arr, dtype=dtype, order="C", copy=True)
+
+
+class _Binding:
+    """One graph's parameter input for a ``Parameter``. The graph is held weakly."""
+
+    __slots__ = ("graph_ref", "tensor")
+
+    def __init__(self, graph: Graph, tensor: Tensor) -> None:
+        self.graph_ref = weakref.ref(graph)
+        # Keep the handle and view, not the Tensor: a Tensor holds its graph
+        # strongly and would keep every graph a module was ever used in alive.
+        self.tensor = (tensor._handle, tensor._view, tensor.dtype)
+
+    def get(self) -> Tensor | None:
+        from luminal.tensor import Tensor
+
+        graph = self.graph_ref()
+        if graph is None:
+            return None
+        handle, view, dtype = self.tensor
+        return Tensor(graph, handle, view, dtype)
+
+
+class Parameter:
+    """A module weight: a float32 numpy array (``.data``) plus its graph inputs.
+
+    >>> p = nn.Parameter(np.zeros((4, 3)))
+    >>> w = p.tensor(cx)          # cx.parameter((4, 3)), set to p.data; cached
+    >>> p.data = np.ones((4, 3))  # re-sets w: cx's next execute() sees ones
+    """
+
+    _kind = "parameter"
+
+    def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
+        self._data = as_array(np.zeros((0,)) if data is None else data, self._default_dtype(data))
+        self._data.flags.writeable = False
+        self.requires_grad = requires_grad
+        self.grad: np.ndarray | None = None
+        self._bindings: dict[int, _Binding] = {}
+
+    @staticmethod
+    def _default_dtype(data: Any) -> Any:
+        return np.float32
+
+    # ---- data ------------------------------------------------------------------
+    @property
+    def data(self) -> np.ndarray:
+        """The values, as a read-only numpy array (an in-place edit could not
+        reach the graphs). Assigning new values (same shape once bound)
+        re-sets every graph input bound to this parameter."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        arr = as_array(value, self._data.dtype)
+        if self._live_bindings() and arr.shape != self._data.shape:
+            raise ValueError(
+                f"[{self._kind}] new data of shape {arr.shape} for a {self._kind} of shape "
+                f"{self._data.shape} that is already bound to a graph"
+            )
+        self._replace(arr)
+
+    def _replace(self, arr: np.ndarray) -> None:
+        """Take ``arr`` (already converted, owned) as the data; re-set graphs."""
+        arr.flags.writeable = False
+        self._data = arr
+        self._push()
+
+    def _push(self) -> None:
+        """Re-set every live graph input from ``self._data``."""
+        for t in self._live_bindings():
+            t.set(self._data)
+
+    def _live_bindings(self) -> list[Tensor]:
+        out = []
+        for key, b in list(self._bindings.items()):
+            t = b.get()
+            if t is None:
+                del self._bindings[key]
+            else:
+                out.append(t)
+        return out
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self._data.shape)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self._data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return int(self._data.ndim)
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def size(self, dim: int | None = None) -> Any:
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    def numpy(self) -> np.ndarray:
+        """A copy of the values."""
+        return self._data.copy()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self._data.copy() if dtype is None else self._data.astype(dtype)
+
+    # ---- graphs ----------------------------------------------------------------
+    def tensor(self, graph: Graph, name: str | None = None) -> Tensor:
+        """This parameter's input in ``graph``: created (as ``graph.parameter``,
+        named ``name``) and set the first time, the same tensor after that."""
+        b = self._bindings.get(id(graph))
+        if b is not None and b.graph_ref() is graph:
+            t = b.get()
+            assert t is not None
+            return t
+        dtype = "f32" if self._data.dtype.kind == "f" else "i32"
+        t = graph.parameter(self._data.shape, name=name or self._kind, dtype=dtype).set(self._data)
+        key = id(graph)
+        bindings = self._bindings
+
+        def forget(_: Any, key: int = key) -> None:
+            bindings.pop(key, None)
+
+        binding = _Binding(graph, t)
+        binding.graph_ref = weakref.ref(graph, forget)
+        bindings[key] = binding
+        return t
+
+    def is_bound(self, graph: Graph) -> bool:
+        """Whether this parameter already has an input in ``graph``."""
+        b = self._bindings.get(id(graph))
+        return b is not None and b.graph_ref() is graph
+
+    # ---- copying ---------------------------------------------------------------
+    def __deepcopy__(self, memo: dict[int, Any]) -> Parameter:
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._data = self._data.copy()
+        new._data.flags.writeable = False
+        new.grad = None if self.grad is None else self.grad.copy()
+        new._bindings = {}  # a copy is bound to no graph
+        memo[id(self)] = new
+        return new
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_bindings"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._data.flags.writeable = False
+
+    def __repr__(self) -> str:
+        return f"Parameter containing:\n{self._data!r}"
+
+
+class Buffer(Parameter):
+    """Module state that is not a trained weight (BatchNorm's running stats).
+    Listed in ``state_dict`` unless ``persistent=False``; bound to graphs like
+    a ``Parameter``. Integer data (``num_batches_tracked``) keeps its dtype."""
+
+    _kind = "buffer"
+
+    def __init__(self, data: Any = None, persistent: bool = True) -> None:
+        super().__init__(data, requires_grad=False)
+        self.persistent = persistent
+
+    @staticmethod
+    def _default_dtype(data: Any) -> Any:
+        if data is None:
+            return np.float32
+        kind = _as_numpy(data).dtype.kind
+        return np.int64 if kind in "biu" else np.float32
+
+    def __repr__(self) -> str:
+        return f"Buffer containing:\n{self._data!r}"
