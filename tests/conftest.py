@@ -36,6 +36,7 @@ class Backend:
 BACKENDS = [
     Backend("reference"),
     Backend("generic", lambda: [lm.GenericCompiler()]),
+    Backend("cpu", lambda: [lm.GenericCompiler(), lm.CPUCompiler()]),
 ]
 
 

@@ -12,6 +12,8 @@
 #include "compiler/generic.h"
 #include "core/errors.h"
 #include "core/graph.h"
+#include "cpu/cpu_program.h"
+#include "cpu/jit.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -180,6 +182,25 @@ NB_MODULE(_core, m) {
   m.def("arithmetic_simplification", &arithmetic_simplification);
   m.def("remove_redundant_contiguous", &remove_redundant_contiguous);
   m.def("generic_compile", &generic_compile);
+  m.def(
+      "cpu_compile",
+      [](Graph& g) {
+        std::shared_ptr<CPUProgram> p;
+        {
+          nb::gil_scoped_release release;  // the C compiler may take a moment
+          p = CPUProgram::compile(g);
+        }
+        g.set_program(std::move(p));
+      },
+      "graph"_a);
+  m.def("c_compiler", &find_c_compiler);
+  m.def("cache_dir", &cache_dir);
+  m.def("kernel_count", [](const Graph& g) -> size_t {
+    return g.program() ? g.program()->kernel_count() : 0;
+  });
+  m.def("kernel_source", [](const Graph& g) -> std::string {
+    return g.program() ? g.program()->source() : std::string();
+  });
   m.def("primitive_ops", [] {
     std::vector<std::string> names;
     for (Op op : kAllOps) names.push_back(op_name(op));

@@ -73,27 +73,21 @@ std::vector<float> ReferenceExecutor::gather(const std::vector<float>& src,
   return out;
 }
 
-void ReferenceExecutor::run(Graph& g) {
-  g.results_.clear();
-  std::vector<bool> needed = g.needed_by_outputs();
-  std::vector<NodeId> order;
-  for (NodeId id : g.topo_order())
-    if (needed[id]) order.push_back(id);
-
-  // Validate everything first, so a bad run fails before any work.
-  std::vector<std::vector<int64_t>> shapes(g.nodes_.size());
+std::vector<std::vector<int64_t>> ReferenceExecutor::validate(const Graph& g,
+                                                               const std::vector<NodeId>& order) {
+  std::vector<std::vector<int64_t>> shapes(g.node_slots());
   for (NodeId id : order) {
-    const Node& n = g.nodes_[id];
+    const Node& n = g.node(id);
     for (const Expr& d : n.shape) {
-      int64_t v = d.eval(g.dims_);
+      int64_t v = d.eval(g.dims());
       if (v < 0)
         throw ExecutionError(std::string("[") + op_name(n.op) + "] dim " + d.str() +
                              " evaluates to " + std::to_string(v) + " < 0");
       shapes[id].push_back(v);
     }
     if (n.op == Op::Input) {
-      auto it = g.input_data_.find(id);
-      if (it == g.input_data_.end())
+      auto it = g.input_data().find(id);
+      if (it == g.input_data().end())
         throw ExecutionError("[execute] input " + g.input_label(id) + " with shape " +
                              shape_str(n.shape) + " was never set: call .set(data) on it");
       if (int64_t(it->second->size()) != numel(shapes[id]))
@@ -103,6 +97,19 @@ void ReferenceExecutor::run(Graph& g) {
                              " for the bound dims; set it again or rebind the dims");
     }
   }
+
+  return shapes;
+}
+
+void ReferenceExecutor::run(Graph& g) {
+  g.results_.clear();
+  std::vector<bool> needed = g.needed_by_outputs();
+  std::vector<NodeId> order;
+  for (NodeId id : g.topo_order())
+    if (needed[id]) order.push_back(id);
+
+  // Validate everything first, so a bad run fails before any work.
+  std::vector<std::vector<int64_t>> shapes = validate(g, order);
 
   // Free each buffer after its last consumer, unless it is an output.
   std::vector<int> uses(g.nodes_.size(), 0);

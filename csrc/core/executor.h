@@ -11,6 +11,10 @@ class ReferenceExecutor {
   // Runs everything `graph`'s outputs need; buffers are freed after their last
   // consumer. Validates inputs and dims before computing anything.
   static void run(Graph& graph);
+  // Concrete output shape of every node in `order` (indexed by node id) under
+  // the bound dims; throws naming an unset or wrongly sized input, or a bad dim.
+  static std::vector<std::vector<int64_t>> validate(const Graph& graph,
+                                                    const std::vector<NodeId>& order);
   // Materialize `view` over `src` row-major (invalid positions read 0).
   static std::vector<float> gather(const std::vector<float>& src, const ConcreteView& view,
                                    const char* op);

@@ -199,6 +199,22 @@ Expr operator+(const Expr& a, const Expr& b) {
     else
       merged.push_back(t);
   }
+  // (x // c) * c + x % c == x: the shape of every unravel-then-ravel.
+  for (size_t m = 0; m < merged.size(); ++m) {
+    const Term& rem = merged[m];
+    if (rem.base.kind() != Expr::Kind::Mod || rem.coef == 0) continue;
+    const Expr& x = rem.base.args()[0];
+    const Expr& c = rem.base.args()[1];
+    Expr quotient = floordiv(x, c);
+    Term want = c.is_const() ? Term{rem.coef * c.value(), quotient} : Term{rem.coef, quotient * c};
+    for (size_t q = 0; q < merged.size(); ++q) {
+      if (q == m || merged[q].coef != want.coef || merged[q].base != want.base) continue;
+      Expr rest = x * Expr(rem.coef);
+      for (size_t o = 0; o < merged.size(); ++o)
+        if (o != m && o != q) rest = rest + merged[o].base * Expr(merged[o].coef);
+      return rest;
+    }
+  }
   int64_t constant = 0;
   std::vector<Expr> ops;
   for (const Term& t : merged) {

@@ -201,7 +201,19 @@ void Graph::remove_node(NodeId id) {
 
 namespace luminal {
 
-void Graph::execute() { ReferenceExecutor::run(*this); }
+void Graph::set_program(std::shared_ptr<Program> program) {
+  program_ = std::move(program);
+  program_version_ = version_;
+  results_.clear();
+}
+
+void Graph::execute() {
+  if (!program_) return ReferenceExecutor::run(*this);
+  if (program_version_ != version_)
+    throw ExecutionError("[execute] the graph changed after it was compiled for a backend "
+                         "(a new op, retrieve() or pass): call compile() again");
+  program_->run(*this);
+}
 
 Buffer Graph::read(HandleId h, const ShapeTracker& view) const {
   NodeId id = node_of(h);

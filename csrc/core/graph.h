@@ -13,6 +13,7 @@
 
 #include "core/expr.h"
 #include "core/op.h"
+#include "core/program.h"
 #include "core/shape_tracker.h"
 
 namespace luminal {
@@ -63,8 +64,14 @@ class Graph {
   void set_input(HandleId h, std::shared_ptr<const std::vector<float>> data);
 
   // ---- running --------------------------------------------------------
-  // Runs the reference executor over every node the retrieved outputs need.
+  // Runs the compiled program if a backend compiler set one, else the
+  // reference executor, over every node the retrieved outputs need.
   void execute();
+  // A backend compiler's result; dropped (with an error on execute) if the
+  // graph changes afterwards. nullptr returns to the reference executor.
+  void set_program(std::shared_ptr<Program> program);
+  const Program* program() const { return program_.get(); }
+  void set_results(std::unordered_map<NodeId, Buffer> results) { results_ = std::move(results); }
   // The data behind handle `h` read through `view`, materialized row-major.
   Buffer read(HandleId h, const ShapeTracker& view) const;
 
@@ -104,6 +111,8 @@ class Graph {
   std::unordered_map<NodeId, std::shared_ptr<const std::vector<float>>> input_data_;
   std::unordered_map<NodeId, Buffer> results_;
   uint64_t version_ = 0;
+  std::shared_ptr<Program> program_;
+  uint64_t program_version_ = 0;
 
   friend class ReferenceExecutor;
 };

@@ -3,6 +3,8 @@ as a list; ``Looped`` repeats to a fixed point."""
 
 from __future__ import annotations
 
+import os
+import warnings
 from typing import TYPE_CHECKING, Protocol, Sequence, cast, runtime_checkable
 
 from luminal import _core
@@ -93,3 +95,40 @@ class Looped:
             if graph._core.version == before:
                 return
         raise RuntimeError(f"[Looped] no fixed point after {self.max_rounds} rounds")
+
+
+class CPUCompiler:
+    """Compile the graph for this CPU: fuse primitives into kernels (views fold
+    into index math), print them as one C file, build it with the system C
+    compiler (``$CC``, else cc/gcc/clang; cached on disk under
+    ``luminal._core.cache_dir()``), and run them on all cores. Symbolic dims
+    are kernel arguments: a new sequence length never rebuilds.
+
+    Without a C compiler the graph stays on the reference executor, with one
+    warning. ``verbose=True`` (or ``LUMINAL_DEBUG=2``) prints the kernels.
+
+    >>> cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    """
+
+    _warned = False
+
+    def __init__(self, verbose: bool = False):
+        self.verbose = verbose
+
+    def run(self, graph: Graph) -> None:
+        if not _core.c_compiler():
+            if not CPUCompiler._warned:
+                warnings.warn(
+                    "CPUCompiler: no C compiler found (set CC or install gcc/clang); "
+                    "running on the reference executor",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                CPUCompiler._warned = True
+            return
+        _core.cpu_compile(graph._core)
+        if self.verbose or os.environ.get("LUMINAL_DEBUG", "0") >= "2":
+            print(_core.kernel_source(graph._core))
+
+    def __repr__(self) -> str:
+        return "CPUCompiler()"

@@ -163,6 +163,14 @@ class Graph:
         """Live nodes in the graph (inputs included)."""
         return int(self._core.node_count())
 
+    def kernel_count(self) -> int:
+        """Kernels in the compiled program (0 on the reference executor)."""
+        return int(_core.kernel_count(self._core))
+
+    def kernel_source(self) -> str:
+        """The generated kernel source of the compiled program ("" if none)."""
+        return str(_core.kernel_source(self._core))
+
     def nodes(self) -> list[dict[str, Any]]:
         """One dict per live node, producers first: id, op, inputs, shape, ..."""
         return list(self._core.nodes())

@@ -1,0 +1,23 @@
+// CPrinter: Kernel IR -> one C translation unit (C99 + OpenMP pragmas).
+// Dialect details live here only; a CUDA or Metal printer swaps these.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "compiler/kernel.h"
+
+namespace luminal {
+
+struct CSource {
+  std::string code;
+  std::vector<std::string> kernel_names;  // one per kernel, in order
+  std::vector<std::string> dims;          // the order of the dims array every kernel takes
+};
+
+// Every kernel is `void name(float* out, const float* const* in, const int64_t* dims)`.
+CSource print_c(const std::vector<Kernel>& kernels);
+
+// An integer expression as C, with dims read from locals named d_<name>.
+std::string c_expr(const Expr& e);
+
+}  // namespace luminal

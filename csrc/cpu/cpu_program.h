@@ -1,0 +1,41 @@
+// CPUProgram: a graph compiled to C kernels, run in place of the reference
+// executor. Built once per compile; each run binds dims, allocates buffers,
+// calls the kernels in order and frees buffers after their last reader.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compiler/kernel.h"
+#include "core/program.h"
+#include "cpu/jit.h"
+
+namespace luminal {
+
+class CPUProgram : public Program {
+ public:
+  using KernelFn = void (*)(float*, const float* const*, const int64_t*);
+
+  // Fuse, print, build and load every kernel `g` needs.
+  static std::shared_ptr<CPUProgram> compile(const Graph& g);
+
+  void run(Graph& g) override;
+  size_t kernel_count() const override { return kernels_.size(); }
+  std::string source() const override { return source_; }
+
+ private:
+  struct Step {
+    KernelFn fn;
+    NodeId output;
+    std::vector<NodeId> inputs;
+    std::vector<NodeId> release;  // buffers no later step reads
+  };
+  std::vector<NodeId> order_;  // every needed node, producers first
+  std::vector<Step> steps_;
+  std::vector<Kernel> kernels_;
+  std::vector<std::string> dims_;
+  std::string source_;
+  std::shared_ptr<SharedLibrary> library_;
+};
+
+}  // namespace luminal

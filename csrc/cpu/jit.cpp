@@ -1,0 +1,121 @@
+#include "cpu/jit.h"
+
+#include <dlfcn.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+#include "core/errors.h"
+
+namespace luminal {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
+bool on_path(const std::string& program) {
+  std::string cmd = "command -v " + program + " >/dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0;
+}
+
+// Run a shell command, capturing stdout+stderr; returns the exit status.
+int run(const std::string& cmd, std::string& output) {
+  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
+  if (!pipe) return -1;
+  std::array<char, 4096> buf;
+  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) output.append(buf.data(), n);
+  return pclose(pipe);
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+}  // namespace
+
+SharedLibrary::SharedLibrary(const std::string& path) : path_(path) {
+  handle_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle_) throw ExecutionError(std::string("[CPUCompiler] cannot load ") + path + ": " + dlerror());
+}
+
+SharedLibrary::~SharedLibrary() {
+  if (handle_) dlclose(handle_);
+}
+
+void* SharedLibrary::symbol(const std::string& name) const {
+  void* p = dlsym(handle_, name.c_str());
+  if (!p) throw ExecutionError("[CPUCompiler] symbol " + name + " missing in " + path_);
+  return p;
+}
+
+std::string find_c_compiler() {
+  if (const char* cc = std::getenv("CC"); cc && *cc) return cc;
+  for (const char* c : {"cc", "gcc", "clang"})
+    if (on_path(c)) return c;
+  return "";
+}
+
+std::string cache_dir() {
+  if (const char* d = std::getenv("LUMINAL_CACHE_DIR"); d && *d) return d;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/luminal";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/luminal";
+  return (fs::temp_directory_path() / "luminal-cache").string();
+}
+
+std::shared_ptr<SharedLibrary> build_c_library(const std::string& source) {
+  std::string cc = find_c_compiler();
+  if (cc.empty())
+    throw ExecutionError("[CPUCompiler] no C compiler found: set CC or install gcc or clang");
+  // -ffp-contract=off: no fused multiply-adds, so results match the reference
+  // executor bit for bit; -march=native: the host's vector ISA.
+  const std::string flags = "-O3 -march=native -ffp-contract=off -fPIC -shared -std=c99";
+  fs::path dir = fs::path(cache_dir()) / "cpu";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  char key[32];
+  std::snprintf(key, sizeof key, "%016llx",
+                (unsigned long long)fnv1a(cc + "\n" + flags + "\n" + source));
+  fs::path lib = dir / (std::string(key) + ".so");
+  if (fs::exists(lib)) return std::make_shared<SharedLibrary>(lib.string());
+
+  std::string tag = std::string(key) + "." + std::to_string(getpid());
+  fs::path c_file = dir / (tag + ".c"), tmp_lib = dir / (tag + ".so");
+  {
+    std::ofstream out(c_file);
+    out << source;
+    if (!out) throw ExecutionError("[CPUCompiler] cannot write " + c_file.string());
+  }
+  std::string log;
+  std::string base = quote(cc) + " " + flags + " " + quote(c_file.string()) + " -o " +
+                     quote(tmp_lib.string()) + " -lm";
+  int status = run(base + " -fopenmp", log);
+  if (status != 0) {  // a compiler without OpenMP still builds single-threaded kernels
+    log.clear();
+    status = run(base, log);
+  }
+  fs::remove(c_file, ec);
+  if (status != 0) {
+    fs::remove(tmp_lib, ec);
+    throw ExecutionError("[CPUCompiler] the C compiler failed (" + cc + "):\n" + log.substr(0, 4000));
+  }
+  fs::rename(tmp_lib, lib, ec);  // atomic; another process may have won the race
+  if (ec && !fs::exists(lib)) throw ExecutionError("[CPUCompiler] cannot store " + lib.string());
+  if (ec) fs::remove(tmp_lib, ec);
+  return std::make_shared<SharedLibrary>(lib.string());
+}
+
+}  // namespace luminal
