@@ -38,6 +38,27 @@ def assert_close(got: np.ndarray, want: np.ndarray, atol: float, rtol: float, wh
     np.testing.assert_allclose(got, want, atol=atol, rtol=rtol, equal_nan=True, err_msg=what)
 
 
+def run_both(
+    backend: Any, arrays: Sequence[np.ndarray], torch_fn: Callable[..., Any], lm_fn: Callable[..., Any]
+) -> tuple[list[Any], list[Any]]:
+    """``arrays`` fed to ``lm_fn`` as luminal inputs (run on ``backend``) and to
+    ``torch_fn`` as torch tensors: both outputs as lists (one output, or a
+    tuple/list of them), checked to be of the same length."""
+    cx = lm.Graph()
+    inputs = [cx.tensor(a.shape, name=f"x{i}").set(a) for i, a in enumerate(arrays)]
+    out = lm_fn(*inputs)
+    outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    for o in outs:
+        assert isinstance(o, lm.Tensor), f"lm_fn returned {type(o).__name__}, not a Tensor"
+        o.retrieve()
+    backend.run(cx)
+
+    expected = torch_fn(*[torch.from_numpy(a.copy()) for a in arrays])
+    exps = list(expected) if isinstance(expected, (tuple, list)) else [expected]
+    assert len(outs) == len(exps), "luminal and torch return different numbers of outputs"
+    return outs, exps
+
+
 def check(
     backend: Any,
     shapes: Sequence[Shape],
@@ -58,19 +79,7 @@ def check(
         arrays = [rand(s, low, high, seed + i) for i, s in enumerate(shapes)]
     else:
         arrays = [np.asarray(d, dtype=np.float32) for d in data]
-
-    cx = lm.Graph()
-    inputs = [cx.tensor(a.shape, name=f"x{i}").set(a) for i, a in enumerate(arrays)]
-    out = lm_fn(*inputs)
-    outs = list(out) if isinstance(out, (tuple, list)) else [out]
-    for o in outs:
-        assert isinstance(o, lm.Tensor), f"lm_fn returned {type(o).__name__}, not a Tensor"
-        o.retrieve()
-    backend.run(cx)
-
-    expected = torch_fn(*[torch.from_numpy(a.copy()) for a in arrays])
-    exps = list(expected) if isinstance(expected, (tuple, list)) else [expected]
-    assert len(outs) == len(exps), "luminal and torch return different numbers of outputs"
+    outs, exps = run_both(backend, arrays, torch_fn, lm_fn)
 
     got_all = []
     for i, (o, e) in enumerate(zip(outs, exps)):

@@ -3,6 +3,7 @@ index math, and evaluation with Python's floor-division semantics."""
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from typing import Any, Dict, Tuple, Union
 
@@ -225,6 +226,9 @@ def _extend(children: st.SearchStrategy[Tree]) -> st.SearchStrategy[Tree]:
 
 trees = st.recursive(leaves, _extend, max_leaves=12)
 
+# The tree ops that are Python operators: the same on ints and on Exprs.
+ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv, "%": operator.mod}
+
 
 def py_eval(tree: Tree, env: Dict[str, int]) -> int:
     if isinstance(tree, int):
@@ -235,16 +239,8 @@ def py_eval(tree: Tree, env: Dict[str, int]) -> int:
     if op == "neg":
         return -py_eval(tree[1], env)
     x, y = py_eval(tree[1], env), py_eval(tree[2], env)
-    if op == "+":
-        return x + y
-    if op == "-":
-        return x - y
-    if op == "*":
-        return x * y
-    if op == "//":
-        return x // y
-    if op == "%":
-        return x % y
+    if op in ARITH:
+        return ARITH[op](x, y)
     if op == "min":
         return min(x, y)
     if op == "max":
@@ -271,16 +267,8 @@ def build(tree: Tree) -> Union[lm.Expr, int]:
     if op in ("min", "max", "lt"):
         xe = x if isinstance(x, E) else E(x)
         return getattr(xe, op)(y)
-    if op == "+":
-        return x + y
-    if op == "-":
-        return x - y
-    if op == "*":
-        return x * y
-    if op == "//":
-        return x // y
-    if op == "%":
-        return x % y
+    if op in ARITH:
+        return ARITH[op](x, y)
     raise AssertionError(op)
 
 

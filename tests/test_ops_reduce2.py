@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import luminal as lm
-from helpers import assert_close, check, rand, to_numpy
+from helpers import assert_close, check, rand, run_both, to_numpy
 
 INF = float("inf")
 NAN = float("nan")
@@ -19,16 +19,7 @@ def check_ints(backend, data, torch_fn, lm_fn, atol=0.0, rtol=0.0):
     come back as exact int32 values (luminal dtype "i32"); float outputs are
     compared with the tolerances."""
     arrays = [np.asarray(d, dtype=np.float32) for d in data]
-    cx = lm.Graph()
-    inputs = [cx.tensor(a.shape, name=f"x{i}").set(a) for i, a in enumerate(arrays)]
-    out = lm_fn(*inputs)
-    outs = list(out) if isinstance(out, (tuple, list)) else [out]
-    for o in outs:
-        o.retrieve()
-    backend.run(cx)
-    exp = torch_fn(*[torch.from_numpy(a.copy()) for a in arrays])
-    exps = list(exp) if isinstance(exp, (tuple, list)) else [exp]
-    assert len(outs) == len(exps)
+    outs, exps = run_both(backend, arrays, torch_fn, lm_fn)
     for i, (o, e) in enumerate(zip(outs, exps)):
         got = o.numpy()
         assert tuple(o.shape) == tuple(e.shape), f"output {i}: lazy shape {o.shape} != torch {tuple(e.shape)}"

@@ -42,6 +42,7 @@ from luminal._core import Expr, ShapeError
 from luminal._shape import DimLike, as_expr, fmt_shape, normalize_dim, same
 from luminal.hl_ops import creation
 from luminal.hl_ops.binary import FLT_MAX, broadcast_shapes, maximum, minimum
+from luminal.hl_ops.movement import _from_last, _to_last
 
 if TYPE_CHECKING:
     from luminal.tensor import Tensor
@@ -57,22 +58,6 @@ def _check_index(x: Tensor, index: Tensor, op: str) -> None:
         raise TypeError(f"[{op}] index must be a luminal Tensor, got {type(index).__name__}")
     if index.graph is not x.graph:
         raise ValueError(f"[{op}] the index tensor belongs to a different graph")
-
-
-def _to_last(x: Tensor, d: int) -> Tensor:
-    """A view with dim ``d`` moved last (the others keep their order)."""
-    if d == x.ndim - 1:
-        return x
-    return x.permute([i for i in range(x.ndim) if i != d] + [d])
-
-
-def _from_last(x: Tensor, d: int) -> Tensor:
-    """Undo ``_to_last``: move the last dim back to position ``d``."""
-    if d == x.ndim - 1:
-        return x
-    order = list(range(x.ndim - 1))
-    order.insert(d, x.ndim - 1)
-    return x.permute(order)
 
 
 def _hits(index: Tensor, n: Expr, wrap: bool) -> Tensor:

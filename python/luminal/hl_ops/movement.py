@@ -138,6 +138,20 @@ def matrix_transpose(x: Tensor) -> Tensor:
     """The last two dims swapped. ``batch.mT``"""
     return x.transpose(-2, -1)
 
+def _to_last(x: Tensor, d: int) -> Tensor:
+    """A view with dim ``d`` moved last (the others keep their order)."""
+    if d == x.ndim - 1:
+        return x
+    return x.permute([i for i in range(x.ndim) if i != d] + [d])
+
+def _from_last(x: Tensor, d: int) -> Tensor:
+    """Undo ``_to_last``: move the last dim back to position ``d``."""
+    if d == x.ndim - 1:
+        return x
+    order = list(range(x.ndim - 1))
+    order.insert(d, x.ndim - 1)
+    return x.permute(order)
+
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
     """Insert a size-1 dim at ``dim``. ``x.unsqueeze(0)``"""
     d = normalize_dim(dim, x.ndim + 1, "unsqueeze")

@@ -16,6 +16,7 @@ from luminal._core import Expr
 from luminal._shape import normalize_dim, product
 from luminal.hl_ops import creation
 from luminal.hl_ops.binary import maximum, minimum, not_nan, select
+from luminal.hl_ops.movement import _from_last, _to_last
 
 if TYPE_CHECKING:
     from luminal.tensor import Tensor
@@ -72,22 +73,6 @@ def mean(x: Tensor, dim: DimArg = None, keepdim: bool = False) -> Tensor:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _to_last(x: Tensor, d: int) -> Tensor:
-    """A view with dim ``d`` moved last (the others keep their order)."""
-    if d == x.ndim - 1:
-        return x
-    return x.permute([i for i in range(x.ndim) if i != d] + [d])
-
-
-def _from_last(x: Tensor, d: int) -> Tensor:
-    """Undo ``_to_last``: move the last dim back to position ``d``."""
-    if d == x.ndim - 1:
-        return x
-    order = list(range(x.ndim - 1))
-    order.insert(d, x.ndim - 1)
-    return x.permute(order)
 
 
 def _count(x: Tensor, n: Expr) -> float | Tensor:

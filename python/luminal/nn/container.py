@@ -17,6 +17,14 @@ def _index(idx: int, n: int, what: str) -> int:
     return i % n
 
 
+def _renumber(container: Module, modules: list[Module]) -> None:
+    """Make ``modules`` the children of ``container``, under "0", "1", ...
+    (torch renumbers so keys stay 0..n-1 after a delete or insert)."""
+    container._modules.clear()
+    for i, m in enumerate(modules):
+        container.add_module(str(i), m)
+
+
 class Sequential(Module):
     """Modules run in order, each on the previous one's output.
 
@@ -56,11 +64,7 @@ class Sequential(Module):
                 del self._modules[key]
         else:
             del self._modules[keys[_index(idx, len(keys), "Sequential")]]
-        # torch renumbers so keys stay 0..n-1
-        items = list(self._modules.values())
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
+        _renumber(self, list(self._modules.values()))
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -84,9 +88,7 @@ class Sequential(Module):
         index = index + n if index < 0 else index
         items = list(self._modules.values())
         items.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
+        _renumber(self, items)
         return self
 
     def forward(self, input: Any) -> Any:
@@ -126,10 +128,7 @@ class ModuleList(Module):
                 del self._modules[str(k)]
         else:
             del self._modules[str(_index(idx, len(self), "ModuleList"))]
-        items = list(self._modules.values())
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
+        _renumber(self, list(self._modules.values()))
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -157,9 +156,7 @@ class ModuleList(Module):
     def insert(self, index: int, module: Module) -> None:
         items = list(self._modules.values())
         items.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
+        _renumber(self, items)
 
     def pop(self, key: int | slice = -1) -> Module:
         v = self[key]

@@ -3,14 +3,11 @@ arguments, weight layouts and initialisation)."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence, Union
-
-import numpy as np
+from typing import Any, Callable, Sequence, Union
 
 import luminal.nn.functional as F
-from luminal.nn import init
-from luminal.nn.module import Module, param_tensor
-from luminal.nn.parameter import Parameter
+from luminal.nn.linear import _WeightAndBias
+from luminal.nn.module import param_tensor
 from luminal.tensor import Tensor
 
 IntOrTuple = Union[int, Sequence[int]]
@@ -25,7 +22,10 @@ def _ntuple(v: IntOrTuple, n: int, what: str) -> tuple[int, ...]:
     return t
 
 
-class _ConvNd(Module):
+class _ConvNd(_WeightAndBias):
+    """Shared by every convolution: argument checks, ``weight``/``bias``,
+    ``padding_mode`` padding and the repr."""
+
     _n = 0
     _transposed = False
 
@@ -73,17 +73,7 @@ class _ConvNd(Module):
             shape = (in_channels, out_channels // groups, *self.kernel_size)
         else:
             shape = (out_channels, in_channels // groups, *self.kernel_size)
-        self.weight = Parameter(np.empty(shape, dtype=np.float32))
-        if bias:
-            self.bias: Parameter | None = Parameter(np.empty((out_channels,), dtype=np.float32))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=5**0.5)
-        if self.bias is not None:
-            init.default_bias_(self.bias, self.weight)
+        self._add_weight_and_bias(shape, out_channels, bias)
 
     def _pad_input(self, input: Tensor) -> Tensor:
         """Explicit non-zero padding (``padding_mode`` other than "zeros")."""
@@ -117,11 +107,11 @@ class _ConvNd(Module):
         return s
 
 
-class Conv1d(_ConvNd):
-    """1-D convolution of ``(N, C_in, L)`` (or unbatched ``(C_in, L)``) input;
-    weight ``(out_channels, in_channels // groups, kernel_size)``."""
+class _Conv(_ConvNd):
+    """``Conv1d``/``Conv2d``: torch's constructor, and a forward through the
+    class's ``_conv`` (``F.conv1d``/``F.conv2d``)."""
 
-    _n = 1
+    _conv: Callable[..., Tensor]
 
     def __init__(
         self,
@@ -144,11 +134,19 @@ class Conv1d(_ConvNd):
         g = input.graph
         w, b = self.weight.tensor(g), param_tensor(self.bias, g)
         if self.padding_mode != "zeros":
-            return F.conv1d(self._pad_input(input), w, b, self.stride, 0, self.dilation, self.groups)
-        return F.conv1d(input, w, b, self.stride, self.padding, self.dilation, self.groups)
+            return self._conv(self._pad_input(input), w, b, self.stride, 0, self.dilation, self.groups)
+        return self._conv(input, w, b, self.stride, self.padding, self.dilation, self.groups)
 
 
-class Conv2d(_ConvNd):
+class Conv1d(_Conv):
+    """1-D convolution of ``(N, C_in, L)`` (or unbatched ``(C_in, L)``) input;
+    weight ``(out_channels, in_channels // groups, kernel_size)``."""
+
+    _n = 1
+    _conv = staticmethod(F.conv1d)
+
+
+class Conv2d(_Conv):
     """2-D convolution of ``(N, C_in, H, W)`` (or unbatched) input; weight
     ``(out_channels, in_channels // groups, kH, kW)``.
 
@@ -156,30 +154,7 @@ class Conv2d(_ConvNd):
     """
 
     _n = 2
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: IntOrTuple,
-        stride: IntOrTuple = 1,
-        padding: IntOrTuple | str = 0,
-        dilation: IntOrTuple = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, 0, groups, bias,
-                         padding_mode)
-
-    def forward(self, input: Tensor) -> Tensor:
-        g = input.graph
-        w, b = self.weight.tensor(g), param_tensor(self.bias, g)
-        if self.padding_mode != "zeros":
-            return F.conv2d(self._pad_input(input), w, b, self.stride, 0, self.dilation, self.groups)
-        return F.conv2d(input, w, b, self.stride, self.padding, self.dilation, self.groups)
+    _conv = staticmethod(F.conv2d)
 
 
 class ConvTranspose2d(_ConvNd):

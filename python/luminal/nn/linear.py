@@ -23,7 +23,28 @@ class Identity(Module):
         return input
 
 
-class Linear(Module):
+class _WeightAndBias(Module):
+    """Base of ``Linear`` and the convolutions: a ``weight`` and an optional
+    ``bias``, initialised like torch's (kaiming-uniform weight,
+    U(+-1/sqrt(fan_in)) bias)."""
+
+    weight: Parameter
+    bias: Parameter | None
+
+    def _add_weight_and_bias(self, weight_shape: tuple[int, ...], bias_size: int, bias: bool) -> None:
+        """Register ``weight`` of ``weight_shape`` and ``bias`` of ``(bias_size,)``
+        (None when not ``bias``), then initialise them."""
+        self.weight = Parameter(np.empty(weight_shape, dtype=np.float32))
+        self.register_parameter("bias", Parameter(np.empty((bias_size,), dtype=np.float32)) if bias else None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.kaiming_uniform_(self.weight, a=5**0.5)
+        if self.bias is not None:
+            init.default_bias_(self.bias, self.weight)
+
+
+class Linear(_WeightAndBias):
     """``y = x @ weight.T + bias``, weight ``(out_features, in_features)``.
 
     Initialised like torch (kaiming-uniform weight, U(+-1/sqrt(in)) bias).
@@ -38,17 +59,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = Parameter(np.empty((out_features, in_features), dtype=np.float32))
-        if bias:
-            self.bias: Parameter | None = Parameter(np.empty((out_features,), dtype=np.float32))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=5**0.5)
-        if self.bias is not None:
-            init.default_bias_(self.bias, self.weight)
+        self._add_weight_and_bias((out_features, in_features), out_features, bias)
 
     def forward(self, input: Tensor) -> Tensor:
         g = input.graph

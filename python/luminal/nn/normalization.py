@@ -19,9 +19,19 @@ def _shape_tuple(normalized_shape: int | Sequence[int]) -> tuple[int, ...]:
     return tuple(int(d) for d in normalized_shape)
 
 
+def _add_affine(module: Module, shape: tuple[int, ...], affine: bool, bias: bool) -> None:
+    """Register ``weight`` (ones) and ``bias`` (zeros) of ``shape``, or None for
+    those switched off: both without ``affine``, the bias without ``bias``."""
+    module.register_parameter("weight", Parameter(np.ones(shape, dtype=np.float32)) if affine else None)
+    module.register_parameter("bias", Parameter(np.zeros(shape, dtype=np.float32)) if affine and bias else None)
+
+
 class LayerNorm(Module):
     """Normalise over the last ``len(normalized_shape)`` dims, then scale by
     ``weight`` (ones) and shift by ``bias`` (zeros)."""
+
+    weight: Parameter | None
+    bias: Parameter | None
 
     def __init__(
         self,
@@ -36,15 +46,7 @@ class LayerNorm(Module):
         self.normalized_shape = _shape_tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight: Parameter | None = Parameter(np.ones(self.normalized_shape, dtype=np.float32))
-            if bias:
-                self.bias: Parameter | None = Parameter(np.zeros(self.normalized_shape, dtype=np.float32))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _add_affine(self, self.normalized_shape, elementwise_affine, bias)
 
     def forward(self, input: Tensor) -> Tensor:
         g = input.graph
@@ -88,6 +90,9 @@ class RMSNorm(Module):
 class GroupNorm(Module):
     """Normalise each of ``num_groups`` channel groups of ``(N, C, *)`` input."""
 
+    weight: Parameter | None
+    bias: Parameter | None
+
     def __init__(
         self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
         device: Any = None, dtype: Any = None, *, bias: bool = True,
@@ -99,15 +104,7 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight: Parameter | None = Parameter(np.ones((num_channels,), dtype=np.float32))
-            if bias:
-                self.bias: Parameter | None = Parameter(np.zeros((num_channels,), dtype=np.float32))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _add_affine(self, (num_channels,), affine, bias)
 
     def forward(self, input: Tensor) -> Tensor:
         g = input.graph
@@ -129,6 +126,8 @@ class _BatchNorm(Module):
     """
 
     _expected_dims: tuple[int, ...] = ()
+    weight: Parameter | None
+    bias: Parameter | None
 
     def __init__(
         self,
@@ -148,15 +147,7 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight: Parameter | None = Parameter(np.ones((num_features,), dtype=np.float32))
-            if bias:
-                self.bias: Parameter | None = Parameter(np.zeros((num_features,), dtype=np.float32))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _add_affine(self, (num_features,), affine, bias)
         if track_running_stats:
             self.register_buffer("running_mean", np.zeros((num_features,), dtype=np.float32))
             self.register_buffer("running_var", np.ones((num_features,), dtype=np.float32))
