@@ -12,6 +12,7 @@
 #include "compiler/generic.h"
 #include "core/errors.h"
 #include "core/graph.h"
+#include "cpu/blas.h"
 #include "cpu/cpu_program.h"
 #include "cpu/jit.h"
 
@@ -194,6 +195,8 @@ NB_MODULE(_core, m) {
       },
       "graph"_a);
   m.def("c_compiler", &find_c_compiler);
+  m.def("load_blas", &load_blas, "path"_a);
+  m.def("blas_path", &blas_path);
   m.def("cache_dir", &cache_dir);
   m.def("kernel_count", [](const Graph& g) -> size_t {
     return g.program() ? g.program()->kernel_count() : 0;

@@ -1,6 +1,7 @@
 #include "compiler/kernel.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace luminal {
 
@@ -41,6 +42,14 @@ Expr loop_var(const std::string& name, const Expr& extent) {
   return Expr::var(name, 0, n ? std::max<int64_t>(*n - 1, 0) : Range::kInf);
 }
 
+// Index math longer than this (in operators) stops inlining: the source is
+// stored in a buffer instead and read with a fresh, short index.
+constexpr size_t kMaxIndexSize = 64;
+
+struct NeedsBuffer {
+  NodeId node;
+};
+
 class KernelBuilder {
  public:
   KernelBuilder(const Graph& g, const std::vector<bool>& materialized, Kernel& k)
@@ -54,6 +63,25 @@ class KernelBuilder {
     if (is_binary(n.op)) {
       int a = read(n.inputs[0], idx, need), b = read(n.inputs[1], idx, need);
       return push({.kind = KValue::Kind::Binary, .op = n.op, .a = a, .b = b});
+    }
+    if (is_reduce(n.op)) {  // a tiny reduction, unrolled (see unrolled_length)
+      const Edge& e = n.inputs[0];
+      int64_t len = *e.view.shape()[size_t(n.axis)].as_const();
+      int acc = -1;
+      for (int64_t r = 0; r < len; ++r) {
+        std::vector<Expr> at = idx;
+        at.insert(at.begin() + n.axis, Expr(r));
+        int v = read(e, at, need);
+        if (acc < 0)
+          acc = v;
+        else if (n.op == Op::MaxReduce)
+          acc = push({.kind = KValue::Kind::Max, .a = acc, .b = v});
+        else
+          acc = push({.kind = KValue::Kind::Binary, .op = Op::Add, .a = acc, .b = v});
+      }
+      if (acc >= 0) return acc;
+      double empty = n.op == Op::MaxReduce ? -std::numeric_limits<double>::infinity() : 0.0;
+      return push({.kind = KValue::Kind::Literal, .literal = empty});
     }
     int a = read(n.inputs[0], idx, need);
     if (n.op == Op::Contiguous) return a;
@@ -72,6 +100,9 @@ class KernelBuilder {
       x = constant(src);
     else if (materialized_[e.node])
       return load(e.node, p, inner_need);  // the load itself reads 0 when invalid
+    else if (p.printed_size(kMaxIndexSize) > kMaxIndexSize ||
+             inner_need.printed_size(kMaxIndexSize) > kMaxIndexSize)
+      throw NeedsBuffer{e.node};  // composing views got too long: store this node
     else
       x = value_of(e.node, unravel(p, src.shape), inner_need);
     if (valid.is_const() && valid.value() == 1) return x;
@@ -111,36 +142,51 @@ class KernelBuilder {
 
 }  // namespace
 
+// The constant length of a reduction small enough to unroll in place, else 0.
+// Sums unroll only up to 2 terms: a float a+b rounds exactly like the
+// reference's double accumulator, a longer float sum may not.
+int64_t unrolled_length(const Node& n) {
+  if (!is_reduce(n.op)) return 0;
+  auto len = n.inputs[0].view.shape()[size_t(n.axis)].as_const();
+  if (!len || *len < 1) return 0;
+  return *len <= (n.op == Op::MaxReduce ? 8 : 2) ? *len : 0;
+}
+
 std::vector<bool> materialized_nodes(const Graph& g, const std::vector<bool>& needed) {
+  // Inlined expressions bigger than this are stored once rather than
+  // recomputed for every extra reader or broadcast copy.
+  constexpr int64_t kMaxRecompute = 12;
   std::vector<int> readers(g.node_slots(), 0);
-  std::vector<bool> out(g.node_slots(), false);
-  // A value read through a broadcast would be recomputed for every copy; keep
-  // it in a buffer unless it is one cheap op over buffers and constants.
-  auto cheap = [&](NodeId id) {
-    const Node& n = g.node(id);
-    if (is_reduce(n.op) || n.op == Op::Input || n.op == Op::Constant) return false;
-    for (const Edge& e : n.inputs) {
-      const Node& src = g.node(e.node);
-      if (src.op != Op::Input && src.op != Op::Constant && !is_reduce(src.op)) return false;
-    }
-    return true;
-  };
+  std::vector<bool> broadcast_read(g.node_slots(), false);
   for (NodeId id = 0; id < NodeId(g.node_slots()); ++id) {
     if (!needed[id]) continue;
     for (const Edge& e : g.node(id).inputs) {
       readers[e.node] += 1;
-      if (broadcasts(e.view) && !cheap(e.node)) out[e.node] = true;
+      if (broadcasts(e.view)) broadcast_read[e.node] = true;
     }
   }
+  // Matrix products read their operands from buffers, so a library GEMM can run them.
+  std::vector<bool> gemm_operand(g.node_slots(), false);
   for (NodeId id = 0; id < NodeId(g.node_slots()); ++id) {
+    if (!needed[id]) continue;
+    if (auto m = match_matmul(g, id, readers)) gemm_operand[m->a] = gemm_operand[m->b] = true;
+  }
+  std::vector<bool> out(g.node_slots(), false);
+  std::vector<int64_t> size(g.node_slots(), 0);  // ops inlined when this node is read
+  for (NodeId id : g.topo_order()) {
     if (!needed[id]) continue;
     const Node& n = g.node(id);
     if (n.op == Op::Constant) {
       out[id] = g.outputs().count(id) > 0;
       continue;
     }
-    if (n.op == Op::Input || is_reduce(n.op) || g.outputs().count(id) || readers[id] > 1)
-      out[id] = true;
+    int64_t own = 1;
+    for (const Edge& e : n.inputs) own += out[e.node] ? 1 : size[e.node];
+    if (int64_t len = unrolled_length(n)) own = own * len;
+    size[id] = own;
+    bool shared = readers[id] > 1 || broadcast_read[id];
+    out[id] = n.op == Op::Input || g.outputs().count(id) || gemm_operand[id] ||
+              (is_reduce(n.op) && !unrolled_length(n)) || (shared && own > kMaxRecompute);
   }
   return out;
 }
@@ -148,6 +194,22 @@ std::vector<bool> materialized_nodes(const Graph& g, const std::vector<bool>& ne
 std::vector<Kernel> build_kernels(const Graph& g) {
   std::vector<bool> needed = g.needed_by_outputs();
   std::vector<bool> materialized = materialized_nodes(g, needed);
+  // Each retry stores one more node, so this ends.
+  for (;;) {
+    try {
+      return build_kernels(g, needed, materialized);
+    } catch (const NeedsBuffer& more) {
+      materialized[more.node] = true;
+    }
+  }
+}
+
+std::vector<Kernel> build_kernels(const Graph& g, const std::vector<bool>& needed,
+                                  const std::vector<bool>& materialized) {
+  std::vector<int> readers(g.node_slots(), 0);
+  for (NodeId id = 0; id < NodeId(g.node_slots()); ++id)
+    if (needed[id])
+      for (const Edge& e : g.node(id).inputs) readers[e.node] += 1;
   std::vector<Kernel> kernels;
   for (NodeId id : g.topo_order()) {
     const Node& n = g.node(id);
@@ -160,6 +222,7 @@ std::vector<Kernel> build_kernels(const Graph& g) {
     if (is_reduce(n.op)) {
       const Edge& e = n.inputs[0];
       k.reduce = n.op;
+      k.matmul = match_matmul(g, id, readers);
       k.reduce_length = e.view.shape()[size_t(n.axis)];
       idx.insert(idx.begin() + n.axis, loop_var(Kernel::kReduceVar, k.reduce_length));
       KernelBuilder(g, materialized, k).read(e, idx, Expr(1));

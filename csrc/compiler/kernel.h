@@ -11,15 +11,17 @@
 #include <string>
 #include <vector>
 
+#include "compiler/matmul_pattern.h"
 #include "core/graph.h"
 
 namespace luminal {
 
 struct KValue {
-  enum class Kind { Load, Literal, DimValue, Unary, Binary, Guard };
+  // Max: NaN-propagating maximum, from a small reduction unrolled in place.
+  enum class Kind { Load, Literal, DimValue, Unary, Binary, Guard, Max };
   Kind kind;
   Op op = Op::Add;     // Unary, Binary
-  int a = -1, b = -1;  // operand values (indices into Kernel::body)
+  int a = -1, b = -1;  // operand values (indices into Kernel::body): Unary..Max
   int buffer = -1;     // Load: index into Kernel::inputs
   Expr index = 0;      // Load: element to read
   Expr valid = 1;      // Load: read only when this is 1, else 0.0; Guard: keep `a` or 0.0
@@ -34,15 +36,24 @@ struct Kernel {
   std::optional<Op> reduce;     // SumReduce or MaxReduce over `r` in [0, reduce_length)
   Expr reduce_length = 0;
   std::vector<KValue> body;     // the last value is the result (per i, or per (i, r))
+  // Set when this reduction is a matrix product of two buffers: a backend may
+  // call a GEMM library instead (the body still computes the same thing).
+  std::optional<MatmulPattern> matmul;
 
   static const std::string kIndexVar;   // "@i": the flat output index
   static const std::string kReduceVar;  // "@r": the reduction step
 };
 
-// Split the graph's needed nodes into kernels, producers first. Nodes read by
-// one consumer without broadcasting are inlined into it (views fold into the
-// index math); reductions, outputs, and shared or broadcast values get buffers.
+// Split the graph's needed nodes into kernels, producers first. Elementwise
+// nodes are inlined into their readers (views fold into the index math) and
+// recomputed there, unless the inlined expression would be large and read
+// more than once or through a broadcast; reductions get their own kernel,
+// except tiny ones (max over <= 8, sum over <= 2 constant elements: relu,
+// maximum, clamp) which unroll in place. Outputs and inputs are buffers.
 std::vector<Kernel> build_kernels(const Graph& g);
+// The same with the buffer decision given (`materialized`, by node).
+std::vector<Kernel> build_kernels(const Graph& g, const std::vector<bool>& needed,
+                                  const std::vector<bool>& materialized);
 
 // Whether a node gets its own buffer (and so a kernel unless it is a leaf).
 std::vector<bool> materialized_nodes(const Graph& g, const std::vector<bool>& needed);

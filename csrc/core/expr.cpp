@@ -451,6 +451,15 @@ Range Expr::range() const {
   return r;
 }
 
+size_t Expr::printed_size(size_t limit) const {
+  size_t total = 1;
+  for (const Expr& a : args()) {
+    total += a.printed_size(limit - std::min(total, limit));
+    if (total > limit) return limit + 1;
+  }
+  return total;
+}
+
 std::set<std::string> Expr::vars() const {
   std::set<std::string> out;
   std::function<void(const Expr&)> walk = [&](const Expr& e) {

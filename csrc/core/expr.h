@@ -47,6 +47,9 @@ class Expr {
   std::set<std::string> vars() const;
   std::string str() const;
   size_t hash() const;
+  // Operator count as printed (shared subtrees counted each time), or
+  // `limit` + 1 once it passes `limit`: bounds work on huge expressions.
+  size_t printed_size(size_t limit) const;
 
   bool operator==(const Expr& other) const;
   bool operator!=(const Expr& other) const { return !(*this == other); }

@@ -82,6 +82,7 @@ std::string value_expr(const KValue& v, const std::vector<std::string>& names) {
     case KValue::Kind::Literal: return float_literal(v.literal);
     case KValue::Kind::DimValue: return "(float)" + c_expr(v.dim);
     case KValue::Kind::Guard: return "(" + c_expr(v.valid) + " ? " + names[v.a] + " : 0.0f)";
+    case KValue::Kind::Max: return "lm_maxf(" + names[v.a] + ", " + names[v.b] + ")";
     case KValue::Kind::Unary: {
       const std::string& a = names[v.a];
       switch (v.op) {

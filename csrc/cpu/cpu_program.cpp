@@ -4,6 +4,7 @@
 
 #include "core/errors.h"
 #include "core/executor.h"
+#include "cpu/blas.h"
 #include "cpu/c_printer.h"
 
 namespace luminal {
@@ -25,7 +26,7 @@ std::shared_ptr<CPUProgram> CPUProgram::compile(const Graph& g) {
     for (NodeId in : p->kernels_[s].inputs) last_read[in] = s;
   for (size_t s = 0; s < p->kernels_.size(); ++s) {
     Step step{reinterpret_cast<KernelFn>(p->library_->symbol(src.kernel_names[s])),
-              p->kernels_[s].output, p->kernels_[s].inputs, {}};
+              p->kernels_[s].output, p->kernels_[s].inputs, {}, p->kernels_[s].matmul};
     for (NodeId in : step.inputs)
       if (last_read[in] == s && !g.outputs().count(in) && g.node(in).op != Op::Input)
         step.release.push_back(in);
@@ -48,7 +49,9 @@ void CPUProgram::run(Graph& g) {
     auto out = std::make_shared<std::vector<float>>(size_t(count));
     args.clear();
     for (NodeId in : step.inputs) args.push_back(live.at(in)->data());
-    step.fn(out->data(), args.data(), dims.data());
+    bool done = step.gemm && run_gemm(*step.gemm, g, live.at(step.gemm->a)->data(),
+                                      live.at(step.gemm->b)->data(), out->data());
+    if (!done) step.fn(out->data(), args.data(), dims.data());
     live[step.output] = std::move(out);
     for (NodeId id : step.release) live.erase(id);
   }
@@ -64,6 +67,67 @@ void CPUProgram::run(Graph& g) {
     results[id] = Buffer{live.at(id), shapes[id]};
   }
   g.set_results(std::move(results));
+}
+
+}  // namespace luminal
+
+namespace luminal {
+
+namespace {
+
+// A (rows x cols) matrix with element strides, as sgemm's (transpose, ld).
+struct BlasMatrix {
+  bool ok = false, trans = false;
+  int64_t ld = 0;
+};
+
+BlasMatrix as_blas(int64_t rows, int64_t cols, int64_t row_stride, int64_t col_stride) {
+  if (rows == 1) row_stride = cols;  // strides of size-1 dims never matter
+  if (cols == 1) col_stride = 1;
+  BlasMatrix m;
+  if (col_stride == 1 && row_stride >= std::max<int64_t>(cols, 1)) {
+    m = {true, false, row_stride};
+  } else if (row_stride == 1 && col_stride >= std::max<int64_t>(rows, 1)) {
+    m = {true, true, col_stride};
+  }
+  m.ok = m.ok && m.ld < (int64_t(1) << 31);
+  return m;
+}
+
+}  // namespace
+
+bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* a,
+                          const float* b, float* c) {
+  SgemmFn sgemm = blas_sgemm();
+  if (!sgemm) return false;
+  ConcreteView va = mm.a_view.resolve(g.dims()), vb = mm.b_view.resolve(g.dims());
+  size_t r = va.shape.size();
+  int64_t M = va.shape[r - 3], K = va.shape[r - 2], N = va.shape[r - 1];
+  const int64_t limit = int64_t(1) << 31;
+  if (M >= limit || N >= limit || K >= limit) return false;
+  BlasMatrix ma = as_blas(M, K, va.strides[r - 3], va.strides[r - 2]);
+  BlasMatrix mb = as_blas(K, N, vb.strides[r - 2], vb.strides[r - 1]);
+  if (!ma.ok || !mb.ok) return false;
+  if (M == 0 || N == 0) return true;
+  // Walk the batch dims (everything before m, k, n) in row-major order.
+  std::vector<int64_t> idx(r - 3, 0);
+  int64_t batches = 1;
+  for (size_t d = 0; d + 3 < r; ++d) batches *= va.shape[d];
+  for (int64_t t = 0; t < batches; ++t) {
+    int64_t oa = va.offset, ob = vb.offset;
+    for (size_t d = 0; d + 3 < r; ++d) {
+      oa += idx[d] * va.strides[d];
+      ob += idx[d] * vb.strides[d];
+    }
+    sgemm(kCblasRowMajor, ma.trans ? kCblasTrans : kCblasNoTrans,
+          mb.trans ? kCblasTrans : kCblasNoTrans, int(M), int(N), int(K), 1.0f, a + oa,
+          int(ma.ld), b + ob, int(mb.ld), 0.0f, c + t * M * N, int(N));
+    for (size_t d = r - 3; d-- > 0;) {
+      if (++idx[d] < va.shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return true;
 }
 
 }  // namespace luminal

@@ -3,6 +3,7 @@
 // calls the kernels in order and frees buffers after their last reader.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,7 +30,12 @@ class CPUProgram : public Program {
     NodeId output;
     std::vector<NodeId> inputs;
     std::vector<NodeId> release;  // buffers no later step reads
+    std::optional<MatmulPattern> gemm;  // run with BLAS when loaded and the strides allow
   };
+  // C = A @ B through BLAS for every batch; false (nothing written) when the
+  // strides do not fit sgemm, so the generated kernel runs instead.
+  static bool run_gemm(const MatmulPattern& m, const Graph& g, const float* a, const float* b,
+                       float* c);
   std::vector<NodeId> order_;  // every needed node, producers first
   std::vector<Step> steps_;
   std::vector<Kernel> kernels_;

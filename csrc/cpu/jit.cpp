@@ -25,8 +25,10 @@ uint64_t fnv1a(const std::string& s) {
   return h;
 }
 
+std::string quote(const std::string& s);
+
 bool on_path(const std::string& program) {
-  std::string cmd = "command -v " + program + " >/dev/null 2>&1";
+  std::string cmd = "command -v " + quote(program) + " >/dev/null 2>&1";
   return std::system(cmd.c_str()) == 0;
 }
 
@@ -63,7 +65,8 @@ void* SharedLibrary::symbol(const std::string& name) const {
 }
 
 std::string find_c_compiler() {
-  if (const char* cc = std::getenv("CC"); cc && *cc) return cc;
+  // An explicit $CC that does not exist means "no compiler", not a silent swap.
+  if (const char* cc = std::getenv("CC"); cc && *cc) return on_path(cc) ? cc : "";
   for (const char* c : {"cc", "gcc", "clang"})
     if (on_path(c)) return c;
   return "";

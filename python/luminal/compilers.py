@@ -97,6 +97,23 @@ class Looped:
         raise RuntimeError(f"[Looped] no fixed point after {self.max_rounds} rounds")
 
 
+def _load_blas() -> str:
+    """Load OpenBLAS from the scipy-openblas32 wheel (once); "" if unavailable."""
+    if _core.blas_path():
+        return str(_core.blas_path())
+    try:
+        import scipy_openblas32  # type: ignore[import-untyped]
+    except ImportError:
+        return ""
+    lib_dir = scipy_openblas32.get_lib_dir()
+    for name in sorted(os.listdir(lib_dir)):
+        if name.startswith("lib" + scipy_openblas32.get_library()) and ".so" in name:
+            path = str(os.path.join(lib_dir, name))
+            if _core.load_blas(path):
+                return path
+    return ""
+
+
 class CPUCompiler:
     """Compile the graph for this CPU: fuse primitives into kernels (views fold
     into index math), print them as one C file, build it with the system C
@@ -104,8 +121,10 @@ class CPUCompiler:
     ``luminal._core.cache_dir()``), and run them on all cores. Symbolic dims
     are kernel arguments: a new sequence length never rebuilds.
 
-    Without a C compiler the graph stays on the reference executor, with one
-    warning. ``verbose=True`` (or ``LUMINAL_DEBUG=2``) prints the kernels.
+    Matrix products run through OpenBLAS (the ``scipy-openblas32`` wheel)
+    when it is installed and the operand strides allow, else as generated
+    kernels. Without a C compiler the graph stays on the reference executor,
+    with one warning. ``verbose=True`` (or ``LUMINAL_DEBUG=2``) prints the kernels.
 
     >>> cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
     """
@@ -126,6 +145,7 @@ class CPUCompiler:
                 )
                 CPUCompiler._warned = True
             return
+        _load_blas()
         _core.cpu_compile(graph._core)
         if self.verbose or os.environ.get("LUMINAL_DEBUG", "0") >= "2":
             print(_core.kernel_source(graph._core))

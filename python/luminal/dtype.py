@@ -58,7 +58,8 @@ def to_storage(data: Any, dtype: str) -> np.ndarray:
 
 def from_storage(arr: np.ndarray, dtype: str) -> np.ndarray:
     if dtype == "i32":
-        ints: np.ndarray = np.rint(arr).astype(np.int32)
+        with np.errstate(invalid="ignore"):  # NaN/inf become INT_MIN, as torch's .int()
+            ints: np.ndarray = np.rint(arr).astype(np.int32)
         return ints
     if dtype == "bool":
         flags: np.ndarray = arr != 0

@@ -1,0 +1,22 @@
+// A BLAS sgemm loaded at run time (OpenBLAS from the scipy-openblas32 wheel on
+// Linux), so the package builds without BLAS headers and works without BLAS:
+// with none loaded, matrix products run as generated kernels.
+#pragma once
+#include <string>
+
+namespace luminal {
+
+// cblas_sgemm's signature, 32-bit ints (scipy-openblas32).
+using SgemmFn = void (*)(int order, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                         const float* a, int lda, const float* b, int ldb, float beta, float* c,
+                         int ldc);
+
+// Load `path` and find its sgemm (scipy_cblas_sgemm or cblas_sgemm). Returns
+// false (and keeps none) when that fails.
+bool load_blas(const std::string& path);
+SgemmFn blas_sgemm();  // nullptr when none is loaded
+std::string blas_path();
+
+inline constexpr int kCblasRowMajor = 101, kCblasNoTrans = 111, kCblasTrans = 112;
+
+}  // namespace luminal

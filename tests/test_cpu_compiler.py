@@ -1,0 +1,148 @@
+"""CPUCompiler specifics: fusion (kernel counts), no rebuild across symbolic
+lengths, the disk cache, and the fallback without a C compiler. Numerical
+agreement with torch is covered by every op test through the "cpu" backend."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import luminal as lm
+import luminal.nn.functional as F
+
+
+def compiled(build, *shapes, names=None):
+    cx = lm.Graph()
+    xs = [cx.tensor(s, name=f"x{i}") for i, s in enumerate(shapes)]
+    out = build(*xs).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+    return cx, xs, out
+
+
+def test_elementwise_chain_is_one_kernel() -> None:
+    cx, (x,), y = compiled(lambda x: ((x * 2 + 1).exp() - x).sin() * x.sqrt(), (64, 33))
+    assert cx.kernel_count() == 1
+    data = np.random.default_rng(0).uniform(0.1, 1, (64, 33)).astype(np.float32)
+    x.set(data)
+    cx.execute()
+    t = torch.from_numpy(data)
+    np.testing.assert_allclose(y.numpy(), (((t * 2 + 1).exp() - t).sin() * t.sqrt()).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_views_fold_into_index_math_without_copies() -> None:
+    # transpose, slice, pad and broadcast feed one elementwise kernel: no Contiguous copy.
+    cx, (x, b), y = compiled(lambda x, b: x.T[1:, ::2].pad((1, 1)) + b, (6, 9), (1,))
+    assert cx.kernel_count() == 1
+    assert "Contiguous" not in cx.kernel_source()
+
+
+@pytest.mark.parametrize(
+    "name, build, shape, kernels",
+    [
+        # max; sum of exp(x - max); exp(x - max) / sum (exp recomputed, not stored)
+        ("softmax", lambda x: x.softmax(-1), (8, 100), 3),
+        # mean; variance of x - mean; normalize (x - mean recomputed)
+        ("layer_norm", lambda x: F.layer_norm(x, (100,)), (8, 100), 3),
+        # mean of squares; normalize
+        ("rms_norm", lambda x: F.rms_norm(x, (100,)), (8, 100), 2),
+        ("sum of squares", lambda x: (x * x).sum(-1), (8, 100), 1),
+    ],
+)
+def test_fusion_kernel_counts(name, build, shape, kernels) -> None:
+    cx, (x,), y = compiled(build, shape)
+    assert cx.kernel_count() == kernels, name
+    data = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    x.set(data)
+    cx.execute()  # verify=True checks against the reference executor
+
+
+def test_mlp_and_attention_kernel_counts() -> None:
+    rng = np.random.default_rng(2)
+    cx = lm.Graph()
+    x = cx.tensor((16, 32), name="x").set(rng.standard_normal((16, 32)))
+    w1 = cx.parameter((64, 32)).set(rng.standard_normal((64, 32)) * 0.1)
+    w2 = cx.parameter((32, 64)).set(rng.standard_normal((32, 64)) * 0.1)
+    mlp = F.linear(F.linear(x, w1).relu(), w2).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+    # two matmuls (GEMM-ready: their operands are buffers) and the relu between
+    # them (a max over a 2-stack, unrolled into one elementwise kernel)
+    assert cx.kernel_count() == 3
+    cx.execute()
+
+    cx = lm.Graph()
+    qkv = [rng.standard_normal((2, 4, 16, 8)).astype(np.float32) for _ in range(3)]
+    q, k, v = (cx.tensor(a.shape).set(a) for a in qkv)
+    att = F.scaled_dot_product_attention(q, k, v, is_causal=True).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+    cx.execute()
+    want = torch.nn.functional.scaled_dot_product_attention(*map(torch.from_numpy, qkv), is_causal=True)
+    np.testing.assert_allclose(att.numpy(), want.numpy(), rtol=1e-4, atol=1e-5)
+    print("attention kernels", cx.kernel_count())
+    assert cx.kernel_count() <= 8
+
+
+def test_symbolic_lengths_reuse_the_same_kernels() -> None:
+    cx = lm.Graph()
+    x = cx.tensor(("seq", 16), name="x")
+    y = (x.softmax(-1) * x.sum(0, keepdim=True)).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+    source, kernels = cx.kernel_source(), cx.kernel_count()
+    rng = np.random.default_rng(3)
+    for seq in (1, 5, 130):
+        data = rng.standard_normal((seq, 16)).astype(np.float32)
+        x.set(data)
+        cx.execute()
+        t = torch.from_numpy(data)
+        want = t.softmax(-1) * t.sum(0, keepdim=True)
+        np.testing.assert_allclose(y.numpy(), want.numpy(), rtol=1e-4, atol=1e-5)
+    assert cx.kernel_source() == source and cx.kernel_count() == kernels
+
+
+def test_changing_the_graph_after_compile_is_an_error() -> None:
+    cx, (x,), y = compiled(lambda x: x * 2, (3,))
+    x.set([1.0, 2.0, 3.0])
+    (x + 1).retrieve()
+    with pytest.raises(RuntimeError, match="compile"):
+        cx.execute()
+
+
+def run_script(code: str, **env: str) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **env}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, env=full_env, timeout=120)
+
+
+SCRIPT = """
+    import numpy as np, luminal as lm
+    cx = lm.Graph()
+    x = cx.tensor((4,)).set([1.0, 2.0, 3.0, 4.0])
+    y = (x * x + 1).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    cx.execute()
+    print(y.numpy().tolist(), cx.kernel_count())
+"""
+
+
+def test_no_c_compiler_falls_back_with_one_warning(tmp_path: Path) -> None:
+    r = run_script(SCRIPT, CC="/nonexistent/cc", LUMINAL_CACHE_DIR=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "[2.0, 5.0, 10.0, 17.0] 0" in r.stdout
+    assert r.stderr.count("no C compiler") == 1
+
+
+def test_kernels_are_cached_on_disk(tmp_path: Path) -> None:
+    first = run_script(SCRIPT, LUMINAL_CACHE_DIR=str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    libs = list((tmp_path / "cpu").glob("*.so"))
+    assert len(libs) == 1 and not list((tmp_path / "cpu").glob("*.c"))
+    stamp = libs[0].stat().st_mtime_ns
+    second = run_script(SCRIPT, LUMINAL_CACHE_DIR=str(tmp_path))
+    assert second.returncode == 0 and "[2.0, 5.0, 10.0, 17.0] 1" in second.stdout
+    assert [p.stat().st_mtime_ns for p in (tmp_path / "cpu").glob("*.so")] == [stamp]
