@@ -7,7 +7,7 @@ is timed; building the graph and compiling it (C kernels, cached on disk) is
 reported apart as "lm compile s". Ratios are peer time / luminal time, so > 1
 means luminal is faster.
 
-    python benchmarks/cpu.py              # full sizes (slow: luminal's matmul is a naive loop)
+    python benchmarks/cpu.py              # full sizes
     python benchmarks/cpu.py --quick      # small sizes, fewer repeats, no torch.compile
     python benchmarks/cpu.py --threads 4  # 4 threads for luminal (OpenMP), torch and numpy
 """
