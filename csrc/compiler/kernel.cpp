@@ -1,6 +1,7 @@
 #include "compiler/kernel.h"
 
 #include <algorithm>
+#include <functional>
 #include <limits>
 
 namespace luminal {
@@ -52,14 +53,15 @@ struct NeedsBuffer {
 
 class KernelBuilder {
  public:
-  KernelBuilder(const Graph& g, const std::vector<bool>& materialized, Kernel& k)
-      : g_(g), materialized_(materialized), k_(k) {}
+  // `root` is the node this kernel computes: never loaded, always computed.
+  KernelBuilder(const Graph& g, const std::vector<bool>& materialized, Kernel& k, NodeId root)
+      : g_(g), materialized_(materialized), k_(k), root_(root) {}
 
   // The value of node `id` at logical multi-index `idx`, needed where `need` is 1.
   int value_of(NodeId id, const std::vector<Expr>& idx, const Expr& need) {
     const Node& n = g_.node(id);
     if (n.op == Op::Constant) return constant(n);
-    if (materialized_[id]) return load(id, row_major(idx, n.shape), need);
+    if (materialized_[id] && id != root_) return load(id, row_major(idx, n.shape), need);
     if (is_binary(n.op)) {
       int a = read(n.inputs[0], idx, need), b = read(n.inputs[1], idx, need);
       return push({.kind = KValue::Kind::Binary, .op = n.op, .a = a, .b = b});
@@ -138,6 +140,7 @@ class KernelBuilder {
   const Graph& g_;
   const std::vector<bool>& materialized_;
   Kernel& k_;
+  NodeId root_;
 };
 
 }  // namespace
@@ -191,47 +194,58 @@ std::vector<bool> materialized_nodes(const Graph& g, const std::vector<bool>& ne
   return out;
 }
 
+namespace {
+
+// The kernel computing node `id`; throws NeedsBuffer when an inlined source
+// must be stored first.
+Kernel build_one(const Graph& g, NodeId id, const std::vector<bool>& materialized,
+                 const std::vector<int>& readers) {
+  const Node& n = g.node(id);
+  Kernel k;
+  k.output = id;
+  k.shape = n.shape;
+  Expr i = loop_var(Kernel::kIndexVar, product(n.shape));
+  std::vector<Expr> idx = unravel(i, n.shape);
+  KernelBuilder b(g, materialized, k, id);
+  if (is_reduce(n.op)) {
+    const Edge& e = n.inputs[0];
+    k.reduce = n.op;
+    k.matmul = match_matmul(g, id, readers);
+    k.reduce_length = e.view.shape()[size_t(n.axis)];
+    idx.insert(idx.begin() + n.axis, loop_var(Kernel::kReduceVar, k.reduce_length));
+    b.read(e, idx, Expr(1));
+  } else {
+    b.value_of(id, idx, Expr(1));
+  }
+  return k;
+}
+
+}  // namespace
+
 std::vector<Kernel> build_kernels(const Graph& g) {
   std::vector<bool> needed = g.needed_by_outputs();
   std::vector<bool> materialized = materialized_nodes(g, needed);
-  // Each retry stores one more node, so this ends.
-  for (;;) {
-    try {
-      return build_kernels(g, needed, materialized);
-    } catch (const NeedsBuffer& more) {
-      materialized[more.node] = true;
-    }
-  }
-}
-
-std::vector<Kernel> build_kernels(const Graph& g, const std::vector<bool>& needed,
-                                  const std::vector<bool>& materialized) {
   std::vector<int> readers(g.node_slots(), 0);
   for (NodeId id = 0; id < NodeId(g.node_slots()); ++id)
     if (needed[id])
       for (const Edge& e : g.node(id).inputs) readers[e.node] += 1;
   std::vector<Kernel> kernels;
+  // A kernel whose inlined index math grows too long stores that source
+  // first: its kernel goes before this one (it is a producer), then retry.
+  std::function<void(NodeId)> emit = [&](NodeId id) {
+    for (;;) {
+      try {
+        kernels.push_back(build_one(g, id, materialized, readers));
+        return;
+      } catch (const NeedsBuffer& more) {
+        materialized[more.node] = true;
+        emit(more.node);
+      }
+    }
+  };
   for (NodeId id : g.topo_order()) {
     const Node& n = g.node(id);
-    if (!needed[id] || !materialized[id] || n.op == Op::Input || n.op == Op::Constant) continue;
-    Kernel k;
-    k.output = id;
-    k.shape = n.shape;
-    Expr i = loop_var(Kernel::kIndexVar, product(n.shape));
-    std::vector<Expr> idx = unravel(i, n.shape);
-    if (is_reduce(n.op)) {
-      const Edge& e = n.inputs[0];
-      k.reduce = n.op;
-      k.matmul = match_matmul(g, id, readers);
-      k.reduce_length = e.view.shape()[size_t(n.axis)];
-      idx.insert(idx.begin() + n.axis, loop_var(Kernel::kReduceVar, k.reduce_length));
-      KernelBuilder(g, materialized, k).read(e, idx, Expr(1));
-    } else {
-      std::vector<bool> keep = materialized;
-      keep[id] = false;  // compute this node here instead of loading it
-      KernelBuilder(g, keep, k).value_of(id, idx, Expr(1));
-    }
-    kernels.push_back(std::move(k));
+    if (needed[id] && materialized[id] && n.op != Op::Input && n.op != Op::Constant) emit(id);
   }
   return kernels;
 }

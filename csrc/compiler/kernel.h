@@ -51,9 +51,6 @@ struct Kernel {
 // except tiny ones (max over <= 8, sum over <= 2 constant elements: relu,
 // maximum, clamp) which unroll in place. Outputs and inputs are buffers.
 std::vector<Kernel> build_kernels(const Graph& g);
-// The same with the buffer decision given (`materialized`, by node).
-std::vector<Kernel> build_kernels(const Graph& g, const std::vector<bool>& needed,
-                                  const std::vector<bool>& materialized);
 
 // Whether a node gets its own buffer (and so a kernel unless it is a leaf).
 std::vector<bool> materialized_nodes(const Graph& g, const std::vector<bool>& needed);
