@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <set>
 #include <sstream>
+#include <unordered_map>
 
 namespace luminal {
 
@@ -141,34 +142,45 @@ CSource print_c(const std::vector<Kernel>& kernels) {
   src.dims.assign(dim_set.begin(), dim_set.end());
   std::ostringstream os;
   os << kPrelude;
-  for (size_t n = 0; n < kernels.size(); ++n) {
-    const Kernel& k = kernels[n];
-    std::string name = "k" + std::to_string(n) + "_node" + std::to_string(k.output);
-    src.kernel_names.push_back(name);
-    os << "\nvoid " << name
-       << "(float* restrict out, const float* const* restrict in, const int64_t* restrict dims) {\n";
+  // Kernels with the same text (every layer of a deep model repeats the same
+  // few) are printed once, named by a hash of their body.
+  std::unordered_map<std::string, std::string> name_of_body;
+  for (const Kernel& k : kernels) {
+    std::ostringstream body;
     for (size_t d = 0; d < src.dims.size(); ++d)
-      os << "  const int64_t " << var_name(src.dims[d]) << " = dims[" << d << "]; (void)"
-         << var_name(src.dims[d]) << ";\n";
+      body << "  const int64_t " << var_name(src.dims[d]) << " = dims[" << d << "]; (void)"
+           << var_name(src.dims[d]) << ";\n";
     for (size_t b = 0; b < k.inputs.size(); ++b)
-      os << "  const float* restrict in" << b << " = in[" << b << "];\n";
-    os << "  const int64_t n = " << c_expr(product(k.shape)) << ";\n";
-    os << "  #pragma omp parallel for schedule(static) if (n > 16384)\n";
-    os << "  for (int64_t i = 0; i < n; ++i) {\n";
+      body << "  const float* restrict in" << b << " = in[" << b << "];\n";
+    body << "  const int64_t n = " << c_expr(product(k.shape)) << ";\n";
+    body << "  #pragma omp parallel for schedule(static) if (n > 16384)\n";
+    body << "  for (int64_t i = 0; i < n; ++i) {\n";
     if (!k.reduce) {
-      std::string result = print_body(k, os, "    ");
-      os << "    out[i] = " << result << ";\n";
+      std::string result = print_body(k, body, "    ");
+      body << "    out[i] = " << result << ";\n";
     } else {
       bool is_max = *k.reduce == Op::MaxReduce;
-      os << "    " << (is_max ? "float acc = -INFINITY;" : "double acc = 0.0;") << "\n";
-      os << "    const int64_t len = " << c_expr(k.reduce_length) << ";\n";
-      os << "    for (int64_t r = 0; r < len; ++r) {\n";
-      std::string result = print_body(k, os, "      ");
-      os << "      " << (is_max ? "acc = lm_maxf(acc, " + result + ");" : "acc += (double)" + result + ";")
-         << "\n    }\n";
-      os << "    out[i] = (float)acc;\n";
+      body << "    " << (is_max ? "float acc = -INFINITY;" : "double acc = 0.0;") << "\n";
+      body << "    const int64_t len = " << c_expr(k.reduce_length) << ";\n";
+      body << "    for (int64_t r = 0; r < len; ++r) {\n";
+      std::string result = print_body(k, body, "      ");
+      body << "      "
+           << (is_max ? "acc = lm_maxf(acc, " + result + ");" : "acc += (double)" + result + ";")
+           << "\n    }\n";
+      body << "    out[i] = (float)acc;\n";
     }
-    os << "  }\n}\n";
+    body << "  }\n";
+    std::string text = body.str();
+    auto [it, fresh] = name_of_body.try_emplace(text, "");
+    if (fresh) {
+      char name[32];
+      std::snprintf(name, sizeof name, "k_%016llx", (unsigned long long)std::hash<std::string>()(text));
+      it->second = name;
+      os << "\nvoid " << name
+         << "(float* restrict out, const float* const* restrict in, const int64_t* restrict dims) {\n"
+         << text << "}\n";
+    }
+    src.kernel_names.push_back(it->second);
   }
   src.code = os.str();
   return src;

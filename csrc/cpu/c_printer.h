@@ -10,7 +10,7 @@ namespace luminal {
 
 struct CSource {
   std::string code;
-  std::vector<std::string> kernel_names;  // one per kernel, in order
+  std::vector<std::string> kernel_names;  // one per kernel, in order (repeats share one)
   std::vector<std::string> dims;          // the order of the dims array every kernel takes
 };
 
