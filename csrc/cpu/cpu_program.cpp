@@ -20,16 +20,29 @@ std::shared_ptr<CPUProgram> CPUProgram::compile(const Graph& g) {
   p->dims_ = src.dims;
   p->library_ = build_c_library(src.code);
 
-  // The last step reading each buffer releases it (outputs and inputs stay).
+  // Memory plan: each step writes into a slot; a slot is free again after the
+  // last step reading its buffer, and outputs keep theirs. Slots persist
+  // across runs and only grow, so steady-state runs allocate nothing.
   std::unordered_map<NodeId, size_t> last_read;
   for (size_t s = 0; s < p->kernels_.size(); ++s)
     for (NodeId in : p->kernels_[s].inputs) last_read[in] = s;
+  std::unordered_map<NodeId, size_t> slot_of;
+  std::vector<size_t> free_slots;
   for (size_t s = 0; s < p->kernels_.size(); ++s) {
-    Step step{reinterpret_cast<KernelFn>(p->library_->symbol(src.kernel_names[s])),
-              p->kernels_[s].output, p->kernels_[s].inputs, {}, p->kernels_[s].matmul};
-    for (NodeId in : step.inputs)
-      if (last_read[in] == s && !g.outputs().count(in) && g.node(in).op != Op::Input)
-        step.release.push_back(in);
+    const Kernel& k = p->kernels_[s];
+    Step step{reinterpret_cast<KernelFn>(p->library_->symbol(src.kernel_names[s])), k.output,
+              k.inputs, 0, k.matmul};
+    if (free_slots.empty() || g.outputs().count(k.output)) {  // outputs get their own slot
+      step.slot = p->slot_count_++;
+    } else {
+      step.slot = free_slots.back();
+      free_slots.pop_back();
+    }
+    slot_of[k.output] = step.slot;
+    if (g.outputs().count(k.output)) p->output_slot_[k.output] = step.slot;
+    for (NodeId in : k.inputs)  // freed after this step, so never this step's output
+      if (last_read[in] == s && slot_of.count(in) && !g.outputs().count(in))
+        free_slots.push_back(slot_of[in]);
     p->steps_.push_back(std::move(step));
   }
   return p;
@@ -39,32 +52,40 @@ void CPUProgram::run(Graph& g) {
   std::vector<std::vector<int64_t>> shapes = ReferenceExecutor::validate(g, order_);
   std::vector<int64_t> dims;
   for (const std::string& d : dims_) dims.push_back(Expr::var(d).eval(g.dims()));
+  g.set_results({});  // drop last run's hold on output slots so they can be reused
+  if (slots_.size() < slot_count_) slots_.resize(slot_count_);
 
-  std::unordered_map<NodeId, std::shared_ptr<const std::vector<float>>> live;
-  for (const auto& [id, data] : g.input_data()) live[id] = data;
+  std::vector<const float*> data(g.node_slots(), nullptr);
+  for (const auto& [id, buffer] : g.input_data()) data[id] = buffer->data();
   std::vector<const float*> args;
   for (const Step& step : steps_) {
     int64_t count = 1;
     for (int64_t d : shapes[step.output]) count *= d;
-    auto out = std::make_shared<std::vector<float>>(size_t(count));
+    std::shared_ptr<std::vector<float>>& out = slots_[step.slot];
+    if (!out || out.use_count() > 1) out = std::make_shared<std::vector<float>>();
+    if (out->size() < size_t(count)) out->resize(size_t(count));
     args.clear();
-    for (NodeId in : step.inputs) args.push_back(live.at(in)->data());
-    bool done = step.gemm && run_gemm(*step.gemm, g, live.at(step.gemm->a)->data(),
-                                      live.at(step.gemm->b)->data(), out->data());
+    for (NodeId in : step.inputs) args.push_back(data[in]);
+    bool done = step.gemm && run_gemm(*step.gemm, g, data[step.gemm->a], data[step.gemm->b],
+                                      out->data());
     if (!done) step.fn(out->data(), args.data(), dims.data());
-    live[step.output] = std::move(out);
-    for (NodeId id : step.release) live.erase(id);
+    data[step.output] = out->data();
   }
   std::unordered_map<NodeId, Buffer> results;
   for (NodeId id : g.outputs()) {
     const Node& n = g.node(id);
+    std::shared_ptr<const std::vector<float>> buffer;
     if (n.op == Op::Constant) {  // a constant output has no kernel: fill it here
       int64_t count = 1;
       for (int64_t d : shapes[id]) count *= d;
       double v = n.symbolic ? double(n.symbolic->eval(g.dims())) : n.value;
-      live[id] = std::make_shared<std::vector<float>>(size_t(count), float(v));
+      buffer = std::make_shared<std::vector<float>>(size_t(count), float(v));
+    } else if (n.op == Op::Input) {
+      buffer = g.input_data().at(id);
+    } else {
+      buffer = slots_[output_slot_.at(id)];
     }
-    results[id] = Buffer{live.at(id), shapes[id]};
+    results[id] = Buffer{buffer, shapes[id]};
   }
   g.set_results(std::move(results));
 }

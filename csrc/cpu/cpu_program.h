@@ -4,6 +4,7 @@
 #pragma once
 #include <memory>
 #include <optional>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -29,7 +30,7 @@ class CPUProgram : public Program {
     KernelFn fn;
     NodeId output;
     std::vector<NodeId> inputs;
-    std::vector<NodeId> release;  // buffers no later step reads
+    size_t slot;                        // where the output goes (see the memory plan)
     std::optional<MatmulPattern> gemm;  // run with BLAS when loaded and the strides allow
   };
   // C = A @ B through BLAS for every batch; false (nothing written) when the
@@ -39,6 +40,9 @@ class CPUProgram : public Program {
   std::vector<NodeId> order_;  // every needed node, producers first
   std::vector<Step> steps_;
   std::vector<Kernel> kernels_;
+  size_t slot_count_ = 0;
+  std::unordered_map<NodeId, size_t> output_slot_;
+  std::vector<std::shared_ptr<std::vector<float>>> slots_;  // grown on demand, kept across runs
   std::vector<std::string> dims_;
   std::string source_;
   std::shared_ptr<SharedLibrary> library_;
