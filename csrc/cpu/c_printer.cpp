@@ -20,6 +20,16 @@ static inline int64_t lm_floormod(int64_t a, int64_t b) { return a - lm_floordiv
 static inline int64_t lm_min(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t lm_max(int64_t a, int64_t b) { return a > b ? a : b; }
 static inline float lm_maxf(float acc, float v) { return (v != v || acc != acc) ? (v + acc) : (v > acc ? v : acc); }
+#if defined(LM_USE_MVEC) && defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+    defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 35)
+/* glibc's vector math (libmvec, <= 4 ulp) lets elementwise loops vectorize. */
+#pragma omp declare simd notinbranch
+float exp2f(float);
+#pragma omp declare simd notinbranch
+float log2f(float);
+#pragma omp declare simd notinbranch
+float sinf(float);
+#endif
 )";
 
 std::string var_name(const std::string& name) {
@@ -153,15 +163,20 @@ CSource print_c(const std::vector<Kernel>& kernels) {
     for (size_t b = 0; b < k.inputs.size(); ++b)
       body << "  const float* restrict in" << b << " = in[" << b << "];\n";
     body << "  const int64_t n = " << c_expr(product(k.shape)) << ";\n";
-    body << "  #pragma omp parallel for schedule(static) if (n > 16384)\n";
-    body << "  for (int64_t i = 0; i < n; ++i) {\n";
     if (!k.reduce) {
+      body << "  #pragma omp parallel for simd schedule(static) if (n > 16384)\n";
+      body << "  for (int64_t i = 0; i < n; ++i) {\n";
       std::string result = print_body(k, body, "    ");
       body << "    out[i] = " << result << ";\n";
     } else {
       bool is_max = *k.reduce == Op::MaxReduce;
+      // Parallel over outputs when the whole reduction is big enough.
+      body << "  const int64_t len = " << c_expr(k.reduce_length) << ";\n";
+      body << "  #pragma omp parallel for schedule(static) if (n * len > 16384)\n";
+      body << "  for (int64_t i = 0; i < n; ++i) {\n";
       body << "    " << (is_max ? "float acc = -INFINITY;" : "double acc = 0.0;") << "\n";
-      body << "    const int64_t len = " << c_expr(k.reduce_length) << ";\n";
+      // Sums accumulate in double, so reordering them into SIMD lanes is harmless.
+      if (!is_max) body << "    #pragma omp simd reduction(+:acc)\n";
       body << "    for (int64_t r = 0; r < len; ++r) {\n";
       std::string result = print_body(k, body, "      ");
       body << "      "

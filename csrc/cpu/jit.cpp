@@ -105,10 +105,13 @@ std::shared_ptr<SharedLibrary> build_c_library(const std::string& source) {
   std::string log;
   std::string base = quote(cc) + " " + flags + " " + quote(c_file.string()) + " -o " +
                      quote(tmp_lib.string()) + " -lm";
-  int status = run(base + " -fopenmp", log);
-  if (status != 0) {  // a compiler without OpenMP still builds single-threaded kernels
+  // Best first: OpenMP threads + glibc's vector math; then OpenMP alone; then
+  // neither (single-threaded kernels still work).
+  int status = -1;
+  for (const char* extra : {" -fopenmp -DLM_USE_MVEC -lmvec", " -fopenmp", ""}) {
     log.clear();
-    status = run(base, log);
+    status = run(base + extra, log);
+    if (status == 0) break;
   }
   fs::remove(c_file, ec);
   if (status != 0) {
