@@ -50,13 +50,20 @@ std::string quote(const std::string& s) {
 }  // namespace
 
 SharedLibrary::SharedLibrary(const std::string& path) : path_(path) {
+  // OpenMP threads that spin after a kernel steal the cores OpenBLAS needs for
+  // the GEMM that often follows (3x slower transformer blocks on 2 cores), so
+  // they sleep instead, unless the user chose otherwise. libgomp reads this
+  // when the first kernel library loads it.
+  setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/0);
   handle_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle_) throw ExecutionError(std::string("[CPUCompiler] cannot load ") + path + ": " + dlerror());
 }
 
-SharedLibrary::~SharedLibrary() {
-  if (handle_) dlclose(handle_);
-}
+// Kernel libraries stay loaded until the process exits: OpenMP's worker
+// threads keep pointers into the last kernels they ran, and unloading code a
+// thread may still touch crashes at shutdown. The cost is one mapping per
+// distinct compiled program.
+SharedLibrary::~SharedLibrary() = default;
 
 void* SharedLibrary::symbol(const std::string& name) const {
   void* p = dlsym(handle_, name.c_str());

@@ -7,6 +7,7 @@
 
 namespace luminal {
 
+// A loaded library. It is never unloaded (see the destructor).
 class SharedLibrary {
  public:
   explicit SharedLibrary(const std::string& path);
