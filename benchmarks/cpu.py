@@ -34,6 +34,10 @@ def parse_args() -> argparse.Namespace:
 ARGS = parse_args()
 if ARGS.threads is not None:  # must happen before luminal (OpenMP) or torch is imported
     os.environ["OMP_NUM_THREADS"] = str(ARGS.threads)
+# luminal asks OpenMP workers to sleep between kernels (so OpenBLAS gets the
+# cores), but torch loads the same libgomp first and fixes the policy at import;
+# set it here so luminal runs as it does without torch. Both frameworks see it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import importlib  # noqa: E402
 import signal  # noqa: E402
@@ -253,6 +257,7 @@ def main() -> None:
         torch.set_num_threads(ARGS.threads)
     cores = os.cpu_count()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')} (both frameworks)")
     print(f"cores: {cores} ({usable} usable) | torch {torch.__version__} (threads: {torch.get_num_threads()}) | "
           f"numpy {np.__version__} | luminal OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset (all cores)')}")
     use_compile = not ARGS.quick
