@@ -84,7 +84,7 @@ def test_mlp_and_attention_kernel_counts() -> None:
     cx.execute()
     want = torch.nn.functional.scaled_dot_product_attention(*map(torch.from_numpy, qkv), is_causal=True)
     np.testing.assert_allclose(att.numpy(), want.numpy(), rtol=1e-4, atol=1e-5)
-    print("attention kernels", cx.kernel_count())
+    # two products, max, sum of exp, normalize (+ the fully-masked-row guard)
     assert cx.kernel_count() <= 8
 
 

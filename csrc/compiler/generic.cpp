@@ -2,7 +2,6 @@
 
 #include <cstring>
 #include <limits>
-#include <stdexcept>
 #include <unordered_map>
 
 #include "core/primitive_math.h"
@@ -24,11 +23,9 @@ uint64_t bits(double x) {
   return b;
 }
 
-bool same_shape_exprs(const Shape& a, const Shape& b) { return same_shape(a, b); }
-
 bool cse_equal(const Node& a, const Node& b) {
   if (a.op != b.op || a.axis != b.axis || a.inputs.size() != b.inputs.size()) return false;
-  if (!same_shape_exprs(a.shape, b.shape)) return false;
+  if (!same_shape(a.shape, b.shape)) return false;
   if (a.op == Op::Constant) {
     if (a.symbolic.has_value() != b.symbolic.has_value()) return false;
     if (a.symbolic) return *a.symbolic == *b.symbolic;
@@ -54,10 +51,15 @@ std::optional<double> uniform_constant(const Graph& g, const Edge& e) {
   return n.value;
 }
 
-// A node equal to reading `e` row-major: its source when the view is the
-// identity, else a new Contiguous over it.
+// True when `e` reads its source whole, row-major, as it is stored.
+bool reads_whole(const Graph& g, const Edge& e) {
+  return e.view.is_identity() && same_shape(g.node(e.node).shape, e.view.shape());
+}
+
+// A node equal to reading `e` row-major: its source when it reads it whole,
+// else a new Contiguous over it.
 NodeId materialize(Graph& g, const Edge& e) {
-  if (e.view.is_identity() && same_shape(g.node(e.node).shape, e.view.shape())) return e.node;
+  if (reads_whole(g, e)) return e.node;
   Node c;
   c.op = Op::Contiguous;
   c.inputs = {e};
@@ -161,8 +163,7 @@ void remove_redundant_contiguous(Graph& g) {
     const Node& n = g.node(id);
     if (n.op != Op::Contiguous || !n.alive) continue;
     const Edge& e = n.inputs[0];
-    if (e.view.is_identity() && same_shape(g.node(e.node).shape, n.shape))
-      replacement[id] = e.node;
+    if (reads_whole(g, e)) replacement[id] = e.node;
   }
   g.replace_nodes(replacement);
 }

@@ -16,10 +16,10 @@ std::vector<Expr> unravel(const Expr& p, const Shape& shape) {
   std::vector<Expr> idx(shape.size(), Expr(0));
   Expr stride = 1;
   for (size_t k = shape.size(); k-- > 0;) {
-    idx[k] = mod(floordiv(p, stride), shape[k]);
+    // The outermost index needs no modulo: p is below the element count.
+    idx[k] = k == 0 ? floordiv(p, stride) : mod(floordiv(p, stride), shape[k]);
     stride = stride * shape[k];
   }
-  if (!shape.empty()) idx[0] = floordiv(p, product(Shape(shape.begin() + 1, shape.end())));
   return idx;
 }
 
