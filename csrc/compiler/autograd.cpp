@@ -48,7 +48,7 @@ class Builder {
   Val reduce(Op o, const Val& a, size_t axis) {
     return result(g_.add_op(o, {{a.handle, a.view}}, int(axis)));
   }
-  Val scalar(double v, const Shape& shape) {
+  Val scalar(double v, Shape shape) {  // by value: callers pass node shapes
     ShapeTracker t = ShapeTracker::contiguous({});
     for (size_t i = 0; i < shape.size(); ++i) t = t.unsqueeze(i);
     return {g_.add_constant(v), t.expand(shape)};
@@ -74,7 +74,8 @@ class Builder {
 // read it. Views are strided, so this is pads, slices, permutes and reshapes
 // of `t`, plus sums over broadcast dims and over overlapping windows.
 Val Builder::scatter(Val t, const ShapeTracker& view, Shape source) {
-  if (view.is_identity()) return reshape(t, source);
+  Expr total = product(source);
+  if (view.is_identity() && view.numel() == total) return reshape(t, source);
   Shape n = view.shape(), s = view.strides();
   Expr offset = view.offset();
   for (const Expr& d : n)
@@ -120,7 +121,6 @@ Val Builder::scatter(Val t, const ShapeTracker& view, Shape source) {
     for (size_t d : order) pn.push_back(n[d]), ps.push_back(s[d]);
     n = pn, s = ps;
   }
-  Expr total = product(source);
   // Dense (a permutation of the source): one reshape.
   Expr dense_extent = 1;
   bool dense = is_const(offset, 0);
@@ -265,10 +265,11 @@ std::vector<GradValue> add_gradients(Graph& g, HandleId loss, const ShapeTracker
         };
         if (n.op == Op::SumReduce) {
           send(0, spread(G));
-        } else {  // to the maxima: x == max  <=>  !(x < max)
+        } else {  // split evenly among the maxima (x == max <=> !(x < max)), as torch.amax
           Val below = b.op(Op::LessThan, x(0), spread(y));
           Val is_max = b.op(Op::Add, b.scalar(1.0, in), b.scale(below, -1.0));
-          send(0, b.op(Op::Mul, spread(G), is_max));
+          Val share = b.op(Op::Mul, G, b.op(Op::Recip, b.reduce(Op::SumReduce, is_max, n.axis)));
+          send(0, b.op(Op::Mul, spread(share), is_max));
         }
         break;
       }
