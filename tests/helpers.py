@@ -38,12 +38,45 @@ def assert_close(got: np.ndarray, want: np.ndarray, atol: float, rtol: float, wh
     np.testing.assert_allclose(got, want, atol=atol, rtol=rtol, equal_nan=True, err_msg=what)
 
 
+def _torch_run(
+    torch_fn: Callable[..., Any], arrays: Sequence[np.ndarray], grad: bool
+) -> tuple[list[torch.Tensor], list[Any]]:
+    """torch inputs (requiring grad when ``grad``) and torch's outputs as a list."""
+    t_in = [torch.from_numpy(a.copy()).requires_grad_(grad) for a in arrays]
+    if grad:
+        out = torch_fn(*t_in)
+    else:
+        with torch.no_grad():
+            out = torch_fn(*t_in)
+    return t_in, list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def _differentiable(e: Any) -> bool:
+    return isinstance(e, torch.Tensor) and e.is_floating_point() and e.grad_fn is not None
+
+
 def run_both(
-    backend: Any, arrays: Sequence[np.ndarray], torch_fn: Callable[..., Any], lm_fn: Callable[..., Any]
+    backend: Any,
+    arrays: Sequence[np.ndarray],
+    torch_fn: Callable[..., Any],
+    lm_fn: Callable[..., Any],
+    grad: bool = True,
+    grad_tol: tuple[float, float] = (1e-4, 1e-4),
 ) -> tuple[list[Any], list[Any]]:
     """``arrays`` fed to ``lm_fn`` as luminal inputs (run on ``backend``) and to
     ``torch_fn`` as torch tensors: both outputs as lists (one output, or a
-    tuple/list of them), checked to be of the same length."""
+    tuple/list of them), checked to be of the same length.
+
+    With ``grad`` (and finite float inputs), the backward pass is checked too:
+    a random cotangent per differentiable output, and ``lm.grad`` of the
+    weighted sum must match ``torch.autograd.grad`` for every input."""
+    grad = grad and all(np.isfinite(a).all() for a in arrays)
+    try:
+        t_in, exps = _torch_run(torch_fn, arrays, grad)
+    except RuntimeError:  # e.g. torch_fn works in place on its inputs
+        grad = False
+        t_in, exps = _torch_run(torch_fn, arrays, grad)
+
     cx = lm.Graph()
     inputs = [cx.tensor(a.shape, name=f"x{i}").set(a) for i, a in enumerate(arrays)]
     out = lm_fn(*inputs)
@@ -51,11 +84,32 @@ def run_both(
     for o in outs:
         assert isinstance(o, lm.Tensor), f"lm_fn returned {type(o).__name__}, not a Tensor"
         o.retrieve()
+    assert len(outs) == len(exps), "luminal and torch return different numbers of outputs"
+
+    rng = np.random.default_rng(1234)
+    pairs = [(o, e) for o, e in zip(outs, exps) if grad and _differentiable(e)]
+    cotangents = [rng.uniform(-1, 1, tuple(e.shape)).astype(np.float32) for _, e in pairs]
+    grads: list[lm.Tensor] = []
+    if pairs:
+        loss = None
+        for (o, _), c in zip(pairs, cotangents):
+            term = (o.float() * cx.tensor(c.shape).set(c)).sum()
+            loss = term if loss is None else loss + term
+        assert loss is not None
+        grads = [g.retrieve() for g in lm.grad(loss, inputs)]
     backend.run(cx)
 
-    expected = torch_fn(*[torch.from_numpy(a.copy()) for a in arrays])
-    exps = list(expected) if isinstance(expected, (tuple, list)) else [expected]
-    assert len(outs) == len(exps), "luminal and torch return different numbers of outputs"
+    if pairs:
+        t_loss = sum((e * torch.from_numpy(c)).sum() for (_, e), c in zip(pairs, cotangents))
+        try:
+            want = torch.autograd.grad(t_loss, t_in, allow_unused=True)
+        except RuntimeError as err:  # torch has no derivative for this op
+            if "not implemented" not in str(err):
+                raise
+            return outs, exps
+        for i, (g, w) in enumerate(zip(grads, want)):
+            w_np = np.zeros(arrays[i].shape, np.float32) if w is None else to_numpy(w)
+            assert_close(g.numpy(), w_np, grad_tol[0], grad_tol[1], f"gradient of input {i}: ")
     return outs, exps
 
 
@@ -70,16 +124,19 @@ def check(
     high: float = 2.0,
     data: Optional[Sequence[Any]] = None,
     seed: int = 0,
+    grad: bool = True,
 ) -> list[np.ndarray]:
     """Random float32 inputs of ``shapes`` (or the given ``data``) fed to
     ``lm_fn`` as luminal inputs and to ``torch_fn`` as torch tensors; every
     output (one, or a tuple/list of them) must match in shape and value.
-    Returns luminal's outputs."""
+    Returns luminal's outputs. The gradients are checked as well (see
+    ``run_both``); ``grad=False`` for ops torch cannot differentiate."""
     if data is None:
         arrays = [rand(s, low, high, seed + i) for i, s in enumerate(shapes)]
     else:
         arrays = [np.asarray(d, dtype=np.float32) for d in data]
-    outs, exps = run_both(backend, arrays, torch_fn, lm_fn)
+    outs, exps = run_both(backend, arrays, torch_fn, lm_fn, grad=grad,
+                          grad_tol=(max(atol, 1e-4), max(rtol, 1e-4)))
 
     got_all = []
     for i, (o, e) in enumerate(zip(outs, exps)):

@@ -9,6 +9,7 @@
 #include <nanobind/stl/unordered_map.h>
 #include <nanobind/stl/vector.h>
 
+#include "compiler/autograd.h"
 #include "compiler/generic.h"
 #include "core/errors.h"
 #include "core/graph.h"
@@ -155,6 +156,8 @@ NB_MODULE(_core, m) {
         auto it = from.input_data().find(id);
         if (it != from.input_data().end()) g.set_input(h, it->second);
       })
+      .def("assign", &Graph::assign, "target"_a, "value"_a)
+      .def("append", &Graph::append, "target"_a, "rows"_a)
       .def("execute", &Graph::execute, nb::call_guard<nb::gil_scoped_release>())
       .def(
           "read",
@@ -177,6 +180,16 @@ NB_MODULE(_core, m) {
       .def_prop_ro("version", &Graph::version)
       .def("nodes", &node_table);
 
+  m.def(
+      "add_gradients",
+      [](Graph& g, HandleId loss, const ShapeTracker& loss_view,
+         const std::vector<HandleId>& wrt) {
+        std::vector<std::pair<HandleId, ShapeTracker>> out;
+        for (GradValue& v : add_gradients(g, loss, loss_view, wrt))
+          out.emplace_back(v.handle, std::move(v.view));
+        return out;
+      },
+      "graph"_a, "loss"_a, "loss_view"_a, "wrt"_a);
   m.def("remove_unused_nodes", &remove_unused_nodes);
   m.def("common_subexpression_elimination", &common_subexpression_elimination);
   m.def("constant_folding", &constant_folding);

@@ -63,6 +63,16 @@ class Graph {
   const Bindings& dims() const { return dims_; }
   void set_input(HandleId h, std::shared_ptr<const std::vector<float>> data);
 
+  // ---- feeding results back (optimizer updates, KV caches) --------------
+  // After every execute(), input `target` holds the result of `value`: same
+  // shape, shared without a copy. Assignments read all values first, so
+  // swaps and chains see the previous run's data.
+  void assign(HandleId target, HandleId value);
+  // After every execute(), the result of `rows` is appended along dim 0 of
+  // input `target`'s data, in place when the graph owns the buffer (amortized
+  // O(rows)). The caller then rebinds target's dim-0 symbol.
+  void append(HandleId target, HandleId rows);
+
   // ---- running --------------------------------------------------------
   // Runs the compiled program if a backend compiler set one, else the
   // reference executor, over every node the retrieved outputs need.
@@ -91,6 +101,7 @@ class Graph {
   // and mark replaced nodes dead. Shapes of old and new must match.
   void replace_nodes(const std::unordered_map<NodeId, NodeId>& replacement);
   NodeId add_node(Node node);  // for compilers; returns the new node's id
+  HandleId handle_of(NodeId id) { return new_handle(id); }  // a new handle on a node
   void remove_node(NodeId id);
   // Bumped on every structural change; Looped compilers iterate until it stops.
   uint64_t version() const { return version_; }
@@ -103,6 +114,13 @@ class Graph {
  private:
   HandleId new_handle(NodeId node);
   void changed();
+  void apply_feedback();
+
+  struct Feedback {
+    HandleId target, value;
+    bool append;
+  };
+  std::vector<Feedback> feedback_;
 
   std::vector<Node> nodes_;
   std::vector<NodeId> handles_;

@@ -80,6 +80,8 @@ from luminal.hl_ops.reduction import (
 )
 from luminal.hl_ops.unary import cos, exp, exp2, log, log2, reciprocal, rsqrt, sin, sqrt
 from luminal.tensor import Tensor
+from luminal.training.autograd import grad
+from luminal import io, optim, training  # noqa: E402  (subpackages, after Tensor)
 
 PRIMITIVES = ("Log2", "Exp2", "Sin", "Sqrt", "Recip", "Add", "Mul", "Mod", "LessThan",
               "SumReduce", "MaxReduce", "Contiguous")
@@ -105,6 +107,7 @@ __all__ = [
     "Tensor",
     "UnboundDimError",
     "VerificationError",
+    "grad", "io", "optim", "training",
     "add", "amax", "broadcast_to", "cat", "contiguous", "cos", "div", "eq", "exp", "exp2",
     "expand", "flatten", "fmod", "ge", "gt", "le", "log", "log2", "lt", "bmm", "einsum", "matmul", "maximum", "mean", "minimum",
     "mul", "ne", "pad", "permute", "reciprocal", "remainder", "reshape", "rsqrt", "sin",

@@ -115,6 +115,41 @@ class Graph:
         if all(r is not t for r in self._retrieved):
             self._retrieved.append(t)
 
+    # ---- feeding results back ----------------------------------------------------
+    def assign(self, target: Tensor, value: Tensor) -> None:
+        """After every ``execute()``, input ``target`` holds ``value``'s result
+        (same shape, no copy). Optimizers update parameters this way.
+
+        >>> step = cx.tensor((1,)).set([0.0])
+        >>> cx.assign(step, step + 1)   # counts executions
+        """
+        self._check_feedback("assign", target, value)
+        self._core.assign(target._handle, value._materialized()._handle)
+
+    def append(self, target: Tensor, rows: Tensor) -> None:
+        """After every ``execute()``, ``rows`` is appended along dim 0 of input
+        ``target`` (in place, amortized). ``target``'s dim 0 should be a symbolic
+        dim: rebind it (``set_dim``) before the next run. KV caches grow this way.
+
+        >>> cache = cx.tensor(("past", 4))
+        >>> cx.append(cache, new_rows)   # new_rows: (n, 4)
+        """
+        self._check_feedback("append", target, rows)
+        self._core.append(target._handle, rows._materialized()._handle)
+
+    def _check_feedback(self, op: str, target: Tensor, value: Tensor) -> None:
+        if self._reference is not None:
+            raise RuntimeError(f"[{op}] call {op}() before compile(verify=True)")
+        for t in (target, value):
+            if t.graph is not self:
+                raise ValueError(f"[{op}] a tensor belongs to another graph")
+        if not self._core.is_input(target._handle) or not target._view.is_identity:
+            raise ValueError(f"[{op}] the target must be an input tensor (cx.tensor or "
+                             "cx.parameter), not a computed tensor or a view")
+        if target.dtype != value.dtype:
+            raise TypeError(f"[{op}] value dtype {value.dtype} differs from target dtype "
+                            f"{target.dtype}")
+
     # ---- compile and run ---------------------------------------------------------
     def compile(self, *compilers: Compiler | Sequence[Compiler], verify: bool = False) -> Graph:
         """Run compilers over the graph, in order. Tensors stay valid.

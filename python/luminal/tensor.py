@@ -177,6 +177,12 @@ class Tensor:
         self.dtype = dtype
 
     # ---- building blocks ----------------------------------------------------
+    def _materialized(self) -> Tensor:
+        """This tensor as a node's whole row-major output (a copy if it is a view)."""
+        if self._view.is_identity and self._view.shape == self.graph._core.node_shape(self._handle):
+            return self
+        return self.contiguous()
+
     def _with_view(self, view: ShapeTracker) -> Tensor:
         return Tensor(self.graph, self._handle, view, self.dtype)
 
