@@ -151,7 +151,7 @@ class Optimizer:
 
     def _state_input(self, p: Tensor, state: dict[str, Tensor], name: str) -> Tensor:
         """A zero-initialized state input shaped like ``p`` (e.g. Adam's m)."""
-        shape = tuple(int(d) for d in p.shape)
+        shape = _static_shape(p, "a parameter")
         t = p.graph.tensor(shape, name=f"optim.{len(self._state)}.{name}")
         t.set(np.zeros(shape, np.float32))
         state[name] = t
@@ -197,12 +197,22 @@ class Optimizer:
         for i, s in enumerate(self._state):
             for name, t in s.items():
                 arr = np.asarray(state[f"{i}.{name}"], np.float32)
-                if arr.shape != tuple(int(d) for d in t.shape):
+                if arr.shape != _static_shape(t, "a state tensor"):
                     raise ValueError(f"[{type(self).__name__}] state {i}.{name} has shape "
                                      f"{arr.shape}, expected {t.shape}")
                 t.set(arr)
         self._step_input.set(np.asarray(state["step"], np.float32).reshape(()))
         self.lr = float(np.asarray(state["lr"]).reshape(()))
+
+
+def _static_shape(t: Tensor, what: str) -> tuple[int, ...]:
+    shape = []
+    for d in t.shape:
+        v = d if isinstance(d, int) else d.as_const()
+        if v is None:
+            raise ValueError(f"[optim] {what} has a symbolic shape {t.shape}: parameters need fixed shapes")
+        shape.append(int(v))
+    return tuple(shape)
 
 
 def _check(name: str, value: float, lo: float, hi: float = math.inf) -> None:
