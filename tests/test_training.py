@@ -291,3 +291,23 @@ def test_interrupted_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
     lm.training.load_checkpoint(path, restored)
     for k, v in restored.state_dict().items():
         np.testing.assert_array_equal(v, before[k])
+
+
+def test_backward_matmuls_go_to_blas():
+    """Weight gradients contract over the batch (not the middle axis) and read
+    the gradient through relu's strided view: all of them must still be
+    matrix products (5 here: 2 forward, dW2, dH, dW1)."""
+    cx = lm.Graph()
+    x = cx.tensor((16, 12)).set(np.random.default_rng(0).normal(size=(16, 12)))
+    w1 = cx.parameter((8, 12)).set(np.random.default_rng(1).normal(size=(8, 12)))
+    w2 = cx.parameter((4, 8)).set(np.random.default_rng(2).normal(size=(4, 8)))
+    loss = ((x @ w1.T).relu() @ w2.T).square().mean()
+    grads = [g.retrieve() for g in lm.grad(loss, [w1, w2])]
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+    cx.execute()
+    assert lm._core.gemm_count(cx._core) == 5
+    tw = [torch.tensor(w.numpy(), requires_grad=True) for w in (w1, w2)]
+    t_loss = ((torch.from_numpy(x.numpy()) @ tw[0].T).relu() @ tw[1].T).square().mean()
+    t_loss.backward()
+    for g, t in zip(grads, tw):
+        np.testing.assert_allclose(g.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-5)

@@ -11,6 +11,7 @@
 
 #include "compiler/autograd.h"
 #include "compiler/generic.h"
+#include "compiler/matmul_pattern.h"
 #include "core/errors.h"
 #include "core/graph.h"
 #include "cpu/blas.h"
@@ -202,6 +203,7 @@ NB_MODULE(_core, m) {
         std::shared_ptr<CPUProgram> p;
         {
           nb::gil_scoped_release release;  // the C compiler may take a moment
+          dense_matmul_operands(g);
           p = CPUProgram::compile(g);
         }
         g.set_program(std::move(p));
@@ -213,6 +215,10 @@ NB_MODULE(_core, m) {
   m.def("cache_dir", &cache_dir);
   m.def("kernel_count", [](const Graph& g) -> size_t {
     return g.program() ? g.program()->kernel_count() : 0;
+  });
+  m.def("gemm_count", [](const Graph& g) -> size_t {
+    auto* p = dynamic_cast<const CPUProgram*>(g.program());
+    return p ? p->gemm_count() : 0;
   });
   m.def("kernel_source", [](const Graph& g) -> std::string {
     return g.program() ? g.program()->source() : std::string();

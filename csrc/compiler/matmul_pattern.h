@@ -1,7 +1,8 @@
 // Recognize matrix products in the primitive graph so backends can hand them
 // to a tuned library (BLAS on CPU, cuBLAS on CUDA). The pattern is the one
 // hl_ops.matmul builds: SumReduce over k of Mul(A viewed (..., m, k, n) with
-// stride 0 along n, B viewed (..., m, k, n) with stride 0 along m).
+// stride 0 along n, B viewed (..., m, k, n) with stride 0 along m), and the
+// ones autodiff builds, which reduce the first or last of those three axes.
 #pragma once
 #include <optional>
 #include <vector>
@@ -13,7 +14,9 @@ namespace luminal {
 struct MatmulPattern {
   NodeId reduce;             // the SumReduce node: its output is C, row-major (..., m, n)
   NodeId a, b;               // the buffers read
-  ShapeTracker a_view, b_view;  // both in the product's (batch..., m, k, n) space
+  ShapeTracker a_view, b_view;  // both permuted to the canonical (batch..., m, k, n) order
+  size_t a_input = 0;           // which input of the Mul is A
+  std::vector<size_t> order;    // canonical axis j is the Mul's axis order[j]
 };
 
 // The pattern rooted at SumReduce node `id`, if it matches: the Mul is read
@@ -21,5 +24,11 @@ struct MatmulPattern {
 // view is masked.
 std::optional<MatmulPattern> match_matmul(const Graph& g, NodeId id,
                                           const std::vector<int>& readers);
+
+// Rewrite: a matched product whose operand view has no unit stride in its
+// matrix (say, every other element of a buffer: a gradient through relu)
+// cannot go to BLAS; read that operand through a Contiguous copy instead.
+// One copy of an (m, k) operand is cheap next to the O(mkn) product.
+void dense_matmul_operands(Graph& g);
 
 }  // namespace luminal

@@ -1,5 +1,9 @@
 #include "cpu/cpu_program.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <unordered_map>
 
 #include "core/errors.h"
@@ -58,7 +62,10 @@ void CPUProgram::run(Graph& g) {
   std::vector<const float*> data(g.node_slots(), nullptr);
   for (const auto& [id, buffer] : g.input_data()) data[id] = buffer->data();
   std::vector<const float*> args;
+  static const bool profile = std::getenv("LUMINAL_PROFILE") != nullptr;
+  std::vector<std::pair<double, size_t>> times;
   for (const Step& step : steps_) {
+    auto t0 = std::chrono::steady_clock::now();
     int64_t count = 1;
     for (int64_t d : shapes[step.output]) count *= d;
     std::shared_ptr<std::vector<float>>& out = slots_[step.slot];
@@ -70,6 +77,20 @@ void CPUProgram::run(Graph& g) {
                                       out->data());
     if (!done) step.fn(out->data(), args.data(), dims.data());
     data[step.output] = out->data();
+    if (profile)
+      times.push_back({std::chrono::duration<double, std::milli>(
+                           std::chrono::steady_clock::now() - t0).count(),
+                       size_t(&step - steps_.data())});
+  }
+  if (profile) {  // LUMINAL_PROFILE=1: the slowest steps of each run, on stderr
+    std::sort(times.rbegin(), times.rend());
+    double total = 0;
+    for (auto& t : times) total += t.first;
+    std::fprintf(stderr, "[luminal profile] %zu steps, %.3f ms:", times.size(), total);
+    for (size_t i = 0; i < std::min<size_t>(5, times.size()); ++i)
+      std::fprintf(stderr, " #%zu%s %.3f ms;", times[i].second,
+                   steps_[times[i].second].gemm ? " (gemm)" : "", times[i].first);
+    std::fprintf(stderr, "\n");
   }
   std::unordered_map<NodeId, Buffer> results;
   for (NodeId id : g.outputs()) {
