@@ -1,5 +1,7 @@
 #include "compiler/kernel.h"
 
+#include "core/quant.h"
+
 #include <algorithm>
 #include <functional>
 #include <limits>
@@ -235,7 +237,13 @@ std::vector<Kernel> build_kernels(const Graph& g) {
   std::function<void(NodeId)> emit = [&](NodeId id) {
     for (;;) {
       try {
-        kernels.push_back(build_one(g, id, materialized, readers));
+        Kernel k = build_one(g, id, materialized, readers);
+        for (NodeId in : k.inputs) {
+          const Node& src = g.node(in);
+          k.input_formats.push_back(src.op == Op::Input && quant_format(src.dtype) ? src.dtype
+                                                                                  : "");
+        }
+        kernels.push_back(std::move(k));
         return;
       } catch (const NeedsBuffer& more) {
         materialized[more.node] = true;

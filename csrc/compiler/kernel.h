@@ -33,6 +33,7 @@ struct Kernel {
   NodeId output;
   Shape shape;                  // output shape; `i` runs over its element count
   std::vector<NodeId> inputs;   // buffers read, by node
+  std::vector<std::string> input_formats;  // per input: "" (float) or a quantized dtype
   std::optional<Op> reduce;     // SumReduce or MaxReduce over `r` in [0, reduce_length)
   Expr reduce_length = 0;
   std::vector<KValue> body;     // the last value is the result (per i, or per (i, r))

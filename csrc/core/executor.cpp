@@ -6,6 +6,7 @@
 
 #include "core/errors.h"
 #include "core/primitive_math.h"
+#include "core/quant.h"
 
 namespace luminal {
 
@@ -90,9 +91,16 @@ std::vector<std::vector<int64_t>> ReferenceExecutor::validate(const Graph& g,
       if (it == g.input_data().end())
         throw ExecutionError("[execute] input " + g.input_label(id) + " with shape " +
                              shape_str(n.shape) + " was never set: call .set(data) on it");
-      if (int64_t(it->second->size()) != numel(shapes[id]))
+      const QuantFormat* q = quant_format(n.dtype);
+      int64_t want = q ? quant_storage_floats(*q, numel(shapes[id])) : numel(shapes[id]);
+      if (q && numel(shapes[id]) % q->block_values != 0)
+        throw ExecutionError("[execute] " + std::string(q->name) + " input " + g.input_label(id) +
+                             " needs a multiple of " + std::to_string(q->block_values) +
+                             " values, its shape is " + concrete_str(shapes[id]));
+      if (int64_t(it->second->size()) != want)
         throw ExecutionError("[execute] input " + g.input_label(id) + " holds " +
-                             std::to_string(it->second->size()) + " elements but its shape " +
+                             std::to_string(it->second->size()) +
+                             (q ? " storage floats" : " elements") + " but its shape " +
                              shape_str(n.shape) + " is " + concrete_str(shapes[id]) +
                              " for the bound dims; set it again or rebind the dims");
     }
@@ -123,6 +131,8 @@ void ReferenceExecutor::run(Graph& g) {
     const int64_t count = numel(shapes[id]);
     if (n.op == Op::Input) {
       out.data = g.input_data_.at(id);
+      if (const QuantFormat* q = quant_format(n.dtype))
+        out.data = std::make_shared<std::vector<float>>(dequantize(*q, *out.data, count));
     } else if (n.op == Op::Constant) {
       double v = n.symbolic ? double(n.symbolic->eval(g.dims_)) : n.value;
       out.data = std::make_shared<std::vector<float>>(size_t(count), float(v));

@@ -277,6 +277,7 @@ void Graph::remove_node(NodeId id) {
 // ---- running ----------------------------------------------------------------
 
 #include "core/executor.h"
+#include "core/quant.h"
 
 namespace luminal {
 
@@ -307,6 +308,11 @@ Buffer Graph::read(HandleId h, const ShapeTracker& view) const {
     data = it->second.data;
   } else if (n.op == Op::Input && input_data_.count(id)) {
     data = input_data_.at(id);
+    if (const QuantFormat* q = quant_format(n.dtype)) {
+      int64_t count = 1;
+      for (const Expr& d : n.shape) count *= d.eval(dims_);
+      data = std::make_shared<std::vector<float>>(dequantize(*q, *data, count));
+    }
   } else if (!n.alive) {
     throw ExecutionError(
         "[numpy] this tensor was removed by a compiler because no retrieved output needs "

@@ -36,6 +36,9 @@ std::shared_ptr<CPUProgram> CPUProgram::compile(const Graph& g) {
     const Kernel& k = p->kernels_[s];
     Step step{reinterpret_cast<KernelFn>(p->library_->symbol(src.kernel_names[s])), k.output,
               k.inputs, 0, k.matmul};
+    // BLAS takes float operands only; quantized products run their kernel.
+    for (const std::string& format : k.input_formats)
+      if (!format.empty()) step.gemm.reset();
     if (free_slots.empty() || g.outputs().count(k.output)) {  // outputs get their own slot
       step.slot = p->slot_count_++;
     } else {

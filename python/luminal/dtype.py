@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-DTYPES = ("f32", "f16", "bf16", "i32", "bool")
+DTYPES = ("f32", "f16", "bf16", "i32", "bool", "q8_0", "q4_0")
 _I32_EXACT = 1 << 24  # integers beyond this are not exact in float32
 
 

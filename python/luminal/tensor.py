@@ -8,7 +8,9 @@ import numpy as np
 
 from luminal._core import Expr, ShapeError, ShapeTracker
 from luminal._shape import Dim, fmt_shape, product, to_dim
-from luminal.dtype import from_storage, to_storage
+from luminal import quant
+from luminal.dtype import _as_numpy, from_storage, to_storage
+from luminal.quant import QUANTIZED
 from luminal.hl_ops import binary, indexing, linalg, movement, reduction, unary
 from luminal.hl_ops import elementwise
 
@@ -225,7 +227,8 @@ class Tensor:
         core = self.graph._core
         if not core.is_input(self._handle) or not self._view.is_identity:
             raise ValueError("[set] only an input tensor (from graph.tensor) can be set")
-        arr = to_storage(data, self.dtype)
+        quantized = self.dtype in QUANTIZED
+        arr = np.asarray(_as_numpy(data), np.float32) if quantized else to_storage(data, self.dtype)
         shape = self._view.shape
         if arr.ndim != len(shape):
             raise ShapeError(
@@ -252,7 +255,29 @@ class Tensor:
                 )
         for name, value in binds.items():
             self.graph.set_dim(name, value)
+        if quantized:  # float data is quantized here, like llama.cpp's quantizer
+            arr = quant.storage(quant.quantize(arr, self.dtype), self.dtype, arr.size)
         self.graph._set_input(self._handle, arr.reshape(-1))
+        return self
+
+    def set_blocks(self, blocks: np.ndarray) -> Tensor:
+        """Give a "q8_0"/"q4_0" input its GGML blocks as they are (e.g. from a
+        GGUF file: ``GGUFFile.raw(name)``), without dequantizing.
+
+        >>> w = cx.parameter((4096, 4096), dtype="q8_0").set_blocks(f.raw("blk.0.attn_q.weight"))
+        """
+        if self.dtype not in QUANTIZED:
+            raise ValueError(f"[set_blocks] the input has dtype {self.dtype}, not a quantized one")
+        core = self.graph._core
+        if not core.is_input(self._handle) or not self._view.is_identity:
+            raise ValueError("[set_blocks] only an input tensor can be set")
+        numel = 1
+        for d in self._view.shape:
+            c = d.as_const()
+            if c is None:
+                raise ValueError("[set_blocks] a quantized input needs a fixed shape")
+            numel *= int(c)
+        self.graph._set_input(self._handle, quant.storage(blocks, self.dtype, numel))
         return self
 
     def retrieve(self) -> Tensor:

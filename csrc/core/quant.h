@@ -1,0 +1,28 @@
+// Quantized storage formats (GGML's Q8_0 and Q4_0) for weight inputs. A
+// quantized input's buffer holds its blocks byte for byte (the float vector
+// is only storage); readers dequantize, and backends may run quantized
+// kernels on the blocks directly (cpu: lm_q8_0_matmul).
+//   Q8_0: 32 values per 34-byte block: fp16 scale d, then 32 int8 q; x = d*q.
+//   Q4_0: 32 values per 18-byte block: fp16 scale d, then 16 bytes whose low
+//         nibbles are values 0..15 and high nibbles 16..31; x = d*(nibble-8).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace luminal {
+
+struct QuantFormat {
+  const char* name;
+  int64_t block_values, block_bytes;
+};
+
+// The format of a storage dtype, or nullptr for plain float storage.
+const QuantFormat* quant_format(const std::string& dtype);
+// Floats of storage that `numel` values take in `format` (bytes rounded up).
+int64_t quant_storage_floats(const QuantFormat& format, int64_t numel);
+// All `numel` values as floats; throws ExecutionError when the storage is short.
+std::vector<float> dequantize(const QuantFormat& format, const std::vector<float>& storage,
+                              int64_t numel);
+
+}  // namespace luminal

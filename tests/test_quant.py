@@ -1,0 +1,104 @@
+"""Quantized weights: GGML Q8_0/Q4_0 blocks in graph inputs, read by the
+reference executor (dequantized) and by CPU kernels (int8 matmul for Q8_0)."""
+
+from __future__ import annotations
+
+import gguf
+import numpy as np
+import pytest
+from gguf.quants import dequantize as gguf_dequantize
+from gguf.quants import quantize as gguf_quantize
+
+import luminal as lm
+from luminal import quant
+
+GGUF_TYPES = {"q8_0": gguf.GGMLQuantizationType.Q8_0, "q4_0": gguf.GGMLQuantizationType.Q4_0}
+
+
+def _weights(shape=(48, 96), seed=0):
+    w = np.random.default_rng(seed).normal(0, 1, shape).astype(np.float32)
+    w[0, :32] = 0.0  # an all-zero block (scale 0)
+    w[1, :32] *= 1e4  # a wide block
+    w[2, 5] = -7.5  # q4_0: a negative peak maps to -8
+    return w
+
+
+@pytest.mark.parametrize("fmt", quant.QUANTIZED)
+def test_quantize_is_bit_exact_with_gguf(fmt):
+    w = _weights()
+    mine = quant.quantize(w, fmt)
+    ref = np.asarray(gguf_quantize(w, GGUF_TYPES[fmt])).reshape(-1)
+    np.testing.assert_array_equal(mine, ref)
+    np.testing.assert_array_equal(quant.dequantize(mine, fmt, w.shape),
+                                  gguf_dequantize(ref.reshape(w.shape[0], -1), GGUF_TYPES[fmt]))
+
+
+def _emulated_q8_matmul(x: np.ndarray, wq: np.ndarray) -> np.ndarray:
+    """What lm_q8_0_matmul computes: activations quantized per 32-block
+    (float scales, values rounded half away from zero), int8 dot products."""
+    k = x.shape[-1]
+    xb = x.reshape(-1, k // 32, 32).astype(np.float32)
+    d = np.abs(xb).max(-1) / np.float32(127)
+    inv = np.where(d != 0, 1 / np.where(d == 0, 1, d), 0).astype(np.float32)
+    xq = np.trunc(xb * inv[..., None] + np.copysign(0.5, xb * inv[..., None]))
+    raw = wq.reshape(-1, 34)
+    wd = raw[:, :2].copy().view(np.float16).astype(np.float64).reshape(-1, k // 32)
+    wv = raw[:, 2:].view(np.int8).astype(np.float64).reshape(-1, k // 32, 32)
+    dots = np.einsum("rbj,nbj->rnb", xq.astype(np.float64), wv)
+    out = (dots * d[:, None, :].astype(np.float64) * wd[None]).sum(-1)
+    return out.reshape(*x.shape[:-1], -1).astype(np.float32)
+
+
+@pytest.mark.parametrize("fmt", quant.QUANTIZED)
+def test_quantized_parameter_in_graphs(backend, fmt):
+    w = _weights()
+    x = np.random.default_rng(1).normal(0, 1, (2, 5, 96)).astype(np.float32)
+    cx = lm.Graph()
+    xt = cx.tensor((2, "seq", 96), name="x").set(x)
+    wt = cx.parameter(w.shape, name="w", dtype=fmt).set(w)
+    y = (xt @ wt.T).retrieve()
+    z = (wt * 2.0).sum(-1).retrieve()  # an elementwise read of the blocks
+    exact_q8 = backend.name == "cpu" and fmt == "q8_0"
+    if backend.name != "reference":
+        cx.compile(*backend.make_compilers())  # no verify: Q8_0 products quantize activations
+    cx.execute()
+    wd = quant.dequantize(quant.quantize(w, fmt), fmt, w.shape)
+    np.testing.assert_allclose(wt.numpy(), wd)
+    np.testing.assert_allclose(z.numpy(), (wd * 2).sum(-1), rtol=1e-5, atol=1e-3)
+    ref = x @ wd.T
+    if exact_q8:
+        assert cx.kernel_source().count("lm_q8_0_matmul(out") == 1
+        np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, quant.quantize(w, fmt)),
+                                   rtol=1e-4, atol=1e-3)
+        # within the activations' quantization error of the float product
+        assert np.abs(y.numpy() - ref).max() < 0.02 * np.abs(ref).max()
+    else:
+        np.testing.assert_allclose(y.numpy(), ref, rtol=1e-4, atol=1e-2)
+
+
+def test_q8_matmul_symbolic_rows_one_compile():
+    w = _weights((64, 128), seed=3)
+    blocks = quant.quantize(w, "q8_0")
+    cx = lm.Graph()
+    xt = cx.tensor(("seq", 128), name="x")
+    wt = cx.parameter(w.shape, dtype="q8_0").set_blocks(blocks)
+    y = (xt @ wt.T).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    for seq in (1, 7, 33):
+        x = np.random.default_rng(seq).normal(0, 1, (seq, 128)).astype(np.float32)
+        xt.set(x)
+        cx.execute()
+        np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, blocks), rtol=1e-4, atol=1e-3)
+
+
+def test_quantized_input_errors():
+    cx = lm.Graph()
+    w = cx.parameter((4, 32), dtype="q8_0")
+    with pytest.raises(ValueError, match="136 bytes"):
+        w.set_blocks(np.zeros(10, np.uint8))
+    with pytest.raises(ValueError, match="multiple of 32"):
+        cx.parameter((3, 5), dtype="q4_0").set(np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="not a quantized"):
+        cx.parameter((4, 32)).set_blocks(np.zeros(136, np.uint8))
+    with pytest.raises(ValueError, match="unknown dtype"):
+        cx.parameter((4, 32), dtype="q5_1")
