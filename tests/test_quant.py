@@ -102,3 +102,28 @@ def test_quantized_input_errors():
         cx.parameter((4, 32)).set_blocks(np.zeros(136, np.uint8))
     with pytest.raises(ValueError, match="unknown dtype"):
         cx.parameter((4, 32), dtype="q5_1")
+
+
+def test_quantized_parameter_in_a_module():
+    import luminal.nn as nn
+
+    np.random.seed(0)
+    layer = nn.Linear(64, 16, bias=False)
+    w = layer.weight.data.copy()
+    layer.weight = nn.QuantizedParameter.from_float(w, "q8_0")
+    wd = quant.dequantize(quant.quantize(w, "q8_0"), "q8_0", w.shape)
+    np.testing.assert_array_equal(layer.weight.data, wd)
+    assert layer.weight.shape == (16, 64) and not layer.weight.requires_grad
+    x = np.random.default_rng(0).normal(0, 1, (3, 64)).astype(np.float32)
+    cx = lm.Graph()
+    y = layer(cx.tensor((3, 64)).set(x)).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    cx.execute()
+    assert cx.kernel_source().count("lm_q8_0_matmul(out") == 1
+    np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, layer.weight.blocks), rtol=1e-4, atol=1e-3)
+    layer.load_state_dict({"weight": w * 2})  # re-quantizes and re-sets the bound graph
+    cx.execute()
+    np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, quant.quantize(w * 2, "q8_0")),
+                               rtol=1e-4, atol=1e-3)
+    with pytest.raises(ValueError, match="needs 544 bytes"):
+        nn.QuantizedParameter(np.zeros(3, np.uint8), (16, 32), "q8_0")

@@ -62,7 +62,7 @@ from luminal.nn.flatten import Flatten, Unflatten
 from luminal.nn.linear import Identity, Linear
 from luminal.nn.module import IncompatibleKeys, Module, StateDictError
 from luminal.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm
-from luminal.nn.parameter import Buffer, Parameter
+from luminal.nn.parameter import Buffer, Parameter, QuantizedParameter
 from luminal.nn.pooling import AvgPool2d, MaxPool2d
 from luminal.nn.sparse import Embedding
 from luminal.nn.transformer import (
@@ -77,7 +77,7 @@ __all__ = [
     "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Buffer", "Conv1d", "Conv2d", "ConvTranspose2d", "Dropout",
     "ELU", "Embedding", "Flatten", "GELU", "GroupNorm", "Hardsigmoid", "Hardswish", "Identity",
     "IncompatibleKeys", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MaxPool2d", "Mish", "Module",
-    "ModuleDict", "ModuleList", "MultiheadAttention", "NonDynamicallyQuantizableLinear", "Parameter", "RMSNorm",
+    "ModuleDict", "ModuleList", "MultiheadAttention", "NonDynamicallyQuantizableLinear", "Parameter", "QuantizedParameter", "RMSNorm",
     "ReLU", "ReLU6", "Sequential", "SiLU", "Sigmoid", "Softmax", "Softplus", "StateDictError", "Tanh",
     "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
     "TransformerEncoderLayer", "Unflatten", "functional", "init",

@@ -150,8 +150,8 @@ class Parameter:
             t = b.get()
             assert t is not None
             return t
-        dtype = "f32" if self._data.dtype.kind == "f" else "i32"
-        t = graph.parameter(self._data.shape, name=name or self._kind, dtype=dtype).set(self._data)
+        t = graph.parameter(self.shape, name=name or self._kind, dtype=self._graph_dtype())
+        self._fill(t)
         key = id(graph)
         bindings = self._bindings
 
@@ -162,6 +162,12 @@ class Parameter:
         binding.graph_ref = weakref.ref(graph, forget)
         bindings[key] = binding
         return t
+
+    def _graph_dtype(self) -> str:
+        return "f32" if self._data.dtype.kind == "f" else "i32"
+
+    def _fill(self, t: Tensor) -> None:
+        t.set(self._data)
 
     def is_bound(self, graph: Graph) -> bool:
         """Whether this parameter already has an input in ``graph``."""
@@ -212,3 +218,96 @@ class Buffer(Parameter):
 
     def __repr__(self) -> str:
         return f"Buffer containing:\n{self._data!r}"
+
+
+class QuantizedParameter(Parameter):
+    """A weight kept as GGML blocks ("q8_0" or "q4_0"): bound to graphs as a
+    quantized input (the CPU compiler runs its products in int8), never held
+    dequantized. ``.data`` dequantizes on request; assigning float data
+    re-quantizes. Not trainable.
+
+    >>> p = nn.QuantizedParameter.from_float(w, "q8_0")     # quantize a float array
+    >>> p = nn.QuantizedParameter(gguf.raw(name), (4096, 4096), "q8_0")  # blocks as stored
+    """
+
+    def __init__(self, blocks: Any, shape: tuple[int, ...], fmt: str = "q8_0") -> None:
+        from luminal import quant
+
+        if fmt not in quant.QUANTIZED:
+            raise ValueError(f"[QuantizedParameter] unknown format {fmt!r}")
+        numel = int(np.prod(shape)) if shape else 1
+        raw = np.asarray(blocks, np.uint8).reshape(-1)
+        want = numel // quant.BLOCK * quant.BLOCK_BYTES[fmt]
+        if numel % quant.BLOCK or raw.size != want:
+            raise ValueError(f"[QuantizedParameter] shape {tuple(shape)} in {fmt} needs {want} "
+                             f"bytes of blocks, got {raw.size}")
+        super().__init__(np.zeros((0,), np.float32), requires_grad=False)
+        self.format = fmt
+        self._shape = tuple(int(d) for d in shape)
+        self._blocks = raw
+
+    @classmethod
+    def from_float(cls, data: Any, fmt: str = "q8_0") -> QuantizedParameter:
+        from luminal import quant
+
+        arr = as_array(data)
+        return cls(quant.quantize(arr, fmt), tuple(arr.shape), fmt)
+
+    @property
+    def data(self) -> np.ndarray:
+        from luminal import quant
+
+        out = quant.dequantize(self._blocks, self.format, self._shape)
+        out.flags.writeable = False
+        return out
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        from luminal import quant
+
+        arr = as_array(value)
+        if arr.shape != self._shape:
+            raise ValueError(f"[QuantizedParameter] new data of shape {arr.shape}, expected {self._shape}")
+        self._replace(arr)
+
+    def _replace(self, arr: np.ndarray) -> None:
+        from luminal import quant
+
+        self._blocks = quant.quantize(arr, self.format)
+        self._push()
+
+    def _push(self) -> None:
+        for t in self._live_bindings():
+            t.set_blocks(self._blocks)
+
+    @property
+    def blocks(self) -> np.ndarray:
+        """The GGML blocks, a flat uint8 array."""
+        return self._blocks
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return np.dtype(np.float32)
+
+    @property
+    def ndim(self) -> int:
+        return len(self._shape)
+
+    def numel(self) -> int:
+        return int(np.prod(self._shape)) if self._shape else 1
+
+    def numpy(self) -> np.ndarray:
+        return self.data.copy()
+
+    def _graph_dtype(self) -> str:
+        return self.format
+
+    def _fill(self, t: Tensor) -> None:
+        t.set_blocks(self._blocks)
+
+    def __repr__(self) -> str:
+        return f"QuantizedParameter({self.format}, shape={self._shape})"
