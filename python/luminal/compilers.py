@@ -4,6 +4,7 @@ as a list; ``Looped`` repeats to a fixed point."""
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from typing import TYPE_CHECKING, Protocol, Sequence, cast, runtime_checkable
 
@@ -97,10 +98,21 @@ class Looped:
         raise RuntimeError(f"[Looped] no fixed point after {self.max_rounds} rounds")
 
 
+_ACCELERATE = (
+    "/System/Library/Frameworks/Accelerate.framework/Accelerate",
+    "/System/Library/Frameworks/Accelerate.framework/Versions/A/Frameworks/vecLib.framework/vecLib",
+)
+
+
 def _load_blas() -> str:
-    """Load OpenBLAS from the scipy-openblas32 wheel (once); "" if unavailable."""
+    """Load a BLAS once: Accelerate on macOS, else OpenBLAS from the
+    scipy-openblas32 wheel; its path, or "" if none is available."""
     if _core.blas_path():
         return str(_core.blas_path())
+    if sys.platform == "darwin":  # Apple's Accelerate (cblas_sgemm), always present
+        for path in _ACCELERATE:
+            if _core.load_blas(path):
+                return path
     try:
         import scipy_openblas32  # type: ignore[import-untyped]
     except ImportError:
