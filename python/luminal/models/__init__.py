@@ -1,5 +1,13 @@
 """Ready-made models built from ``luminal.nn`` with Hugging Face parameter
-names, so transformers checkpoints load with ``load_state_dict``.
+names, so transformers checkpoints load with ``load_state_dict``, plus
+checkpoint loading (Hugging Face safetensors, GGUF), tokenizers and text
+generation.
+
+>>> from luminal.models import LlamaForCausalLM, Tokenizer, generate
+>>> model = LlamaForCausalLM.from_pretrained("path/to/model")   # HF dir or .gguf
+>>> tok = Tokenizer.from_pretrained("path/to/model")
+>>> for piece in generate(model, tok, "Hello", max_tokens=20):
+...     print(piece, end="")
 
 >>> from luminal.models import LlamaConfig, LlamaForCausalLM, KVCache
 >>> cfg = LlamaConfig.from_hf("path/to/model")         # "llama" or "mistral"
@@ -7,6 +15,7 @@ names, so transformers checkpoints load with ``load_state_dict``.
 """
 
 from luminal.models.config import SUPPORTED_MODEL_TYPES, SUPPORTED_ROPE_TYPES, LlamaConfig
+from luminal.models.generate import GenerationStats, GenerationStream, Generator, Sampler, generate
 from luminal.models.llama import (
     KVCache,
     LlamaAttention,
@@ -18,8 +27,13 @@ from luminal.models.llama import (
     MistralForCausalLM,
     rope_inv_freq,
 )
+from luminal.models.loading import load_config, load_model, resolve_model_path
+from luminal.models.tokenizer import StreamDecoder, Tokenizer
 
 __all__ = [
+    "GenerationStats",
+    "GenerationStream",
+    "Generator",
     "KVCache",
     "LlamaAttention",
     "LlamaConfig",
@@ -31,5 +45,12 @@ __all__ = [
     "MistralForCausalLM",
     "SUPPORTED_MODEL_TYPES",
     "SUPPORTED_ROPE_TYPES",
+    "Sampler",
+    "StreamDecoder",
+    "Tokenizer",
+    "generate",
+    "load_config",
+    "load_model",
+    "resolve_model_path",
     "rope_inv_freq",
 ]

@@ -6,7 +6,9 @@ One graph serves every sequence length: token ids are an ``"i32"`` input of
 shape ``(batch, "seq")``. With a ``KVCache`` the same graph also decodes: the
 cache holds, per layer, key and value inputs of shape ``("past", batch,
 n_kv_heads, head_dim)``; each step attends to them and to the new block, and
-``cache.after_step(n)`` appends the step's new rows.
+the graph appends the step's new rows to them in place after every
+``execute()`` (``Graph.append``); ``cache.after_step()`` then advances the
+``past`` dim.
 
 >>> import luminal as lm
 >>> from luminal.models import LlamaConfig, LlamaForCausalLM, KVCache
@@ -20,15 +22,19 @@ n_kv_heads, head_dim)``; each step attends to them and to the new block, and
 >>> cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
 >>> ids.set(np.array([prompt])); cx.execute()
 >>> tok = int(logits.numpy()[0, -1].argmax())         # read results first:
->>> cache.after_step(len(prompt))                      # setting the cache clears them
+>>> cache.after_step()                                 # rebinding "past" clears them
 >>> ids.set(np.array([[tok]])); cx.execute()           # next token, same program
->>> tok = int(logits.numpy()[0, -1].argmax()); cache.after_step(1)
+>>> tok = int(logits.numpy()[0, -1].argmax()); cache.after_step()
+
+Real checkpoints load with ``LlamaForCausalLM.from_pretrained(path)`` (a
+Hugging Face directory or a GGUF file; see ``luminal.models.loading``).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+import os
+from typing import Any, Callable, Mapping, TypeVar
 
 import numpy as np
 
@@ -38,12 +44,16 @@ from luminal._shape import Dim
 from luminal.graph import Graph
 from luminal.hl_ops.movement import cat
 from luminal.models.config import LlamaConfig
+from luminal.nn import init as nn_init
 from luminal.nn.container import ModuleList
 from luminal.nn.linear import Linear
 from luminal.nn.module import IncompatibleKeys, Module
 from luminal.nn.normalization import RMSNorm
+from luminal.nn.parameter import Parameter
 from luminal.nn.sparse import Embedding
 from luminal.tensor import Tensor
+
+M = TypeVar("M", bound=Module)
 
 __all__ = [
     "KVCache",
@@ -128,18 +138,61 @@ def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     return x * c + _rotate_half(x) * s
 
 
+# ---------------------------------------------------------------- layers without init
+
+
+def empty_parameter(shape: tuple[int, ...]) -> Parameter:
+    """A parameter of ``shape`` that holds no memory: a read-only broadcast
+    zero, to be replaced by loaded weights (``_replace``). Used with
+    ``init=False`` so that building a 7B-shaped model costs nothing."""
+    p = Parameter(np.zeros((0,), dtype=np.float32))
+    p._replace(np.broadcast_to(np.zeros((), dtype=np.float32), shape))
+    return p
+
+
+def _tiny(make: Callable[[], M]) -> M:
+    """``make()`` (a 1x1 layer) without moving ``nn.init``'s random generator,
+    so loading a model does not change the weights of layers built later."""
+    rng = nn_init.generator()
+    state = rng.bit_generator.state
+    try:
+        return make()
+    finally:
+        rng.bit_generator.state = state
+
+
+def _linear(in_features: int, out_features: int, bias: bool, init: bool) -> Linear:
+    if init:
+        return Linear(in_features, out_features, bias=bias)
+    lin = _tiny(lambda: Linear(1, 1, bias=bias))  # a real Linear, then weights of the right shape, no data
+    lin.in_features, lin.out_features = in_features, out_features
+    lin.weight = empty_parameter((out_features, in_features))
+    if bias:
+        lin.bias = empty_parameter((out_features,))
+    return lin
+
+
+def _embedding(num: int, dim: int, init: bool) -> Embedding:
+    if init:
+        return Embedding(num, dim)
+    emb = _tiny(lambda: Embedding(1, 1))
+    emb.num_embeddings, emb.embedding_dim = num, dim
+    emb.weight = empty_parameter((num, dim))
+    return emb
+
+
 # ---------------------------------------------------------------- blocks
 
 
 class LlamaMLP(Module):
     """SwiGLU feed-forward: ``down_proj(silu(gate_proj(x)) * up_proj(x))``."""
 
-    def __init__(self, config: LlamaConfig) -> None:
+    def __init__(self, config: LlamaConfig, *, init: bool = True) -> None:
         super().__init__()
         h, i, b = config.hidden_size, config.intermediate_size, config.mlp_bias
-        self.gate_proj = Linear(h, i, bias=b)
-        self.up_proj = Linear(h, i, bias=b)
-        self.down_proj = Linear(i, h, bias=b)
+        self.gate_proj = _linear(h, i, b, init)
+        self.up_proj = _linear(h, i, b, init)
+        self.down_proj = _linear(i, h, b, init)
 
     def forward(self, x: Tensor) -> Tensor:
         out: Tensor = self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
@@ -157,7 +210,7 @@ class LlamaAttention(Module):
     softmaxed once and split again: the cache is never copied.
     """
 
-    def __init__(self, config: LlamaConfig, layer_idx: int = 0) -> None:
+    def __init__(self, config: LlamaConfig, layer_idx: int = 0, *, init: bool = True) -> None:
         super().__init__()
         self.layer_idx = layer_idx
         self.num_heads = config.num_attention_heads
@@ -165,10 +218,10 @@ class LlamaAttention(Module):
         self.head_dim = config.head_size
         self.scaling = self.head_dim ** -0.5
         h, b = config.hidden_size, config.attention_bias
-        self.q_proj = Linear(h, self.num_heads * self.head_dim, bias=b)
-        self.k_proj = Linear(h, self.num_kv_heads * self.head_dim, bias=b)
-        self.v_proj = Linear(h, self.num_kv_heads * self.head_dim, bias=b)
-        self.o_proj = Linear(self.num_heads * self.head_dim, h, bias=b)
+        self.q_proj = _linear(h, self.num_heads * self.head_dim, b, init)
+        self.k_proj = _linear(h, self.num_kv_heads * self.head_dim, b, init)
+        self.v_proj = _linear(h, self.num_kv_heads * self.head_dim, b, init)
+        self.o_proj = _linear(self.num_heads * self.head_dim, h, b, init)
 
     def forward(
         self,
@@ -212,10 +265,10 @@ class LlamaDecoderLayer(Module):
     ``h + mlp(post_attention_layernorm(h))``. Returns ``(out, new_keys,
     new_values)`` like ``LlamaAttention``."""
 
-    def __init__(self, config: LlamaConfig, layer_idx: int = 0) -> None:
+    def __init__(self, config: LlamaConfig, layer_idx: int = 0, *, init: bool = True) -> None:
         super().__init__()
-        self.self_attn = LlamaAttention(config, layer_idx)
-        self.mlp = LlamaMLP(config)
+        self.self_attn = LlamaAttention(config, layer_idx, init=init)
+        self.mlp = LlamaMLP(config, init=init)
         self.input_layernorm = RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
 
@@ -263,23 +316,36 @@ def attention_biases(
 class LlamaModel(Module):
     """The decoder stack: ``embed_tokens``, ``layers.{i}``, ``norm`` (and the
     non-persistent ``rotary_emb.inv_freq``). ``forward(ids, cache=None)``
-    returns the final hidden states (batch, seq, hidden_size)."""
+    returns the final hidden states (batch, seq, hidden_size).
 
-    def __init__(self, config: LlamaConfig) -> None:
+    ``ids`` are "i32" token ids (batch, seq), or already-embedded inputs: an
+    f32 tensor (batch, seq, hidden_size), e.g. ``embed_tokens.weight.data[ids]``
+    computed in numpy. Generation does that: the in-graph lookup is a one-hot
+    product over the whole vocabulary, O(vocab * hidden) per token, where the
+    host lookup copies one row."""
+
+    def __init__(self, config: LlamaConfig, *, init: bool = True) -> None:
         super().__init__()
         self.config = config
-        self.embed_tokens = Embedding(config.vocab_size, config.hidden_size)
-        self.layers = ModuleList([LlamaDecoderLayer(config, i) for i in range(config.num_hidden_layers)])
+        self.embed_tokens = _embedding(config.vocab_size, config.hidden_size, init)
+        self.layers = ModuleList(
+            [LlamaDecoderLayer(config, i, init=init) for i in range(config.num_hidden_layers)]
+        )
         self.norm = RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.rotary_emb = LlamaRotaryEmbedding(config)
 
     def forward(self, ids: Tensor, cache: KVCache | None = None) -> Tensor:
         g = ids.graph
-        if ids.ndim != 2:
+        embeds = ids.ndim == 3
+        if embeds:
+            if ids.dtype != "f32" or ids._view.shape[2].as_const() != self.config.hidden_size:
+                raise ValueError(f"[LlamaModel] input embeddings must be (batch, seq, {self.config.hidden_size}) "
+                                 f"f32, got shape {ids.shape} {ids.dtype}")
+        elif ids.ndim != 2:
             raise ValueError(f"[LlamaModel] ids must be (batch, seq), got shape {ids.shape}")
-        if ids.dtype != "i32":
+        elif ids.dtype != "i32":
             raise TypeError(f"[LlamaModel] ids must be an 'i32' tensor, got dtype {ids.dtype!r}")
-        B, S = ids.shape
+        B, S = ids.shape[0], ids.shape[1]
         past: Dim | None = None
         positions = _iota(g, S)
         if cache is not None:
@@ -288,7 +354,7 @@ class LlamaModel(Module):
             positions = positions + g.constant(past)
         cos, sin = self.rotary_emb(positions)
         bias_new, bias_past = attention_biases(g, S, past, self.config.sliding_window)
-        x: Tensor = self.embed_tokens(ids)
+        x: Tensor = ids if embeds else self.embed_tokens(ids)
         new_k: list[Tensor] = []
         new_v: list[Tensor] = []
         for i, layer in enumerate(self.layers):
@@ -309,11 +375,19 @@ class LlamaForCausalLM(Module):
     ``model.embed_tokens.weight`` (a tied checkpoint's redundant
     ``lm_head.weight`` is ignored by ``load_state_dict``).
 
-    ``forward(ids, cache=None)`` takes ``"i32"`` ids (batch, seq) (seq may be
-    symbolic) and returns logits (batch, seq, vocab_size). With a
-    ``KVCache`` the ids are the tokens after the cached ones; the step's new
-    key/value rows are on ``cache.new_keys``/``cache.new_values`` and
-    ``cache.after_step(seq)`` appends them.
+    ``forward(ids, cache=None, last_only=False)`` takes ``"i32"`` ids (batch,
+    seq) (seq may be symbolic), or input embeddings (batch, seq, hidden_size)
+    (see ``LlamaModel``), and returns logits (batch, seq, vocab_size),
+    or (batch, 1, vocab_size) for the last position only with
+    ``last_only=True`` (what generation needs: the output projection then
+    runs on one row). With a ``KVCache`` the ids are the tokens after the
+    cached ones; the graph appends the step's key/value rows to the cache
+    after every ``execute()`` and ``cache.after_step()`` advances ``past``.
+
+    ``init=False`` builds the model without random initialisation: every
+    weight has its shape but no data (a zero broadcast, no memory) until
+    loaded. ``from_pretrained`` does this, so a 7B-shaped model is built in
+    milliseconds.
 
     >>> model = LlamaForCausalLM(cfg).eval()
     >>> model.load_state_dict({k: v.float().numpy() for k, v in hf_model.state_dict().items()})
@@ -325,17 +399,33 @@ class LlamaForCausalLM(Module):
     (1, 3, 100)
     """
 
-    def __init__(self, config: LlamaConfig) -> None:
+    def __init__(self, config: LlamaConfig, *, init: bool = True) -> None:
         super().__init__()
         self.config = config
-        self.model = LlamaModel(config)
+        self.model = LlamaModel(config, init=init)
         if config.tie_word_embeddings:
             self.register_module("lm_head", None)
         else:
-            self.lm_head = Linear(config.hidden_size, config.vocab_size, bias=False)
+            self.lm_head = _linear(config.hidden_size, config.vocab_size, False, init)
 
-    def forward(self, ids: Tensor, cache: KVCache | None = None) -> Tensor:
+    @classmethod
+    def from_pretrained(
+        cls, path: str | os.PathLike[str], dtype: str = "f32", **kwargs: Any
+    ) -> LlamaForCausalLM:
+        """A model loaded from a Hugging Face directory (``config.json`` and
+        safetensors, single file or sharded) or a GGUF file; see
+        ``luminal.models.loading.load_model`` for the options.
+
+        >>> model = LlamaForCausalLM.from_pretrained("models/Mistral-7B-Instruct-v0.3")
+        """
+        from luminal.models.loading import load_model
+
+        return load_model(path, dtype=dtype, **kwargs)
+
+    def forward(self, ids: Tensor, cache: KVCache | None = None, *, last_only: bool = False) -> Tensor:
         hidden: Tensor = self.model(ids, cache)
+        if last_only:
+            hidden = hidden.narrow(1, -1, 1)
         head = self._modules.get("lm_head")
         if head is None:
             return F.linear(hidden, self.model.embed_tokens.weight.tensor(hidden.graph))
@@ -366,28 +456,29 @@ MistralForCausalLM = LlamaForCausalLM
 
 class KVCache:
     """Per-layer past keys and values, as inputs of ``graph`` shaped
-    ``(past_dim, batch, n_kv_heads, head_dim)`` (position-major, so appending a
-    step's rows is a contiguous append at the end of each buffer).
+    ``(past_dim, batch, n_kv_heads, head_dim)`` (position-major, so a step's
+    rows are a contiguous append at the end of each buffer).
 
     Pass it to the model's forward while building the graph; the forward
     records each layer's new rows (``new_keys[i]``, ``new_values[i]``, shape
-    ``(seq, batch, n_kv_heads, head_dim)``, retrieved). After each
-    ``execute()`` call ``after_step(seq)`` to append them and advance the
-    ``past`` dim; ``reset()`` empties the cache (past = 0, zero-size data).
-    ``after_step`` sets the cache inputs, which clears the graph's results:
-    read the logits first.
+    ``(seq, batch, n_kv_heads, head_dim)``, retrieved) and asks the graph to
+    append them to the cache inputs after every ``execute()``
+    (``Graph.append``: in place, amortized, no copy of the cache). After each
+    ``execute()`` call ``after_step()`` exactly once: it rebinds the ``past``
+    dim to the new length, nothing else. Rebinding a dim clears the graph's
+    results: read the logits first. ``reset()`` empties the cache (past = 0).
 
     >>> cache = KVCache(cx, cfg, batch=1)
     >>> logits = model(ids, cache).retrieve()
     >>> ids.set(prompt_ids); cx.execute()
     >>> next_token = logits.numpy()[:, -1].argmax(-1)
-    >>> cache.after_step(prompt_ids.shape[1])
+    >>> cache.after_step()          # or after_step(7): checked against the step
     >>> cache.length
     7
 
-    The update is done in Python for now (new rows are read back, appended
-    to numpy buffers, and the inputs are set again); ``after_step`` is the one
-    place to change when the graph can append rows to an input in place.
+    Every ``execute()`` of the graph appends, so an execute without
+    ``after_step()`` leaves the data longer than ``past``: the next run then
+    fails with a clear size error rather than reading stale rows.
     """
 
     def __init__(
@@ -406,8 +497,6 @@ class KVCache:
         self.new_keys: list[Tensor] = []
         self.new_values: list[Tensor] = []
         self._row_shape = (batch, config.kv_heads, config.head_size)
-        self._k_data: list[np.ndarray] = []
-        self._v_data: list[np.ndarray] = []
         self._length = 0
         self.reset()
 
@@ -424,35 +513,37 @@ class KVCache:
     def reset(self) -> None:
         """Empty the cache: every input gets zero-size data and past = 0."""
         empty = np.zeros((0,) + self._row_shape, dtype=np.float32)
-        self._k_data = [empty] * len(self.keys)
-        self._v_data = [empty] * len(self.values)
         self._length = 0
         for t in self.keys + self.values:
-            t.set(empty)
+            t.set(empty)  # binds past = 0
 
-    def after_step(self, seq_len: int) -> None:
-        """Append the ``seq_len`` key/value rows of the step just executed to
-        every layer and advance ``past`` by ``seq_len``."""
+    def step_rows(self) -> int:
+        """How many rows the last ``execute()`` appended (the ``seq`` of the
+        step, from the graph's bound dims)."""
         if not self.new_keys:
             raise RuntimeError("[KVCache] after_step before the model was built with this cache "
                                "(call model(ids, cache) while building the graph)")
-        rows_k = [t.numpy() for t in self.new_keys]
-        rows_v = [t.numpy() for t in self.new_values]
-        for r in rows_k + rows_v:
-            if r.shape != (seq_len,) + self._row_shape:
-                raise ValueError(f"[KVCache] after_step({seq_len}): the step produced rows of shape "
-                                 f"{r.shape}, expected {(seq_len,) + self._row_shape}")
-        n = self._length + seq_len
-        for i in range(len(self.keys)):
-            self._k_data[i] = _append_rows(self._k_data[i], self._length, rows_k[i])
-            self._v_data[i] = _append_rows(self._v_data[i], self._length, rows_v[i])
-            self.keys[i].set(self._k_data[i][:n])
-            self.values[i].set(self._v_data[i][:n])
-        self._length = n
+        rows = self.new_keys[0]._view.shape[0]
+        try:
+            return int(rows.eval(self.graph.dims))
+        except Exception as e:  # an unbound dim
+            raise RuntimeError(f"[KVCache] cannot tell how many rows the step appended ({rows}): {e}") from None
+
+    def after_step(self, seq_len: int | None = None) -> None:
+        """Advance ``past`` by the rows the step just executed appended to
+        every layer (``seq_len``, if given, must be that number). Call it
+        once after each ``execute()``, after reading the results and before
+        setting the next ids."""
+        n = self.step_rows()
+        if seq_len is not None and seq_len != n:
+            raise ValueError(f"[KVCache] after_step({seq_len}): the step produced rows of shape "
+                             f"{(n,) + self._row_shape}, expected {(seq_len,) + self._row_shape}")
+        self._length += n
+        self.graph.set_dim(self.past_dim, self._length)
 
     def numpy(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
         """The cached (keys, values) of ``layer``, each (past, batch, n_kv_heads, head_dim)."""
-        return self._k_data[layer][: self._length].copy(), self._v_data[layer][: self._length].copy()
+        return self.keys[layer].numpy(), self.values[layer].numpy()
 
     # ---- used by the model's forward -----------------------------------------------
     def _check(self, config: LlamaConfig, graph: Graph, batch: Dim) -> None:
@@ -464,19 +555,12 @@ class KVCache:
             raise ValueError("[KVCache] the cache was made for a model of another shape")
         if not (isinstance(batch, int) and batch == self.batch):
             raise ValueError(f"[KVCache] the cache has batch {self.batch}, the ids batch {batch}")
+        if self.new_keys:
+            raise ValueError("[KVCache] this cache already serves a forward in this graph "
+                             "(one cache per forward: make another KVCache)")
 
     def _record(self, new_keys: list[Tensor], new_values: list[Tensor]) -> None:
         self.new_keys = [k.contiguous().retrieve() for k in new_keys]
         self.new_values = [v.contiguous().retrieve() for v in new_values]
-
-
-def _append_rows(buf: np.ndarray, length: int, rows: np.ndarray) -> np.ndarray:
-    """``rows`` written after the first ``length`` rows of ``buf``, growing it
-    (capacity doubling) when full. Returns the buffer (maybe a new one)."""
-    need = length + rows.shape[0]
-    if need > buf.shape[0]:
-        grown = np.empty((max(need, 2 * buf.shape[0], 16),) + buf.shape[1:], dtype=np.float32)
-        grown[:length] = buf[:length]
-        buf = grown
-    buf[length:need] = rows
-    return buf
+        for target, rows in zip(self.keys + self.values, self.new_keys + self.new_values):
+            self.graph.append(target, rows)

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Download Mistral-7B-Instruct-v0.3 for examples/mistral/main.py (needs internet).
+#
+#   bash examples/mistral/setup.sh            # both: HF safetensors (~15 GB) and Q8_0 GGUF (~7.7 GB)
+#   bash examples/mistral/setup.sh hf         # only the Hugging Face checkpoint
+#   bash examples/mistral/setup.sh gguf       # only the GGUF file
+#
+# The HF checkpoint goes to the Hugging Face cache, so `--model <id>` finds it:
+#   python examples/mistral/main.py --model mistralai/Mistral-7B-Instruct-v0.3 --prompt "Hello"
+# The GGUF file goes to ./models (override with MODELS_DIR=...):
+#   python examples/mistral/main.py --model models/Mistral-7B-Instruct-v0.3-Q8_0.gguf --prompt "Hello"
+#
+# mistralai/Mistral-7B-Instruct-v0.3 is gated: accept its terms on huggingface.co
+# and log in first (`hf auth login`, or `huggingface-cli login` on older versions).
+# Memory: weights are converted to float32 for now (~29 GB, plus a copy while
+# loading); quantized (Q8_0) kernels are on the way.
+set -euo pipefail
+
+HF_ID="${HF_ID:-mistralai/Mistral-7B-Instruct-v0.3}"
+GGUF_REPO="${GGUF_REPO:-bartowski/Mistral-7B-Instruct-v0.3-GGUF}"
+GGUF_FILE="${GGUF_FILE:-Mistral-7B-Instruct-v0.3-Q8_0.gguf}"
+MODELS_DIR="${MODELS_DIR:-models}"
+WHAT="${1:-all}"
+
+PATTERNS=("config.json" "generation_config.json" "model*.safetensors" "model.safetensors.index.json"
+          "tokenizer.json" "tokenizer_config.json" "special_tokens_map.json")
+if command -v hf >/dev/null 2>&1; then
+  DL=(hf download)
+  INCLUDE=()
+  for p in "${PATTERNS[@]}"; do INCLUDE+=(--include "$p"); done   # hf: one pattern per flag
+elif command -v huggingface-cli >/dev/null 2>&1; then
+  DL=(huggingface-cli download)
+  INCLUDE=(--include "${PATTERNS[@]}")                               # older CLI: one flag, many patterns
+else
+  echo "error: the Hugging Face CLI is missing: pip install -U huggingface_hub" >&2
+  exit 1
+fi
+
+if [[ "$WHAT" == all || "$WHAT" == hf ]]; then
+  # Only what luminal reads: config, HF-format safetensors shards + index, tokenizer
+  # (not consolidated.safetensors, Mistral's own duplicate of the weights).
+  "${DL[@]}" "$HF_ID" "${INCLUDE[@]}"
+fi
+
+if [[ "$WHAT" == all || "$WHAT" == gguf ]]; then
+  mkdir -p "$MODELS_DIR"
+  "${DL[@]}" "$GGUF_REPO" "$GGUF_FILE" --local-dir "$MODELS_DIR"
+  echo "GGUF: $MODELS_DIR/$GGUF_FILE"
+fi

@@ -1,0 +1,459 @@
+"""Text generation with a Llama / Mistral model: sampling rules and a
+streaming generator that compiles once and reuses the same graph for the
+prompt (prefill) and every following token (decode).
+
+>>> from luminal.models import LlamaForCausalLM, Tokenizer, generate
+>>> model = LlamaForCausalLM.from_pretrained("models/Mistral-7B-Instruct-v0.3")
+>>> tok = Tokenizer.from_pretrained("models/Mistral-7B-Instruct-v0.3")
+>>> stream = generate(model, tok, "The capital of France is", max_tokens=20)
+>>> for piece in stream:
+...     print(piece, end="", flush=True)
+>>> stream.stats.decode_tokens_per_s
+4.2
+
+The graph takes ids of shape (1, "seq") and a ``KVCache`` of ("past", ...)
+rows; the prompt runs as one block (seq = prompt length), then each new
+token as a block of one, on the same compiled program. ``Generator`` keeps
+the compiled graph for reuse across prompts.
+
+Sampling (``Sampler``) follows transformers' order: repetition penalty
+(``RepetitionPenaltyLogitsProcessor``), then temperature, top-k, top-p;
+temperature 0 is greedy (argmax after the penalty). The random generator is
+numpy's, seeded: the same seed gives the same tokens.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from luminal.graph import Graph
+from luminal.models.llama import KVCache, LlamaForCausalLM
+
+if TYPE_CHECKING:
+    from luminal.compilers import Compiler
+    from luminal.models.tokenizer import Tokenizer
+
+__all__ = [
+    "GenerationStats",
+    "GenerationStream",
+    "Generator",
+    "Sampler",
+    "apply_repetition_penalty",
+    "apply_temperature",
+    "apply_top_k",
+    "apply_top_p",
+    "generate",
+    "softmax",
+]
+
+
+# ---------------------------------------------------------------- sampling rules
+
+
+def apply_repetition_penalty(logits: np.ndarray, previous: Iterable[int], penalty: float) -> np.ndarray:
+    """transformers' ``RepetitionPenaltyLogitsProcessor``: for every token id
+    already seen, a positive logit is divided by ``penalty`` and a negative one
+    multiplied by it (``penalty`` > 1 discourages repeats). Returns a new array.
+
+    >>> apply_repetition_penalty(np.array([2.0, -2.0, 1.0]), [0, 1], 2.0).tolist()
+    [1.0, -4.0, 1.0]
+    """
+    if penalty <= 0:
+        raise ValueError(f"[sampling] repetition_penalty must be > 0, got {penalty}")
+    out = np.array(logits, dtype=np.float32, copy=True)
+    if penalty == 1.0:
+        return out
+    seen = np.unique(np.fromiter((int(i) for i in previous), dtype=np.int64))
+    if seen.size:
+        vals = out[seen]
+        out[seen] = np.where(vals < 0, vals * penalty, vals / penalty)
+    return out
+
+
+def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """``logits / temperature`` (temperature > 0)."""
+    if not temperature > 0:
+        raise ValueError(f"[sampling] temperature must be > 0 here (0 means greedy), got {temperature}")
+    return (np.asarray(logits, dtype=np.float32) / np.float32(temperature)).astype(np.float32)
+
+
+def apply_top_k(logits: np.ndarray, k: int) -> np.ndarray:
+    """Keep the ``k`` largest logits (and any tied with the k-th, as
+    transformers does), the rest -inf. ``k`` <= 0 or >= vocab: unchanged.
+
+    >>> apply_top_k(np.array([1.0, 3.0, 2.0]), 2).tolist()
+    [-inf, 3.0, 2.0]
+    """
+    x = np.array(logits, dtype=np.float32, copy=True)
+    if k <= 0 or k >= x.size:
+        return x
+    kth = np.partition(x, x.size - k)[x.size - k]
+    x[x < kth] = -np.inf
+    out: np.ndarray = x
+    return out
+
+
+def apply_top_p(logits: np.ndarray, p: float) -> np.ndarray:
+    """Nucleus filtering: keep the most likely tokens whose probabilities sum
+    to at least ``p`` (always at least one), the rest -inf, like
+    transformers' ``TopPLogitsWarper``. ``p`` >= 1: unchanged.
+
+    >>> apply_top_p(np.log(np.array([0.5, 0.3, 0.2])), 0.7).round(3).tolist()
+    [-0.693, -1.204, -inf]
+    """
+    x = np.array(logits, dtype=np.float32, copy=True)
+    if p >= 1.0:
+        return x
+    if not p > 0:
+        raise ValueError(f"[sampling] top_p must be in (0, 1], got {p}")
+    order = np.argsort(-x, kind="stable")
+    probs = softmax(x[order])
+    before = np.cumsum(probs) - probs  # probability mass of the more likely tokens
+    drop = before >= np.float32(p)
+    drop[0] = False
+    x[order[drop]] = -np.inf
+    return x
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities (float64 internally for a stable sum; float32 out)."""
+    x = np.asarray(logits, dtype=np.float64)
+    m = np.max(x)
+    e = np.exp(x - m)
+    out: np.ndarray = (e / e.sum()).astype(np.float32)
+    return out
+
+
+class Sampler:
+    """Picks the next token from a logits vector.
+
+    ``temperature`` 0 (the default) is greedy; otherwise the logits go
+    through the repetition penalty, temperature, top-k (0: off) and top-p
+    (1: off), and a token is drawn with a numpy generator seeded with
+    ``seed`` (None: fresh entropy). ``suppress_tokens`` are never picked
+    (their logits become -inf first, like transformers' ``suppress_tokens``).
+
+    >>> s = Sampler(temperature=0.8, top_k=40, top_p=0.95, seed=0)
+    >>> s(logits, previous=prompt_ids)
+    17
+    """
+
+    def __init__(
+        self,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        repetition_penalty: float = 1.0,
+        seed: int | None = None,
+        suppress_tokens: Iterable[int] = (),
+    ) -> None:
+        if temperature < 0:
+            raise ValueError(f"[Sampler] temperature must be >= 0, got {temperature}")
+        if not 0 < top_p <= 1:
+            raise ValueError(f"[Sampler] top_p must be in (0, 1], got {top_p}")
+        if top_k < 0:
+            raise ValueError(f"[Sampler] top_k must be >= 0, got {top_k}")
+        if repetition_penalty <= 0:
+            raise ValueError(f"[Sampler] repetition_penalty must be > 0, got {repetition_penalty}")
+        self.temperature = float(temperature)
+        self.top_k = int(top_k)
+        self.top_p = float(top_p)
+        self.repetition_penalty = float(repetition_penalty)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.suppress_tokens = np.array(sorted({int(i) for i in suppress_tokens}), dtype=np.int64)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+    def process(self, logits: np.ndarray, previous: Iterable[int] = ()) -> np.ndarray:
+        """The logits after every rule (-inf where a token cannot be drawn)."""
+        x = np.asarray(logits, dtype=np.float32).reshape(-1)
+        if self.suppress_tokens.size:
+            x = x.copy()
+            x[self.suppress_tokens[self.suppress_tokens < x.size]] = -np.inf
+        if self.repetition_penalty != 1.0:
+            x = apply_repetition_penalty(x, previous, self.repetition_penalty)
+        if self.greedy:
+            return x
+        x = apply_temperature(x, self.temperature)
+        x = apply_top_k(x, self.top_k)
+        return apply_top_p(x, self.top_p)
+
+    def probs(self, logits: np.ndarray, previous: Iterable[int] = ()) -> np.ndarray:
+        """The distribution the next token is drawn from (one-hot when greedy)."""
+        x = self.process(logits, previous)
+        if self.greedy:
+            out = np.zeros(x.shape, dtype=np.float32)
+            out[int(np.argmax(x))] = 1.0
+            return out
+        return softmax(x)
+
+    def __call__(self, logits: np.ndarray, previous: Iterable[int] = ()) -> int:
+        x = self.process(logits, previous)
+        if self.greedy:
+            return int(np.argmax(x))
+        p = softmax(x).astype(np.float64)
+        cdf = np.cumsum(p)
+        i = int(np.searchsorted(cdf, self.rng.random() * cdf[-1], side="right"))
+        i = min(i, p.size - 1)
+        while p[i] == 0.0 and i > 0:  # never land on a filtered token through rounding
+            i -= 1
+        return i
+
+
+# ---------------------------------------------------------------- generation
+
+
+@dataclass
+class GenerationStats:
+    """Timings of one generation. ``prefill_*``: the prompt as one block;
+    ``decode_*``: each later token (one execute per token)."""
+
+    prompt_tokens: int = 0
+    prefill_seconds: float = 0.0
+    decode_tokens: int = 0
+    decode_seconds: float = 0.0
+    generated_tokens: int = 0
+    stop_reason: str = ""
+    """"stop" (a stop / EOS token), "length" (max_tokens) or "context" (max positions)."""
+
+    @property
+    def prefill_tokens_per_s(self) -> float:
+        return self.prompt_tokens / self.prefill_seconds if self.prefill_seconds > 0 else 0.0
+
+    @property
+    def decode_tokens_per_s(self) -> float:
+        return self.decode_tokens / self.decode_seconds if self.decode_seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        """One line: ``prefill: 7 tokens, 120.3 tok/s | decode: 19 tokens, 35.1 tok/s``."""
+        return (f"prefill: {self.prompt_tokens} tokens, {self.prefill_tokens_per_s:.1f} tok/s | "
+                f"decode: {self.decode_tokens} tokens, {self.decode_tokens_per_s:.1f} tok/s")
+
+
+class Generator:
+    """A model compiled once for generation: embedded ids (1, "seq", hidden)
+    -> last-position logits, with a ``KVCache`` whose rows the graph appends
+    in place. The token embeddings are looked up on the host (one row copied
+    per token) and fed as the graph's input: the graph's own lookup is a
+    product over the whole vocabulary.
+
+    >>> gen = Generator(model, tok)              # builds and compiles the graph
+    >>> for piece in gen.stream("Once upon a time", max_tokens=30):
+    ...     print(piece, end="")
+    >>> list(gen.generate_ids([1, 415, 5565], max_tokens=5))   # ids in, ids out
+    [28705, 28740, 28723, 28705, 28750]
+
+    ``compilers`` default to ``GenericCompiler(), CPUCompiler()``; pass ``[]``
+    for the reference executor.
+    """
+
+    def __init__(
+        self,
+        model: LlamaForCausalLM,
+        tokenizer: Tokenizer | None = None,
+        *,
+        compilers: Sequence[Compiler] | None = None,
+    ) -> None:
+        import luminal as lm
+
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = model.config
+        model.eval()
+        self.graph = Graph()
+        self.embeds = self.graph.tensor((1, "seq", self.config.hidden_size), name="embeds")
+        self.cache = KVCache(self.graph, self.config, batch=1)
+        self.logits = model(self.embeds, self.cache, last_only=True).retrieve()
+        t = time.perf_counter()
+        chosen = [lm.GenericCompiler(), lm.CPUCompiler()] if compilers is None else list(compilers)
+        if chosen:
+            self.graph.compile(*chosen)
+        self.compile_seconds = time.perf_counter() - t
+
+    def _step(self, ids: Sequence[int]) -> np.ndarray:
+        """Run one block of ids after the cache; the last position's logits."""
+        table = self.model.model.embed_tokens.weight.data  # (vocab, hidden), current weights
+        self.embeds.set(table[np.asarray(ids, dtype=np.int64)][None])
+        self.graph.execute()
+        out: np.ndarray = self.logits.numpy().reshape(-1)  # read before after_step rebinds "past"
+        self.cache.after_step(len(ids))
+        return out
+
+    def generate_ids(
+        self,
+        prompt_ids: Sequence[int],
+        max_tokens: int = 128,
+        sampler: Sampler | None = None,
+        stop_ids: Iterable[int] = (),
+        stats: GenerationStats | None = None,
+    ) -> Iterator[int]:
+        """Generated token ids, one at a time, starting from an empty cache.
+        Stops after ``max_tokens``, at a token in ``stop_ids`` (not yielded),
+        or when the context (``max_position_embeddings``) is full. Timings go
+        to ``stats`` if given."""
+        prompt = [int(i) for i in prompt_ids]
+        if not prompt:
+            raise ValueError("[generate] the prompt has no tokens (encode it with a BOS token)")
+        vocab = self.config.vocab_size
+        bad = [i for i in prompt if not 0 <= i < vocab]
+        if bad:
+            raise ValueError(f"[generate] prompt token id(s) {bad[:5]} outside the vocabulary (size {vocab})")
+        limit = self.config.max_position_embeddings
+        if len(prompt) >= limit:
+            raise ValueError(f"[generate] the prompt has {len(prompt)} tokens; the model's context is {limit}")
+        sampler = sampler or Sampler()
+        stops = {int(i) for i in stop_ids}
+        st = stats if stats is not None else GenerationStats()
+        st.prompt_tokens = len(prompt)
+        history = list(prompt)
+        self.cache.reset()
+        if max_tokens <= 0:
+            st.stop_reason = "length"
+            return
+        t = time.perf_counter()
+        logits = self._step(prompt)
+        st.prefill_seconds = time.perf_counter() - t
+        while True:
+            tok = sampler(logits, history)
+            if tok in stops:
+                st.stop_reason = "stop"
+                return
+            history.append(tok)
+            st.generated_tokens += 1
+            yield tok
+            if st.generated_tokens >= max_tokens:
+                st.stop_reason = "length"
+                return
+            if self.cache.length >= limit:
+                st.stop_reason = "context"
+                return
+            t = time.perf_counter()
+            logits = self._step([tok])
+            st.decode_seconds += time.perf_counter() - t
+            st.decode_tokens += 1
+
+    def stream(
+        self,
+        prompt: str | Sequence[int],
+        max_tokens: int = 128,
+        *,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        repetition_penalty: float = 1.0,
+        seed: int | None = None,
+        stop: Iterable[int | str] = (),
+        chat: bool = False,
+        system: str | None = None,
+        suppress_tokens: Iterable[int] = (),
+    ) -> GenerationStream:
+        """Generate from ``prompt`` (text, or token ids), yielding text pieces.
+        ``chat=True`` wraps the prompt in the tokenizer's chat template (as a
+        user message, after an optional ``system`` message). Stops at the
+        tokenizer's EOS ids and at ``stop`` (ids, or token strings); never
+        picks ``suppress_tokens``."""
+        sampler = Sampler(temperature, top_k, top_p, repetition_penalty, seed, suppress_tokens)
+        tok = self.tokenizer
+        if isinstance(prompt, str):
+            if tok is None:
+                raise ValueError("[generate] a text prompt needs a tokenizer")
+            if chat:
+                messages = ([{"role": "system", "content": system}] if system else []) + [
+                    {"role": "user", "content": prompt}]
+                ids = tok.encode(tok.apply_chat_template(messages), add_bos=False)
+            else:
+                ids = tok.encode(prompt)
+        else:
+            ids = [int(i) for i in prompt]
+        stop_ids: set[int] = set(tok.eos_token_ids) if tok is not None else set()
+        if tok is None and self.config.eos_token_id is not None:
+            eos = self.config.eos_token_id
+            stop_ids.update(eos if isinstance(eos, list) else [eos])
+        for s in stop:
+            if isinstance(s, str):
+                if tok is None or tok.token_to_id(s) is None:
+                    raise ValueError(f"[generate] stop token {s!r} is not in the vocabulary")
+                stop_ids.add(int(tok.token_to_id(s)))  # type: ignore[arg-type]
+            else:
+                stop_ids.add(int(s))
+        return GenerationStream(self, ids, max_tokens, sampler, stop_ids)
+
+
+class GenerationStream:
+    """An iterator of text pieces (or of ids with ``ids()``) for one
+    generation; afterwards ``tokens`` holds the generated ids, ``text`` the
+    text and ``stats`` the timings (``GenerationStats``)."""
+
+    def __init__(
+        self, generator: Generator, prompt_ids: list[int], max_tokens: int, sampler: Sampler, stop_ids: set[int]
+    ) -> None:
+        self.generator = generator
+        self.prompt_ids = prompt_ids
+        self.stats = GenerationStats()
+        self.tokens: list[int] = []
+        self.text = ""
+        self._ids = generator.generate_ids(prompt_ids, max_tokens, sampler, stop_ids, self.stats)
+
+    def ids(self) -> Iterator[int]:
+        """The generated ids, one at a time (no detokenization)."""
+        for t in self._ids:
+            self.tokens.append(t)
+            yield t
+
+    def __iter__(self) -> Iterator[str]:
+        tok = self.generator.tokenizer
+        if tok is None:
+            raise ValueError("[generate] streaming text needs a tokenizer; iterate over .ids() instead")
+        dec = tok.stream(context=self.prompt_ids[-4:])
+        for t in self.ids():
+            piece = dec.put(t)
+            if piece:
+                self.text += piece
+                yield piece
+        rest = dec.flush()
+        if rest:
+            self.text += rest
+            yield rest
+
+    def read(self) -> str:
+        """Run to the end; the whole text."""
+        for _ in self:
+            pass
+        return self.text
+
+
+def generate(
+    model: LlamaForCausalLM,
+    tokenizer: Tokenizer | None,
+    prompt: str | Sequence[int],
+    max_tokens: int = 128,
+    *,
+    temperature: float = 0.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    repetition_penalty: float = 1.0,
+    seed: int | None = None,
+    stop: Iterable[int | str] = (),
+    chat: bool = False,
+    system: str | None = None,
+    suppress_tokens: Iterable[int] = (),
+    compilers: Sequence[Compiler] | None = None,
+) -> GenerationStream:
+    """Compile ``model`` for generation (``Generator``) and stream from
+    ``prompt``: iterate for text pieces, then read ``.stats``. To generate
+    several times, make one ``Generator`` and call its ``stream``.
+
+    >>> for piece in generate(model, tok, "Hello", max_tokens=10, temperature=0.7, seed=0):
+    ...     print(piece, end="")
+    """
+    gen = Generator(model, tokenizer, compilers=compilers)
+    return gen.stream(prompt, max_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                      repetition_penalty=repetition_penalty, seed=seed, stop=stop, chat=chat, system=system,
+                      suppress_tokens=suppress_tokens)

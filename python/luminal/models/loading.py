@@ -1,0 +1,486 @@
+"""Loading Llama / Mistral checkpoints: Hugging Face directories (``config.json``
+plus ``model.safetensors`` or a sharded index) and GGUF files (llama.cpp).
+
+>>> from luminal.models.loading import load_model
+>>> model = load_model("models/Mistral-7B-Instruct-v0.3")           # HF directory
+>>> model = load_model("models/Mistral-7B-Instruct-v0.3-Q8_0.gguf")  # GGUF file
+>>> # the same as LlamaForCausalLM.from_pretrained(path)
+
+Weights become float32 (F16 / BF16 are widened exactly; GGUF quantized
+tensors are dequantized: quantized kernels come later). The model is built
+with ``init=False`` (no random initialisation) and each parameter is filled
+straight from the checkpoint; float32 tensors stay zero-copy views of the
+memory-mapped file, so replace a checkpoint atomically rather than rewriting
+it in place while a model loaded from it is alive. Checkpoints over
+``PROGRESS_MIN_BYTES`` show a tqdm progress bar when tqdm is installed.
+
+Every tensor name and shape is checked before any data is read: a missing,
+unexpected or mis-shaped tensor raises ``StateDictError`` naming each one
+(GGUF names with the Hugging Face name they map to); an unreadable file
+raises ``CheckpointError``.
+
+GGUF: the metadata of architecture ``llama`` (``llama.context_length``,
+``llama.embedding_length``, ``llama.block_count``,
+``llama.feed_forward_length``, ``llama.attention.head_count(_kv)``,
+``llama.rope.freq_base``, ``llama.attention.layer_norm_rms_epsilon``, the
+vocabulary size from ``tokenizer.ggml.tokens``) becomes a ``LlamaConfig``
+(``config_from_gguf``); llama.cpp's tensor names map to transformers' names
+(``GGUF_TENSOR_NAMES``); the rows of ``attn_q`` / ``attn_k``, which llama.cpp's
+converter reorders for its rotary layout, are put back in Hugging Face's
+order (``unpermute_qk``), so logits match transformers. A ``rope_freqs``
+tensor (Llama 3.1-style rope scaling) divides the rotary frequencies.
+GGUF has no sliding-window key: Mistral GGUFs load without a window.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import re
+from collections.abc import Iterator
+from typing import Any, Callable, Iterable, Union
+
+import numpy as np
+
+from luminal.io.errors import CheckpointError
+from luminal.io.gguf import GGUFFile
+from luminal.io.safetensors import Checkpoint, open_checkpoint
+from luminal.models.config import LlamaConfig
+from luminal.models.llama import LlamaForCausalLM, rope_inv_freq
+from luminal.nn.module import StateDictError
+from luminal.nn.parameter import Parameter
+
+__all__ = [
+    "GGUF_TENSOR_NAMES",
+    "PROGRESS_MIN_BYTES",
+    "config_from_gguf",
+    "gguf_to_hf_name",
+    "hf_to_gguf_name",
+    "load_config",
+    "load_model",
+    "load_weights",
+    "permute_qk",
+    "resolve_model_path",
+    "unpermute_qk",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+PROGRESS_MIN_BYTES = 100 * 1024 * 1024
+"""Checkpoints larger than this show a progress bar (when tqdm is installed)."""
+
+SUPPORTED_DTYPES = ("f32",)
+
+GGUF_LOADABLE_TYPES = ("F32", "F16", "BF16", "F64", "Q8_0", "Q4_0", "Q4_K", "Q6_K")
+"""GGUF tensor types ``load_model`` reads (dequantized to float32)."""
+
+GGUF_TENSOR_NAMES: dict[str, str] = {
+    "token_embd": "model.embed_tokens",
+    "output_norm": "model.norm",
+    "output": "lm_head",
+    "attn_norm": "input_layernorm",
+    "ffn_norm": "post_attention_layernorm",
+    "attn_q": "self_attn.q_proj",
+    "attn_k": "self_attn.k_proj",
+    "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+}
+"""llama.cpp tensor base names -> transformers module names. Block tensors
+are ``blk.{i}.{base}.{weight|bias}`` -> ``model.layers.{i}.{module}.{...}``."""
+
+_HF_TO_GGUF = {v: k for k, v in GGUF_TENSOR_NAMES.items()}
+_BLOCK = re.compile(r"^blk\.(\d+)\.([a-z_]+)\.(weight|bias)$")
+_HF_BLOCK = re.compile(r"^model\.layers\.(\d+)\.(.+)\.(weight|bias)$")
+_GGUF_ARCHITECTURES = ("llama",)
+
+
+# ---------------------------------------------------------------- public API
+
+
+def load_model(
+    path: PathLike,
+    dtype: str = "f32",
+    *,
+    progress: bool | None = None,
+    config: LlamaConfig | None = None,
+) -> LlamaForCausalLM:
+    """A ``LlamaForCausalLM`` (eval mode) with the weights of ``path``: a
+    Hugging Face model directory (``config.json`` + safetensors, single or
+    sharded), a ``.safetensors`` file or index ``.json`` next to a
+    ``config.json``, a GGUF file, or the id of a model in the local Hugging
+    Face cache (``resolve_model_path``). ``dtype`` is the compute dtype (only
+    "f32" for now). ``progress``: None shows a tqdm bar for checkpoints over
+    ``PROGRESS_MIN_BYTES`` (if tqdm is installed), True/False force it on
+    or off. ``config`` overrides the one read from the checkpoint.
+
+    >>> model = load_model("models/Llama-3.2-1B")
+    >>> model.config.num_hidden_layers
+    16
+    """
+    if dtype not in SUPPORTED_DTYPES:
+        raise ValueError(f"[load_model] dtype {dtype!r} is not supported yet (supported: "
+                         f"{', '.join(SUPPORTED_DTYPES)}; checkpoints in f16/bf16/quantized "
+                         "formats are converted to f32)")
+    p = resolve_model_path(os.fspath(path))
+    if _is_gguf(p):
+        with GGUFFile(p) as f:
+            cfg = config or config_from_gguf(f)
+            model = LlamaForCausalLM(cfg, init=False).eval()
+            _load_gguf_weights(model, f, progress)
+        return model
+    cfg = config or LlamaConfig.from_hf(_config_dir(p))
+    model = LlamaForCausalLM(cfg, init=False).eval()
+    with open_checkpoint(p) as ckpt:
+        _load_checkpoint(model, ckpt, progress, os.fspath(ckpt.path))
+    return model
+
+
+def load_config(path: PathLike) -> LlamaConfig:
+    """The ``LlamaConfig`` of a Hugging Face directory / config file or a GGUF file."""
+    p = os.fspath(path)
+    if _is_gguf(p):
+        with GGUFFile(p) as f:
+            return config_from_gguf(f)
+    return LlamaConfig.from_hf(_config_dir(p))
+
+
+def load_weights(model: LlamaForCausalLM, path: PathLike, *, progress: bool | None = None) -> None:
+    """Fill an existing model with the weights of a safetensors checkpoint
+    (file, index or directory) or a GGUF file, checking every name and shape
+    first (``StateDictError``). Parameters already bound to graphs are re-set."""
+    p = os.fspath(path)
+    if _is_gguf(p):
+        with GGUFFile(p) as f:
+            _load_gguf_weights(model, f, progress)
+        return
+    with open_checkpoint(p) as ckpt:
+        _load_checkpoint(model, ckpt, progress, os.fspath(ckpt.path))
+
+
+def resolve_model_path(name: str, *, cache_dir: PathLike | None = None) -> str:
+    """``name`` itself if it is a local file or directory; else a Hugging Face
+    model id (``org/name``) looked up in the local Hugging Face cache
+    (``cache_dir``, default the usual one) through ``huggingface_hub``,
+    never downloaded. Raises ``FileNotFoundError`` saying what to do when
+    neither works.
+
+    >>> resolve_model_path("mistralai/Mistral-7B-Instruct-v0.3")
+    '/home/me/.cache/huggingface/hub/models--mistralai--Mistral-7B-Instruct-v0.3/snapshots/e0bc86c...'
+    """
+    if os.path.exists(name):
+        return name
+    hint = ("download it first (see examples/mistral/setup.sh: "
+            f"`hf download {name}`), or pass a local directory or GGUF file")
+    if not re.fullmatch(r"[\w.\-]+/[\w.\-]+", name):
+        raise FileNotFoundError(f"no such file or directory: {name!r}, and it is not a Hugging Face id "
+                                "(org/name)")
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise FileNotFoundError(f"{name!r} is not a local path and huggingface_hub is not installed "
+                                f"to find it in the Hugging Face cache: {hint}") from None
+    try:
+        return str(snapshot_download(name, local_files_only=True,
+                                     cache_dir=None if cache_dir is None else os.fspath(cache_dir)))
+    except Exception as e:
+        raise FileNotFoundError(f"{name!r} is neither a local path nor a model in the local Hugging Face "
+                                f"cache ({type(e).__name__}): {hint}") from None
+
+
+# ---------------------------------------------------------------- GGUF names and layout
+
+
+def gguf_to_hf_name(name: str) -> str | None:
+    """The transformers name of a llama.cpp tensor name, or None if unknown.
+
+    >>> gguf_to_hf_name("blk.3.attn_q.weight")
+    'model.layers.3.self_attn.q_proj.weight'
+    """
+    m = _BLOCK.match(name)
+    if m:
+        module = GGUF_TENSOR_NAMES.get(m.group(2))
+        if module is None or module.startswith(("model.", "lm_head")):
+            return None
+        return f"model.layers.{m.group(1)}.{module}.{m.group(3)}"
+    base, dot, kind = name.rpartition(".")
+    module = GGUF_TENSOR_NAMES.get(base)
+    if not dot or module is None or not module.startswith(("model.", "lm_head")):
+        return None
+    return f"{module}.{kind}"
+
+
+def hf_to_gguf_name(name: str) -> str | None:
+    """The llama.cpp name of a transformers tensor name, or None if it has none.
+
+    >>> hf_to_gguf_name("model.layers.0.mlp.down_proj.weight")
+    'blk.0.ffn_down.weight'
+    """
+    m = _HF_BLOCK.match(name)
+    if m:
+        base = _HF_TO_GGUF.get(m.group(2))
+        return None if base is None else f"blk.{m.group(1)}.{base}.{m.group(3)}"
+    module, dot, kind = name.rpartition(".")
+    base = _HF_TO_GGUF.get(module)
+    return None if base is None or not dot else f"{base}.{kind}"
+
+
+def permute_qk(w: np.ndarray, n_heads: int) -> np.ndarray:
+    """llama.cpp's reordering of q/k projection rows (weights ``(out, in)`` or
+    biases ``(out,)``): within each head, the two rotary halves of Hugging
+    Face's layout become interleaved pairs. ``unpermute_qk`` inverts it.
+
+    >>> permute_qk(np.arange(8), 1).tolist()
+    [0, 4, 1, 5, 2, 6, 3, 7]
+    """
+    rows = w.shape[0]
+    if rows % (2 * n_heads):
+        raise ValueError(f"[permute_qk] {rows} rows do not split into {n_heads} heads of pairs")
+    half = rows // n_heads // 2
+    return w.reshape(n_heads, 2, half, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def unpermute_qk(w: np.ndarray, n_heads: int) -> np.ndarray:
+    """The inverse of ``permute_qk``: a GGUF ``attn_q`` / ``attn_k`` tensor in
+    Hugging Face's row order (a new contiguous array).
+
+    >>> unpermute_qk(permute_qk(np.arange(8), 1), 1).tolist()
+    [0, 1, 2, 3, 4, 5, 6, 7]
+    """
+    rows = w.shape[0]
+    if rows % (2 * n_heads):
+        raise ValueError(f"[unpermute_qk] {rows} rows do not split into {n_heads} heads of pairs")
+    half = rows // n_heads // 2
+    out = w.reshape(n_heads, half, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+    return np.ascontiguousarray(out)
+
+
+def config_from_gguf(f: GGUFFile) -> LlamaConfig:
+    """A ``LlamaConfig`` from a GGUF file's metadata (architecture "llama").
+
+    >>> with GGUFFile("mistral-7b-instruct-v0.3.Q8_0.gguf") as f:
+    ...     config_from_gguf(f).num_key_value_heads
+    8
+    """
+    md = f.metadata
+    arch = md.get("general.architecture")
+    if arch not in _GGUF_ARCHITECTURES:
+        raise CheckpointError(f.path, f"general.architecture is {arch!r}; only "
+                              f"{', '.join(repr(a) for a in _GGUF_ARCHITECTURES)} GGUF models "
+                              "(Llama, Mistral) are supported")
+
+    def get(key: str, default: Any = None, *, required: bool = False) -> Any:
+        full = f"{arch}.{key}"
+        if full not in md:
+            if required:
+                raise CheckpointError(f.path, f"metadata key {full!r} is missing")
+            return default
+        return md[full]
+
+    def as_int(key: str, value: Any) -> int:
+        if isinstance(value, (bool, float, str)) or not isinstance(value, (int, np.integer)):
+            raise CheckpointError(f.path, f"metadata {arch}.{key} is {value!r}, not an integer")
+        return int(value)
+
+    hidden = as_int("embedding_length", get("embedding_length", required=True))
+    heads = as_int("attention.head_count", get("attention.head_count", required=True))
+    kv_heads = as_int("attention.head_count_kv", get("attention.head_count_kv", heads))
+    layers = as_int("block_count", get("block_count", required=True))
+    ffn = as_int("feed_forward_length", get("feed_forward_length", required=True))
+    head_dim = get("attention.key_length")
+    head_dim = hidden // heads if head_dim is None else as_int("attention.key_length", head_dim)
+    rot = get("rope.dimension_count")
+    if rot is not None and as_int("rope.dimension_count", rot) != head_dim:
+        raise CheckpointError(f.path, f"{arch}.rope.dimension_count is {rot} but the head size is {head_dim}: "
+                              "partial rotary embeddings are not supported")
+    tokens = md.get("tokenizer.ggml.tokens")
+    if "token_embd.weight" in f:
+        vocab = f.tensor_info("token_embd.weight").shape[0]
+    elif isinstance(tokens, list):
+        vocab = len(tokens)
+    else:
+        vocab = as_int("vocab_size", get("vocab_size", required=True))
+    scaling: dict[str, Any] | None = None
+    kind = get("rope.scaling.type")
+    factor = get("rope.scaling.factor")
+    if kind == "linear" and factor is not None and float(factor) != 1.0:
+        scaling = {"rope_type": "linear", "factor": float(factor)}
+    elif kind not in (None, "none", "linear"):
+        raise CheckpointError(f.path, f"{arch}.rope.scaling.type {kind!r} is not supported")
+    try:
+        return LlamaConfig(
+            vocab_size=int(vocab),
+            hidden_size=hidden,
+            intermediate_size=ffn,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            num_key_value_heads=kv_heads,
+            head_dim=head_dim,
+            rms_norm_eps=float(get("attention.layer_norm_rms_epsilon", 1e-5)),
+            rope_theta=float(get("rope.freq_base", 10000.0)),
+            rope_scaling=scaling,
+            max_position_embeddings=as_int("context_length", get("context_length", 2048)),
+            tie_word_embeddings="output.weight" not in f,
+            sliding_window=None,
+            bos_token_id=_opt_int(md.get("tokenizer.ggml.bos_token_id")),
+            eos_token_id=_opt_int(md.get("tokenizer.ggml.eos_token_id")),
+            model_type="llama",
+            attention_bias="blk.0.attn_q.bias" in f,
+            mlp_bias="blk.0.ffn_up.bias" in f,
+            extra={"gguf_architecture": arch, "gguf_name": md.get("general.name")},
+        )
+    except ValueError as e:
+        raise CheckpointError(f.path, f"metadata does not describe a valid model: {e}") from None
+
+
+# ---------------------------------------------------------------- internals
+
+
+def _is_gguf(path: str) -> bool:
+    if os.path.isdir(path):
+        return False
+    if path.lower().endswith(".gguf"):
+        return True
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"GGUF"
+    except OSError:
+        return False
+
+
+def _config_dir(path: str) -> str:
+    """The directory holding config.json for a checkpoint path."""
+    d = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    if not os.path.isfile(os.path.join(d, "config.json")):
+        raise FileNotFoundError(f"[load_model] {path!r}: no config.json in {d!r} (a Hugging Face model "
+                                "directory needs config.json next to the safetensors)")
+    return d
+
+
+def _opt_int(v: Any) -> int | None:
+    return None if v is None or isinstance(v, (bool, str)) else int(v)
+
+
+def _progress(total: int, enabled: bool | None, desc: str) -> Any:
+    """A tqdm bar over ``total`` bytes, or None (disabled, small, or no tqdm)."""
+    if enabled is False or (enabled is None and total < PROGRESS_MIN_BYTES):
+        return None
+    try:
+        tqdm: Any = importlib.import_module("tqdm.auto").tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, leave=False)
+
+
+def _expected(model: LlamaForCausalLM) -> dict[str, Parameter]:
+    """The model's persistent state, by transformers name (tied lm_head excluded)."""
+    return dict(model._state_items())
+
+
+def _fill(
+    model: LlamaForCausalLM,
+    items: Iterable[tuple[str, int, Callable[[], np.ndarray]]],
+    total: int,
+    progress: bool | None,
+    desc: str,
+) -> None:
+    """Set each named parameter from its loader, with a progress bar by bytes."""
+    own = _expected(model)
+    bar = _progress(total, progress, desc)
+    try:
+        for name, nbytes, get in items:
+            arr = get()
+            if arr.dtype != np.float32 or not arr.flags.c_contiguous:
+                arr = np.ascontiguousarray(arr, dtype=np.float32)
+            own[name]._replace(arr)
+            if bar is not None:
+                bar.update(nbytes)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _load_checkpoint(model: LlamaForCausalLM, ckpt: Checkpoint, progress: bool | None, where: str) -> None:
+    own = _expected(model)
+    names = set(ckpt.keys())
+    ignored = {"model.rotary_emb.inv_freq"}  # old checkpoints saved the rotary buffer
+    if model.config.tie_word_embeddings:
+        ignored.add("lm_head.weight")  # the shared tensor, listed twice by transformers
+    missing = [k for k in own if k not in names]
+    unexpected = [k for k in names if k not in own and k not in ignored and not k.endswith(".rotary_emb.inv_freq")]
+    mismatched = []
+    for k in names:
+        if k in own and tuple(ckpt.shape(k)) != own[k].shape:
+            mismatched.append((k, tuple(ckpt.shape(k)), own[k].shape))
+    if missing or unexpected or mismatched:
+        raise StateDictError(f"{type(model).__name__} from {where}", missing, unexpected, mismatched)
+    for k in own:
+        code = ckpt.dtype(k)
+        if code not in ("F32", "F16", "BF16", "F64"):
+            raise CheckpointError(where, f"tensor {k!r} has dtype {code}; weights must be F32, F16, BF16 or F64")
+
+    def items() -> Iterator[tuple[str, int, Callable[[], np.ndarray]]]:
+        for k, p in own.items():
+            nbytes = p.numel() * {"F32": 4, "F16": 2, "BF16": 2, "F64": 8}[ckpt.dtype(k)]
+            yield k, nbytes, functools.partial(ckpt.get, k, dtype=np.float32)
+
+    total = getattr(ckpt, "nbytes", 0)
+    _fill(model, items(), int(total), progress, f"loading {os.path.basename(where)}")
+
+
+def _load_gguf_weights(model: LlamaForCausalLM, f: GGUFFile, progress: bool | None) -> None:
+    cfg = model.config
+    own = _expected(model)
+    by_hf: dict[str, str] = {}
+    unexpected: list[str] = []
+    rope_freqs: str | None = None
+    for name in f.tensor_names():
+        if name == "rope_freqs.weight":
+            rope_freqs = name
+            continue
+        hf = gguf_to_hf_name(name)
+        if hf is None or hf not in own:
+            if hf == "lm_head.weight" and cfg.tie_word_embeddings:
+                continue
+            unexpected.append(name if hf is None else f"{name} ({hf})")
+        else:
+            by_hf[hf] = name
+    missing = [f"{hf_to_gguf_name(k) or k} ({k})" for k in own if k not in by_hf]
+    mismatched = []
+    for hf, name in by_hf.items():
+        shape = f.tensor_info(name).shape
+        if shape != own[hf].shape:
+            mismatched.append((f"{name} ({hf})", shape, own[hf].shape))
+    if missing or unexpected or mismatched:
+        raise StateDictError(f"{type(model).__name__} from {f.path}", missing, unexpected, mismatched)
+    odd = sorted({f"{f.tensor_info(n).ggml_type}" for n in by_hf.values()
+                  if f.tensor_info(n).ggml_type not in GGUF_LOADABLE_TYPES})
+    if odd:
+        raise CheckpointError(f.path, f"tensor type(s) {', '.join(odd)} cannot be loaded yet (supported: "
+                              f"{', '.join(GGUF_LOADABLE_TYPES)})")
+
+    def load(hf: str, name: str) -> np.ndarray:
+        info = f.tensor_info(name)
+        arr = f.view(name) if info.ggml_type == "F32" else f.dequantize(name)
+        if ".q_proj." in hf:
+            arr = unpermute_qk(arr, cfg.num_attention_heads)
+        elif ".k_proj." in hf:
+            arr = unpermute_qk(arr, cfg.kv_heads)
+        return arr
+
+    def items() -> Iterator[tuple[str, int, Callable[[], np.ndarray]]]:
+        for hf, name in by_hf.items():
+            yield hf, f.tensor_info(name).nbytes, functools.partial(load, hf, name)
+
+    total = sum(f.tensor_info(n).nbytes for n in by_hf.values())
+    _fill(model, items(), total, progress, f"loading {os.path.basename(f.path)}")
+    if rope_freqs is not None:
+        factors = f.dequantize(rope_freqs).reshape(-1)
+        base = rope_inv_freq(cfg)
+        if factors.shape != base.shape:
+            raise CheckpointError(f.path, f"rope_freqs.weight has shape {factors.shape}, expected {base.shape}")
+        model.model.rotary_emb.inv_freq.data = (base / factors).astype(np.float32)
+

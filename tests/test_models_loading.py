@@ -1,0 +1,462 @@
+"""Loading Llama / Mistral checkpoints (luminal.models.loading): Hugging Face
+directories (single-file and sharded safetensors, F32 / F16 / BF16) and GGUF
+files (F32 and Q8_0, with llama.cpp's q/k row order) give transformers'
+logits; broken checkpoints fail naming the tensors; building a 7B-shaped
+model skips random init."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+import pytest
+
+import luminal as lm
+from luminal.io.errors import CheckpointError
+from luminal.io.safetensors import save_file
+from luminal.models import LlamaConfig, LlamaForCausalLM, load_config, load_model, resolve_model_path
+from luminal.models.loading import (
+    config_from_gguf,
+    gguf_to_hf_name,
+    hf_to_gguf_name,
+    permute_qk,
+    unpermute_qk,
+)
+from luminal.nn.module import StateDictError
+
+PROMPT = np.array([[3, 17, 42, 9, 88, 1, 5]], dtype=np.int64)
+
+# vocab 100, hidden 64 (Q8_0 needs rows that are multiples of 32), GQA 4 -> 2
+TINY = dict(vocab_size=100, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, rms_norm_eps=1e-5, max_position_embeddings=256)
+
+
+def logits_of(model: LlamaForCausalLM, prompt: np.ndarray = PROMPT) -> np.ndarray:
+    cx = lm.Graph()
+    ids = cx.tensor((1, "seq"), dtype="i32")
+    out = model(ids).retrieve()
+    cx.compile(lm.GenericCompiler())
+    ids.set(prompt.astype(np.int32))
+    cx.execute()
+    return out.numpy()[0]
+
+
+def random_state_dict(cfg: LlamaConfig, seed: int = 0) -> Dict[str, np.ndarray]:
+    """Random weights (numpy only) with every HF name of a model of ``cfg``."""
+    rng = np.random.default_rng(seed)
+    model = LlamaForCausalLM(cfg, init=False)
+    return {k: (rng.standard_normal(p.shape) * (0.3 if p.ndim > 1 else 0.1) + (p.ndim == 1)).astype(np.float32)
+            for k, p in model.state_dict(keep_vars=True).items()}
+
+
+def write_hf_dir(path: Path, cfg_dict: Dict[str, Any], sd: Dict[str, np.ndarray]) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.json").write_text(json.dumps(cfg_dict))
+    save_file(sd, path / "model.safetensors")
+    return path
+
+
+def hf_config_dict(**over: Any) -> Dict[str, Any]:
+    d: Dict[str, Any] = dict(model_type="llama", **TINY)
+    d.update(over)
+    return d
+
+
+# ---------------------------------------------------------------- transformers reference
+
+_HF: Dict[str, Any] = {}
+
+
+def hf_model() -> Any:
+    """A tiny random transformers Llama (float32, eager), built once."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    if "model" not in _HF:
+        torch.manual_seed(0)
+        cfg = transformers.LlamaConfig(**TINY, initializer_range=0.2, attn_implementation="eager",
+                                       bos_token_id=1, eos_token_id=2)
+        model = transformers.LlamaForCausalLM(cfg).eval()
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "norm" in name:
+                    p.uniform_(0.5, 1.5)
+        _HF["model"] = model
+    return _HF["model"]
+
+
+def hf_logits(model: Any, sd: Optional[Dict[str, np.ndarray]] = None) -> np.ndarray:
+    """transformers' prompt logits, with ``sd`` (numpy) loaded into a copy if given."""
+    import copy
+
+    import torch
+
+    if sd is not None:
+        model = copy.deepcopy(model)
+        model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in sd.items()}, strict=False)
+    with torch.no_grad():
+        return model(torch.tensor(PROMPT)).logits[0].float().numpy()
+
+
+def hf_numpy_sd(model: Any) -> Dict[str, np.ndarray]:
+    import torch
+
+    return {k: v.detach().to(torch.float32).numpy() for k, v in model.state_dict().items()}
+
+
+# ---------------------------------------------------------------- Hugging Face directories
+
+
+@pytest.mark.parametrize("shards", ["single", "sharded"])
+def test_hf_directory_matches_transformers(tmp_path: Path, shards: str) -> None:
+    hf = hf_model()
+    kw = {"max_shard_size": "40KB"} if shards == "sharded" else {}
+    hf.save_pretrained(tmp_path, **kw)
+    files = os.listdir(tmp_path)
+    assert ("model.safetensors.index.json" in files) == (shards == "sharded")
+    model = LlamaForCausalLM.from_pretrained(tmp_path)
+    assert not model.training and model.config.num_key_value_heads == 2
+    np.testing.assert_allclose(logits_of(model), hf_logits(hf), atol=1e-4, rtol=0)
+    # the weights are zero-copy views of the checkpoint where no conversion is needed
+    assert not model.model.embed_tokens.weight.data.flags.owndata
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_checkpoints_widen_to_f32(tmp_path: Path, dtype: str) -> None:
+    import torch
+
+    hf = hf_model()
+    half = type(hf)(hf.config).to(getattr(torch, dtype))
+    half.load_state_dict(hf.state_dict())
+    half.save_pretrained(tmp_path)
+    rounded = hf_numpy_sd(half)  # the half-precision values, widened exactly
+    model = load_model(tmp_path)
+    for k, p in model.state_dict(keep_vars=True).items():
+        assert p.data.dtype == np.float32
+        np.testing.assert_array_equal(p.data, rounded[k], err_msg=k)
+    np.testing.assert_allclose(logits_of(model), hf_logits(hf, rounded), atol=1e-4, rtol=0)
+
+
+def test_tied_embeddings_and_checkpoint_paths(tmp_path: Path) -> None:
+    cfg = hf_config_dict(tie_word_embeddings=True)
+    lcfg = LlamaConfig.from_hf(cfg)
+    sd = random_state_dict(lcfg)
+    sd["lm_head.weight"] = sd["model.embed_tokens.weight"]  # transformers saves the shared tensor twice
+    write_hf_dir(tmp_path, cfg, sd)
+    ref = LlamaForCausalLM(lcfg).eval()
+    ref.load_state_dict(sd)
+    want = logits_of(ref)
+    for src in (tmp_path, str(tmp_path), tmp_path / "model.safetensors"):
+        np.testing.assert_allclose(logits_of(load_model(src)), want, atol=1e-5, rtol=0)
+    assert load_config(tmp_path).tie_word_embeddings
+
+
+def test_init_false_builds_7b_without_memory_or_time() -> None:
+    cfg = LlamaConfig(vocab_size=32768, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                      num_attention_heads=32, num_key_value_heads=8, model_type="mistral", sliding_window=4096)
+    t = time.perf_counter()
+    model = LlamaForCausalLM(cfg, init=False)
+    elapsed = time.perf_counter() - t
+    params = list(model.parameters())
+    assert sum(p.numel() for p in params) > 7.2e9
+    # the matrices have no memory behind them (the norms' ones are ~1 MB)
+    assert all(p.data.strides == (0,) * p.ndim for p in params if p.ndim == 2)
+    assert elapsed < 2.0, f"building a 7B-shaped model took {elapsed:.2f} s"
+
+
+def test_progress_bar_optional(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = hf_config_dict()
+    write_hf_dir(tmp_path, cfg, random_state_dict(LlamaConfig.from_hf(cfg)))
+    load_model(tmp_path)  # small: no bar
+    assert "loading" not in capsys.readouterr().err
+    pytest.importorskip("tqdm")
+    load_model(tmp_path, progress=True)
+    assert "loading model.safetensors" in capsys.readouterr().err
+    import importlib
+
+    real = importlib.import_module
+
+    def no_tqdm(name: str, *a: Any) -> Any:
+        if name.startswith("tqdm"):
+            raise ImportError(name)
+        return real(name, *a)
+
+    monkeypatch.setattr(importlib, "import_module", no_tqdm)
+    load_model(tmp_path, progress=True)  # silently without a bar
+    assert "loading" not in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- broken checkpoints
+
+
+def test_missing_unexpected_and_mis_shaped_tensors(tmp_path: Path) -> None:
+    cfg = hf_config_dict()
+    sd = random_state_dict(LlamaConfig.from_hf(cfg))
+
+    bad = dict(sd)
+    del bad["model.layers.1.mlp.down_proj.weight"]
+    with pytest.raises(StateDictError, match=r'Missing key.*"model\.layers\.1\.mlp\.down_proj\.weight"') as e:
+        load_model(write_hf_dir(tmp_path / "missing", cfg, bad))
+    assert e.value.missing_keys == ["model.layers.1.mlp.down_proj.weight"]
+    assert "model.safetensors" in str(e.value)
+
+    bad = dict(sd)
+    bad["model.layers.0.self_attn.k_proj.weight"] = np.zeros((32, 48), np.float32)
+    bad["model.layers.0.extra.weight"] = np.zeros(3, np.float32)
+    with pytest.raises(StateDictError) as e:
+        load_model(write_hf_dir(tmp_path / "shape", cfg, bad))
+    msg = str(e.value)
+    assert "size mismatch for model.layers.0.self_attn.k_proj.weight" in msg and "(32, 48)" in msg
+    assert '"model.layers.0.extra.weight"' in msg
+
+    # a config that does not fit the weights (3 layers): the layer-2 tensors are missing
+    with pytest.raises(StateDictError, match=r"model\.layers\.2\.self_attn\.q_proj\.weight"):
+        load_model(write_hf_dir(tmp_path / "config", hf_config_dict(num_hidden_layers=3), sd))
+
+    bad = dict(sd)
+    bad["model.norm.weight"] = np.ones(64, np.int32)
+    with pytest.raises(CheckpointError, match="'model.norm.weight' has dtype I32"):
+        load_model(write_hf_dir(tmp_path / "dtype", cfg, bad))
+
+    d = write_hf_dir(tmp_path / "corrupt", cfg, sd)
+    raw = (d / "model.safetensors").read_bytes()
+    (d / "model.safetensors").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        load_model(d)
+
+    empty = tmp_path / "no_weights"
+    empty.mkdir()
+    (empty / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(FileNotFoundError, match="neither"):
+        load_model(empty)
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        load_model(_no_config(tmp_path, sd))
+    with pytest.raises(ValueError, match="dtype 'f16' is not supported"):
+        load_model(tmp_path / "missing", dtype="f16")
+
+
+def _no_config(tmp_path: Path, sd: Dict[str, np.ndarray]) -> Path:
+    d = tmp_path / "noconfig2"
+    d.mkdir()
+    save_file(sd, d / "model.safetensors")
+    return d
+
+
+# ---------------------------------------------------------------- GGUF
+
+
+def test_qk_permutation_and_names() -> None:
+    w = np.arange(2 * 8 * 3).reshape(16, 3)
+    p = permute_qk(w, 2)
+    assert not np.array_equal(p, w)
+    np.testing.assert_array_equal(unpermute_qk(p, 2), w)
+    # within a head, halves (rotate_half layout) become interleaved pairs
+    assert permute_qk(np.arange(8), 1).tolist() == [0, 4, 1, 5, 2, 6, 3, 7]
+    for hf, gg in [("model.embed_tokens.weight", "token_embd.weight"), ("lm_head.weight", "output.weight"),
+                   ("model.norm.weight", "output_norm.weight"),
+                   ("model.layers.7.input_layernorm.weight", "blk.7.attn_norm.weight"),
+                   ("model.layers.7.post_attention_layernorm.weight", "blk.7.ffn_norm.weight"),
+                   ("model.layers.0.self_attn.q_proj.weight", "blk.0.attn_q.weight"),
+                   ("model.layers.0.self_attn.o_proj.bias", "blk.0.attn_output.bias"),
+                   ("model.layers.3.mlp.gate_proj.weight", "blk.3.ffn_gate.weight")]:
+        assert hf_to_gguf_name(hf) == gg and gguf_to_hf_name(gg) == hf
+    assert gguf_to_hf_name("blk.0.token_embd.weight") is None and gguf_to_hf_name("rope_freqs.weight") is None
+
+
+def write_gguf(
+    path: Path,
+    sd: Dict[str, np.ndarray],
+    cfg: Dict[str, Any],
+    quant: str = "F32",
+    arch: str = "llama",
+    edit: Optional[Callable[[Dict[str, np.ndarray]], None]] = None,
+) -> Dict[str, np.ndarray]:
+    """Write ``sd`` as llama.cpp would (its names, q/k rows permuted, 2-D
+    weights quantized to ``quant``); return the weights as stored, dequantized,
+    in Hugging Face's names and row order."""
+    gguf = pytest.importorskip("gguf")
+    heads, kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    w = gguf.GGUFWriter(str(path), arch=arch)
+    w.add_context_length(cfg["max_position_embeddings"])
+    w.add_embedding_length(cfg["hidden_size"])
+    w.add_block_count(cfg["num_hidden_layers"])
+    w.add_feed_forward_length(cfg["intermediate_size"])
+    w.add_head_count(heads)
+    w.add_head_count_kv(kv)
+    w.add_rope_freq_base(float(cfg.get("rope_theta", 10000.0)))
+    w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+    w.add_tokenizer_model("llama")
+    w.add_token_list(["<unk>", "<s>", "</s>"] + [f"t{i}" for i in range(3, cfg["vocab_size"])])
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    tensors = {hf_to_gguf_name(k): v for k, v in sd.items()}
+    if edit is not None:
+        edit(tensors)
+    stored: Dict[str, np.ndarray] = {}
+    for name, v in tensors.items():
+        hf = gguf_to_hf_name(name) or name
+        v = np.asarray(v, np.float32)
+        if ".attn_q." in name:
+            v = permute_qk(v, heads)
+        elif ".attn_k." in name:
+            v = permute_qk(v, kv)
+        if quant != "F32" and v.ndim == 2:
+            qt = getattr(gguf.GGMLQuantizationType, quant)
+            q = gguf.quants.quantize(v, qt)
+            w.add_tensor(name, q, raw_dtype=qt)
+            v = gguf.quants.dequantize(q, qt)
+        else:
+            w.add_tensor(name, v)
+        if ".attn_q." in name:
+            v = unpermute_qk(v, heads)
+        elif ".attn_k." in name:
+            v = unpermute_qk(v, kv)
+        stored[hf] = v
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return stored
+
+
+def test_gguf_f32_matches_transformers(tmp_path: Path) -> None:
+    hf = hf_model()
+    path = tmp_path / "tiny-f32.gguf"
+    write_gguf(path, hf_numpy_sd(hf), TINY)
+    model = LlamaForCausalLM.from_pretrained(path)
+    cfg = model.config
+    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.kv_heads, cfg.vocab_size) == (64, 2, 2, 100)
+    assert (cfg.rms_norm_eps, cfg.bos_token_id, cfg.eos_token_id) == (pytest.approx(1e-5), 1, 2)
+    assert not cfg.tie_word_embeddings and cfg.max_position_embeddings == 256
+    np.testing.assert_allclose(logits_of(model), hf_logits(hf), atol=1e-4, rtol=0)
+
+
+def test_gguf_q8_0(tmp_path: Path) -> None:
+    hf = hf_model()
+    path = tmp_path / "tiny-q8_0.gguf"
+    stored = write_gguf(path, hf_numpy_sd(hf), TINY, quant="Q8_0")
+    got = logits_of(load_model(path))
+    # tight against transformers running the dequantized weights ...
+    np.testing.assert_allclose(got, hf_logits(hf, stored), atol=1e-4, rtol=0)
+    # ... and close to the original model (8-bit weights)
+    want = hf_logits(hf)
+    assert np.abs(got - want).max() < 0.05 * np.abs(want).max()
+
+
+def test_gguf_without_transformers(tmp_path: Path) -> None:
+    """A GGUF written from a luminal state_dict loads back to the same model
+    (tied embeddings: no output.weight)."""
+    cfg = hf_config_dict(tie_word_embeddings=True, rope_theta=50000.0)
+    lcfg = LlamaConfig.from_hf(cfg)
+    sd = random_state_dict(lcfg)
+    path = tmp_path / "tied.gguf"
+    stored = write_gguf(path, sd, cfg)
+    model = load_model(path)
+    assert model.config.tie_word_embeddings and model.config.rope_theta == 50000.0
+    for k, p in model.state_dict(keep_vars=True).items():
+        np.testing.assert_array_equal(p.data, stored[k], err_msg=k)
+    ref = LlamaForCausalLM(lcfg).eval()
+    ref.load_state_dict(sd)
+    np.testing.assert_allclose(logits_of(model), logits_of(ref), atol=1e-5, rtol=0)
+
+
+def test_gguf_rope_freqs(tmp_path: Path) -> None:
+    """Llama 3.1-style GGUFs store rope scaling as a rope_freqs tensor of
+    divisors; loading one gives the llama3-scaled model."""
+    from luminal.models import rope_inv_freq
+
+    scaling = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+               "original_max_position_embeddings": 16}
+    scaled = LlamaConfig.from_hf(hf_config_dict(rope_theta=500000.0, rope_scaling=scaling))
+    plain_cfg = hf_config_dict(rope_theta=500000.0)
+    sd = random_state_dict(scaled)
+    factors = rope_inv_freq(LlamaConfig.from_hf(plain_cfg)) / rope_inv_freq(scaled)
+    assert factors.max() > 1.5  # the scaling changes some frequencies
+
+    def add_freqs(t: Dict[str, np.ndarray]) -> None:
+        t["rope_freqs.weight"] = factors.astype(np.float32)
+
+    path = tmp_path / "llama31.gguf"
+    write_gguf(path, sd, plain_cfg, edit=add_freqs)
+    model = load_model(path)
+    ref = LlamaForCausalLM(scaled).eval()
+    ref.load_state_dict(sd)
+    np.testing.assert_allclose(model.model.rotary_emb.inv_freq.data, rope_inv_freq(scaled), rtol=1e-6)
+    np.testing.assert_allclose(logits_of(model), logits_of(ref), atol=1e-5, rtol=0)
+
+
+def test_gguf_errors(tmp_path: Path) -> None:
+    cfg = hf_config_dict()
+    sd = random_state_dict(LlamaConfig.from_hf(cfg))
+
+    path = tmp_path / "gpt2.gguf"
+    write_gguf(path, sd, cfg, arch="gpt2")
+    with pytest.raises(CheckpointError, match="general.architecture is 'gpt2'"):
+        load_model(path)
+
+    path = tmp_path / "missing.gguf"
+    write_gguf(path, sd, cfg, edit=lambda t: t.pop("blk.1.ffn_down.weight"))
+    with pytest.raises(StateDictError, match=r"blk\.1\.ffn_down\.weight \(model\.layers\.1\.mlp\.down_proj\.weight\)"):
+        load_model(path)
+
+    def reshape(t: Dict[str, np.ndarray]) -> None:
+        t["blk.0.ffn_up.weight"] = np.zeros((96, 64), np.float32)
+        t["blk.0.mystery.weight"] = np.zeros(4, np.float32)
+
+    path = tmp_path / "shape.gguf"
+    write_gguf(path, sd, cfg, edit=reshape)
+    with pytest.raises(StateDictError) as e:
+        load_model(path)
+    msg = str(e.value)
+    assert "size mismatch for blk.0.ffn_up.weight (model.layers.0.mlp.up_proj.weight)" in msg
+    assert "(96, 64)" in msg and "blk.0.mystery.weight" in msg
+
+    path = tmp_path / "q4_1.gguf"
+    write_gguf(path, sd, cfg, quant="Q4_1")
+    with pytest.raises(CheckpointError, match="Q4_1 cannot be loaded yet"):
+        load_model(path)
+
+    path = tmp_path / "truncated.gguf"
+    write_gguf(path, sd, cfg)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 1000])
+    with pytest.raises(CheckpointError, match="truncated.gguf"):
+        load_model(path)
+
+
+def test_gguf_metadata_to_config(tmp_path: Path) -> None:
+    from luminal.io.gguf import GGUFFile
+
+    cfg = hf_config_dict()
+    path = tmp_path / "cfg.gguf"
+    write_gguf(path, random_state_dict(LlamaConfig.from_hf(cfg)), cfg)
+    with GGUFFile(path) as f:
+        c = config_from_gguf(f)
+    assert (c.vocab_size, c.hidden_size, c.intermediate_size, c.num_hidden_layers) == (100, 64, 128, 2)
+    assert (c.num_attention_heads, c.kv_heads, c.head_size, c.rope_theta) == (4, 2, 16, 10000.0)
+    assert c.sliding_window is None and c.model_type == "llama"
+    assert load_config(path) == c
+
+
+# ---------------------------------------------------------------- model ids
+
+
+def test_resolve_model_path(tmp_path: Path) -> None:
+    assert resolve_model_path(str(tmp_path)) == str(tmp_path)
+    with pytest.raises(FileNotFoundError, match="not a Hugging Face id"):
+        resolve_model_path(str(tmp_path / "nowhere"))
+    pytest.importorskip("huggingface_hub")
+    with pytest.raises(FileNotFoundError, match="setup.sh"):
+        resolve_model_path("someone/not-downloaded", cache_dir=tmp_path)
+    # a cached snapshot is found without any network access
+    repo = tmp_path / "models--someone--tiny"
+    snap = repo / "snapshots" / ("a" * 40)
+    snap.mkdir(parents=True)
+    (snap / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    assert Path(resolve_model_path("someone/tiny", cache_dir=tmp_path)) == snap
