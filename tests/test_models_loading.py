@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import luminal as lm
+import luminal.nn as nn
 from luminal.io.errors import CheckpointError
 from luminal.io.safetensors import save_file
 from luminal.models import LlamaConfig, LlamaForCausalLM, load_config, load_model, resolve_model_path
@@ -35,11 +36,11 @@ TINY = dict(vocab_size=100, hidden_size=64, intermediate_size=128, num_hidden_la
             num_key_value_heads=2, rms_norm_eps=1e-5, max_position_embeddings=256)
 
 
-def logits_of(model: LlamaForCausalLM, prompt: np.ndarray = PROMPT) -> np.ndarray:
+def logits_of(model: LlamaForCausalLM, prompt: np.ndarray = PROMPT, cpu: bool = False) -> np.ndarray:
     cx = lm.Graph()
     ids = cx.tensor((1, "seq"), dtype="i32")
     out = model(ids).retrieve()
-    cx.compile(lm.GenericCompiler())
+    cx.compile(lm.GenericCompiler(), *([lm.CPUCompiler()] if cpu else []))
     ids.set(prompt.astype(np.int32))
     cx.execute()
     return out.numpy()[0]
@@ -345,6 +346,40 @@ def test_gguf_q8_0(tmp_path: Path) -> None:
     # ... and close to the original model (8-bit weights)
     want = hf_logits(hf)
     assert np.abs(got - want).max() < 0.05 * np.abs(want).max()
+
+
+def test_gguf_q8_0_kept_quantized(tmp_path: Path) -> None:
+    """quantized=True: projections stay Q8_0 blocks (QuantizedParameter); the
+    reference executor dequantizes them exactly, the CPU compiler runs int8
+    products with quantized activations (llama.cpp's numerics)."""
+    hf = hf_model()
+    path = tmp_path / "tiny-q8_0.gguf"
+    stored = write_gguf(path, hf_numpy_sd(hf), TINY, quant="Q8_0")
+    model = load_model(path, quantized=True)
+    q = model.model.layers[0].self_attn.q_proj.weight
+    assert isinstance(q, nn.QuantizedParameter) and q.format == "q8_0"
+    np.testing.assert_array_equal(q.data, stored["model.layers.0.self_attn.q_proj.weight"])
+    assert not isinstance(model.model.embed_tokens.weight, nn.QuantizedParameter)
+    want = hf_logits(hf, stored)
+    np.testing.assert_allclose(logits_of(model), want, atol=1e-4, rtol=0)
+    got = logits_of(model, cpu=True)
+    assert np.abs(got - want).max() < 0.05 * np.abs(want).max()
+    assert np.array_equal(got.argmax(-1), want.argmax(-1))
+
+
+def test_gguf_q8_0_against_llama_cpp(tmp_path: Path) -> None:
+    """An independent reference: llama.cpp on the same Q8_0 file (it quantizes
+    activations as luminal does, and keeps its KV cache in f16)."""
+    llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    hf = hf_model()
+    path = tmp_path / "tiny-q8_0.gguf"
+    write_gguf(path, hf_numpy_sd(hf), TINY, quant="Q8_0")
+    llm = llama_cpp.Llama(model_path=str(path), n_threads=2, n_ctx=64, logits_all=True, verbose=False)
+    ids = [int(i) for i in PROMPT.reshape(-1)]
+    llm.eval(ids)
+    theirs = np.array(llm.scores[: len(ids)], dtype=np.float32)
+    ours = logits_of(load_model(path, quantized=True), cpu=True)
+    assert np.abs(ours - theirs).max() < 0.04 * np.abs(theirs).max()
 
 
 def test_gguf_without_transformers(tmp_path: Path) -> None:

@@ -49,7 +49,8 @@ from luminal.io.safetensors import Checkpoint, open_checkpoint
 from luminal.models.config import LlamaConfig
 from luminal.models.llama import LlamaForCausalLM, rope_inv_freq
 from luminal.nn.module import StateDictError
-from luminal.nn.parameter import Parameter
+from luminal.nn.parameter import Parameter, QuantizedParameter
+from luminal.quant import QUANTIZED
 
 __all__ = [
     "GGUF_TENSOR_NAMES",
@@ -107,6 +108,7 @@ def load_model(
     *,
     progress: bool | None = None,
     config: LlamaConfig | None = None,
+    quantized: bool = False,
 ) -> LlamaForCausalLM:
     """A ``LlamaForCausalLM`` (eval mode) with the weights of ``path``: a
     Hugging Face model directory (``config.json`` + safetensors, single or
@@ -116,6 +118,9 @@ def load_model(
     "f32" for now). ``progress``: None shows a tqdm bar for checkpoints over
     ``PROGRESS_MIN_BYTES`` (if tqdm is installed), True/False force it on
     or off. ``config`` overrides the one read from the checkpoint.
+    ``quantized=True`` keeps a GGUF's Q8_0/Q4_0 projection matrices as they
+    are stored (``nn.QuantizedParameter``): never dequantized in memory, and
+    Q8_0 products run in int8 like llama.cpp's. Other tensors load as f32.
 
     >>> model = load_model("models/Llama-3.2-1B")
     >>> model.config.num_hidden_layers
@@ -130,7 +135,7 @@ def load_model(
         with GGUFFile(p) as f:
             cfg = config or config_from_gguf(f)
             model = LlamaForCausalLM(cfg, init=False).eval()
-            _load_gguf_weights(model, f, progress)
+            _load_gguf_weights(model, f, progress, quantized=quantized)
         return model
     cfg = config or LlamaConfig.from_hf(_config_dir(p))
     model = LlamaForCausalLM(cfg, init=False).eval()
@@ -431,7 +436,9 @@ def _load_checkpoint(model: LlamaForCausalLM, ckpt: Checkpoint, progress: bool |
     _fill(model, items(), int(total), progress, f"loading {os.path.basename(where)}")
 
 
-def _load_gguf_weights(model: LlamaForCausalLM, f: GGUFFile, progress: bool | None) -> None:
+def _load_gguf_weights(
+    model: LlamaForCausalLM, f: GGUFFile, progress: bool | None, quantized: bool = False
+) -> None:
     cfg = model.config
     own = _expected(model)
     by_hf: dict[str, str] = {}
@@ -471,11 +478,29 @@ def _load_gguf_weights(model: LlamaForCausalLM, f: GGUFFile, progress: bool | No
             arr = unpermute_qk(arr, cfg.kv_heads)
         return arr
 
+    kept: set[str] = set()
+    if quantized:  # projection matrices stay as GGML blocks
+        for hf, name in by_hf.items():
+            info = f.tensor_info(name)
+            fmt = info.ggml_type.lower()
+            if fmt not in QUANTIZED or not (hf.endswith("_proj.weight") or hf == "lm_head.weight"):
+                continue
+            blocks = f.raw(name).reshape(info.shape[0], -1)  # one row of blocks per output
+            if ".q_proj." in hf:
+                blocks = unpermute_qk(blocks, cfg.num_attention_heads)
+            elif ".k_proj." in hf:
+                blocks = unpermute_qk(blocks, cfg.kv_heads)
+            module_name, _, attr = hf.rpartition(".")
+            setattr(model.get_submodule(module_name), attr,
+                    QuantizedParameter(blocks, tuple(info.shape), fmt))
+            kept.add(hf)
+
     def items() -> Iterator[tuple[str, int, Callable[[], np.ndarray]]]:
         for hf, name in by_hf.items():
-            yield hf, f.tensor_info(name).nbytes, functools.partial(load, hf, name)
+            if hf not in kept:
+                yield hf, f.tensor_info(name).nbytes, functools.partial(load, hf, name)
 
-    total = sum(f.tensor_info(n).nbytes for n in by_hf.values())
+    total = sum(f.tensor_info(n).nbytes for hf, n in by_hf.items() if hf not in kept)
     _fill(model, items(), total, progress, f"loading {os.path.basename(f.path)}")
     if rope_freqs is not None:
         factors = f.dequantize(rope_freqs).reshape(-1)

@@ -1,0 +1,255 @@
+"""LLM generation speed: luminal vs llama.cpp (llama-cpp-python) vs
+transformers eager, on the same GGUF file (a Mistral-7B-shaped model with
+random weights, made here), the same prompt and the same thread count.
+
+    python benchmarks/llm.py                 # 4-layer variant, Q8_0: a quick run
+    python benchmarks/llm.py --layers 32     # the full 7B shape (7.7 GB Q8_0 file)
+    python benchmarks/llm.py --format f16    # F16 weights
+
+Prints prefill and decode tokens/s with ratios, and luminal's decode as a
+fraction of the memory-bandwidth bound (weight bytes read per token over the
+bandwidth measured in this run). transformers runs only when its f32 copy
+fits in memory (the few-layer variants). Model files are cached under
+``--dir`` (default: ~/.cache/luminal/bench).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+
+MISTRAL_7B = dict(vocab=32000, hidden=4096, ffn=14336, heads=32, kv_heads=8, ctx=32768,
+                  rope_theta=1e6, eps=1e-5)
+
+
+def make_gguf(path: Path, layers: int, fmt: str, seed: int = 0) -> None:
+    """A llama-architecture GGUF with random weights (quantized blocks drawn
+    directly: random int8 values and small fp16 scales) and a byte-level
+    SentencePiece-style vocabulary llama.cpp accepts."""
+    import gguf
+
+    c = MISTRAL_7B
+    rng = np.random.default_rng(seed)
+    w = gguf.GGUFWriter(str(path) + ".tmp", "llama")
+    w.add_name(f"mistral-7b-shaped-random-{layers}l")
+    w.add_context_length(c["ctx"])
+    w.add_embedding_length(c["hidden"])
+    w.add_block_count(layers)
+    w.add_feed_forward_length(c["ffn"])
+    w.add_head_count(c["heads"])
+    w.add_head_count_kv(c["kv_heads"])
+    w.add_rope_freq_base(c["rope_theta"])
+    w.add_layer_norm_rms_eps(c["eps"])
+    w.add_rope_dimension_count(c["hidden"] // c["heads"])
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    tokens += [f"\u2581t{i}" for i in range(c["vocab"] - len(tokens))]
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_scores([0.0] * 3 + [0.0] * 256 + [-float(i) for i in range(c["vocab"] - 259)])
+    w.add_token_types([2, 3, 3] + [6] * 256 + [1] * (c["vocab"] - 259))
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+
+    def tensor(name: str, shape: tuple[int, int] | tuple[int], quantized: bool = True) -> None:
+        if len(shape) == 1:  # norms: f32 around 1
+            w.add_tensor(name, (1 + 0.1 * rng.standard_normal(shape)).astype(np.float32))
+            return
+        rows, cols = shape
+        if fmt == "q8_0" and quantized:
+            blocks = np.empty((rows, cols // 32, 34), np.uint8)
+            scale = (rng.uniform(0.5, 1.5, (rows, cols // 32)) * 0.02 / 127).astype(np.float16)
+            blocks[..., :2] = scale.view(np.uint8).reshape(rows, cols // 32, 2)
+            blocks[..., 2:] = rng.integers(-127, 128, (rows, cols // 32, 32), dtype=np.int8).view(np.uint8)
+            w.add_tensor(name, blocks.reshape(rows, -1), raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+        else:
+            w.add_tensor(name, (0.02 * rng.standard_normal(shape, dtype=np.float32)).astype(np.float16))
+
+    h, f, kv = c["hidden"], c["ffn"], c["kv_heads"] * (c["hidden"] // c["heads"])
+    tensor("token_embd.weight", (c["vocab"], h), quantized=False)
+    for i in range(layers):
+        tensor(f"blk.{i}.attn_norm.weight", (h,))
+        tensor(f"blk.{i}.attn_q.weight", (h, h))
+        tensor(f"blk.{i}.attn_k.weight", (kv, h))
+        tensor(f"blk.{i}.attn_v.weight", (kv, h))
+        tensor(f"blk.{i}.attn_output.weight", (h, h))
+        tensor(f"blk.{i}.ffn_norm.weight", (h,))
+        tensor(f"blk.{i}.ffn_gate.weight", (f, h))
+        tensor(f"blk.{i}.ffn_up.weight", (f, h))
+        tensor(f"blk.{i}.ffn_down.weight", (h, f))
+    tensor("output_norm.weight", (h,))
+    tensor("output.weight", (c["vocab"], h))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file(progress=True)
+    w.close()
+    os.replace(str(path) + ".tmp", path)
+
+
+def weight_bytes_per_token(path: Path) -> int:
+    """Bytes of every matrix a decode step reads (all but the embedding table)."""
+    from luminal.io.gguf import GGUFFile
+
+    with GGUFFile(path) as f:
+        return sum(f.tensor_info(n).nbytes for n in f.tensor_names() if n != "token_embd.weight")
+
+
+def measure_bandwidth(threads: int) -> float:
+    """GB/s of a 1 GiB streaming read on `threads` threads (a luminal sum kernel)."""
+    import luminal as lm
+
+    cx = lm.Graph()
+    x = cx.tensor((256, 1 << 20)).set(np.ones((256, 1 << 20), np.float32))
+    s = x.sum(-1).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    cx.execute()
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        cx.execute()
+        times.append(time.perf_counter() - t)
+    del s
+    return 256 * (1 << 20) * 4 / min(times) / 1e9
+
+
+def run_luminal(path: Path, prompt: list[int], gen: int) -> tuple[float, float, list[int]]:
+    from luminal.models import Generator, load_model
+
+    t = time.perf_counter()
+    model = load_model(path, quantized=True)
+    load_s = time.perf_counter() - t
+    g = Generator(model)
+    print(f"  luminal: loaded in {load_s:.1f} s, compiled in {g.compile_seconds:.1f} s", file=sys.stderr)
+    for _ in g.generate_ids(prompt[:4], max_tokens=2):
+        pass
+    from luminal.models.generate import GenerationStats
+
+    stats = GenerationStats()
+    out = list(g.generate_ids(prompt, max_tokens=gen, stats=stats))
+    return stats.prefill_tokens_per_s, stats.decode_tokens_per_s, out
+
+
+def run_llama_cpp(path: Path, prompt: list[int], gen: list[int], threads: int) -> tuple[float, float]:
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(path), n_threads=threads, n_threads_batch=threads,
+                n_ctx=len(prompt) + len(gen) + 8, n_batch=max(len(prompt), 8), verbose=False)
+    llm.eval(prompt[:4])
+    llm.reset()
+    t = time.perf_counter()
+    llm.eval(prompt)
+    prefill = len(prompt) / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for tok in gen:
+        llm.eval([tok])
+    decode = len(gen) / (time.perf_counter() - t)
+    return prefill, decode
+
+
+def run_transformers(path: Path, prompt: list[int], gen: int, dtype: str) -> tuple[float, float]:
+    import torch
+    import transformers
+
+    from luminal.models import load_model
+
+    model = load_model(path)  # dequantized f32 weights with HF names
+    cfg = model.config
+    hf_cfg = transformers.MistralConfig(
+        vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
+        num_key_value_heads=cfg.num_key_value_heads, rms_norm_eps=cfg.rms_norm_eps,
+        rope_theta=cfg.rope_theta, max_position_embeddings=4096, sliding_window=None,
+        tie_word_embeddings=False, attn_implementation="eager")
+    with torch.device("meta"):
+        hf = transformers.MistralForCausalLM(hf_cfg)
+    state = {k: torch.from_numpy(np.asarray(v)) for k, v in model.state_dict().items()}
+    hf.load_state_dict(state, assign=True)
+    hf = hf.to(torch.bfloat16 if dtype == "bf16" else torch.float32).eval()
+    ids = torch.tensor([prompt])
+    with torch.no_grad():
+        hf(ids[:, :4])
+        t = time.perf_counter()
+        out = hf(ids, use_cache=True)
+        prefill = len(prompt) / (time.perf_counter() - t)
+        past, tok = out.past_key_values, out.logits[:, -1:].argmax(-1)
+        t = time.perf_counter()
+        for _ in range(gen):
+            out = hf(tok, past_key_values=past, use_cache=True)
+            past, tok = out.past_key_values, out.logits[:, -1:].argmax(-1)
+        decode = gen / (time.perf_counter() - t)
+    return prefill, decode
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--format", choices=["q8_0", "f16"], default="q8_0")
+    ap.add_argument("--prompt-tokens", type=int, default=64)
+    ap.add_argument("--gen-tokens", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--dir", default=os.path.join(os.path.expanduser("~"), ".cache", "luminal", "bench"))
+    ap.add_argument("--skip", default="", help="comma list of: llama.cpp, transformers")
+    args = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    import torch
+
+    torch.set_num_threads(args.threads)
+
+    path = Path(args.dir) / f"mistral7b-shape-{args.layers}l-{args.format}.gguf"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        print(f"writing {path} ...", file=sys.stderr)
+        make_gguf(path, args.layers, args.format)
+    rng = np.random.default_rng(1)
+    prompt = [1] + rng.integers(300, 32000, args.prompt_tokens - 1).tolist()
+    skip = set(args.skip.split(",")) if args.skip else set()
+
+    rows: list[tuple[str, float, float]] = []
+    print("luminal ...", file=sys.stderr)
+    lp, ld, generated = run_luminal(path, prompt, args.gen_tokens)
+    rows.append(("luminal", lp, ld))
+    if "llama.cpp" not in skip:
+        try:
+            print("llama.cpp ...", file=sys.stderr)
+            rows.append(("llama.cpp", *run_llama_cpp(path, prompt, generated or [300] * args.gen_tokens,
+                                                     args.threads)))
+        except ImportError:
+            print("  llama-cpp-python is not installed: skipped", file=sys.stderr)
+    weights = weight_bytes_per_token(path)
+    f32_bytes = weights / (2 if args.format == "f16" else 34 / 32) * 4  # an f32 copy of the model
+    if "transformers" not in skip and 2 * f32_bytes < 0.8 * _mem_available():
+        for dt in ("f32", "bf16"):
+            print(f"transformers {dt} ...", file=sys.stderr)
+            rows.append((f"transformers eager {dt}", *run_transformers(path, prompt, args.gen_tokens, dt)))
+    bandwidth = measure_bandwidth(args.threads)
+
+    print(f"\n{args.layers}-layer Mistral-7B-shaped model, {args.format}, {args.threads} threads, "
+          f"prompt {args.prompt_tokens} tokens, {args.gen_tokens} decoded")
+    print(f"weights read per token {weights / 1e9:.2f} GB; measured bandwidth {bandwidth:.1f} GB/s "
+          f"-> decode bound {bandwidth * 1e9 / weights:.2f} tok/s\n")
+    print("| engine | prefill tok/s | decode tok/s | luminal prefill ratio | luminal decode ratio |")
+    print("|---|---|---|---|---|")
+    for name, p, d in rows:
+        print(f"| {name} | {p:.2f} | {d:.2f} | {lp / p:.2f}x | {ld / d:.2f}x |")
+    print(f"\nluminal decode = {ld * weights / (bandwidth * 1e9):.0%} of the bandwidth bound")
+
+
+def _mem_available() -> float:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8e9
+
+
+if __name__ == "__main__":
+    main()
