@@ -170,6 +170,7 @@ def run_transformers(path: Path, prompt: list[int], gen: int, dtype: str) -> tup
         hf = transformers.MistralForCausalLM(hf_cfg)
     state = {k: torch.from_numpy(np.asarray(v)) for k, v in model.state_dict().items()}
     hf.load_state_dict(state, assign=True)
+    hf.model.rotary_emb = type(hf.model.rotary_emb)(config=hf_cfg)  # its buffer was on meta
     hf = hf.to(torch.bfloat16 if dtype == "bf16" else torch.float32).eval()
     ids = torch.tensor([prompt])
     with torch.no_grad():

@@ -127,3 +127,20 @@ def test_quantized_parameter_in_a_module():
                                rtol=1e-4, atol=1e-3)
     with pytest.raises(ValueError, match="needs 544 bytes"):
         nn.QuantizedParameter(np.zeros(3, np.uint8), (16, 32), "q8_0")
+
+
+def test_q8_matmul_on_the_last_row_of_a_symbolic_batch():
+    """Decode's logits: the last position of (1, seq, k) times Q8_0 weights must
+    still be one int8 product (size-1 dims' strides do not matter)."""
+    w = _weights((64, 128), seed=4)
+    blocks = quant.quantize(w, "q8_0")
+    cx = lm.Graph()
+    xt = cx.tensor((1, "seq", 128))
+    wt = cx.parameter(w.shape, dtype="q8_0").set_blocks(blocks)
+    y = ((xt * 2.0).narrow(1, -1, 1) @ wt.T).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    assert cx.kernel_source().count("lm_q8_0_matmul(out") == 1
+    x = np.random.default_rng(5).normal(0, 1, (1, 6, 128)).astype(np.float32)
+    xt.set(x)
+    cx.execute()
+    np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(2 * x[:, -1:], blocks), rtol=1e-4, atol=1e-3)

@@ -280,6 +280,7 @@ std::optional<std::string> quantized_matmul_call(const Kernel& k) {
     return std::nullopt;
   Expr rows = m, span = m * sa[r - 3];  // rows so far and the elements they span
   for (size_t d = r - 3; d-- > 0;) {
+    if (shape[d] == Expr(1)) continue;  // a size-1 dim's strides never matter
     if (!(sb[d] == Expr(0)) || !(sa[d] == span)) return std::nullopt;
     rows = rows * shape[d];
     span = span * shape[d];
