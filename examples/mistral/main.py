@@ -82,7 +82,10 @@ def load(name: str) -> Tuple[Any, Any]:
 
     path = resolve_model_path(name)
     t = time.perf_counter()
-    model = LlamaForCausalLM.from_pretrained(path)
+    # GGUF Q8_0/Q4_0 weights stay quantized (int8 products, like llama.cpp):
+    # a 7B Q8_0 model then takes ~8 GB instead of 29 GB as f32.
+    model = LlamaForCausalLM.from_pretrained(path, quantized=True) if path.endswith(".gguf") \
+        else LlamaForCausalLM.from_pretrained(path)
     tok = Tokenizer.from_pretrained(path)
     print(f"[load] {path}: {model.config.num_hidden_layers} layers, vocab {model.config.vocab_size}, "
           f"{time.perf_counter() - t:.1f} s", file=sys.stderr)
