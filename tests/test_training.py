@@ -311,3 +311,22 @@ def test_backward_matmuls_go_to_blas():
     t_loss.backward()
     for g, t in zip(grads, tw):
         np.testing.assert_allclose(g.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_loss_readable_after_scheduler_step():
+    """torch's loop order: execute, sched.step(), then read the loss. The rate
+    steers the next run only, so setting it keeps the last results."""
+    cx = lm.Graph()
+    w = cx.parameter((3,)).set(np.ones(3, np.float32))
+    loss = (w * w).sum().retrieve()
+    opt = lm.optim.SGD([w], lr=0.1)
+    opt.minimize(loss)
+    sched = lm_sched.StepLR(opt, 1, gamma=0.5)
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    seen = []
+    for _ in range(3):
+        cx.execute()
+        sched.step()
+        seen.append(loss.item())
+    # w *= (1 - 2 lr) each step with lr 0.1, 0.05, 0.025
+    np.testing.assert_allclose(seen, [3.0, 3.0 * 0.8**2, 3.0 * (0.8 * 0.9) ** 2], rtol=1e-6)

@@ -146,12 +146,13 @@ NB_MODULE(_core, m) {
       .def(
           "set_input",
           [](Graph& g, HandleId h,
-             nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu> data) {
+             nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu> data,
+             bool keep_results) {
             auto buf = std::make_shared<std::vector<float>>(data.data(),
                                                             data.data() + data.shape(0));
-            g.set_input(h, std::move(buf));
+            g.set_input(h, std::move(buf), keep_results);
           },
-          "handle"_a, "data"_a)
+          "handle"_a, "data"_a, "keep_results"_a = false)
       .def("share_input", [](Graph& g, const Graph& from, HandleId h) {
         NodeId id = from.node_of(h);
         auto it = from.input_data().find(id);

@@ -187,13 +187,14 @@ void Graph::set_dim(const std::string& name, int64_t value) {
   results_.clear();
 }
 
-void Graph::set_input(HandleId h, std::shared_ptr<const std::vector<float>> data) {
+void Graph::set_input(HandleId h, std::shared_ptr<const std::vector<float>> data,
+                      bool keep_results) {
   NodeId id = node_of(h);
   if (nodes_[id].op != Op::Input)
     throw std::invalid_argument("[set] only inputs can be set; this tensor is computed by " +
                                 std::string(op_name(nodes_[id].op)));
   input_data_[id] = std::move(data);
-  results_.clear();
+  if (!keep_results) results_.clear();
 }
 
 std::string Graph::input_label(NodeId id) const {

@@ -61,7 +61,10 @@ class Graph {
   void retrieve(HandleId h);
   void set_dim(const std::string& name, int64_t value);
   const Bindings& dims() const { return dims_; }
-  void set_input(HandleId h, std::shared_ptr<const std::vector<float>> data);
+  // Clears the last run's results (they no longer match the inputs) unless
+  // `keep_results`: for inputs that only steer later runs (an optimizer's lr).
+  void set_input(HandleId h, std::shared_ptr<const std::vector<float>> data,
+                 bool keep_results = false);
 
   // ---- feeding results back (optimizer updates, KV caches) --------------
   // After every execute(), input `target` holds the result of `value`: same

@@ -10,6 +10,11 @@ namespace {
 std::mutex mutex;
 SgemmFn sgemm = nullptr;
 std::string loaded_path;
+using SetThreadsFn = void (*)(int);
+using GetThreadsFn = int (*)();
+SetThreadsFn set_threads = nullptr;
+int default_threads = 1, current_threads = 1;
+constexpr int64_t kSmallProduct = int64_t(1) << 22;  // multiply-adds
 }  // namespace
 
 bool load_blas(const std::string& path) {
@@ -25,12 +30,28 @@ bool load_blas(const std::string& path) {
   }
   sgemm = reinterpret_cast<SgemmFn>(fn);
   loaded_path = path;
+  void* set = dlsym(handle, "scipy_openblas_set_num_threads");
+  void* get = dlsym(handle, "scipy_openblas_get_num_threads");
+  if (!set) set = dlsym(handle, "openblas_set_num_threads");
+  if (!get) get = dlsym(handle, "openblas_get_num_threads");
+  if (set && get) {
+    set_threads = reinterpret_cast<SetThreadsFn>(set);
+    default_threads = current_threads = reinterpret_cast<GetThreadsFn>(get)();
+  }
   return true;
 }
 
 SgemmFn blas_sgemm() {
   std::lock_guard<std::mutex> lock(mutex);
   return sgemm;
+}
+
+void blas_prepare(int64_t m, int64_t n, int64_t k) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!set_threads) return;
+  bool small = m == 1 || n == 1 || m * n * k < kSmallProduct;
+  int want = small ? 1 : default_threads;
+  if (want != current_threads) set_threads(current_threads = want);
 }
 
 std::string blas_path() {

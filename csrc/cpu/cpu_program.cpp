@@ -55,6 +55,19 @@ std::shared_ptr<CPUProgram> CPUProgram::compile(const Graph& g) {
   return p;
 }
 
+std::shared_ptr<std::vector<float>> CPUProgram::spare_buffer(
+    std::shared_ptr<std::vector<float>> busy, size_t count) {
+  if (!busy) return std::make_shared<std::vector<float>>();  // the slot's first buffer
+  for (auto& spare : spares_) {
+    if (spare.use_count() == 1 && spare->size() >= count) {
+      std::swap(spare, busy);  // park the busy one, take the free one
+      return busy;
+    }
+  }
+  if (spares_.size() < 2 * slot_count_ + 8) spares_.push_back(std::move(busy));
+  return std::make_shared<std::vector<float>>();
+}
+
 void CPUProgram::run(Graph& g) {
   std::vector<std::vector<int64_t>> shapes = ReferenceExecutor::validate(g, order_);
   std::vector<int64_t> dims;
@@ -72,7 +85,7 @@ void CPUProgram::run(Graph& g) {
     int64_t count = 1;
     for (int64_t d : shapes[step.output]) count *= d;
     std::shared_ptr<std::vector<float>>& out = slots_[step.slot];
-    if (!out || out.use_count() > 1) out = std::make_shared<std::vector<float>>();
+    if (!out || out.use_count() > 1) out = spare_buffer(std::move(out), size_t(count));
     if (out->size() < size_t(count)) out->resize(size_t(count));
     args.clear();
     for (NodeId in : step.inputs) args.push_back(data[in]);
@@ -154,6 +167,7 @@ bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* 
   BlasMatrix mb = as_blas(K, N, vb.strides[r - 2], vb.strides[r - 1]);
   if (!ma.ok || !mb.ok) return false;
   if (M == 0 || N == 0) return true;
+  blas_prepare(M, N, K);
   // Walk the batch dims (everything before m, k, n) in row-major order.
   std::vector<int64_t> idx(r - 3, 0);
   int64_t batches = 1;

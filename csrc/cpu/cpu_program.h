@@ -49,6 +49,11 @@ class CPUProgram : public Program {
   size_t slot_count_ = 0;
   std::unordered_map<NodeId, size_t> output_slot_;
   std::vector<std::shared_ptr<std::vector<float>>> slots_;  // grown on demand, kept across runs
+  // Buffers handed to the graph (results fed back into inputs by assign):
+  // reused once the graph lets go, so training steps do not allocate.
+  std::vector<std::shared_ptr<std::vector<float>>> spares_;
+  std::shared_ptr<std::vector<float>> spare_buffer(std::shared_ptr<std::vector<float>> busy,
+                                                   size_t count);
   std::vector<std::string> dims_;
   std::string source_;
   std::shared_ptr<SharedLibrary> library_;

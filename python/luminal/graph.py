@@ -103,8 +103,8 @@ class Graph:
         """The bound symbolic dims."""
         return dict(self._core.dims)
 
-    def _set_input(self, handle: int, flat: np.ndarray) -> None:
-        self._core.set_input(handle, flat)
+    def _set_input(self, handle: int, flat: np.ndarray, keep_results: bool = False) -> None:
+        self._core.set_input(handle, flat, keep_results)
         if self._reference is not None and handle < self._reference.handle_count():
             self._reference.share_input(self._core, handle)
 

@@ -79,7 +79,10 @@ class Optimizer:
     def lr(self, value: float) -> None:
         self._lr = float(value)
         if self._lr_input is not None:
-            self._lr_input.set(np.array(self._lr, np.float32))
+            # The rate steers the next update only: the last run's results
+            # (the loss a training loop prints after sched.step()) stay readable.
+            lr = self._lr_input
+            lr.graph._set_input(lr._handle, np.array([self._lr], np.float32), keep_results=True)
 
     @property
     def step_count(self) -> int:
