@@ -35,7 +35,7 @@ std::shared_ptr<CPUProgram> CPUProgram::compile(const Graph& g) {
   for (size_t s = 0; s < p->kernels_.size(); ++s) {
     const Kernel& k = p->kernels_[s];
     Step step{reinterpret_cast<KernelFn>(p->library_->symbol(src.kernel_names[s])), k.output,
-              k.inputs, 0, k.matmul};
+              k.inputs, 0, k.matmul, src.kernel_names[s]};
     // BLAS takes float operands only; quantized products run their kernel.
     for (const std::string& format : k.input_formats)
       if (!format.empty()) step.gemm.reset();
@@ -104,7 +104,8 @@ void CPUProgram::run(Graph& g) {
     for (auto& t : times) total += t.first;
     std::fprintf(stderr, "[luminal profile] %zu steps, %.3f ms:", times.size(), total);
     for (size_t i = 0; i < std::min<size_t>(5, times.size()); ++i)
-      std::fprintf(stderr, " #%zu%s %.3f ms;", times[i].second,
+      std::fprintf(stderr, " #%zu %s%s %.3f ms;", times[i].second,
+                   steps_[times[i].second].name.c_str(),
                    steps_[times[i].second].gemm ? " (gemm)" : "", times[i].first);
     std::fprintf(stderr, "\n");
   }

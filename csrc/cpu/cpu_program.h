@@ -38,6 +38,7 @@ class CPUProgram : public Program {
     std::vector<NodeId> inputs;
     size_t slot;                        // where the output goes (see the memory plan)
     std::optional<MatmulPattern> gemm;  // run with BLAS when loaded and the strides allow
+    std::string name;                   // the kernel's name in source(), for profiles
   };
   // C = A @ B through BLAS for every batch; false (nothing written) when the
   // strides do not fit sgemm, so the generated kernel runs instead.

@@ -92,7 +92,10 @@ std::shared_ptr<SharedLibrary> build_c_library(const std::string& source) {
     throw ExecutionError("[CPUCompiler] no C compiler found: set CC or install gcc or clang");
   // -ffp-contract=off: no fused multiply-adds, so results match the reference
   // executor bit for bit; -march=native: the host's vector ISA.
-  const std::string flags = "-O3 -march=native -ffp-contract=off -fPIC -shared -std=c99";
+  // -fno-math-errno: kernels never read errno, and the errno branch of
+  // sqrtf/exp2f/log2f kept every loop using them from vectorizing.
+  const std::string flags =
+      "-O3 -march=native -ffp-contract=off -fno-math-errno -fPIC -shared -std=c99";
   fs::path dir = fs::path(cache_dir()) / "cpu";
   std::error_code ec;
   fs::create_directories(dir, ec);
