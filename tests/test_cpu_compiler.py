@@ -167,3 +167,31 @@ def test_long_view_chains_store_a_buffer_instead_of_growing_index_math() -> None
     for _ in range(12):
         t = (t.T.reshape(10, 6) * 1.5 + 0.25).sin()
     np.testing.assert_allclose(y.numpy(), t.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", ["x@W", "x@W.T", "x.T@W", "batched"])
+def test_matrix_vector_products_through_blas(layout: str) -> None:
+    """One-row products go to sgemv (every operand layout): values as numpy's."""
+    rng = np.random.default_rng(0)
+    cx = lm.Graph()
+    if layout == "x@W":
+        a, b = rng.normal(size=(1, 48)), rng.normal(size=(48, 40))
+        out = cx.tensor(a.shape).set(a) @ cx.tensor(b.shape).set(b)
+        want = a @ b
+    elif layout == "x@W.T":
+        a, b = rng.normal(size=(1, 48)), rng.normal(size=(40, 48))
+        out = cx.tensor(a.shape).set(a) @ cx.tensor(b.shape).set(b).T
+        want = a @ b.T
+    elif layout == "x.T@W":
+        a, b = rng.normal(size=(48, 1)), rng.normal(size=(48, 40))
+        out = cx.tensor(a.shape).set(a).T @ cx.tensor(b.shape).set(b)
+        want = a.T @ b
+    else:
+        a, b = rng.normal(size=(3, 1, 48)), rng.normal(size=(3, 48, 40))
+        out = cx.tensor(a.shape).set(a) @ cx.tensor(b.shape).set(b)
+        want = a @ b
+    out = out.retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+    cx.execute()
+    assert lm._core.gemm_count(cx._core) == 1
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-4, atol=1e-4)

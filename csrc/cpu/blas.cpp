@@ -9,6 +9,7 @@ namespace luminal {
 namespace {
 std::mutex mutex;
 SgemmFn sgemm = nullptr;
+SgemvFn sgemv = nullptr;
 std::string loaded_path;
 using SetThreadsFn = void (*)(int);
 using GetThreadsFn = int (*)();
@@ -30,6 +31,9 @@ bool load_blas(const std::string& path) {
   }
   sgemm = reinterpret_cast<SgemmFn>(fn);
   loaded_path = path;
+  void* gemv = dlsym(handle, "scipy_cblas_sgemv");
+  if (!gemv) gemv = dlsym(handle, "cblas_sgemv");
+  sgemv = reinterpret_cast<SgemvFn>(gemv);
   void* set = dlsym(handle, "scipy_openblas_set_num_threads");
   void* get = dlsym(handle, "scipy_openblas_get_num_threads");
   if (!set) set = dlsym(handle, "openblas_set_num_threads");
@@ -39,6 +43,11 @@ bool load_blas(const std::string& path) {
     default_threads = current_threads = reinterpret_cast<GetThreadsFn>(get)();
   }
   return true;
+}
+
+SgemvFn blas_sgemv() {
+  std::lock_guard<std::mutex> lock(mutex);
+  return sgemv;
 }
 
 SgemmFn blas_sgemm() {

@@ -12,10 +12,15 @@ using SgemmFn = void (*)(int order, int trans_a, int trans_b, int m, int n, int 
                          const float* a, int lda, const float* b, int ldb, float beta, float* c,
                          int ldc);
 
+// cblas_sgemv's signature: y = alpha * op(A) x + beta * y.
+using SgemvFn = void (*)(int order, int trans, int m, int n, float alpha, const float* a,
+                         int lda, const float* x, int incx, float beta, float* y, int incy);
+
 // Load `path` and find its sgemm (scipy_cblas_sgemm or cblas_sgemm). Returns
 // false (and keeps none) when that fails.
 bool load_blas(const std::string& path);
 SgemmFn blas_sgemm();  // nullptr when none is loaded
+SgemvFn blas_sgemv();  // nullptr when none is loaded (or it has no sgemv)
 std::string blas_path();
 // Before a product of m*n*k multiply-adds: small ones and matrix-vector
 // products run on one BLAS thread. Their threads' hand-offs cost more than

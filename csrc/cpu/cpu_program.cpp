@@ -169,6 +169,7 @@ bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* 
   if (!ma.ok || !mb.ok) return false;
   if (M == 0 || N == 0) return true;
   blas_prepare(M, N, K);
+  SgemvFn gemv = blas_sgemv();
   // Walk the batch dims (everything before m, k, n) in row-major order.
   std::vector<int64_t> idx(r - 3, 0);
   int64_t batches = 1;
@@ -179,9 +180,17 @@ bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* 
       oa += idx[d] * va.strides[d];
       ob += idx[d] * vb.strides[d];
     }
-    sgemm(kCblasRowMajor, ma.trans ? kCblasTrans : kCblasNoTrans,
-          mb.trans ? kCblasTrans : kCblasNoTrans, int(M), int(N), int(K), 1.0f, a + oa,
-          int(ma.ld), b + ob, int(mb.ld), 0.0f, c + t * M * N, int(N));
+    if (gemv && M == 1) {
+      // A row vector times B: y = B^T a, a matrix-vector product that
+      // streams B once (sgemm would pack all of B on every call).
+      gemv(kCblasRowMajor, mb.trans ? kCblasNoTrans : kCblasTrans, mb.trans ? int(N) : int(K),
+           mb.trans ? int(K) : int(N), 1.0f, b + ob, int(mb.ld), a + oa,
+           ma.trans ? int(ma.ld) : 1, 0.0f, c + t * M * N, 1);
+    } else {
+      sgemm(kCblasRowMajor, ma.trans ? kCblasTrans : kCblasNoTrans,
+            mb.trans ? kCblasTrans : kCblasNoTrans, int(M), int(N), int(K), 1.0f, a + oa,
+            int(ma.ld), b + ob, int(mb.ld), 0.0f, c + t * M * N, int(N));
+    }
     for (size_t d = r - 3; d-- > 0;) {
       if (++idx[d] < va.shape[d]) break;
       idx[d] = 0;
