@@ -100,9 +100,13 @@ void CPUProgram::run(Graph& g) {
   }
   if (profile) {  // LUMINAL_PROFILE=1: the slowest steps of each run, on stderr
     std::sort(times.rbegin(), times.rend());
-    double total = 0;
-    for (auto& t : times) total += t.first;
-    std::fprintf(stderr, "[luminal profile] %zu steps, %.3f ms:", times.size(), total);
+    double total = 0, gemm = 0;
+    for (auto& t : times) {
+      total += t.first;
+      if (steps_[t.second].gemm) gemm += t.first;
+    }
+    std::fprintf(stderr, "[luminal profile] %zu steps, %.3f ms (matrix products %.3f ms):",
+                 times.size(), total, gemm);
     for (size_t i = 0; i < std::min<size_t>(5, times.size()); ++i)
       std::fprintf(stderr, " #%zu %s%s %.3f ms;", times[i].second,
                    steps_[times[i].second].name.c_str(),
