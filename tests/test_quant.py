@@ -33,17 +33,22 @@ def test_quantize_is_bit_exact_with_gguf(fmt):
                                   gguf_dequantize(ref.reshape(w.shape[0], -1), GGUF_TYPES[fmt]))
 
 
-def _emulated_q8_matmul(x: np.ndarray, wq: np.ndarray) -> np.ndarray:
-    """What lm_q8_0_matmul computes: activations quantized per 32-block
-    (float scales, values rounded half away from zero), int8 dot products."""
+def _emulated_q8_matmul(x: np.ndarray, wq: np.ndarray, fmt: str = "q8_0") -> np.ndarray:
+    """What lm_quant_matmul computes: activations quantized per 32-block
+    (float scales, values rounded half away from zero), int8 dot products
+    with the weights' integer values and fp16 scales."""
     k = x.shape[-1]
     xb = x.reshape(-1, k // 32, 32).astype(np.float32)
     d = np.abs(xb).max(-1) / np.float32(127)
     inv = np.where(d != 0, 1 / np.where(d == 0, 1, d), 0).astype(np.float32)
     xq = np.trunc(xb * inv[..., None] + np.copysign(0.5, xb * inv[..., None]))
-    raw = wq.reshape(-1, 34)
+    raw = wq.reshape(-1, quant.BLOCK_BYTES[fmt])
     wd = raw[:, :2].copy().view(np.float16).astype(np.float64).reshape(-1, k // 32)
-    wv = raw[:, 2:].view(np.int8).astype(np.float64).reshape(-1, k // 32, 32)
+    if fmt == "q8_0":
+        ints = raw[:, 2:].view(np.int8).astype(np.float64)
+    else:
+        ints = np.concatenate([raw[:, 2:] & 0x0F, raw[:, 2:] >> 4], axis=1).astype(np.float64) - 8
+    wv = ints.reshape(-1, k // 32, 32)
     dots = np.einsum("rbj,nbj->rnb", xq.astype(np.float64), wv)
     out = (dots * d[:, None, :].astype(np.float64) * wd[None]).sum(-1)
     return out.reshape(*x.shape[:-1], -1).astype(np.float32)
@@ -58,7 +63,7 @@ def test_quantized_parameter_in_graphs(backend, fmt):
     wt = cx.parameter(w.shape, name="w", dtype=fmt).set(w)
     y = (xt @ wt.T).retrieve()
     z = (wt * 2.0).sum(-1).retrieve()  # an elementwise read of the blocks
-    exact_q8 = backend.name == "cpu" and fmt == "q8_0"
+    int8 = backend.name == "cpu"  # the CPU compiler's products quantize activations
     if backend.name != "reference":
         cx.compile(*backend.make_compilers())  # no verify: Q8_0 products quantize activations
     cx.execute()
@@ -66,9 +71,9 @@ def test_quantized_parameter_in_graphs(backend, fmt):
     np.testing.assert_allclose(wt.numpy(), wd)
     np.testing.assert_allclose(z.numpy(), (wd * 2).sum(-1), rtol=1e-5, atol=1e-3)
     ref = x @ wd.T
-    if exact_q8:
-        assert cx.kernel_source().count("lm_q8_0_matmul(out") == 1
-        np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, quant.quantize(w, fmt)),
+    if int8:
+        assert cx.kernel_source().count("lm_quant_matmul(out") == 1
+        np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, quant.quantize(w, fmt), fmt),
                                    rtol=1e-4, atol=1e-3)
         # within the activations' quantization error of the float product
         assert np.abs(y.numpy() - ref).max() < 0.02 * np.abs(ref).max()
@@ -119,7 +124,7 @@ def test_quantized_parameter_in_a_module():
     y = layer(cx.tensor((3, 64)).set(x)).retrieve()
     cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
     cx.execute()
-    assert cx.kernel_source().count("lm_q8_0_matmul(out") == 1
+    assert cx.kernel_source().count("lm_quant_matmul(out") == 1
     np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, layer.weight.blocks), rtol=1e-4, atol=1e-3)
     layer.load_state_dict({"weight": w * 2})  # re-quantizes and re-sets the bound graph
     cx.execute()
@@ -139,7 +144,7 @@ def test_q8_matmul_on_the_last_row_of_a_symbolic_batch():
     wt = cx.parameter(w.shape, dtype="q8_0").set_blocks(blocks)
     y = ((xt * 2.0).narrow(1, -1, 1) @ wt.T).retrieve()
     cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
-    assert cx.kernel_source().count("lm_q8_0_matmul(out") == 1
+    assert cx.kernel_source().count("lm_quant_matmul(out") == 1
     x = np.random.default_rng(5).normal(0, 1, (1, 6, 128)).astype(np.float32)
     xt.set(x)
     cx.execute()

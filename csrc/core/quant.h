@@ -1,7 +1,7 @@
 // Quantized storage formats (GGML's Q8_0 and Q4_0) for weight inputs. A
 // quantized input's buffer holds its blocks byte for byte (the float vector
 // is only storage); readers dequantize, and backends may run quantized
-// kernels on the blocks directly (cpu: lm_q8_0_matmul).
+// kernels on the blocks directly (cpu: lm_quant_matmul, int8 dot products).
 //   Q8_0: 32 values per 34-byte block: fp16 scale d, then 32 int8 q; x = d*q.
 //   Q4_0: 32 values per 18-byte block: fp16 scale d, then 16 bytes whose low
 //         nibbles are values 0..15 and high nibbles 16..31; x = d*(nibble-8).

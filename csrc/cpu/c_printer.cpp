@@ -61,23 +61,32 @@ static inline float lm_load_q4_0(const float* base, int64_t i) {
   int q = j < 16 ? (b[2 + j] & 0x0f) : (b[2 + j - 16] >> 4);
   return lm_half(b) * (float)(q - 8);
 }
-/* Outputs of a Q8_0 product for `count` (1..4) activation rows against one
-   weight row w (nb blocks): the activations are quantized to int8 per
-   32-block (scales as, values aq, rows `k` apart), so the dot products run in
-   int8. A weight block is loaded and sign-split once for all the rows. */
-static void lm_dot_q8_0(const uint8_t* w, const float* as, const int8_t* aq, int64_t nb,
-                        int64_t k, int count, float* out, int64_t out_stride) {
+/* Outputs of a Q8_0 or Q4_0 product for `count` (1..4) activation rows
+   against one weight row w (nb blocks of `bb` bytes: 34 for Q8_0, 18 for
+   Q4_0): the activations are quantized to int8 per 32-block (scales as,
+   values aq, rows `k` apart), so the dot products run in int8. A weight block
+   is loaded, unpacked and sign-split once for all the rows. */
+static void lm_dot_q(const uint8_t* w, int bb, const float* as, const int8_t* aq, int64_t nb,
+                     int64_t k, int count, float* out, int64_t out_stride) {
 #if defined(__AVX2__) && defined(__FMA__)
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = w + b * 34;
+    const uint8_t* blk = w + b * bb;
 #if defined(__F16C__)
     uint16_t h; memcpy(&h, blk, 2);
     const float d = _cvtsh_ss(h);
 #else
     const float d = lm_half(blk);
 #endif
-    const __m256i wq = _mm256_loadu_si256((const __m256i*)(blk + 2));
+    __m256i wq;
+    if (bb == 34) {
+      wq = _mm256_loadu_si256((const __m256i*)(blk + 2));
+    } else { /* low nibbles are values 0..15, high nibbles 16..31; minus 8 */
+      __m128i packed = _mm_loadu_si128((const __m128i*)(blk + 2));
+      __m128i lo = _mm_and_si128(packed, _mm_set1_epi8(0x0f));
+      __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0f));
+      wq = _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+    }
     const __m256i wabs = _mm256_sign_epi8(wq, wq); /* u8 x s8: |w| times x with w's sign */
     for (int i = 0; i < count; ++i) {
       __m256i xs = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i*)(aq + i * k + b * 32)), wq);
@@ -101,20 +110,24 @@ static void lm_dot_q8_0(const uint8_t* w, const float* as, const int8_t* aq, int
   for (int i = 0; i < count; ++i) {
     float acc = 0.0f;
     for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t* blk = w + b * 34;
+      const uint8_t* blk = w + b * bb;
       int32_t sum = 0;
-      for (int j = 0; j < 32; ++j) sum += (int32_t)(int8_t)blk[2 + j] * (int32_t)aq[i * k + b * 32 + j];
+      for (int j = 0; j < 32; ++j) {
+        int q = bb == 34 ? (int)(int8_t)blk[2 + j]
+                         : (j < 16 ? (blk[2 + j] & 0x0f) : (blk[2 + j - 16] >> 4)) - 8;
+        sum += q * (int32_t)aq[i * k + b * 32 + j];
+      }
       acc += lm_half(blk) * as[i * nb + b] * (float)sum;
     }
     out[i * out_stride] = acc;
   }
 #endif
 }
-/* out[rows, n] = a[rows, k] (row stride lda) @ w^T for Q8_0 w of n rows. Like
-   llama.cpp, activations are quantized to Q8_0 first so the dot products run
-   in int8; their scales stay float32. */
-static void lm_q8_0_matmul(float* out, const float* a, const float* wf, int64_t rows, int64_t n,
-                           int64_t k, int64_t lda) {
+/* out[rows, n] = a[rows, k] (row stride lda) @ w^T for Q8_0 (bb 34) or Q4_0
+   (bb 18) w of n rows. Like llama.cpp, activations are quantized to Q8_0
+   first so the dot products run in int8; their scales stay float32. */
+static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t rows, int64_t n,
+                            int64_t k, int64_t lda, int bb) {
   const uint8_t* w = (const uint8_t*)wf;
   const int64_t nb = k / 32;
   int8_t* aq = (int8_t*)malloc((size_t)(rows * k) + 32);
@@ -124,7 +137,9 @@ static void lm_q8_0_matmul(float* out, const float* a, const float* wf, int64_t 
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t j = 0; j < n; ++j) {
         double acc = 0.0;
-        for (int64_t t = 0; t < k; ++t) acc += (double)a[r * lda + t] * lm_load_q8_0(wf, j * k + t);
+        for (int64_t t = 0; t < k; ++t)
+          acc += (double)a[r * lda + t] *
+                 (bb == 34 ? lm_load_q8_0(wf, j * k + t) : lm_load_q4_0(wf, j * k + t));
         out[r * n + j] = (float)acc;
       }
     return;
@@ -142,10 +157,10 @@ static void lm_q8_0_matmul(float* out, const float* a, const float* wf, int64_t 
   }
   #pragma omp parallel for schedule(static) if (n * rows * k > 65536)
   for (int64_t j = 0; j < n; ++j) {
-    const uint8_t* wrow = w + j * nb * 34;
+    const uint8_t* wrow = w + j * nb * bb;
     for (int64_t r = 0; r < rows; r += 4) {
       int count = rows - r < 4 ? (int)(rows - r) : 4;
-      lm_dot_q8_0(wrow, as + r * nb, aq + r * k, nb, k, count, out + r * n + j, n);
+      lm_dot_q(wrow, bb, as + r * nb, aq + r * k, nb, k, count, out + r * n + j, n);
     }
   }
   free(aq);
@@ -261,9 +276,9 @@ std::string print_body(const Kernel& k, std::ostringstream& os, const char* inde
   return names.back();
 }
 
-// A product with Q8_0 weights laid out as a (n, k) row-major input read
+// A product with Q8_0 or Q4_0 weights laid out as a (n, k) row-major input read
 // transposed, and float activations whose rows (batch dims folded in) are
-// evenly strided: one lm_q8_0_matmul call. Otherwise nothing, and the generic
+// evenly strided: one lm_quant_matmul call. Otherwise nothing, and the generic
 // loop (dequantizing loads) computes the same result.
 std::optional<std::string> quantized_matmul_call(const Kernel& k) {
   if (!k.matmul) return std::nullopt;
@@ -272,7 +287,8 @@ std::optional<std::string> quantized_matmul_call(const Kernel& k) {
   };
   size_t ia = index_of(k.matmul->a), ib = index_of(k.matmul->b);
   if (ia >= k.inputs.size() || ib >= k.inputs.size() || ia == ib ||
-      k.input_formats[ib] != "q8_0" || !k.input_formats[ia].empty())
+      (k.input_formats[ib] != "q8_0" && k.input_formats[ib] != "q4_0") ||
+      !k.input_formats[ia].empty())
     return std::nullopt;
   const ShapeTracker &va = k.matmul->a_view, &vb = k.matmul->b_view;
   size_t r = va.rank();
@@ -289,9 +305,10 @@ std::optional<std::string> quantized_matmul_call(const Kernel& k) {
     rows = rows * shape[d];
     span = span * shape[d];
   }
-  return "  lm_q8_0_matmul(out, in" + std::to_string(ia) + " + " + c_expr(va.offset()) + ", in" +
+  const char* block_bytes = k.input_formats[ib] == "q8_0" ? "34" : "18";
+  return "  lm_quant_matmul(out, in" + std::to_string(ia) + " + " + c_expr(va.offset()) + ", in" +
          std::to_string(ib) + ", " + c_expr(rows) + ", " + c_expr(n) + ", " + c_expr(kk) + ", " +
-         c_expr(sa[r - 3]) + ");\n";
+         c_expr(sa[r - 3]) + ", " + block_bytes + ");\n";
 }
 
 }  // namespace

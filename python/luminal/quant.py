@@ -1,7 +1,7 @@
 """GGML block quantization in numpy: Q8_0 and Q4_0 (32 values per block, an
 fp16 scale each), bit-exact with llama.cpp's reference quantizers. A graph
 input of dtype "q8_0"/"q4_0" stores these blocks; the CPU compiler runs its
-matrix products in int8 on them (``lm_q8_0_matmul``).
+matrix products in int8 on them (``lm_quant_matmul``).
 
 >>> blocks = quantize(np.random.randn(64, 128).astype(np.float32), "q8_0")
 >>> w = cx.parameter((64, 128), dtype="q8_0").set_blocks(blocks)
