@@ -61,15 +61,19 @@ static inline float lm_load_q4_0(const float* base, int64_t i) {
   int q = j < 16 ? (b[2 + j] & 0x0f) : (b[2 + j - 16] >> 4);
   return lm_half(b) * (float)(q - 8);
 }
-/* Outputs of a Q8_0 or Q4_0 product for `count` (1..4) activation rows
+/* Outputs of a Q8_0 or Q4_0 product for `count` (1..LM_QROWS) activation rows
    against one weight row w (nb blocks of `bb` bytes: 34 for Q8_0, 18 for
    Q4_0): the activations are quantized to int8 per 32-block (scales as,
    values aq, rows `k` apart), so the dot products run in int8. A weight block
    is loaded, unpacked and sign-split once for all the rows. */
+#ifndef LM_QROWS
+#define LM_QROWS 8 /* activation rows per weight block: 8 accumulators fit AVX2's 16 registers */
+#endif
 static void lm_dot_q(const uint8_t* w, int bb, const float* as, const int8_t* aq, int64_t nb,
                      int64_t k, int count, float* out, int64_t out_stride) {
 #if defined(__AVX2__) && defined(__FMA__)
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  __m256 acc[LM_QROWS];
+  for (int i = 0; i < LM_QROWS; ++i) acc[i] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = w + b * bb;
 #if defined(__F16C__)
@@ -158,8 +162,8 @@ static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t
   #pragma omp parallel for schedule(static) if (n * rows * k > 65536)
   for (int64_t j = 0; j < n; ++j) {
     const uint8_t* wrow = w + j * nb * bb;
-    for (int64_t r = 0; r < rows; r += 4) {
-      int count = rows - r < 4 ? (int)(rows - r) : 4;
+    for (int64_t r = 0; r < rows; r += LM_QROWS) {
+      int count = rows - r < LM_QROWS ? (int)(rows - r) : LM_QROWS;
       lm_dot_q(wrow, bb, as + r * nb, aq + r * k, nb, k, count, out + r * n + j, n);
     }
   }
