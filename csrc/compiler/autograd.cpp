@@ -13,14 +13,6 @@ namespace {
 
 using Val = GradValue;
 
-// A magnitude at a generic point, only to order symbolic strides.
-long double magnitude(const Expr& e) {
-  Bindings generic;
-  int64_t v = 1000003;
-  for (const std::string& name : e.vars()) generic[name] = (v += 1009);
-  return (long double)e.eval(generic);
-}
-
 bool known_le(const Expr& a, const Expr& b) { return (b - a).range().lo >= 0; }
 bool is_const(const Expr& e, int64_t v) { return e.is_const() && e.value() == v; }
 
@@ -114,7 +106,7 @@ Val Builder::scatter(Val t, const ShapeTracker& view, Shape source) {
   std::vector<size_t> order(n.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return magnitude(s[a]) > magnitude(s[b]); });
+                   [&](size_t a, size_t b) { return generic_magnitude(s[a]) > generic_magnitude(s[b]); });
   if (!std::is_sorted(order.begin(), order.end())) {
     t.view = t.view.permute(order);
     Shape pn, ps;

@@ -84,6 +84,10 @@ inline Expr ge(const Expr& a, const Expr& b) { return lt(b, a + 1); }
 inline Expr logical_and(const Expr& a, const Expr& b) { return a * b; }
 
 Expr product(const std::vector<Expr>& xs);
+// The value at a fixed generic point (every variable a large distinct
+// number): only for ordering symbolic sizes and strides heuristically, never
+// for equality, which is always structural.
+long double generic_magnitude(const Expr& e);
 
 struct ExprHash {
   size_t operator()(const Expr& e) const { return e.hash(); }

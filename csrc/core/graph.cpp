@@ -100,34 +100,34 @@ void Graph::retrieve(HandleId h) {
   changed();
 }
 
+void Graph::check_feedback_target(const char* op, NodeId t) const {
+  if (nodes_[t].op != Op::Input)
+    throw std::invalid_argument(std::string("[") + op + "] the target must be an input; this one is "
+                                "computed by " + op_name(nodes_[t].op));
+  for (const Feedback& f : feedback_)
+    if (node_of(f.target) == t)
+      throw std::invalid_argument(std::string("[") + op + "] " + input_label(t) +
+                                  " already receives a result");
+}
+
 void Graph::assign(HandleId target, HandleId value) {
   NodeId t = node_of(target), v = node_of(value);
-  if (nodes_[t].op != Op::Input)
-    throw std::invalid_argument("[assign] the target must be an input; this one is computed by " +
-                                std::string(op_name(nodes_[t].op)));
+  check_feedback_target("assign", t);
   if (!same_shape(nodes_[t].shape, nodes_[v].shape))
     throw ShapeError("[assign] value shape " + shape_str(nodes_[v].shape) +
                      " differs from target shape " + shape_str(nodes_[t].shape));
-  for (const Feedback& f : feedback_)
-    if (node_of(f.target) == t)
-      throw std::invalid_argument("[assign] " + input_label(t) + " already receives a result");
   feedback_.push_back({target, value, false});
   retrieve(value);
 }
 
 void Graph::append(HandleId target, HandleId rows) {
   NodeId t = node_of(target), r = node_of(rows);
+  check_feedback_target("append", t);
   const Shape &ts = nodes_[t].shape, &rs = nodes_[r].shape;
-  if (nodes_[t].op != Op::Input)
-    throw std::invalid_argument("[append] the target must be an input; this one is computed by " +
-                                std::string(op_name(nodes_[t].op)));
   if (ts.empty() || ts.size() != rs.size() ||
       !same_shape(Shape(ts.begin() + 1, ts.end()), Shape(rs.begin() + 1, rs.end())))
     throw ShapeError("[append] rows of shape " + shape_str(rs) + " do not extend dim 0 of " +
                      shape_str(ts));
-  for (const Feedback& f : feedback_)
-    if (node_of(f.target) == t)
-      throw std::invalid_argument("[append] " + input_label(t) + " already receives a result");
   feedback_.push_back({target, rows, true});
   retrieve(rows);
 }
@@ -135,45 +135,38 @@ void Graph::append(HandleId target, HandleId rows) {
 void Graph::apply_feedback() {
   if (feedback_.empty()) return;
   // Read every value before writing any target.
-  std::vector<Buffer> values;
+  std::vector<std::shared_ptr<const std::vector<float>>> values;
   for (const Feedback& f : feedback_) {
     NodeId v = node_of(f.value);
     if (auto it = results_.find(v); it != results_.end()) {
-      values.push_back(it->second);
+      values.push_back(it->second.data);
     } else if (auto in = input_data_.find(v); in != input_data_.end()) {
-      values.push_back({in->second, {}});
+      values.push_back(in->second);
     } else {
       throw ExecutionError("[execute] internal error: no result for a fed-back value");
     }
   }
   for (size_t i = 0; i < feedback_.size(); ++i) {
-    NodeId t = node_of(feedback_[i].target);
-    const Buffer& b = values[i];
-    size_t count = 1;
-    if (b.shape.empty() && nodes_[node_of(feedback_[i].value)].op == Op::Input) {
-      count = b.data->size();
-    } else {
-      for (int64_t d : b.shape) count *= size_t(d);
-    }
-    auto& slot = input_data_[t];
+    const std::shared_ptr<const std::vector<float>>& data = values[i];
+    // Output buffers may be larger than their data (reused arenas).
+    size_t count = size_t(product(nodes_[node_of(feedback_[i].value)].shape).eval(dims_));
+    auto& slot = input_data_[node_of(feedback_[i].target)];
     if (!feedback_[i].append) {
-      // Output buffers may be larger than their data (reused arenas): share
-      // only when the sizes agree, else copy the prefix.
-      if (b.data->size() == count)
-        slot = b.data;
+      if (data->size() == count)
+        slot = data;  // shared, no copy
       else
-        slot = std::make_shared<std::vector<float>>(b.data->begin(), b.data->begin() + count);
+        slot = std::make_shared<std::vector<float>>(data->begin(), data->begin() + count);
     } else if (slot && slot.use_count() == 1) {
       // Sole owner: the vector was created non-const, so growing it is safe.
       auto& grow = const_cast<std::vector<float>&>(*slot);
-      grow.insert(grow.end(), b.data->begin(), b.data->begin() + count);
+      grow.insert(grow.end(), data->begin(), data->begin() + count);
     } else {
       auto grown = std::make_shared<std::vector<float>>();
       if (slot) {
         grown->reserve(slot->size() + count);
         grown->assign(slot->begin(), slot->end());
       }
-      grown->insert(grown->end(), b.data->begin(), b.data->begin() + count);
+      grown->insert(grown->end(), data->begin(), data->begin() + count);
       slot = std::move(grown);
     }
   }

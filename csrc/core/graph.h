@@ -118,6 +118,7 @@ class Graph {
   HandleId new_handle(NodeId node);
   void changed();
   void apply_feedback();
+  void check_feedback_target(const char* op, NodeId target) const;
 
   struct Feedback {
     HandleId target, value;

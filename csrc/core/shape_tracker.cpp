@@ -18,14 +18,6 @@ Shape row_major_strides(const Shape& shape) {
 }
 // Sizes that are provably 1 drop out of stride checks.
 bool is_one(const Expr& e) { return e.is_const() && e.value() == 1; }
-// A magnitude at a generic point, used only to decide which side of a reshape
-// group to grow next; equality itself is always checked structurally.
-long double magnitude(const Expr& e) {
-  Bindings generic;
-  int64_t v = 1000003;
-  for (const std::string& name : e.vars()) generic[name] = (v += 1009);
-  return (long double)e.eval(generic);
-}
 }  // namespace
 
 int64_t ConcreteView::numel() const {
@@ -182,7 +174,7 @@ std::optional<ShapeTracker> ShapeTracker::reshape(const Shape& shape) const {
     Expr po = shape_[old[i++]], pn = shape[fresh[j++]];
     while (po != pn) {
       if (i >= old.size() && j >= fresh.size()) return std::nullopt;
-      bool grow_new = i >= old.size() || (j < fresh.size() && magnitude(pn) < magnitude(po));
+      bool grow_new = i >= old.size() || (j < fresh.size() && generic_magnitude(pn) < generic_magnitude(po));
       if (grow_new)
         pn = pn * shape[fresh[j++]];
       else

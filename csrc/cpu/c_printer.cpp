@@ -351,7 +351,8 @@ CSource print_c(const std::vector<Kernel>& kernels) {
     for (size_t b = 0; b < k.inputs.size(); ++b)
       body << "  const float* restrict in" << b << " = in[" << b << "];\n";
     body << "  const int64_t n = " << c_expr(product(k.shape)) << ";\n";
-    if (std::optional<std::string> call = quantized_matmul_call(k)) {
+    std::optional<std::string> call = quantized_matmul_call(k);
+    if (call) {
       body << "  (void)n;\n" << *call;
     } else if (!k.reduce) {
       body << "  #pragma omp parallel for simd schedule(static) if (n > 16384)\n";
@@ -374,7 +375,7 @@ CSource print_c(const std::vector<Kernel>& kernels) {
            << "\n    }\n";
       body << "    out[i] = (float)acc;\n";
     }
-    if (!quantized_matmul_call(k)) body << "  }\n";
+    if (!call) body << "  }\n";
     std::string text = body.str();
     auto [it, fresh] = name_of_body.try_emplace(text, "");
     if (fresh) {

@@ -97,7 +97,39 @@ class _Entry:
 # --------------------------------------------------------------------------
 
 
-class SafetensorsFile:
+class _TensorTable:
+    """The name-mapping side shared by single-file and sharded checkpoints:
+    tensors by name in file (or index) order."""
+
+    def _names(self) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def keys(self) -> list[str]:
+        """Tensor names, in file (or index) order."""
+        return list(self._names())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class SafetensorsFile(_TensorTable):
     """A read-only, memory-mapped safetensors file with a validated header.
 
     Opening parses and checks the entire header (sizes, dtypes, shapes, byte
@@ -150,18 +182,8 @@ class SafetensorsFile:
         """Total bytes of tensor data, e.g. for progress bars."""
         return sum(e.end - e.begin for e in self._entries.values())
 
-    def keys(self) -> list[str]:
-        """Tensor names, in header order."""
-        return list(self._entries)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.keys())
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._entries
-
-    def __len__(self) -> int:
-        return len(self._entries)
+    def _names(self) -> Mapping[str, Any]:
+        return self._entries
 
     def shape(self, name: str) -> tuple[int, ...]:
         """Shape of tensor ``name``."""
@@ -223,13 +245,6 @@ class SafetensorsFile:
     def __enter__(self) -> SafetensorsFile:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._mm is None else f"{len(self)} tensors"
@@ -509,7 +524,7 @@ def _fsync_directory(directory: str) -> None:
 # --------------------------------------------------------------------------
 
 
-class ShardedSafetensors:
+class ShardedSafetensors(_TensorTable):
     """A sharded checkpoint: ``model.safetensors.index.json`` plus shards.
 
     The index (``{"metadata": {...}, "weight_map": {tensor: shard_file}}``)
@@ -558,18 +573,8 @@ class ShardedSafetensors:
             total += entry.end - entry.begin
         return total
 
-    def keys(self) -> list[str]:
-        """Tensor names, in index order."""
-        return list(self._weight_map)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.keys())
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._weight_map
-
-    def __len__(self) -> int:
-        return len(self._weight_map)
+    def _names(self) -> Mapping[str, Any]:
+        return self._weight_map
 
     def shape(self, name: str) -> tuple[int, ...]:
         """Shape of tensor ``name``."""
@@ -593,13 +598,6 @@ class ShardedSafetensors:
     def __enter__(self) -> ShardedSafetensors:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self)} tensors"

@@ -469,14 +469,17 @@ def _load_gguf_weights(
         raise CheckpointError(f.path, f"tensor type(s) {', '.join(odd)} cannot be loaded yet (supported: "
                               f"{', '.join(GGUF_LOADABLE_TYPES)})")
 
+    def hf_rows(hf: str, arr: np.ndarray) -> np.ndarray:
+        """Rows (values or rows of quantized blocks) in transformers' q/k order."""
+        if ".q_proj." in hf:
+            return unpermute_qk(arr, cfg.num_attention_heads)
+        if ".k_proj." in hf:
+            return unpermute_qk(arr, cfg.kv_heads)
+        return arr
+
     def load(hf: str, name: str) -> np.ndarray:
         info = f.tensor_info(name)
-        arr = f.view(name) if info.ggml_type == "F32" else f.dequantize(name)
-        if ".q_proj." in hf:
-            arr = unpermute_qk(arr, cfg.num_attention_heads)
-        elif ".k_proj." in hf:
-            arr = unpermute_qk(arr, cfg.kv_heads)
-        return arr
+        return hf_rows(hf, f.view(name) if info.ggml_type == "F32" else f.dequantize(name))
 
     kept: set[str] = set()
     if quantized:  # projection matrices stay as GGML blocks
@@ -485,11 +488,7 @@ def _load_gguf_weights(
             fmt = info.ggml_type.lower()
             if fmt not in QUANTIZED or not (hf.endswith("_proj.weight") or hf == "lm_head.weight"):
                 continue
-            blocks = f.raw(name).reshape(info.shape[0], -1)  # one row of blocks per output
-            if ".q_proj." in hf:
-                blocks = unpermute_qk(blocks, cfg.num_attention_heads)
-            elif ".k_proj." in hf:
-                blocks = unpermute_qk(blocks, cfg.kv_heads)
+            blocks = hf_rows(hf, f.raw(name).reshape(info.shape[0], -1))  # a row of blocks per output
             module_name, _, attr = hf.rpartition(".")
             setattr(model.get_submodule(module_name), attr,
                     QuantizedParameter(blocks, tuple(info.shape), fmt))

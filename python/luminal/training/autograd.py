@@ -11,17 +11,10 @@ from __future__ import annotations
 from typing import Sequence
 
 from luminal import _core
-from luminal._core import Expr
+from luminal._shape import product
 from luminal.tensor import Tensor
 
 FLOAT_DTYPES = ("f32", "f16", "bf16")
-
-
-def _numel(shape: Sequence[Expr]) -> Expr:
-    n = Expr(1)
-    for d in shape:
-        n = n * d
-    return n
 
 
 def grad(loss: Tensor, inputs: Sequence[Tensor]) -> list[Tensor]:
@@ -51,7 +44,7 @@ def grad(loss: Tensor, inputs: Sequence[Tensor]) -> list[Tensor]:
             raise TypeError(f"[grad] inputs[{i}] has dtype {t.dtype}: only floating point "
                             "tensors have gradients")
         whole = graph._core.node_shape(t._handle)
-        if not t._view.is_identity or t._view.numel() != _numel(whole):
+        if not t._view.is_identity or t._view.numel() != product(whole):
             raise ValueError(
                 f"[grad] inputs[{i}] is a view (slice, permute, expand, ...) of another "
                 "tensor: take the gradient with respect to that tensor and view the result"

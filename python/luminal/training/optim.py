@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence, Union
 
 import numpy as np
 
+from luminal.nn.functional._utils import static_shape
 from luminal.tensor import Tensor
 from luminal.training.autograd import grad
 
@@ -209,13 +210,7 @@ class Optimizer:
 
 
 def _static_shape(t: Tensor, what: str) -> tuple[int, ...]:
-    shape = []
-    for d in t.shape:
-        v = d if isinstance(d, int) else d.as_const()
-        if v is None:
-            raise ValueError(f"[optim] {what} has a symbolic shape {t.shape}: parameters need fixed shapes")
-        shape.append(int(v))
-    return tuple(shape)
+    return tuple(static_shape(t, f"optim: {what}"))
 
 
 def _check(name: str, value: float, lo: float, hi: float = math.inf) -> None:
