@@ -330,3 +330,25 @@ def test_loss_readable_after_scheduler_step():
         seen.append(loss.item())
     # w *= (1 - 2 lr) each step with lr 0.1, 0.05, 0.025
     np.testing.assert_allclose(seen, [3.0, 3.0 * 0.8**2, 3.0 * (0.8 * 0.9) ** 2], rtol=1e-6)
+
+
+def test_batched_weight_gradients_are_one_product_each():
+    """A 3-D input (batch, seq, features): each weight's gradient sums over
+    batch and sequence. It must be one matrix product with k = batch * seq,
+    not a product per batch plus a sum over the batch. Here: 2 forward
+    products, dW2, dH, dW1 (5) among 9 kernels, with no sum over the batch."""
+    rng = np.random.default_rng(0)
+    cx = lm.Graph()
+    x = cx.tensor((3, 5, 12)).set(rng.normal(size=(3, 5, 12)))
+    w1 = cx.parameter((8, 12)).set(rng.normal(size=(8, 12)))
+    w2 = cx.parameter((4, 8)).set(rng.normal(size=(4, 8)))
+    loss = ((x @ w1.T).relu() @ w2.T).square().mean()
+    grads = [g.retrieve() for g in lm.grad(loss, [w1, w2])]
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+    cx.execute()
+    assert lm._core.gemm_count(cx._core) == 5 and cx.kernel_count() == 9
+    tw = [torch.tensor(w.numpy(), requires_grad=True) for w in (w1, w2)]
+    t_loss = ((torch.from_numpy(x.numpy()) @ tw[0].T).relu() @ tw[1].T).square().mean()
+    t_loss.backward()
+    for g, t in zip(grads, tw):
+        np.testing.assert_allclose(g.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-5)

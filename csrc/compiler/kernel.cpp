@@ -10,6 +10,8 @@ namespace luminal {
 
 const std::string Kernel::kIndexVar = "@i";
 const std::string Kernel::kReduceVar = "@r";
+const std::string Kernel::kOuterVar = "@o";
+const std::string Kernel::kInnerVar = "@j";
 
 namespace {
 
@@ -214,6 +216,8 @@ Kernel build_one(const Graph& g, NodeId id, const std::vector<bool>& materialize
     k.reduce = n.op;
     k.matmul = match_matmul(g, id, readers);
     k.reduce_length = e.view.shape()[size_t(n.axis)];
+    k.reduce_inner = product(Shape(n.shape.begin() + n.axis, n.shape.end()));
+    k.reduce_outer = product(Shape(n.shape.begin(), n.shape.begin() + n.axis));
     idx.insert(idx.begin() + n.axis, loop_var(Kernel::kReduceVar, k.reduce_length));
     b.read(e, idx, Expr(1));
   } else {

@@ -36,6 +36,11 @@ struct Kernel {
   std::vector<std::string> input_formats;  // per input: "" (float) or a quantized dtype
   std::optional<Op> reduce;     // SumReduce or MaxReduce over `r` in [0, reduce_length)
   Expr reduce_length = 0;
+  // Output elements between consecutive steps of `r` in the reduced node's
+  // logical layout: 1 when the last axis is reduced (a row reduction), more
+  // when an outer axis is (a column reduction, such as a bias gradient).
+  Expr reduce_inner = 1;
+  Expr reduce_outer = 1;  // output elements / reduce_inner
   std::vector<KValue> body;     // the last value is the result (per i, or per (i, r))
   // Set when this reduction is a matrix product of two buffers: a backend may
   // call a GEMM library instead (the body still computes the same thing).
@@ -43,6 +48,8 @@ struct Kernel {
 
   static const std::string kIndexVar;   // "@i": the flat output index
   static const std::string kReduceVar;  // "@r": the reduction step
+  // A printer may split "@i" into "@o" * reduce_inner + "@j" (see c_printer).
+  static const std::string kOuterVar, kInnerVar;
 };
 
 // Split the graph's needed nodes into kernels, producers first. Elementwise

@@ -49,12 +49,68 @@ std::optional<MatmulPattern> match_matmul(const Graph& g, NodeId id,
                        ab ? 0u : 1u, order};
 }
 
-void dense_matmul_operands(Graph& g) {
-  std::vector<bool> needed = g.needed_by_outputs();
+namespace {
+
+std::vector<int> reader_counts(const Graph& g, const std::vector<bool>& needed) {
   std::vector<int> readers(g.node_slots(), 0);
   for (NodeId id = 0; id < NodeId(g.node_slots()); ++id)
     if (needed[id])
       for (const Edge& e : g.node(id).inputs) readers[e.node] += 1;
+  return readers;
+}
+
+// Autodiff sums a weight's gradient over each broadcast axis in turn (over
+// sequence, then over batch): a batch of GEMMs, then a sum of their results.
+// When the product's operands can view those adjacent axes as one, sum once
+// over the merged axis instead: one GEMM with a long k.
+bool merge_product_sums(Graph& g) {
+  std::vector<bool> needed = g.needed_by_outputs();
+  std::vector<int> readers = reader_counts(g, needed);
+  auto sole_identity_read = [&](const Edge& e) {
+    return readers[e.node] == 1 && e.view.is_identity() && !g.outputs().count(e.node) &&
+           same_shape(e.view.shape(), g.node(e.node).shape);
+  };
+  std::unordered_map<NodeId, NodeId> replacement;
+  for (NodeId id = 0; id < NodeId(g.node_slots()); ++id) {
+    if (!needed[id] || g.node(id).op != Op::SumReduce) continue;
+    const Edge& outer_edge = g.node(id).inputs[0];
+    const Node& inner = g.node(outer_edge.node);
+    if (inner.op != Op::SumReduce || !sole_identity_read(outer_edge)) continue;
+    const Edge& mul_edge = inner.inputs[0];
+    if (g.node(mul_edge.node).op != Op::Mul || !sole_identity_read(mul_edge)) continue;
+    // In the Mul's axes the two sums cover `first` and `first + 1`.
+    size_t a1 = size_t(inner.axis), a2 = size_t(g.node(id).axis);
+    if (a2 + 1 != a1 && a2 != a1) continue;
+    size_t first = a2 + 1 == a1 ? a2 : a1;
+    Node mul = g.node(mul_edge.node);  // copies: adding nodes moves the table
+    Shape merged(mul.shape.begin(), mul.shape.begin() + first);
+    merged.push_back(mul.shape[first] * mul.shape[first + 1]);
+    merged.insert(merged.end(), mul.shape.begin() + first + 2, mul.shape.end());
+    bool ok = true;
+    for (Edge& in : mul.inputs) {
+      std::optional<ShapeTracker> v = in.view.reshape(merged);
+      ok = ok && v.has_value();
+      if (v) in.view = *v;
+    }
+    if (!ok) continue;
+    mul.shape = merged;
+    NodeId mul_id = g.add_node(std::move(mul));
+    Node sum = g.node(id);
+    sum.axis = int(first);
+    sum.inputs = {{mul_id, ShapeTracker::contiguous(merged)}};
+    replacement[id] = g.add_node(std::move(sum));
+  }
+  g.replace_nodes(replacement);
+  return !replacement.empty();
+}
+
+}  // namespace
+
+void dense_matmul_operands(Graph& g) {
+  while (merge_product_sums(g)) {  // once per extra merged axis
+  }
+  std::vector<bool> needed = g.needed_by_outputs();
+  std::vector<int> readers = reader_counts(g, needed);
   std::unordered_map<NodeId, NodeId> replacement;
   size_t slots = g.node_slots();
   for (NodeId id = 0; id < NodeId(slots); ++id) {

@@ -29,6 +29,9 @@ std::optional<MatmulPattern> match_matmul(const Graph& g, NodeId id,
 // matrix (say, every other element of a buffer: a gradient through relu)
 // cannot go to BLAS; read that operand through a Contiguous copy instead.
 // One copy of an (m, k) operand is cheap next to the O(mkn) product.
+// First, a product summed over two adjacent axes in turn (a weight gradient
+// over batch and sequence) becomes one sum over the merged axis where the
+// operands allow it: one long product instead of a batch plus a sum.
 void dense_matmul_operands(Graph& g);
 
 }  // namespace luminal

@@ -460,6 +460,30 @@ size_t Expr::printed_size(size_t limit) const {
   return total;
 }
 
+Expr substitute(const Expr& e, const std::string& name, const Expr& value) {
+  switch (e.kind()) {
+    case Expr::Kind::Const: return e;
+    case Expr::Kind::Var: return e.name() == name ? value : e;
+    default: break;
+  }
+  std::vector<Expr> x;
+  for (const Expr& a : e.args()) x.push_back(substitute(a, name, value));
+  Expr acc = x[0];
+  for (size_t k = 1; k < x.size(); ++k) {
+    switch (e.kind()) {
+      case Expr::Kind::Add: acc = acc + x[k]; break;
+      case Expr::Kind::Mul: acc = acc * x[k]; break;
+      case Expr::Kind::Div: acc = floordiv(acc, x[k]); break;
+      case Expr::Kind::Mod: acc = mod(acc, x[k]); break;
+      case Expr::Kind::Min: acc = min(acc, x[k]); break;
+      case Expr::Kind::Max: acc = max(acc, x[k]); break;
+      case Expr::Kind::Lt: acc = lt(acc, x[k]); break;
+      default: break;
+    }
+  }
+  return acc;
+}
+
 std::set<std::string> Expr::vars() const {
   std::set<std::string> out;
   std::function<void(const Expr&)> walk = [&](const Expr& e) {

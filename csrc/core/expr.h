@@ -84,6 +84,8 @@ inline Expr ge(const Expr& a, const Expr& b) { return lt(b, a + 1); }
 inline Expr logical_and(const Expr& a, const Expr& b) { return a * b; }
 
 Expr product(const std::vector<Expr>& xs);
+// `e` with every variable named `name` replaced by `value`, simplified again.
+Expr substitute(const Expr& e, const std::string& name, const Expr& value);
 // The value at a fixed generic point (every variable a large distinct
 // number): only for ordering symbolic sizes and strides heuristically, never
 // for equality, which is always structural.

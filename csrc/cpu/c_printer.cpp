@@ -175,6 +175,8 @@ static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t
 std::string var_name(const std::string& name) {
   if (name == Kernel::kIndexVar) return "i";
   if (name == Kernel::kReduceVar) return "r";
+  if (name == Kernel::kOuterVar) return "o";
+  if (name == Kernel::kInnerVar) return "j";
   return "d_" + name;
 }
 
@@ -315,6 +317,60 @@ std::optional<std::string> quantized_matmul_call(const Kernel& k) {
          c_expr(sa[r - 3]) + ", " + block_bytes + ");\n";
 }
 
+// A reduction over an outer axis (a bias gradient, a sum over the batch)
+// reads neighbouring outputs' inputs next to each other. Split the output
+// index into (o, j), j running over the reduced axis's inner extent, and walk
+// r outside a block of j: each step then reads a contiguous run with vector
+// loads instead of one element per row, and the index math has no div/mod.
+constexpr int kColumnBlock = 128;
+
+bool column_reduction(const Kernel& k) {
+  if (generic_magnitude(k.reduce_inner) < 16) return false;
+  Expr r = Expr::var(Kernel::kReduceVar);
+  for (const KValue& v : k.body)
+    if (v.kind == KValue::Kind::Load &&
+        substitute(v.index, Kernel::kReduceVar, r + 1) - v.index == Expr(1))
+      return false;  // some input is contiguous along r: the row form reads it best
+  return true;
+}
+
+void print_column_reduction(const Kernel& k, std::ostringstream& body) {
+  bool is_max = *k.reduce == Op::MaxReduce;
+  auto extent = [](const Expr& e) {
+    auto c = e.as_const();
+    return c ? std::max<int64_t>(*c - 1, 0) : Range::kInf;
+  };
+  Expr o = Expr::var(Kernel::kOuterVar, 0, extent(k.reduce_outer));
+  Expr j = Expr::var(Kernel::kInnerVar, 0, extent(k.reduce_inner));
+  Kernel split = k;
+  for (KValue& v : split.body) {
+    for (Expr* e : {&v.index, &v.valid, &v.dim})
+      *e = substitute(*e, Kernel::kIndexVar, o * k.reduce_inner + j);
+  }
+  const char* type = is_max ? "float" : "double";
+  const std::string block = std::to_string(kColumnBlock);
+  body << "  const int64_t len = " << c_expr(k.reduce_length) << ";\n";
+  body << "  const int64_t outer = " << c_expr(k.reduce_outer) << ";\n";
+  body << "  const int64_t inner = " << c_expr(k.reduce_inner) << ";\n";
+  body << "  #pragma omp parallel for collapse(2) schedule(static) if (n * len > 16384)\n";
+  body << "  for (int64_t o = 0; o < outer; ++o) {\n";
+  body << "  for (int64_t j0 = 0; j0 < inner; j0 += " << block << ") {\n";
+  body << "    const int64_t j1 = lm_min(j0 + " << block << ", inner);\n";
+  body << "    " << type << " acc[" << block << "];\n";
+  body << "    for (int64_t j = 0; j < " << block << "; ++j) acc[j] = "
+       << (is_max ? "-INFINITY" : "0.0") << ";\n";
+  body << "    for (int64_t r = 0; r < len; ++r) {\n";
+  body << "      #pragma omp simd\n";
+  body << "      for (int64_t j = j0; j < j1; ++j) {\n";
+  std::string result = print_body(split, body, "        ");
+  body << "        "
+       << (is_max ? "acc[j - j0] = lm_maxf(acc[j - j0], " + result + ");"
+                  : "acc[j - j0] += (double)" + result + ";")
+       << "\n      }\n    }\n";
+  body << "    for (int64_t j = j0; j < j1; ++j) out[o * inner + j] = (float)acc[j - j0];\n";
+  body << "  }\n";
+}
+
 }  // namespace
 
 CSource print_c(const std::vector<Kernel>& kernels) {
@@ -359,6 +415,8 @@ CSource print_c(const std::vector<Kernel>& kernels) {
       body << "  for (int64_t i = 0; i < n; ++i) {\n";
       std::string result = print_body(k, body, "    ");
       body << "    out[i] = " << result << ";\n";
+    } else if (column_reduction(k)) {
+      print_column_reduction(k, body);
     } else {
       bool is_max = *k.reduce == Op::MaxReduce;
       // Parallel over outputs when the whole reduction is big enough.

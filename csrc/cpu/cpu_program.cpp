@@ -98,19 +98,26 @@ void CPUProgram::run(Graph& g) {
                            std::chrono::steady_clock::now() - t0).count(),
                        size_t(&step - steps_.data())});
   }
-  if (profile) {  // LUMINAL_PROFILE=1: the slowest steps of each run, on stderr
-    std::sort(times.rbegin(), times.rend());
+  if (profile) {  // LUMINAL_PROFILE=1: time per kernel over this run (summed over its steps), on stderr
+    std::unordered_map<std::string, std::pair<double, int>> by_kernel;
     double total = 0, gemm = 0;
-    for (auto& t : times) {
-      total += t.first;
-      if (steps_[t.second].gemm) gemm += t.first;
+    for (auto& [ms, i] : times) {
+      total += ms;
+      if (steps_[i].gemm) gemm += ms;
+      auto& k = by_kernel[steps_[i].name + (steps_[i].gemm ? " (gemm)" : "")];
+      k.first += ms;
+      k.second += 1;
     }
+    std::vector<std::pair<double, std::string>> ranked;
+    for (auto& [name, k] : by_kernel)
+      ranked.push_back({k.first, name + " x" + std::to_string(k.second)});
+    std::sort(ranked.rbegin(), ranked.rend());
     std::fprintf(stderr, "[luminal profile] %zu steps, %.3f ms (matrix products %.3f ms):",
                  times.size(), total, gemm);
-    for (size_t i = 0; i < std::min<size_t>(5, times.size()); ++i)
-      std::fprintf(stderr, " #%zu %s%s %.3f ms;", times[i].second,
-                   steps_[times[i].second].name.c_str(),
-                   steps_[times[i].second].gemm ? " (gemm)" : "", times[i].first);
+    // LUMINAL_PROFILE=N shows the N costliest kernels (8 for 1).
+    int shown = std::atoi(std::getenv("LUMINAL_PROFILE"));
+    for (size_t i = 0; i < std::min<size_t>(shown > 1 ? size_t(shown) : 8, ranked.size()); ++i)
+      std::fprintf(stderr, " %s %.3f ms;", ranked[i].second.c_str(), ranked[i].first);
     std::fprintf(stderr, "\n");
   }
   std::unordered_map<NodeId, Buffer> results;
