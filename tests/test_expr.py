@@ -162,6 +162,13 @@ def test_expr_equals_int_by_value() -> None:
         ("s.max(0)", "s"),
         ("s.min(0)", "E(0)"),
         ("(s % 4).min(4)", "s % 4"),
+        # an inner coordinate (t % 128 < 128) never carries into the outer ones
+        ("(s * 128 + t % 128) // 16384", "s // 128"),
+        ("(s * 128 + t % 128) % 16384", "(s % 128) * 128 + t % 128"),
+        ("(s * 256 + t * 256 + (s % 256)) // 32768", "(s + t) // 128"),
+        ("(s * 6 + t % 2) // 4", "(s * 3) // 2"),  # 6s + t%2 == 2 * 3s + (0 or 1)
+        ("(s * 6 + t % 2) % 4", "((s * 3) % 2) * 2 + t % 2"),
+        ("(s * 4 + t % 5) // 8", "(s * 4 + t % 5) // 8"),  # t % 5 may reach 4: no split
     ],
 )
 def test_index_math_simplifies(got: str, want: str) -> None:

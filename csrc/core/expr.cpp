@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <numeric>
 #include <sstream>
 
 #include "core/errors.h"
@@ -80,6 +81,38 @@ Term split_term(const Expr& e) {
 std::vector<Expr> add_operands(const Expr& e) {
   if (e.kind() == Expr::Kind::Add) return e.args();
   return {e};
+}
+
+// `a` as high * unit + low with 0 <= low < unit, for the largest unit > 1
+// dividing `d` that allows it: the low part of a flat index (an inner
+// coordinate) never carries past a multiple of `unit`, so it cannot change
+// a // d or the high part of a % d.
+struct UnitSplit {
+  int64_t unit;
+  Expr high, low;
+};
+std::optional<UnitSplit> split_below(const Expr& a, int64_t d) {
+  std::vector<Term> terms;
+  std::vector<int64_t> units;
+  for (const Expr& t : add_operands(a)) {
+    terms.push_back(split_term(t));
+    units.push_back(std::gcd(terms.back().coef, d));
+  }
+  std::sort(units.rbegin(), units.rend());
+  units.erase(std::unique(units.begin(), units.end()), units.end());
+  for (int64_t unit : units) {
+    if (unit <= 1) break;
+    Expr high = 0, low = 0;
+    for (const Term& t : terms) {
+      if (t.coef % unit == 0)
+        high = high + t.base * Expr(t.coef / unit);
+      else
+        low = low + t.base * Expr(t.coef);
+    }
+    Range r = low.range();
+    if (r.lo >= 0 && r.hi < unit) return UnitSplit{unit, high, low};
+  }
+  return std::nullopt;
 }
 
 // True (with the quotient) when `e` is `q * d` as polynomials, d a non-constant atom.
@@ -293,6 +326,7 @@ Expr floordiv(const Expr& a, const Expr& b) {
       if (r.lo >= 0 && r.hi < d) return Expr(0);
       if (!is_inf(r.lo) && !is_inf(r.hi) && floor_div(r.lo, d) == floor_div(r.hi, d))
         return Expr(floor_div(r.lo, d));
+      if (auto split = split_below(a, d)) return floordiv(split->high, Expr(d / split->unit));
     }
   } else {
     if (auto q = divide_by_factor(a, b)) return *q;
@@ -322,6 +356,8 @@ Expr mod(const Expr& a, const Expr& b) {
         return mod(a.args()[0], b);
       Range r = a.range();
       if (r.lo >= 0 && r.hi < d) return a;
+      if (auto split = split_below(a, d))
+        return mod(split->high, Expr(d / split->unit)) * Expr(split->unit) + split->low;
     }
   } else {
     if (divide_by_factor(a, b)) return Expr(0);
