@@ -198,7 +198,7 @@ def test_matrix_vector_products_through_blas(layout: str) -> None:
 
 
 @pytest.mark.parametrize("op", ["sum", "amax"])
-@pytest.mark.parametrize("shape, dim", [((300, 200), 0), ((4, 70, 33), 1), ((5, 6, 40), (0, 1))])
+@pytest.mark.parametrize("shape, dim", [((300, 200), 0), ((4, 70, 33), 1), ((9, 10, 40), (0, 1))])
 def test_column_reductions(op, shape, dim) -> None:
     """A reduction over an outer axis walks rows outside and a block of
     outputs inside (vector loads, no div/mod in the index); the result is
@@ -223,3 +223,31 @@ def test_row_reduction_through_a_transpose_stays_row_form() -> None:
     cx.execute()
     assert "collapse(2)" not in cx.kernel_source()
     np.testing.assert_allclose(y.numpy(), data.sum(1), rtol=1e-5, atol=1e-5)
+
+
+def test_product_read_transposed_is_computed_transposed() -> None:
+    """Every reader of a matrix product reads it transposed (an optimizer
+    reading a weight gradient): BLAS writes the product in the readers'
+    order, so the reader's loads are contiguous."""
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(32, 48)).astype(np.float32), rng.normal(size=(48, 40)).astype(np.float32)
+    cx = lm.Graph()
+    p = cx.tensor(a.shape).set(a) @ cx.tensor(b.shape).set(b)
+    y = (p.T * 2.0 + p.T.exp()).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+    cx.execute()
+    assert lm._core.gemm_count(cx._core) == 1 and cx.kernel_count() == 2
+    elementwise = cx.kernel_source().rsplit("void k_", 1)[1]
+    assert "in0[i]" in elementwise and "%" not in elementwise
+    np.testing.assert_allclose(y.numpy(), (a @ b).T * 2 + np.exp((a @ b).T), rtol=1e-4, atol=1e-4)
+
+
+def test_stored_tiny_reduction_is_an_elementwise_kernel() -> None:
+    # relu (a max over x and 0) kept in a buffer: one unrolled elementwise loop, no `r` loop.
+    data = np.random.default_rng(3).normal(size=(64, 50)).astype(np.float32)
+    cx = lm.Graph()
+    y = cx.tensor((64, 50)).set(data).relu().retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+    cx.execute()
+    assert cx.kernel_count() == 1 and "len" not in cx.kernel_source().rsplit("void k_", 1)[1]
+    np.testing.assert_array_equal(y.numpy(), np.maximum(data, 0))

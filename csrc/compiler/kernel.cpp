@@ -211,7 +211,7 @@ Kernel build_one(const Graph& g, NodeId id, const std::vector<bool>& materialize
   Expr i = loop_var(Kernel::kIndexVar, product(n.shape));
   std::vector<Expr> idx = unravel(i, n.shape);
   KernelBuilder b(g, materialized, k, id);
-  if (is_reduce(n.op)) {
+  if (is_reduce(n.op) && !unrolled_length(n)) {  // a tiny one unrolls: an elementwise kernel
     const Edge& e = n.inputs[0];
     k.reduce = n.op;
     k.matmul = match_matmul(g, id, readers);

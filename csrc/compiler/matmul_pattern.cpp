@@ -1,5 +1,6 @@
 #include "compiler/matmul_pattern.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 namespace luminal {
@@ -104,11 +105,80 @@ bool merge_product_sums(Graph& g) {
   return !replacement.empty();
 }
 
+// The axis order `p` when `v` reads a row-major buffer of `shape` as its
+// permutation (v = contiguous(shape).permute(p)), else nothing.
+std::optional<std::vector<size_t>> permutation_read(const ShapeTracker& v, const Shape& shape) {
+  if (v.is_masked() || !(v.offset() == Expr(0)) || v.rank() != shape.size()) return std::nullopt;
+  ShapeTracker row_major = ShapeTracker::contiguous(shape);
+  std::vector<size_t> p;
+  for (size_t a = 0; a < v.rank(); ++a) {
+    size_t found = shape.size();
+    for (size_t b = 0; b < shape.size(); ++b)
+      if (!is_one(shape[b]) && v.shape()[a] == shape[b] && v.strides()[a] == row_major.strides()[b])
+        found = b;
+    if (found == shape.size()) return std::nullopt;  // size-1 dims are ambiguous: leave them
+    p.push_back(found);
+  }
+  return p;
+}
+
+// A product whose every reader reads it transposed (a weight gradient
+// computed as (in, out) for a weight stored (out, in), read by the
+// optimizer) is computed in the readers' order instead: BLAS writes the
+// transpose for free, and the readers read contiguously.
+void orient_products(Graph& g) {
+  std::vector<bool> needed = g.needed_by_outputs();
+  std::vector<int> readers = reader_counts(g, needed);
+  std::unordered_map<NodeId, std::vector<std::pair<NodeId, size_t>>> reads;  // node -> (reader, input)
+  for (NodeId id = 0; id < NodeId(g.node_slots()); ++id)
+    if (needed[id])
+      for (size_t k = 0; k < g.node(id).inputs.size(); ++k)
+        reads[g.node(id).inputs[k].node].push_back({id, k});
+  size_t slots = g.node_slots();
+  for (NodeId id = 0; id < NodeId(slots); ++id) {
+    if (!needed[id] || g.outputs().count(id) || !match_matmul(g, id, readers)) continue;
+    Node sum = g.node(id);  // copies: adding nodes moves the table
+    std::optional<std::vector<size_t>> order;
+    bool agree = true;
+    for (auto [reader, k] : reads[id]) {
+      auto p = permutation_read(g.node(reader).inputs[k].view, sum.shape);
+      agree = p && (!order || *p == *order);
+      if (!agree) break;
+      order = p;
+    }
+    if (!agree || !order || std::is_sorted(order->begin(), order->end())) continue;
+    // The Mul's axes: the output's, permuted, with the reduced one kept in place.
+    size_t axis = size_t(sum.axis);
+    std::vector<size_t> out_axes, mul_order;
+    for (size_t d = 0; d <= sum.shape.size(); ++d)
+      if (d != axis) out_axes.push_back(d);
+    for (size_t d : *order) mul_order.push_back(out_axes[d]);
+    mul_order.insert(mul_order.begin() + axis, axis);
+    Node mul = g.node(sum.inputs[0].node);
+    for (Edge& in : mul.inputs) in.view = in.view.permute(mul_order);
+    Shape mul_shape;
+    for (size_t d : mul_order) mul_shape.push_back(mul.shape[d]);
+    mul.shape = mul_shape;
+    NodeId mul_id = g.add_node(std::move(mul));
+    Shape out_shape;
+    for (size_t d : *order) out_shape.push_back(sum.shape[d]);
+    sum.shape = out_shape;
+    sum.inputs = {{mul_id, ShapeTracker::contiguous(mul_shape)}};
+    NodeId sum_id = g.add_node(std::move(sum));
+    std::vector<int> new_readers(g.node_slots(), 0);
+    new_readers[mul_id] = 1;
+    if (!match_matmul(g, sum_id, new_readers)) continue;  // left unused
+    for (auto [reader, k] : reads[id])
+      g.node_mut(reader).inputs[k] = {sum_id, ShapeTracker::contiguous(out_shape)};
+  }
+}
+
 }  // namespace
 
 void dense_matmul_operands(Graph& g) {
   while (merge_product_sums(g)) {  // once per extra merged axis
   }
+  orient_products(g);
   std::vector<bool> needed = g.needed_by_outputs();
   std::vector<int> readers = reader_counts(g, needed);
   std::unordered_map<NodeId, NodeId> replacement;

@@ -94,8 +94,12 @@ std::shared_ptr<SharedLibrary> build_c_library(const std::string& source) {
   // executor bit for bit; -march=native: the host's vector ISA.
   // -fno-math-errno: kernels never read errno, and the errno branch of
   // sqrtf/exp2f/log2f kept every loop using them from vectorizing.
+  // -fno-trapping-math: kernels never read FP exception flags; with them
+  // tracked, gcc keeps `a < b ? 1 : 0` (LessThan: relu, masks, where) a
+  // branch, and every loop holding one ran scalar. Values are unchanged.
   const std::string flags =
-      "-O3 -march=native -ffp-contract=off -fno-math-errno -fPIC -shared -std=c99";
+      "-O3 -march=native -ffp-contract=off -fno-math-errno -fno-trapping-math -fPIC -shared "
+      "-std=c99";
   fs::path dir = fs::path(cache_dir()) / "cpu";
   std::error_code ec;
   fs::create_directories(dir, ec);
