@@ -8,10 +8,14 @@
 
 namespace luminal {
 
+int64_t unrolled_length(const Node& n);
+
 const std::string Kernel::kIndexVar = "@i";
 const std::string Kernel::kReduceVar = "@r";
 const std::string Kernel::kOuterVar = "@o";
 const std::string Kernel::kInnerVar = "@j";
+const std::string Kernel::kRowVar = "@row";
+const std::string Kernel::kColVar = "@c";
 
 namespace {
 
@@ -54,12 +58,16 @@ constexpr size_t kMaxIndexSize = 64;
 struct NeedsBuffer {
   NodeId node;
 };
+// An elementwise kernel met a reduction it can fuse: build it in row form.
+struct NeedsRowForm {};
+
+bool uses(const Expr& e, const std::string& var) { return e.vars().count(var) > 0; }
 
 class KernelBuilder {
  public:
   // `root` is the node this kernel computes: never loaded, always computed.
   KernelBuilder(const Graph& g, const std::vector<bool>& materialized, Kernel& k, NodeId root)
-      : g_(g), materialized_(materialized), k_(k), root_(root) {}
+      : g_(g), materialized_(materialized), k_(k), root_(root), body_(&k.body) {}
 
   // The value of node `id` at logical multi-index `idx`, needed where `need` is 1.
   int value_of(NodeId id, const std::vector<Expr>& idx, const Expr& need) {
@@ -70,6 +78,7 @@ class KernelBuilder {
       int a = read(n.inputs[0], idx, need), b = read(n.inputs[1], idx, need);
       return push({.kind = KValue::Kind::Binary, .op = n.op, .a = a, .b = b});
     }
+    if (is_reduce(n.op) && !unrolled_length(n)) return row_reduction(id, idx, need);
     if (is_reduce(n.op)) {  // a tiny reduction, unrolled (see unrolled_length)
       const Edge& e = n.inputs[0];
       int64_t len = *e.view.shape()[size_t(n.axis)].as_const();
@@ -121,6 +130,37 @@ class KernelBuilder {
     return push({.kind = KValue::Kind::Literal, .literal = n.value});
   }
 
+  // Reduction node `id` (not stored) at `idx`, as a RowValue: only in a row
+  // form kernel, and only when `idx` names one value per row.
+  int row_reduction(NodeId id, const std::vector<Expr>& idx, const Expr& need) {
+    if (k_.reduce) throw NeedsBuffer{id};  // a reduction kernel stores what it reads
+    if (!k_.row_form) throw NeedsRowForm{};
+    const Node& n = g_.node(id);
+    Expr flat = row_major(idx, n.shape);
+    auto row_uniform = [](const Expr& e) {
+      return !uses(e, Kernel::kColVar) && !uses(e, Kernel::kReduceVar);
+    };
+    if (!row_uniform(flat) || !row_uniform(need)) throw NeedsBuffer{id};
+    for (size_t j = 0; j < k_.row_reductions.size(); ++j)
+      if (row_reduction_of_[j] == std::make_pair(id, flat))
+        return push({.kind = KValue::Kind::RowValue, .a = int(j)});
+    const Edge& e = n.inputs[0];
+    RowReduction rr{n.op, e.view.shape()[size_t(n.axis)], {}, -1};
+    std::vector<Expr> at = idx;
+    at.insert(at.begin() + n.axis, loop_var(Kernel::kReduceVar, rr.length));
+    std::vector<KValue>* outer = body_;
+    body_ = &rr.body;
+    rr.result = read(e, at, need);  // nested row reductions land first
+    body_ = outer;
+    for (const KValue& v : rr.body)
+      if (uses(v.index, Kernel::kColVar) || uses(v.valid, Kernel::kColVar) ||
+          uses(v.dim, Kernel::kColVar))
+        throw NeedsBuffer{id};
+    k_.row_reductions.push_back(std::move(rr));
+    row_reduction_of_.push_back({id, flat});
+    return push({.kind = KValue::Kind::RowValue, .a = int(k_.row_reductions.size() - 1)});
+  }
+
   int load(NodeId id, const Expr& index, const Expr& valid) {
     auto it = std::find(k_.inputs.begin(), k_.inputs.end(), id);
     int buffer = int(it - k_.inputs.begin());
@@ -130,21 +170,24 @@ class KernelBuilder {
 
   // Append a value, reusing an identical earlier one (CSE inside the kernel).
   int push(KValue v) {
-    for (size_t j = 0; j < k_.body.size(); ++j) {
-      const KValue& o = k_.body[j];
+    std::vector<KValue>& body = *body_;
+    for (size_t j = 0; j < body.size(); ++j) {
+      const KValue& o = body[j];
       if (o.kind == v.kind && o.op == v.op && o.a == v.a && o.b == v.b && o.buffer == v.buffer &&
           o.index == v.index && o.valid == v.valid && o.dim == v.dim &&
           (o.literal == v.literal || (o.literal != o.literal && v.literal != v.literal)))
         return int(j);
     }
-    k_.body.push_back(std::move(v));
-    return int(k_.body.size() - 1);
+    body.push_back(std::move(v));
+    return int(body.size() - 1);
   }
 
   const Graph& g_;
   const std::vector<bool>& materialized_;
   Kernel& k_;
   NodeId root_;
+  std::vector<KValue>* body_;  // where values go: the kernel's body or a row reduction's
+  std::vector<std::pair<NodeId, Expr>> row_reduction_of_;  // per row reduction: node, row
 };
 
 }  // namespace
@@ -173,10 +216,13 @@ std::vector<bool> materialized_nodes(const Graph& g, const std::vector<bool>& ne
     }
   }
   // Matrix products read their operands from buffers, so a library GEMM can run them.
-  std::vector<bool> gemm_operand(g.node_slots(), false);
+  std::vector<bool> gemm_operand(g.node_slots(), false), gemm(g.node_slots(), false);
   for (NodeId id = 0; id < NodeId(g.node_slots()); ++id) {
     if (!needed[id]) continue;
-    if (auto m = match_matmul(g, id, readers)) gemm_operand[m->a] = gemm_operand[m->b] = true;
+    if (auto m = match_matmul(g, id, readers)) {
+      gemm_operand[m->a] = gemm_operand[m->b] = true;
+      gemm[id] = true;
+    }
   }
   std::vector<bool> out(g.node_slots(), false);
   std::vector<int64_t> size(g.node_slots(), 0);  // ops inlined when this node is read
@@ -190,10 +236,17 @@ std::vector<bool> materialized_nodes(const Graph& g, const std::vector<bool>& ne
     int64_t own = 1;
     for (const Edge& e : n.inputs) own += out[e.node] ? 1 : size[e.node];
     if (int64_t len = unrolled_length(n)) own = own * len;
-    size[id] = own;
+    // A row reduction is computed once per row of the kernel it fuses into:
+    // for its readers it costs like a stored value.
+    bool row_reduction = is_reduce(n.op) && size_t(n.axis) + 1 == n.inputs[0].view.rank() &&
+                         !gemm[id] && !unrolled_length(n);
+    size[id] = row_reduction ? 1 : own;
     bool shared = readers[id] > 1 || broadcast_read[id];
+    // A reduction over the last axis may fuse into its elementwise readers
+    // as a row reduction; the kernel builder stores it when it cannot.
     out[id] = n.op == Op::Input || g.outputs().count(id) || gemm_operand[id] ||
-              (is_reduce(n.op) && !unrolled_length(n)) || (shared && own > kMaxRecompute);
+              (is_reduce(n.op) && !unrolled_length(n) && !row_reduction) ||
+              (shared && own > kMaxRecompute);
   }
   return out;
 }
@@ -203,13 +256,24 @@ namespace {
 // The kernel computing node `id`; throws NeedsBuffer when an inlined source
 // must be stored first.
 Kernel build_one(const Graph& g, NodeId id, const std::vector<bool>& materialized,
-                 const std::vector<int>& readers) {
+                 const std::vector<int>& readers, bool row_form) {
   const Node& n = g.node(id);
   Kernel k;
   k.output = id;
   k.shape = n.shape;
-  Expr i = loop_var(Kernel::kIndexVar, product(n.shape));
-  std::vector<Expr> idx = unravel(i, n.shape);
+  std::vector<Expr> idx;
+  if (row_form) {
+    k.row_form = true;
+    Shape rows(n.shape.begin(), n.shape.end() - (n.shape.empty() ? 0 : 1));
+    idx = unravel(loop_var(Kernel::kRowVar, product(rows)), rows);
+    if (!n.shape.empty()) {
+      k.row_length = n.shape.back();
+      bool one = k.row_length == Expr(1);  // a size-1 row: its one column is 0, not a variable
+      idx.push_back(one ? Expr(0) : loop_var(Kernel::kColVar, k.row_length));
+    }
+  } else {
+    idx = unravel(loop_var(Kernel::kIndexVar, product(n.shape)), n.shape);
+  }
   KernelBuilder b(g, materialized, k, id);
   if (is_reduce(n.op) && !unrolled_length(n)) {  // a tiny one unrolls: an elementwise kernel
     const Edge& e = n.inputs[0];
@@ -239,9 +303,10 @@ std::vector<Kernel> build_kernels(const Graph& g) {
   // A kernel whose inlined index math grows too long stores that source
   // first: its kernel goes before this one (it is a producer), then retry.
   std::function<void(NodeId)> emit = [&](NodeId id) {
+    bool row_form = false;
     for (;;) {
       try {
-        Kernel k = build_one(g, id, materialized, readers);
+        Kernel k = build_one(g, id, materialized, readers, row_form);
         for (NodeId in : k.inputs) {
           const Node& src = g.node(in);
           k.input_formats.push_back(src.op == Op::Input && quant_format(src.dtype) ? src.dtype
@@ -252,6 +317,8 @@ std::vector<Kernel> build_kernels(const Graph& g) {
       } catch (const NeedsBuffer& more) {
         materialized[more.node] = true;
         emit(more.node);
+      } catch (const NeedsRowForm&) {
+        row_form = true;
       }
     }
   };

@@ -18,7 +18,8 @@ namespace luminal {
 
 struct KValue {
   // Max: NaN-propagating maximum, from a small reduction unrolled in place.
-  enum class Kind { Load, Literal, DimValue, Unary, Binary, Guard, Max };
+  // RowValue: the result of the kernel's row_reductions[a].
+  enum class Kind { Load, Literal, DimValue, Unary, Binary, Guard, Max, RowValue };
   Kind kind;
   Op op = Op::Add;     // Unary, Binary
   int a = -1, b = -1;  // operand values (indices into Kernel::body): Unary..Max
@@ -27,6 +28,16 @@ struct KValue {
   Expr valid = 1;      // Load: read only when this is 1, else 0.0; Guard: keep `a` or 0.0
   double literal = 0;  // Literal
   Expr dim = 0;        // DimValue: an integer expression of dims, as a float
+};
+
+// A reduction over one row, fused into the elementwise kernel that reads it
+// (softmax's max and sum, layer_norm's mean and variance): computed once per
+// output row, before that row's elements, while the row is in cache.
+struct RowReduction {
+  Op op;                      // SumReduce or MaxReduce over "@r" in [0, length)
+  Expr length;
+  std::vector<KValue> body;   // over "@row" and "@r" (never "@c")
+  int result = -1;            // the body value reduced
 };
 
 struct Kernel {
@@ -42,6 +53,12 @@ struct Kernel {
   Expr reduce_inner = 1;
   Expr reduce_outer = 1;  // output elements / reduce_inner
   std::vector<KValue> body;     // the last value is the result (per i, or per (i, r))
+  // Row form (elementwise kernels that fuse reductions): the output is rows
+  // of row_length elements, indices are over "@row" and "@c" instead of
+  // "@i", and row_reductions (producers first) run once per row.
+  bool row_form = false;
+  Expr row_length = 1;
+  std::vector<RowReduction> row_reductions;
   // Set when this reduction is a matrix product of two buffers: a backend may
   // call a GEMM library instead (the body still computes the same thing).
   std::optional<MatmulPattern> matmul;
@@ -50,14 +67,17 @@ struct Kernel {
   static const std::string kReduceVar;  // "@r": the reduction step
   // A printer may split "@i" into "@o" * reduce_inner + "@j" (see c_printer).
   static const std::string kOuterVar, kInnerVar;
+  static const std::string kRowVar, kColVar;  // "@row", "@c": the row form's loops
 };
 
 // Split the graph's needed nodes into kernels, producers first. Elementwise
 // nodes are inlined into their readers (views fold into the index math) and
 // recomputed there, unless the inlined expression would be large and read
-// more than once or through a broadcast; reductions get their own kernel,
-// except tiny ones (max over <= 8, sum over <= 2 constant elements: relu,
-// maximum, clamp) which unroll in place. Outputs and inputs are buffers.
+// more than once or through a broadcast. Tiny reductions (max over <= 8, sum
+// over <= 2 constant elements: relu, maximum, clamp) unroll in place; a
+// reduction over a last axis read one value per row by elementwise kernels
+// fuses into them as a row reduction; other reductions get their own
+// kernel. Outputs and inputs are buffers.
 std::vector<Kernel> build_kernels(const Graph& g);
 
 // Whether a node gets its own buffer (and so a kernel unless it is a leaf).

@@ -177,6 +177,8 @@ std::string var_name(const std::string& name) {
   if (name == Kernel::kReduceVar) return "r";
   if (name == Kernel::kOuterVar) return "o";
   if (name == Kernel::kInnerVar) return "j";
+  if (name == Kernel::kRowVar) return "row";
+  if (name == Kernel::kColVar) return "c";
   return "d_" + name;
 }
 
@@ -241,6 +243,7 @@ std::string value_expr(const KValue& v, const std::vector<std::string>& names,
     case KValue::Kind::DimValue: return "(float)" + c_expr(v.dim);
     case KValue::Kind::Guard: return "(" + c_expr(v.valid) + " ? " + names[v.a] + " : 0.0f)";
     case KValue::Kind::Max: return "lm_maxf(" + names[v.a] + ", " + names[v.b] + ")";
+    case KValue::Kind::RowValue: return "rv" + std::to_string(v.a);
     case KValue::Kind::Unary: {
       const std::string& a = names[v.a];
       switch (v.op) {
@@ -268,18 +271,64 @@ std::string value_expr(const KValue& v, const std::vector<std::string>& names,
 
 void collect_dims(const Expr& e, std::set<std::string>& out) {
   for (const std::string& v : e.vars())
-    if (v != Kernel::kIndexVar && v != Kernel::kReduceVar) out.insert(v);
+    if (v.empty() || v[0] != '@') out.insert(v);  // "@..." are the kernel's own loop variables
 }
 
-// The body's statements; returns the name of the result value.
-std::string print_body(const Kernel& k, std::ostringstream& os, const char* indent) {
+// Statements for `body` (values named prefix + position); returns the name
+// of value `result` (default: the last).
+std::string print_values(const std::vector<KValue>& body, const Kernel& k, std::ostringstream& os,
+                         const std::string& indent, const std::string& prefix = "v",
+                         int result = -1) {
   std::vector<std::string> names;
-  for (size_t j = 0; j < k.body.size(); ++j) {
-    names.push_back("v" + std::to_string(j));
+  for (size_t j = 0; j < body.size(); ++j) {
+    names.push_back(prefix + std::to_string(j));
     os << indent << "const float " << names.back() << " = "
-       << value_expr(k.body[j], names, k.input_formats) << ";\n";
+       << value_expr(body[j], names, k.input_formats) << ";\n";
   }
-  return names.back();
+  return names[result < 0 ? names.size() - 1 : size_t(result)];
+}
+
+std::string print_body(const Kernel& k, std::ostringstream& os, const char* indent) {
+  return print_values(k.body, k, os, indent);
+}
+
+// A row form kernel: per row, its row reductions (rv0, rv1, ...), then the
+// row's elements. Sums accumulate in double (SIMD lanes reorder them
+// harmlessly); a max keeps a NaN flag, since a vector max drops NaNs.
+void print_row_form(const Kernel& k, std::ostringstream& body) {
+  Shape rows_shape(k.shape.begin(), k.shape.end() - (k.shape.empty() ? 0 : 1));
+  body << "  const int64_t cols = " << c_expr(k.row_length) << ";\n";
+  body << "  const int64_t rows = " << c_expr(product(rows_shape)) << ";\n";
+  Expr work = product(k.shape);
+  for (const RowReduction& rr : k.row_reductions) work = work + product(rows_shape) * rr.length;
+  body << "  #pragma omp parallel for schedule(static) if (" << c_expr(work) << " > 16384)\n";
+  body << "  for (int64_t row = 0; row < rows; ++row) {\n";
+  for (size_t q = 0; q < k.row_reductions.size(); ++q) {
+    const RowReduction& rr = k.row_reductions[q];
+    std::string acc = "acc" + std::to_string(q), nan = "nan" + std::to_string(q);
+    bool is_max = rr.op == Op::MaxReduce;
+    if (is_max) {
+      body << "    float " << acc << " = -INFINITY;\n    int " << nan << " = 0;\n";
+      body << "    #pragma omp simd reduction(max:" << acc << ") reduction(|:" << nan << ")\n";
+    } else {
+      body << "    double " << acc << " = 0.0;\n";
+      body << "    #pragma omp simd reduction(+:" << acc << ")\n";
+    }
+    body << "    for (int64_t r = 0; r < " << c_expr(rr.length) << "; ++r) {\n";
+    std::string v = print_values(rr.body, k, body, "      ", "w" + std::to_string(q) + "_", rr.result);
+    if (is_max)
+      body << "      " << nan << " |= " << v << " != " << v << ";\n      " << acc << " = " << v
+           << " > " << acc << " ? " << v << " : " << acc << ";\n";
+    else
+      body << "      " << acc << " += (double)" << v << ";\n";
+    body << "    }\n";
+    body << "    const float rv" << q << " = " << (is_max ? nan + " ? NAN : " + acc : "(float)" + acc)
+         << ";\n";
+  }
+  body << "    #pragma omp simd\n";
+  body << "    for (int64_t c = 0; c < cols; ++c) {\n";
+  std::string result = print_values(k.body, k, body, "      ");
+  body << "      out[row * cols + c] = " << result << ";\n    }\n";
 }
 
 // A product with Q8_0 or Q4_0 weights laid out as a (n, k) row-major input read
@@ -378,10 +427,18 @@ CSource print_c(const std::vector<Kernel>& kernels) {
   for (const Kernel& k : kernels) {
     for (const Expr& d : k.shape) collect_dims(d, dim_set);
     collect_dims(k.reduce_length, dim_set);
-    for (const KValue& v : k.body) {
-      collect_dims(v.index, dim_set);
-      collect_dims(v.valid, dim_set);
-      collect_dims(v.dim, dim_set);
+    collect_dims(k.row_length, dim_set);
+    std::vector<const std::vector<KValue>*> bodies = {&k.body};
+    for (const RowReduction& rr : k.row_reductions) {
+      bodies.push_back(&rr.body);
+      collect_dims(rr.length, dim_set);
+    }
+    for (const std::vector<KValue>* b : bodies) {
+      for (const KValue& v : *b) {
+        collect_dims(v.index, dim_set);
+        collect_dims(v.valid, dim_set);
+        collect_dims(v.dim, dim_set);
+      }
     }
   }
   CSource src;
@@ -410,6 +467,8 @@ CSource print_c(const std::vector<Kernel>& kernels) {
     std::optional<std::string> call = quantized_matmul_call(k);
     if (call) {
       body << "  (void)n;\n" << *call;
+    } else if (k.row_form) {
+      print_row_form(k, body);
     } else if (!k.reduce) {
       body << "  #pragma omp parallel for simd schedule(static) if (n > 16384)\n";
       body << "  for (int64_t i = 0; i < n; ++i) {\n";
