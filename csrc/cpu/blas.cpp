@@ -55,12 +55,13 @@ SgemmFn blas_sgemm() {
   return sgemm;
 }
 
-void blas_prepare(int64_t m, int64_t n, int64_t k) {
+int blas_prepare(int64_t m, int64_t n, int64_t k) {
   std::lock_guard<std::mutex> lock(mutex);
-  if (!set_threads) return;
+  if (!set_threads) return 1;
   bool small = m == 1 || n == 1 || m * n * k < kSmallProduct;
   int want = small ? 1 : default_threads;
   if (want != current_threads) set_threads(current_threads = want);
+  return small ? default_threads : 1;
 }
 
 std::string blas_path() {

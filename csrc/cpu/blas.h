@@ -26,7 +26,9 @@ std::string blas_path();
 // products run on one BLAS thread. Their threads' hand-offs cost more than
 // the work, and under CPU contention a descheduled BLAS thread stalls the
 // rest (measured: 2 ms -> 70 ms for a 4096x4096 matrix-vector product).
-void blas_prepare(int64_t m, int64_t n, int64_t k);
+// Returns how many such products the caller may run at once (one per core
+// for single-threaded ones, else 1).
+int blas_prepare(int64_t m, int64_t n, int64_t k);
 
 inline constexpr int kCblasRowMajor = 101, kCblasNoTrans = 111, kCblasTrans = 112;
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 #include <unordered_map>
 
 #include "core/errors.h"
@@ -104,7 +105,16 @@ void CPUProgram::run(Graph& g) {
     for (auto& [ms, i] : times) {
       total += ms;
       if (steps_[i].gemm) gemm += ms;
-      auto& k = by_kernel[steps_[i].name + (steps_[i].gemm ? " (gemm)" : "")];
+      std::string label = steps_[i].name;
+      if (const auto& mm = steps_[i].gemm) {  // "(gemm batch x m x n x k)"
+        ConcreteView a = mm->a_view.resolve(g.dims()), b = mm->b_view.resolve(g.dims());
+        size_t r = a.shape.size();
+        int64_t batch = 1;
+        for (size_t d = 0; d + 3 < r; ++d) batch *= a.shape[d];
+        label += " (gemm " + std::to_string(batch) + "x" + std::to_string(a.shape[r - 3]) + "x" +
+                 std::to_string(b.shape[r - 1]) + "x" + std::to_string(a.shape[r - 2]) + ")";
+      }
+      auto& k = by_kernel[label];
       k.first += ms;
       k.second += 1;
     }
@@ -179,17 +189,31 @@ bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* 
   BlasMatrix mb = as_blas(K, N, vb.strides[r - 2], vb.strides[r - 1]);
   if (!ma.ok || !mb.ok) return false;
   if (M == 0 || N == 0) return true;
-  blas_prepare(M, N, K);
+  // Batch dims B does not vary along, over rows of A that continue one
+  // another (a Linear on (batch, seq, features)): one product of batch*m rows.
+  size_t nb = r - 3;
+  int64_t batches = 1, rows = M;
+  bool fold = !ma.trans;
+  for (size_t d = nb; d-- > 0;) {
+    batches *= va.shape[d];
+    if (va.shape[d] == 1) continue;
+    fold = fold && vb.strides[d] == 0 && va.strides[d] == rows * ma.ld;
+    rows *= va.shape[d];
+  }
+  if (fold && rows < limit) {
+    M = rows;
+    nb = 0;
+    batches = 1;
+  }
+  int workers = blas_prepare(M, N, K);
   SgemvFn gemv = blas_sgemv();
-  // Walk the batch dims (everything before m, k, n) in row-major order.
-  std::vector<int64_t> idx(r - 3, 0);
-  int64_t batches = 1;
-  for (size_t d = 0; d + 3 < r; ++d) batches *= va.shape[d];
-  for (int64_t t = 0; t < batches; ++t) {
+  auto product = [&](int64_t t) {  // batch t, its dims walked row-major
     int64_t oa = va.offset, ob = vb.offset;
-    for (size_t d = 0; d + 3 < r; ++d) {
-      oa += idx[d] * va.strides[d];
-      ob += idx[d] * vb.strides[d];
+    for (size_t d = nb, rest = size_t(t); d-- > 0;) {
+      int64_t i = int64_t(rest % size_t(va.shape[d]));
+      rest /= size_t(va.shape[d]);
+      oa += i * va.strides[d];
+      ob += i * vb.strides[d];
     }
     if (gemv && M == 1) {
       // A row vector times B: y = B^T a, a matrix-vector product that
@@ -202,10 +226,21 @@ bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* 
             mb.trans ? kCblasTrans : kCblasNoTrans, int(M), int(N), int(K), 1.0f, a + oa,
             int(ma.ld), b + ob, int(mb.ld), 0.0f, c + t * M * N, int(N));
     }
-    for (size_t d = r - 3; d-- > 0;) {
-      if (++idx[d] < va.shape[d]) break;
-      idx[d] = 0;
-    }
+  };
+  // Many small single-threaded products (attention's, per head): split the
+  // batch over the cores when the whole is worth a thread start.
+  constexpr int64_t kSplitWork = int64_t(1) << 22;
+  int64_t split = std::min<int64_t>(workers, batches);
+  if (split > 1 && batches * M * N * K >= kSplitWork) {
+    std::vector<std::thread> pool;
+    auto run_share = [&](int64_t w) {
+      for (int64_t t = w * batches / split; t < (w + 1) * batches / split; ++t) product(t);
+    };
+    for (int64_t w = 1; w < split; ++w) pool.emplace_back(run_share, w);
+    run_share(0);
+    for (std::thread& th : pool) th.join();
+  } else {
+    for (int64_t t = 0; t < batches; ++t) product(t);
   }
   return true;
 }
