@@ -252,3 +252,22 @@ def test_stored_tiny_reduction_is_an_elementwise_kernel() -> None:
     cx.execute()
     assert cx.kernel_count() == 1 and "len" not in cx.kernel_source().rsplit("void k_", 1)[1]
     np.testing.assert_array_equal(y.numpy(), np.maximum(data, 0))
+
+
+@pytest.mark.parametrize(
+    "a_shape, b_shape",
+    [
+        ((4, 8, 16), (16, 32)),          # a Linear on (batch, seq, features): one product of 32 rows
+        ((16, 128, 64), (16, 64, 128)),  # per-head products: split over the cores
+        ((2, 3, 1, 48), (48, 40)),       # one-row products folded into one
+    ],
+)
+def test_batched_products(a_shape, b_shape) -> None:
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=a_shape).astype(np.float32), rng.normal(size=b_shape).astype(np.float32)
+    cx = lm.Graph()
+    out = (cx.tensor(a_shape).set(a) @ cx.tensor(b_shape).set(b)).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+    cx.execute()
+    assert lm._core.gemm_count(cx._core) == 1
+    np.testing.assert_allclose(out.numpy(), a @ b, rtol=1e-4, atol=1e-4)
