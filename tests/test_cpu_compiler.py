@@ -271,3 +271,35 @@ def test_batched_products(a_shape, b_shape) -> None:
     cx.execute()
     assert lm._core.gemm_count(cx._core) == 1
     np.testing.assert_allclose(out.numpy(), a @ b, rtol=1e-4, atol=1e-4)
+
+
+def test_verify_names_the_first_kernel_that_differs() -> None:
+    """A Q8_0 product rounds its activations to int8 on the CPU backend (as
+    llama.cpp does), so it differs from the reference executor; the kernels
+    after it only inherit the difference. verify names the product."""
+    from luminal import quant
+
+    rng = np.random.default_rng(5)
+    w = rng.normal(size=(32, 64)).astype(np.float32)
+    cx = lm.Graph()
+    x = cx.tensor((8, 64)).set(rng.normal(size=(8, 64)).astype(np.float32))
+    wq = cx.parameter(w.shape, dtype="q8_0").set_blocks(quant.quantize(w, "q8_0"))
+    ((x @ wq.T) * 2.0).exp().retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+    with pytest.raises(lm.VerificationError, match=r"first kernel to differ is k_\w+ computing node "
+                                                   r"\d+ \(SumReduce, shape \(8, 32\)\)"):
+        cx.execute()
+
+
+def test_verify_blames_a_rewrite_when_every_kernel_agrees() -> None:
+    cx = lm.Graph()
+    a = cx.tensor((3,), name="a").set([1.0, 2.0, 3.0])
+    (a * 2).exp().retrieve()
+
+    class Wrong:  # a "rewrite" that changes the compiled graph's data
+        def run(self, graph: lm.Graph) -> None:
+            graph._core.set_input(a._handle, np.zeros(3, dtype=np.float32))
+
+    cx.compile(Wrong(), lm.CPUCompiler(), verify=True)
+    with pytest.raises(lm.VerificationError, match="every kernel agrees .* a graph rewrite"):
+        cx.execute()

@@ -13,6 +13,7 @@
 #include "compiler/generic.h"
 #include "compiler/matmul_pattern.h"
 #include "core/errors.h"
+#include "core/first_difference.h"
 #include "core/graph.h"
 #include "cpu/blas.h"
 #include "cpu/cpu_program.h"
@@ -221,6 +222,24 @@ NB_MODULE(_core, m) {
     auto* p = dynamic_cast<const CPUProgram*>(g.program());
     return p ? p->gemm_count() : 0;
   });
+  m.def(
+      "first_difference",
+      [](Graph& g, double rtol, double atol) -> std::optional<std::map<std::string, nb::object>> {
+        std::optional<Difference> d;
+        {
+          nb::gil_scoped_release release;
+          d = first_difference(g, rtol, atol);
+        }
+        if (!d) return std::nullopt;
+        return std::map<std::string, nb::object>{
+            {"node", nb::cast(d->node)},     {"op", nb::cast(d->op)},
+            {"kernel", nb::cast(d->kernel)}, {"shape", nb::cast(d->shape)},
+            {"index", nb::cast(d->index)},   {"got", nb::cast(d->got)},
+            {"want", nb::cast(d->want)},     {"max_abs", nb::cast(d->max_abs)}};
+      },
+      "graph"_a, "rtol"_a, "atol"_a,
+      "Re-run the compiled program and the reference executor on it; the first kernel whose "
+      "output differs (a dict), or None.");
   m.def("kernel_source", [](const Graph& g) -> std::string {
     return g.program() ? g.program()->source() : std::string();
   });

@@ -1,5 +1,7 @@
 #include "core/executor.h"
 
+#include <set>
+
 #include <cmath>
 #include <limits>
 #include <string>
@@ -111,6 +113,13 @@ std::vector<std::vector<int64_t>> ReferenceExecutor::validate(const Graph& g,
 
 void ReferenceExecutor::run(Graph& g) {
   g.results_.clear();
+  std::vector<NodeId> outputs(g.outputs_.begin(), g.outputs_.end());
+  g.results_ = evaluate(g, outputs);
+}
+
+std::unordered_map<NodeId, Buffer> ReferenceExecutor::evaluate(Graph& g,
+                                                              const std::vector<NodeId>& keep) {
+  std::set<NodeId> kept(keep.begin(), keep.end());
   std::vector<bool> needed = g.needed_by_outputs();
   std::vector<NodeId> order;
   for (NodeId id : g.topo_order())
@@ -189,9 +198,12 @@ void ReferenceExecutor::run(Graph& g) {
     }
     live[id] = out;
     for (const Edge& e : n.inputs)
-      if (--uses[e.node] == 0 && !g.outputs_.count(e.node)) live.erase(e.node);
+      if (--uses[e.node] == 0 && !kept.count(e.node)) live.erase(e.node);
   }
-  for (NodeId id : g.outputs_) g.results_[id] = live.at(id);
+  std::unordered_map<NodeId, Buffer> results;
+  for (NodeId id : kept)
+    if (auto it = live.find(id); it != live.end()) results[id] = it->second;
+  return results;
 }
 
 }  // namespace luminal

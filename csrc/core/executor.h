@@ -11,6 +11,10 @@ class ReferenceExecutor {
   // Runs everything `graph`'s outputs need; buffers are freed after their last
   // consumer. Validates inputs and dims before computing anything.
   static void run(Graph& graph);
+  // Runs what the outputs need and returns the values of the `keep` nodes
+  // among them (graph results untouched): compiled kernels' outputs, to find
+  // the first that disagrees.
+  static std::unordered_map<NodeId, Buffer> evaluate(Graph& graph, const std::vector<NodeId>& keep);
   // Concrete output shape of every node in `order` (indexed by node id) under
   // the bound dims; throws naming an unset or wrongly sized input, or a bad dim.
   static std::vector<std::vector<int64_t>> validate(const Graph& graph,

@@ -293,6 +293,14 @@ void Graph::execute() {
   apply_feedback();
 }
 
+std::vector<TracedStep> Graph::execute_traced() {
+  if (!program_) return {};
+  if (program_version_ != version_)
+    throw ExecutionError("[execute] the graph changed after it was compiled for a backend: "
+                         "call compile() again");
+  return program_->run_traced(*this);
+}
+
 Buffer Graph::read(HandleId h, const ShapeTracker& view) const {
   NodeId id = node_of(h);
   const Node& n = nodes_[id];

@@ -80,6 +80,9 @@ class Graph {
   // Runs the compiled program if a backend compiler set one, else the
   // reference executor, over every node the retrieved outputs need.
   void execute();
+  // Runs the compiled program (without feedback) returning every kernel's
+  // output in order; empty on the reference executor. For diagnosis.
+  std::vector<TracedStep> execute_traced();
   // A backend compiler's result; dropped (with an error on execute) if the
   // graph changes afterwards. nullptr returns to the reference executor.
   void set_program(std::shared_ptr<Program> program);

@@ -2,17 +2,30 @@
 // Backends (CPU now; CUDA, Metal later) implement it; the Graph holds one.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace luminal {
 
 class Graph;
+
+// One kernel's output from a traced run: for finding the first kernel whose
+// values differ from the reference executor's.
+struct TracedStep {
+  int32_t node;        // the graph node the kernel computes
+  std::string kernel;  // its name in source()
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+};
 
 class Program {
  public:
   virtual ~Program() = default;
   // Compute every retrieved output of `g` into its results.
   virtual void run(Graph& g) = 0;
+  // run(), also returning every kernel's output in execution order.
+  virtual std::vector<TracedStep> run_traced(Graph& g) = 0;
   virtual size_t kernel_count() const = 0;
   virtual std::string source() const = 0;  // generated code, for debugging
 };

@@ -69,6 +69,19 @@ std::shared_ptr<std::vector<float>> CPUProgram::spare_buffer(
   return std::make_shared<std::vector<float>>();
 }
 
+std::vector<TracedStep> CPUProgram::run_traced(Graph& g) {
+  std::vector<TracedStep> trace;
+  trace_ = &trace;
+  try {
+    run(g);
+  } catch (...) {
+    trace_ = nullptr;
+    throw;
+  }
+  trace_ = nullptr;
+  return trace;
+}
+
 void CPUProgram::run(Graph& g) {
   std::vector<std::vector<int64_t>> shapes = ReferenceExecutor::validate(g, order_);
   std::vector<int64_t> dims;
@@ -94,6 +107,9 @@ void CPUProgram::run(Graph& g) {
                                       out->data());
     if (!done) step.fn(out->data(), args.data(), dims.data());
     data[step.output] = out->data();
+    if (trace_)
+      trace_->push_back({step.output, step.name, shapes[step.output],
+                         std::vector<float>(out->begin(), out->begin() + count)});
     if (profile)
       times.push_back({std::chrono::duration<double, std::milli>(
                            std::chrono::steady_clock::now() - t0).count(),

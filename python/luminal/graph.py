@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence, cast
 
 import numpy as np
 
@@ -156,7 +156,9 @@ class Graph:
 
         With ``verify=True`` every later ``execute()`` also runs the uncompiled
         graph on the reference executor and raises ``VerificationError`` naming
-        the first retrieved tensor whose values differ.
+        the first retrieved tensor whose values differ and the first kernel
+        (in execution order) whose output differs, or saying that every kernel
+        agrees and a graph rewrite changed the result.
 
         >>> cx.compile(lm.GenericCompiler(), verify=True)
         """
@@ -190,8 +192,24 @@ class Graph:
                 diff = np.nanmax(np.abs(got.astype(np.float64) - want)) if got.size else 0.0
                 raise VerificationError(
                     f"[verify] retrieved tensor {t._label()} {t.shape} differs from the "
-                    f"reference executor (max abs difference {diff:g})"
+                    f"reference executor (max abs difference {diff:g}); "
+                    + self._first_difference(rtol, atol)
                 )
+
+    def _first_difference(self, rtol: float, atol: float) -> str:
+        """Where a disagreement starts: the first kernel whose output differs
+        when the compiled program and the reference executor both run the
+        compiled graph (this re-runs it: results become that run's)."""
+        first = _core.first_difference(self._core, rtol, atol)
+        if first is None:
+            return ("every kernel agrees with the reference executor on the compiled graph, "
+                    "so a graph rewrite changed the result (compile with fewer compilers to "
+                    "find which)")
+        shape = tuple(cast("list[int]", first["shape"]))
+        return (f"the first kernel to differ is {first['kernel']} computing node {first['node']} "
+                f"({first['op']}, shape {shape}): element {first['index']} is {first['got']:g}, "
+                f"the reference {first['want']:g} (max abs difference {first['max_abs']:g}); "
+                "the kernels before it agree")
 
     # ---- inspection --------------------------------------------------------------
     def node_count(self) -> int:
