@@ -149,3 +149,19 @@ def test_q8_matmul_on_the_last_row_of_a_symbolic_batch():
     xt.set(x)
     cx.execute()
     np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(2 * x[:, -1:], blocks), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("fmt", quant.QUANTIZED)
+@pytest.mark.parametrize("rows, n", [(4, 2), (9, 33), (12, 7), (3, 5)])
+def test_quantized_products_tiles_and_edges(fmt, rows, n):
+    """Products run in tiles of 2 weight rows x 4 activation rows, the rest
+    one weight row at a time: every split (odd n, leftover rows) gives the
+    exact int8 emulation."""
+    w = np.random.default_rng(rows * n).normal(0, 0.5, (n, 64)).astype(np.float32)
+    x = np.random.default_rng(n).normal(0, 1, (rows, 64)).astype(np.float32)
+    blocks = quant.quantize(w, fmt)
+    cx = lm.Graph()
+    y = (cx.tensor(x.shape).set(x) @ cx.parameter(w.shape, dtype=fmt).set_blocks(blocks).T).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    cx.execute()
+    np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, blocks, fmt), rtol=1e-5, atol=1e-4)

@@ -69,8 +69,12 @@ static inline float lm_load_q4_0(const float* base, int64_t i) {
 #ifndef LM_QROWS
 #define LM_QROWS 8 /* activation rows per weight block: 8 accumulators fit AVX2's 16 registers */
 #endif
-static void lm_dot_q(const uint8_t* w, int bb, const float* as, const int8_t* aq, int64_t nb,
-                     int64_t k, int count, float* out, int64_t out_stride) {
+/* Always inlined: called with count == LM_QROWS it specializes to a loop of
+   constant trip count, so the accumulators stay in registers (with a
+   variable count they lived on the stack: 2x slower). */
+static inline __attribute__((always_inline)) void lm_dot_q(
+    const uint8_t* w, int bb, const float* as, const int8_t* aq, int64_t nb, int64_t k, int count,
+    float* out, int64_t out_stride) {
 #if defined(__AVX2__) && defined(__FMA__)
   __m256 acc[LM_QROWS];
   for (int i = 0; i < LM_QROWS; ++i) acc[i] = _mm256_setzero_ps();
@@ -127,6 +131,57 @@ static void lm_dot_q(const uint8_t* w, int bb, const float* as, const int8_t* aq
   }
 #endif
 }
+#if defined(__AVX2__) && defined(__FMA__)
+/* Two weight rows against 4 activation rows (8 accumulators): each
+   activation block loaded feeds both weight rows, and the 4 rows' int8
+   activations (16 KB for k = 4096) stay in L1 while the weight rows stream.
+   The same float operations in the same order as lm_dot_q: equal results. */
+static inline __attribute__((always_inline)) __m256i lm_unpack_block(const uint8_t* blk, int bb) {
+  if (bb == 34) return _mm256_loadu_si256((const __m256i*)(blk + 2));
+  __m128i packed = _mm_loadu_si128((const __m128i*)(blk + 2));
+  __m128i lo = _mm_and_si128(packed, _mm_set1_epi8(0x0f));
+  __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0f));
+  return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+}
+static inline __attribute__((always_inline)) float lm_block_scale(const uint8_t* blk) {
+#if defined(__F16C__)
+  uint16_t h; memcpy(&h, blk, 2);
+  return _cvtsh_ss(h);
+#else
+  return lm_half(blk);
+#endif
+}
+static inline __attribute__((always_inline)) void lm_dot_q_2x4(
+    const uint8_t* w0, const uint8_t* w1, int bb, const float* as, const int8_t* aq, int64_t nb,
+    int64_t k, float* out, int64_t out_stride) {
+  __m256 acc0[4], acc1[4];
+  for (int i = 0; i < 4; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t *b0 = w0 + b * bb, *b1 = w1 + b * bb;
+    const __m256 d0 = _mm256_set1_ps(lm_block_scale(b0)), d1 = _mm256_set1_ps(lm_block_scale(b1));
+    const __m256i q0 = lm_unpack_block(b0, bb), q1 = lm_unpack_block(b1, bb);
+    const __m256i a0 = _mm256_sign_epi8(q0, q0), a1 = _mm256_sign_epi8(q1, q1);
+    for (int i = 0; i < 4; ++i) {
+      const __m256i x = _mm256_loadu_si256((const __m256i*)(aq + i * k + b * 32));
+      const __m256 s = _mm256_broadcast_ss(as + i * nb + b);
+      __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(x, q0)), ones);
+      __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(x, q1)), ones);
+      acc0[i] = _mm256_fmadd_ps(_mm256_mul_ps(d0, s), _mm256_cvtepi32_ps(p0), acc0[i]);
+      acc1[i] = _mm256_fmadd_ps(_mm256_mul_ps(d1, s), _mm256_cvtepi32_ps(p1), acc1[i]);
+    }
+  }
+  for (int i = 0; i < 4; ++i) {
+    for (int t = 0; t < 2; ++t) {
+      __m256 a = t ? acc1[i] : acc0[i];
+      __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+      s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+      s = _mm_add_ss(s, _mm_movehdup_ps(s));
+      out[i * out_stride + t] = _mm_cvtss_f32(s);
+    }
+  }
+}
+#endif
 /* out[rows, n] = a[rows, k] (row stride lda) @ w^T for Q8_0 (bb 34) or Q4_0
    (bb 18) w of n rows. Like llama.cpp, activations are quantized to Q8_0
    first so the dot products run in int8; their scales stay float32. */
@@ -160,11 +215,26 @@ static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t
     }
   }
   #pragma omp parallel for schedule(static) if (n * rows * k > 65536)
-  for (int64_t j = 0; j < n; ++j) {
-    const uint8_t* wrow = w + j * nb * bb;
-    for (int64_t r = 0; r < rows; r += LM_QROWS) {
-      int count = rows - r < LM_QROWS ? (int)(rows - r) : LM_QROWS;
-      lm_dot_q(wrow, bb, as + r * nb, aq + r * k, nb, k, count, out + r * n + j, n);
+  for (int64_t jp = 0; jp < (n + 1) / 2; ++jp) {
+    const int64_t j = 2 * jp;
+    int64_t r0 = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    if (j + 1 < n) { /* tiles of 2 weight rows x 4 activation rows */
+      const uint8_t* w0 = w + j * nb * bb;
+      for (; r0 + 4 <= rows; r0 += 4) {
+        if (bb == 34)
+          lm_dot_q_2x4(w0, w0 + nb * bb, 34, as + r0 * nb, aq + r0 * k, nb, k, out + r0 * n + j, n);
+        else
+          lm_dot_q_2x4(w0, w0 + nb * bb, 18, as + r0 * nb, aq + r0 * k, nb, k, out + r0 * n + j, n);
+      }
+    }
+#endif
+    for (int64_t jj = j; jj < j + 2 && jj < n; ++jj) {  /* the rest, one weight row at a time */
+      const uint8_t* wrow = w + jj * nb * bb;
+      for (int64_t r = r0; r < rows; r += LM_QROWS) {
+        int count = rows - r < LM_QROWS ? (int)(rows - r) : LM_QROWS;
+        lm_dot_q(wrow, bb, as + r * nb, aq + r * k, nb, k, count, out + r * n + jj, n);
+      }
     }
   }
   free(aq);
