@@ -303,3 +303,27 @@ def test_verify_blames_a_rewrite_when_every_kernel_agrees() -> None:
     cx.compile(Wrong(), lm.CPUCompiler(), verify=True)
     with pytest.raises(lm.VerificationError, match="every kernel agrees .* a graph rewrite"):
         cx.execute()
+
+
+@pytest.mark.parametrize("policy", [None, "PASSIVE"])
+def test_warns_when_openmp_was_loaded_spinning(policy) -> None:
+    """torch imported first loads OpenMP before luminal can ask for passive
+    workers: CPUCompiler says so once (and how to fix it) unless the user set
+    OMP_WAIT_POLICY."""
+    code = """
+        import warnings, torch, luminal as lm
+        warnings.simplefilter("always")
+        with warnings.catch_warnings(record=True) as caught:
+            for _ in range(2):
+                cx = lm.Graph()
+                (cx.tensor((4,)).set([1.0, 2.0, 3.0, 4.0]) * 2).retrieve()
+                cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+        print(sum("OMP_WAIT_POLICY" in str(w.message) for w in caught))
+    """
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if policy:
+        env["OMP_WAIT_POLICY"] = policy
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ("0" if policy else "1")

@@ -14,14 +14,7 @@ Programs are lazy, static graphs of 12 primitive ops; compilers rewrite them.
 
 from __future__ import annotations
 
-import os as _os
-
-# OpenBLAS (luminal's GEMMs) keeps idle threads spinning for ~2^28 cycles
-# after each product; on few cores they steal them from the fused kernels
-# that run between products (a training step ran 20% slower). 2^4: sleep at
-# once. Read when OpenBLAS starts, so set at import; a user's setting wins.
-_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-
+from luminal import _env  # noqa: F401  (first: sets OpenMP/OpenBLAS defaults)
 from luminal._core import ExecutionError, Expr, ShapeError, ShapeTracker, UnboundDimError
 from luminal.compilers import (
     CSE,

@@ -8,7 +8,7 @@ import sys
 import warnings
 from typing import TYPE_CHECKING, Protocol, Sequence, cast, runtime_checkable
 
-from luminal import _core
+from luminal import _core, _env
 
 if TYPE_CHECKING:
     from luminal.graph import Graph
@@ -142,6 +142,7 @@ class CPUCompiler:
     """
 
     _warned = False
+    _warned_spin = False
 
     def __init__(self, verbose: bool = False):
         self.verbose = verbose
@@ -158,6 +159,16 @@ class CPUCompiler:
                 CPUCompiler._warned = True
             return
         _load_blas()
+        if _env.OMP_WORKERS_SPIN and not CPUCompiler._warned_spin:
+            warnings.warn(
+                "CPUCompiler: OpenMP was loaded (by torch?) before luminal could set "
+                "OMP_WAIT_POLICY=PASSIVE, so its idle workers spin against OpenBLAS's threads "
+                "and kernels run up to 2-3x slower; set OMP_WAIT_POLICY=PASSIVE in the "
+                "environment, or import luminal first",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            CPUCompiler._warned_spin = True
         _core.cpu_compile(graph._core)
         if self.verbose or os.environ.get("LUMINAL_DEBUG", "0") >= "2":
             print(_core.kernel_source(graph._core))

@@ -1,0 +1,35 @@
+"""Environment defaults set before luminal's native libraries start.
+
+OpenMP (the CPU kernels' threads) and OpenBLAS (their matrix products) read
+these when they load, so they are set at ``import luminal``; a value the user
+set wins.
+
+* ``OMP_WAIT_POLICY=PASSIVE``: idle OpenMP workers sleep instead of spinning
+  against OpenBLAS's threads for the same cores.
+* ``OPENBLAS_THREAD_TIMEOUT=4``: idle OpenBLAS threads sleep after 2^4 cycles
+  instead of ~2^28, which on few cores took them from the fused kernels that
+  run between products (a training step ran 20% slower).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def _libgomp_loaded() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            return "libgomp" in maps.read()
+    except OSError:
+        return False
+
+
+# True when another library (torch, typically) loaded OpenMP before luminal
+# could ask for passive workers: they will spin (CPUCompiler warns once).
+OMP_WORKERS_SPIN = "OMP_WAIT_POLICY" not in os.environ and _libgomp_loaded()
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
