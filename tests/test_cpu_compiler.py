@@ -327,3 +327,26 @@ def test_warns_when_openmp_was_loaded_spinning(policy) -> None:
                          text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ("0" if policy else "1")
+
+
+@pytest.mark.parametrize("layout", ["x@W.T", "x@W", "x.T@W.T"])
+def test_one_row_products_on_all_cores(layout) -> None:
+    """One-row products of 64K+ weights run lm_matvec (outputs split over the
+    cores) instead of sgemv: weights read transposed or not, and a strided row."""
+    rng = np.random.default_rng(6)
+    w = rng.normal(size=(384, 320)).astype(np.float32)
+    cx = lm.Graph()
+    if layout == "x@W.T":
+        x = rng.normal(size=(1, 320)).astype(np.float32)
+        out, want = cx.tensor(x.shape).set(x) @ cx.tensor(w.shape).set(w).T, x @ w.T
+    elif layout == "x@W":
+        x = rng.normal(size=(1, 384)).astype(np.float32)
+        out, want = cx.tensor(x.shape).set(x) @ cx.tensor(w.shape).set(w), x @ w
+    else:
+        x = rng.normal(size=(320, 1)).astype(np.float32)
+        out, want = cx.tensor(x.shape).set(x).T @ cx.tensor(w.shape).set(w).T, x.T @ w.T
+    out = out.retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+    cx.execute()
+    assert lm._core.gemm_count(cx._core) == 1 and "lm_matvec" in cx.kernel_source()
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-4, atol=1e-4)

@@ -242,6 +242,50 @@ static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t
 }
 )";
 
+// Matrix-vector products (decode steps: one activation row), printed into
+// every library with a float product and called by CPUProgram instead of
+// sgemv, which streams the weight on one core: here the outputs are split
+// over the cores, so both cores' memory bandwidth is used.
+const char* kMatvecPrelude = R"(
+/* y[n] = sum_k x[k * incx] * B(k, n); B(k, n) is b[n * ldb + k] when trans
+   (a Linear's weight read as W^T) else b[k * ldb + n]. */
+void lm_matvec(float* y, const float* x, int64_t incx, const float* b, int64_t n, int64_t k,
+               int64_t ldb, int trans) {
+  if (trans) {
+    #pragma omp parallel for schedule(static) if (n * k > 65536)
+    for (int64_t j = 0; j < n; ++j) {
+      const float* w = b + j * ldb;
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t t = 0;
+      if (incx == 1) {
+        for (; t + 8 <= k; t += 8) {
+          #pragma omp simd
+          for (int l = 0; l < 8; ++l) acc[l] += x[t + l] * w[t + l];
+        }
+      }
+      float sum = 0.0f;
+      for (; t < k; ++t) sum += x[t * incx] * w[t];
+      for (int l = 0; l < 8; ++l) sum += acc[l];
+      y[j] = sum;
+    }
+  } else {
+    #pragma omp parallel for schedule(static) if (n * k > 65536)
+    for (int64_t j0 = 0; j0 < n; j0 += 256) {
+      const int64_t j1 = j0 + 256 < n ? j0 + 256 : n;
+      float acc[256];
+      for (int64_t j = 0; j < 256; ++j) acc[j] = 0.0f;
+      for (int64_t t = 0; t < k; ++t) {
+        const float xv = x[t * incx];
+        const float* row = b + t * ldb;
+        #pragma omp simd
+        for (int64_t j = j0; j < j1; ++j) acc[j - j0] += xv * row[j];
+      }
+      for (int64_t j = j0; j < j1; ++j) y[j] = acc[j - j0];
+    }
+  }
+}
+)";
+
 std::string var_name(const std::string& name) {
   if (name == Kernel::kIndexVar) return "i";
   if (name == Kernel::kReduceVar) return "r";
@@ -520,6 +564,12 @@ CSource print_c(const std::vector<Kernel>& kernels) {
     for (const std::string& f : k.input_formats) quantized = quantized || !f.empty();
     if (quantized) {
       os << kQuantPrelude;
+      break;
+    }
+  }
+  for (const Kernel& k : kernels) {
+    if (k.matmul && !quantized_matmul_call(k)) {
+      os << kMatvecPrelude;
       break;
     }
   }

@@ -24,6 +24,7 @@ std::shared_ptr<CPUProgram> CPUProgram::compile(const Graph& g) {
   p->source_ = src.code;
   p->dims_ = src.dims;
   p->library_ = build_c_library(src.code);
+  p->matvec_ = reinterpret_cast<MatvecFn>(p->library_->find("lm_matvec"));
 
   // Memory plan: each step writes into a slot; a slot is free again after the
   // last step reading its buffer, and outputs keep theirs. Slots persist
@@ -193,7 +194,7 @@ BlasMatrix as_blas(int64_t rows, int64_t cols, int64_t row_stride, int64_t col_s
 }  // namespace
 
 bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* a,
-                          const float* b, float* c) {
+                          const float* b, float* c) const {
   SgemmFn sgemm = blas_sgemm();
   if (!sgemm) return false;
   ConcreteView va = mm.a_view.resolve(g.dims()), vb = mm.b_view.resolve(g.dims());
@@ -223,6 +224,8 @@ bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* 
   }
   int workers = blas_prepare(M, N, K);
   SgemvFn gemv = blas_sgemv();
+  // One-row products this big run lm_matvec on all cores (sgemv uses one).
+  constexpr int64_t kParallelMatvec = int64_t(1) << 16;
   auto product = [&](int64_t t) {  // batch t, its dims walked row-major
     int64_t oa = va.offset, ob = vb.offset;
     for (size_t d = nb, rest = size_t(t); d-- > 0;) {
@@ -231,7 +234,9 @@ bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* 
       oa += i * va.strides[d];
       ob += i * vb.strides[d];
     }
-    if (gemv && M == 1) {
+    if (matvec_ && M == 1 && N * K >= kParallelMatvec) {
+      matvec_(c + t * M * N, a + oa, ma.trans ? ma.ld : 1, b + ob, N, K, mb.ld, mb.trans);
+    } else if (gemv && M == 1) {
       // A row vector times B: y = B^T a, a matrix-vector product that
       // streams B once (sgemm would pack all of B on every call).
       gemv(kCblasRowMajor, mb.trans ? kCblasNoTrans : kCblasTrans, mb.trans ? int(N) : int(K),

@@ -43,8 +43,12 @@ class CPUProgram : public Program {
   };
   // C = A @ B through BLAS for every batch; false (nothing written) when the
   // strides do not fit sgemm, so the generated kernel runs instead.
-  static bool run_gemm(const MatmulPattern& m, const Graph& g, const float* a, const float* b,
-                       float* c);
+  bool run_gemm(const MatmulPattern& m, const Graph& g, const float* a, const float* b,
+                float* c) const;
+  // The library's lm_matvec (see c_printer): one-row products over all cores.
+  using MatvecFn = void (*)(float*, const float*, int64_t, const float*, int64_t, int64_t,
+                            int64_t, int);
+  MatvecFn matvec_ = nullptr;
   std::vector<NodeId> order_;  // every needed node, producers first
   std::vector<Step> steps_;
   std::vector<Kernel> kernels_;

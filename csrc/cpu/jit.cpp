@@ -65,8 +65,10 @@ SharedLibrary::SharedLibrary(const std::string& path) : path_(path) {
 // distinct compiled program.
 SharedLibrary::~SharedLibrary() = default;
 
+void* SharedLibrary::find(const std::string& name) const { return dlsym(handle_, name.c_str()); }
+
 void* SharedLibrary::symbol(const std::string& name) const {
-  void* p = dlsym(handle_, name.c_str());
+  void* p = find(name);
   if (!p) throw ExecutionError("[CPUCompiler] symbol " + name + " missing in " + path_);
   return p;
 }

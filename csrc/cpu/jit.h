@@ -15,6 +15,7 @@ class SharedLibrary {
   SharedLibrary(const SharedLibrary&) = delete;
   SharedLibrary& operator=(const SharedLibrary&) = delete;
   void* symbol(const std::string& name) const;  // throws if missing
+  void* find(const std::string& name) const;    // nullptr if missing
   const std::string& path() const { return path_; }
 
  private:
