@@ -350,3 +350,16 @@ def test_one_row_products_on_all_cores(layout) -> None:
     cx.execute()
     assert lm._core.gemm_count(cx._core) == 1 and "lm_matvec" in cx.kernel_source()
     np.testing.assert_allclose(out.numpy(), want, rtol=1e-4, atol=1e-4)
+
+
+def test_column_reduction_with_a_per_row_factor() -> None:
+    # A layer_norm weight gradient: sum over rows of x * (per-row factor). The
+    # factor depends on the row alone, so the column form still applies.
+    rng = np.random.default_rng(7)
+    x, s = rng.normal(size=(300, 200)).astype(np.float32), rng.normal(size=(300, 1)).astype(np.float32)
+    cx = lm.Graph()
+    y = (cx.tensor(x.shape).set(x) * cx.tensor(s.shape).set(s)).sum(0).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+    cx.execute()
+    assert "collapse(2)" in cx.kernel_source()
+    np.testing.assert_allclose(y.numpy(), (x * s).sum(0), rtol=1e-4, atol=1e-4)

@@ -490,10 +490,13 @@ constexpr int kColumnBlock = 128;
 bool column_reduction(const Kernel& k) {
   if (generic_magnitude(k.reduce_inner) < 16) return false;
   Expr r = Expr::var(Kernel::kReduceVar);
+  // An input that varies with the output and is contiguous along r is read
+  // best by the row form. (One that depends on r alone, such as a per-row
+  // statistic, is one value per step in either form.)
   for (const KValue& v : k.body)
-    if (v.kind == KValue::Kind::Load &&
+    if (v.kind == KValue::Kind::Load && v.index.vars().count(Kernel::kIndexVar) &&
         substitute(v.index, Kernel::kReduceVar, r + 1) - v.index == Expr(1))
-      return false;  // some input is contiguous along r: the row form reads it best
+      return false;
   return true;
 }
 
