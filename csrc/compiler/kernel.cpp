@@ -302,8 +302,17 @@ std::vector<Kernel> build_kernels(const Graph& g) {
   std::vector<Kernel> kernels;
   // A kernel whose inlined index math grows too long stores that source
   // first: its kernel goes before this one (it is a producer), then retry.
+  // Elementwise kernels over rows of 16+ elements loop rows, then columns:
+  // a broadcast operand's index becomes the column (a bias) or the row (a
+  // row statistic) instead of div/mod of a flat index, which vectorized as
+  // gathers. Enough rows are needed to split over the cores.
+  auto prefer_row_form = [&](const Node& n) {
+    if ((is_reduce(n.op) && !unrolled_length(n)) || n.shape.size() < 2) return false;
+    Expr rows = product(Shape(n.shape.begin(), n.shape.end() - 1));
+    return generic_magnitude(n.shape.back()) >= 16 && generic_magnitude(rows) >= 16;
+  };
   std::function<void(NodeId)> emit = [&](NodeId id) {
-    bool row_form = false;
+    bool row_form = prefer_row_form(g.node(id));
     for (;;) {
       try {
         Kernel k = build_one(g, id, materialized, readers, row_form);
