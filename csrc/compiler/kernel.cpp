@@ -22,10 +22,15 @@ namespace {
 // Row-major multi-index of flat position `p` in `shape`.
 std::vector<Expr> unravel(const Expr& p, const Shape& shape) {
   std::vector<Expr> idx(shape.size(), Expr(0));
+  // Size-1 dims index 0, and the outermost other dim needs no modulo: p is
+  // below the element count. (With a symbolic dim the simplifier cannot see
+  // either, and a batch of 1 before "seq" made every index a tower of div/mod.)
+  size_t outer = 0;
+  while (outer + 1 < shape.size() && shape[outer] == Expr(1)) ++outer;
   Expr stride = 1;
   for (size_t k = shape.size(); k-- > 0;) {
-    // The outermost index needs no modulo: p is below the element count.
-    idx[k] = k == 0 ? floordiv(p, stride) : mod(floordiv(p, stride), shape[k]);
+    if (shape[k] == Expr(1)) continue;
+    idx[k] = k == outer ? floordiv(p, stride) : mod(floordiv(p, stride), shape[k]);
     stride = stride * shape[k];
   }
   return idx;
