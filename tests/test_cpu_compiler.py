@@ -363,3 +363,20 @@ def test_column_reduction_with_a_per_row_factor() -> None:
     cx.execute()
     assert "collapse(2)" in cx.kernel_source()
     np.testing.assert_allclose(y.numpy(), (x * s).sum(0), rtol=1e-4, atol=1e-4)
+
+
+def test_row_reduction_read_masked_and_unmasked_in_one_kernel() -> None:
+    """The same row sum read twice in one kernel, once through a pad that
+    masks the last row and once directly: two row reductions (one guarded),
+    not one shared (the guarded value would be 0 in the last row)."""
+    rng = np.random.default_rng(8)
+    x, z = rng.normal(size=(40, 50)).astype(np.float32), rng.normal(size=(40, 32)).astype(np.float32)
+    cx = lm.Graph()
+    s = cx.tensor(x.shape).set(x).sum(-1, keepdim=True)             # (40, 1)
+    shifted = s[:-1].pad((0, 0, 0, 1))                              # (40, 1), last row 0
+    y = (shifted + s + cx.tensor(z.shape).set(z)).retrieve()        # (40, 32)
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+    cx.execute()
+    sx = x.sum(-1, keepdims=True)
+    want = np.concatenate([sx[:-1], np.zeros((1, 1), np.float32)]) + sx + z
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-4, atol=1e-4)

@@ -146,9 +146,11 @@ class KernelBuilder {
       return !uses(e, Kernel::kColVar) && !uses(e, Kernel::kReduceVar);
     };
     if (!row_uniform(flat) || !row_uniform(need)) throw NeedsBuffer{id};
-    for (size_t j = 0; j < k_.row_reductions.size(); ++j)
-      if (row_reduction_of_[j] == std::make_pair(id, flat))
+    for (size_t j = 0; j < k_.row_reductions.size(); ++j) {
+      const RowReductionKey& key = row_reduction_of_[j];
+      if (key.node == id && key.row == flat && key.need == need)  // same guard, same loads
         return push({.kind = KValue::Kind::RowValue, .a = int(j)});
+    }
     const Edge& e = n.inputs[0];
     RowReduction rr{n.op, e.view.shape()[size_t(n.axis)], {}, -1};
     std::vector<Expr> at = idx;
@@ -162,7 +164,7 @@ class KernelBuilder {
           uses(v.dim, Kernel::kColVar))
         throw NeedsBuffer{id};
     k_.row_reductions.push_back(std::move(rr));
-    row_reduction_of_.push_back({id, flat});
+    row_reduction_of_.push_back({id, flat, need});
     return push({.kind = KValue::Kind::RowValue, .a = int(k_.row_reductions.size() - 1)});
   }
 
@@ -192,7 +194,11 @@ class KernelBuilder {
   Kernel& k_;
   NodeId root_;
   std::vector<KValue>* body_;  // where values go: the kernel's body or a row reduction's
-  std::vector<std::pair<NodeId, Expr>> row_reduction_of_;  // per row reduction: node, row
+  struct RowReductionKey {
+    NodeId node;
+    Expr row, need;
+  };
+  std::vector<RowReductionKey> row_reduction_of_;  // per row reduction: what it computes
 };
 
 }  // namespace
@@ -331,6 +337,7 @@ std::vector<Kernel> build_kernels(const Graph& g) {
       } catch (const NeedsBuffer& more) {
         materialized[more.node] = true;
         emit(more.node);
+        row_form = prefer_row_form(g.node(id));  // the stored node may have been the reason
       } catch (const NeedsRowForm&) {
         row_form = true;
       }

@@ -72,7 +72,8 @@ bool merge_product_sums(Graph& g) {
            same_shape(e.view.shape(), g.node(e.node).shape);
   };
   std::unordered_map<NodeId, NodeId> replacement;
-  for (NodeId id = 0; id < NodeId(g.node_slots()); ++id) {
+  size_t slots = g.node_slots();  // merges add nodes: visit only the ones there before
+  for (NodeId id = 0; id < NodeId(slots); ++id) {
     if (!needed[id] || g.node(id).op != Op::SumReduce) continue;
     const Edge& outer_edge = g.node(id).inputs[0];
     const Node& inner = g.node(outer_edge.node);

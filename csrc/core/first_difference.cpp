@@ -18,7 +18,7 @@ std::optional<Difference> first_difference(Graph& g, double rtol, double atol) {
     std::optional<Difference> diff;
     for (size_t i = 0; i < w.size(); ++i) {
       float a = t.data[i], b = w[i];
-      if (std::isnan(a) && std::isnan(b)) continue;
+      if (a == b || (std::isnan(a) && std::isnan(b))) continue;  // equal infinities too
       double gap = std::fabs(double(a) - double(b));
       if (!(gap <= atol + rtol * std::fabs(double(b)))) {
         if (!diff)

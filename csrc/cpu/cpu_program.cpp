@@ -93,7 +93,12 @@ void CPUProgram::run(Graph& g) {
   std::vector<const float*> data(g.node_slots(), nullptr);
   for (const auto& [id, buffer] : g.input_data()) data[id] = buffer->data();
   std::vector<const float*> args;
-  static const bool profile = std::getenv("LUMINAL_PROFILE") != nullptr;
+  // LUMINAL_PROFILE=N: the N costliest kernels per run (8 for 1); read once.
+  static const int profile_top = [] {
+    const char* v = std::getenv("LUMINAL_PROFILE");
+    return v ? std::max(std::atoi(v), 1) : 0;
+  }();
+  const bool profile = profile_top > 0;
   std::vector<std::pair<double, size_t>> times;
   for (const Step& step : steps_) {
     auto t0 = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
@@ -141,9 +146,8 @@ void CPUProgram::run(Graph& g) {
     std::sort(ranked.rbegin(), ranked.rend());
     std::fprintf(stderr, "[luminal profile] %zu steps, %.3f ms (matrix products %.3f ms):",
                  times.size(), total, gemm);
-    // LUMINAL_PROFILE=N shows the N costliest kernels (8 for 1).
-    int shown = std::atoi(std::getenv("LUMINAL_PROFILE"));
-    for (size_t i = 0; i < std::min<size_t>(shown > 1 ? size_t(shown) : 8, ranked.size()); ++i)
+    size_t shown = profile_top > 1 ? size_t(profile_top) : 8;
+    for (size_t i = 0; i < std::min(shown, ranked.size()); ++i)
       std::fprintf(stderr, " %s %.3f ms;", ranked[i].second.c_str(), ranked[i].first);
     std::fprintf(stderr, "\n");
   }
@@ -224,7 +228,13 @@ bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* 
   }
   int workers = blas_prepare(M, N, K);
   SgemvFn gemv = blas_sgemv();
-  // One-row products this big run lm_matvec on all cores (sgemv uses one).
+  // Many small single-threaded products (attention's, per head): split the
+  // batch over the cores when the whole is worth a thread start.
+  constexpr int64_t kSplitWork = int64_t(1) << 22;
+  const int64_t split = std::min<int64_t>(workers, batches);
+  const bool split_batches = split > 1 && batches * M * N * K >= kSplitWork;
+  // One-row products this big run lm_matvec on all cores (sgemv uses one),
+  // unless the batch is already split over the cores.
   constexpr int64_t kParallelMatvec = int64_t(1) << 16;
   auto product = [&](int64_t t) {  // batch t, its dims walked row-major
     int64_t oa = va.offset, ob = vb.offset;
@@ -234,7 +244,7 @@ bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* 
       oa += i * va.strides[d];
       ob += i * vb.strides[d];
     }
-    if (matvec_ && M == 1 && N * K >= kParallelMatvec) {
+    if (matvec_ && !split_batches && M == 1 && N * K >= kParallelMatvec) {
       matvec_(c + t * M * N, a + oa, ma.trans ? ma.ld : 1, b + ob, N, K, mb.ld, mb.trans);
     } else if (gemv && M == 1) {
       // A row vector times B: y = B^T a, a matrix-vector product that
@@ -248,11 +258,7 @@ bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* 
             int(ma.ld), b + ob, int(mb.ld), 0.0f, c + t * M * N, int(N));
     }
   };
-  // Many small single-threaded products (attention's, per head): split the
-  // batch over the cores when the whole is worth a thread start.
-  constexpr int64_t kSplitWork = int64_t(1) << 22;
-  int64_t split = std::min<int64_t>(workers, batches);
-  if (split > 1 && batches * M * N * K >= kSplitWork) {
+  if (split_batches) {
     std::vector<std::thread> pool;
     auto run_share = [&](int64_t w) {
       for (int64_t t = w * batches / split; t < (w + 1) * batches / split; ++t) product(t);

@@ -2,7 +2,8 @@
 
 OpenMP (the CPU kernels' threads) and OpenBLAS (their matrix products) read
 these when they load, so they are set at ``import luminal``; a value the user
-set wins.
+set wins. They are process-wide: libraries loaded later in the process (torch's
+OpenMP, numpy's OpenBLAS) and child processes see them too.
 
 * ``OMP_WAIT_POLICY=PASSIVE``: idle OpenMP workers sleep instead of spinning
   against OpenBLAS's threads for the same cores.
