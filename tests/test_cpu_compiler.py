@@ -380,3 +380,17 @@ def test_row_reduction_read_masked_and_unmasked_in_one_kernel() -> None:
     sx = x.sum(-1, keepdims=True)
     want = np.concatenate([sx[:-1], np.zeros((1, 1), np.float32)]) + sx + z
     np.testing.assert_allclose(y.numpy(), want, rtol=1e-4, atol=1e-4)
+
+
+def test_row_reduction_broadcast_over_more_rows_is_stored() -> None:
+    # A per-feature sum read by every batch row would be recomputed 16 times
+    # if fused: it is stored instead (2 kernels), with the same numbers.
+    rng = np.random.default_rng(9)
+    x, z = rng.normal(size=(8, 64)).astype(np.float32), rng.normal(size=(16, 8, 32)).astype(np.float32)
+    cx = lm.Graph()
+    s = cx.tensor(x.shape).set(x).sum(-1, keepdim=True)            # (8, 1)
+    y = (s.unsqueeze(0) + cx.tensor(z.shape).set(z)).retrieve()    # (16, 8, 32)
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+    cx.execute()
+    assert cx.kernel_count() == 2
+    np.testing.assert_allclose(y.numpy(), x.sum(-1, keepdims=True)[None] + z, rtol=1e-4, atol=1e-4)

@@ -146,6 +146,11 @@ class KernelBuilder {
       return !uses(e, Kernel::kColVar) && !uses(e, Kernel::kReduceVar);
     };
     if (!row_uniform(flat) || !row_uniform(need)) throw NeedsBuffer{id};
+    // More kernel rows than reduction results: some are computed again for
+    // several rows (a per-feature statistic broadcast over a batch); store it.
+    Shape host_rows(k_.shape.begin(), k_.shape.end() - (k_.shape.empty() ? 0 : 1));
+    if (generic_magnitude(product(host_rows)) > generic_magnitude(product(n.shape)))
+      throw NeedsBuffer{id};
     for (size_t j = 0; j < k_.row_reductions.size(); ++j) {
       const RowReductionKey& key = row_reduction_of_[j];
       if (key.node == id && key.row == flat && key.need == need)  // same guard, same loads
