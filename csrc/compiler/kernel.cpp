@@ -10,6 +10,11 @@ namespace luminal {
 
 int64_t unrolled_length(const Node& n);
 
+Expr loop_var(const std::string& name, const Expr& extent) {
+  auto n = extent.as_const();
+  return Expr::var(name, 0, n ? std::max<int64_t>(*n - 1, 0) : Range::kInf);
+}
+
 const std::string Kernel::kIndexVar = "@i";
 const std::string Kernel::kReduceVar = "@r";
 const std::string Kernel::kOuterVar = "@o";
@@ -51,10 +56,6 @@ bool broadcasts(const ShapeTracker& view) {
   return false;
 }
 
-Expr loop_var(const std::string& name, const Expr& extent) {
-  auto n = extent.as_const();
-  return Expr::var(name, 0, n ? std::max<int64_t>(*n - 1, 0) : Range::kInf);
-}
 
 // Index math longer than this (in operators) stops inlining: the source is
 // stored in a buffer instead and read with a fresh, short index.
@@ -222,15 +223,12 @@ std::vector<bool> materialized_nodes(const Graph& g, const std::vector<bool>& ne
   // Inlined expressions bigger than this are stored once rather than
   // recomputed for every extra reader or broadcast copy.
   constexpr int64_t kMaxRecompute = 12;
-  std::vector<int> readers(g.node_slots(), 0);
+  std::vector<int> readers = reader_counts(g, needed);
   std::vector<bool> broadcast_read(g.node_slots(), false);
-  for (NodeId id = 0; id < NodeId(g.node_slots()); ++id) {
-    if (!needed[id]) continue;
-    for (const Edge& e : g.node(id).inputs) {
-      readers[e.node] += 1;
-      if (broadcasts(e.view)) broadcast_read[e.node] = true;
-    }
-  }
+  for (NodeId id = 0; id < NodeId(g.node_slots()); ++id)
+    if (needed[id])
+      for (const Edge& e : g.node(id).inputs)
+        if (broadcasts(e.view)) broadcast_read[e.node] = true;
   // Matrix products read their operands from buffers, so a library GEMM can run them.
   std::vector<bool> gemm_operand(g.node_slots(), false), gemm(g.node_slots(), false);
   for (NodeId id = 0; id < NodeId(g.node_slots()); ++id) {
@@ -311,10 +309,7 @@ Kernel build_one(const Graph& g, NodeId id, const std::vector<bool>& materialize
 std::vector<Kernel> build_kernels(const Graph& g) {
   std::vector<bool> needed = g.needed_by_outputs();
   std::vector<bool> materialized = materialized_nodes(g, needed);
-  std::vector<int> readers(g.node_slots(), 0);
-  for (NodeId id = 0; id < NodeId(g.node_slots()); ++id)
-    if (needed[id])
-      for (const Edge& e : g.node(id).inputs) readers[e.node] += 1;
+  std::vector<int> readers = reader_counts(g, needed);
   std::vector<Kernel> kernels;
   // A kernel whose inlined index math grows too long stores that source
   // first: its kernel goes before this one (it is a producer), then retry.

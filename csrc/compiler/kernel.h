@@ -70,6 +70,10 @@ struct Kernel {
   static const std::string kRowVar, kColVar;  // "@row", "@c": the row form's loops
 };
 
+// A kernel's loop variable over [0, extent): its range is known when the
+// extent is constant, so the simplifier can drop div/mod that cannot wrap.
+Expr loop_var(const std::string& name, const Expr& extent);
+
 // Split the graph's needed nodes into kernels, producers first. Elementwise
 // nodes are inlined into their readers (views fold into the index math) and
 // recomputed there, unless the inlined expression would be large and read

@@ -50,8 +50,6 @@ std::optional<MatmulPattern> match_matmul(const Graph& g, NodeId id,
                        ab ? 0u : 1u, order};
 }
 
-namespace {
-
 std::vector<int> reader_counts(const Graph& g, const std::vector<bool>& needed) {
   std::vector<int> readers(g.node_slots(), 0);
   for (NodeId id = 0; id < NodeId(g.node_slots()); ++id)
@@ -59,6 +57,8 @@ std::vector<int> reader_counts(const Graph& g, const std::vector<bool>& needed) 
       for (const Edge& e : g.node(id).inputs) readers[e.node] += 1;
   return readers;
 }
+
+namespace {
 
 // Autodiff sums a weight's gradient over each broadcast axis in turn (over
 // sequence, then over batch): a batch of GEMMs, then a sum of their results.

@@ -19,6 +19,9 @@ struct MatmulPattern {
   std::vector<size_t> order;    // canonical axis j is the Mul's axis order[j]
 };
 
+// How many needed nodes read each node (by edge).
+std::vector<int> reader_counts(const Graph& g, const std::vector<bool>& needed);
+
 // The pattern rooted at SumReduce node `id`, if it matches: the Mul is read
 // only by this reduce, through an unmasked identity view, and neither operand
 // view is masked.

@@ -502,12 +502,8 @@ bool column_reduction(const Kernel& k) {
 
 void print_column_reduction(const Kernel& k, std::ostringstream& body) {
   bool is_max = *k.reduce == Op::MaxReduce;
-  auto extent = [](const Expr& e) {
-    auto c = e.as_const();
-    return c ? std::max<int64_t>(*c - 1, 0) : Range::kInf;
-  };
-  Expr o = Expr::var(Kernel::kOuterVar, 0, extent(k.reduce_outer));
-  Expr j = Expr::var(Kernel::kInnerVar, 0, extent(k.reduce_inner));
+  Expr o = loop_var(Kernel::kOuterVar, k.reduce_outer);
+  Expr j = loop_var(Kernel::kInnerVar, k.reduce_inner);
   Kernel split = k;
   for (KValue& v : split.body) {
     for (Expr* e : {&v.index, &v.valid, &v.dim})
