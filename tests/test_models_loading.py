@@ -141,6 +141,38 @@ def test_half_precision_checkpoints_widen_to_f32(tmp_path: Path, dtype: str) -> 
     np.testing.assert_allclose(logits_of(model), hf_logits(hf, rounded), atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("shards", ["single", "sharded"])
+def test_half_precision_checkpoints_kept_packed(tmp_path: Path, dtype: str, shards: str) -> None:
+    """quantized=True: an F16/BF16 checkpoint's projection matrices and
+    lm_head stay 2 bytes a value (QuantizedParameter, zero-copy from the
+    file); the reference executor and the CPU kernels (lm_half_matmul, and
+    sgemm on widened panels for many rows) match transformers on the
+    rounded weights."""
+    import torch
+
+    hf = hf_model()
+    half = type(hf)(hf.config).to(getattr(torch, dtype))
+    half.load_state_dict(hf.state_dict())
+    half.save_pretrained(tmp_path, **({"max_shard_size": "40KB"} if shards == "sharded" else {}))
+    rounded = hf_numpy_sd(half)
+    model = load_model(tmp_path, quantized=True)
+    fmt = "f16_packed" if dtype == "float16" else "bf16_packed"
+    kept = {k for k, p in model.state_dict(keep_vars=True).items() if isinstance(p, nn.QuantizedParameter)}
+    assert kept == {k for k in rounded if k.endswith("_proj.weight") or k == "lm_head.weight"}
+    for k in kept:
+        p = model.get_parameter(k)
+        assert p.format == fmt and p.blocks.size == 2 * p.numel() and not p.blocks.flags.owndata
+        np.testing.assert_array_equal(p.data, rounded[k], err_msg=k)
+    want = hf_logits(hf, rounded)
+    np.testing.assert_allclose(logits_of(model), want, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(logits_of(model, cpu=True), want, atol=1e-4, rtol=0)
+    long_prompt = np.arange(3, 3 + 40).reshape(1, -1) % 100  # 40 rows: the sgemm path
+    ref = load_model(tmp_path)  # widened to float32
+    np.testing.assert_allclose(logits_of(model, long_prompt, cpu=True), logits_of(ref, long_prompt, cpu=True),
+                               atol=1e-4, rtol=0)
+
+
 def test_tied_embeddings_and_checkpoint_paths(tmp_path: Path) -> None:
     cfg = hf_config_dict(tie_word_embeddings=True)
     lcfg = LlamaConfig.from_hf(cfg)
@@ -365,6 +397,23 @@ def test_gguf_q8_0_kept_quantized(tmp_path: Path) -> None:
     got = logits_of(model, cpu=True)
     assert np.abs(got - want).max() < 0.05 * np.abs(want).max()
     assert np.array_equal(got.argmax(-1), want.argmax(-1))
+
+
+@pytest.mark.parametrize("quant", ["F16", "BF16"])
+def test_gguf_half_kept_packed(tmp_path: Path, quant: str) -> None:
+    """A GGUF with F16/BF16 matrices, quantized=True: they stay packed halves
+    (q/k rows reordered back to transformers' order) and the CPU kernels
+    match transformers on the stored values."""
+    hf = hf_model()
+    path = tmp_path / f"tiny-{quant}.gguf"
+    stored = write_gguf(path, hf_numpy_sd(hf), TINY, quant=quant)
+    model = load_model(path, quantized=True)
+    q = model.model.layers[0].self_attn.q_proj.weight
+    assert isinstance(q, nn.QuantizedParameter) and q.format == quant.lower() + "_packed"
+    np.testing.assert_array_equal(q.data, stored["model.layers.0.self_attn.q_proj.weight"])
+    want = hf_logits(hf, stored)
+    np.testing.assert_allclose(logits_of(model), want, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(logits_of(model, cpu=True), want, atol=1e-4, rtol=0)
 
 
 def test_gguf_q8_0_against_llama_cpp(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""Quantized weights: GGML Q8_0/Q4_0 blocks in graph inputs, read by the
-reference executor (dequantized) and by CPU kernels (int8 matmul for Q8_0)."""
+"""Compact weights: GGML Q8_0/Q4_0 blocks and packed F16/BF16 halves in graph
+inputs, read by the reference executor (widened) and by CPU kernels (int8
+products for the blocks, float32 products on widened halves)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def _weights(shape=(48, 96), seed=0):
     return w
 
 
-@pytest.mark.parametrize("fmt", quant.QUANTIZED)
+@pytest.mark.parametrize("fmt", quant.GGML_BLOCKS)
 def test_quantize_is_bit_exact_with_gguf(fmt):
     w = _weights()
     mine = quant.quantize(w, fmt)
@@ -54,7 +55,7 @@ def _emulated_q8_matmul(x: np.ndarray, wq: np.ndarray, fmt: str = "q8_0") -> np.
     return out.reshape(*x.shape[:-1], -1).astype(np.float32)
 
 
-@pytest.mark.parametrize("fmt", quant.QUANTIZED)
+@pytest.mark.parametrize("fmt", quant.GGML_BLOCKS)
 def test_quantized_parameter_in_graphs(backend, fmt):
     w = _weights()
     x = np.random.default_rng(1).normal(0, 1, (2, 5, 96)).astype(np.float32)
@@ -151,7 +152,7 @@ def test_q8_matmul_on_the_last_row_of_a_symbolic_batch():
     np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(2 * x[:, -1:], blocks), rtol=1e-4, atol=1e-3)
 
 
-@pytest.mark.parametrize("fmt", quant.QUANTIZED)
+@pytest.mark.parametrize("fmt", quant.GGML_BLOCKS)
 @pytest.mark.parametrize("rows, n", [(4, 2), (9, 33), (12, 7), (3, 5)])
 def test_quantized_products_tiles_and_edges(fmt, rows, n):
     """Products run in tiles of 2 weight rows x 4 activation rows, the rest
@@ -165,3 +166,96 @@ def test_quantized_products_tiles_and_edges(fmt, rows, n):
     cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
     cx.execute()
     np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, blocks, fmt), rtol=1e-5, atol=1e-4)
+
+
+# ---------------------------------------------------------------- packed halves
+
+
+def _half_values(w: np.ndarray, fmt: str) -> np.ndarray:
+    """The float32 values a packed-half weight holds (torch's rounding)."""
+    import torch
+
+    t = torch.from_numpy(w).to(torch.float16 if fmt == "f16_packed" else torch.bfloat16)
+    return t.float().numpy()
+
+
+@pytest.mark.parametrize("fmt", quant.HALF_PACKED)
+def test_half_packing_matches_torch(fmt):
+    import torch
+
+    w = _weights()
+    w[3, :4] = [np.inf, -np.inf, 1e-8, 70000.0]  # inf, a subnormal / underflow, f16 overflow
+    blocks = quant.quantize(w, fmt)
+    assert blocks.dtype == np.uint8 and blocks.size == 2 * w.size
+    torch_dtype = torch.float16 if fmt == "f16_packed" else torch.bfloat16
+    want = torch.from_numpy(w).to(torch_dtype).view(torch.int16).numpy().view(np.uint8).reshape(-1)
+    np.testing.assert_array_equal(blocks, want)
+    np.testing.assert_array_equal(quant.dequantize(blocks, fmt, w.shape), _half_values(w, fmt))
+
+
+@pytest.mark.parametrize("fmt", quant.HALF_PACKED)
+def test_half_parameter_in_graphs(backend, fmt):
+    """Products, and elementwise reads, of packed-half weights equal the
+    float32 computation on the widened weights on every backend; the CPU
+    compiler runs the product on the halves (one lm_half_matmul)."""
+    w = _weights((48, 100))
+    x = np.random.default_rng(1).normal(0, 1, (2, 5, 100)).astype(np.float32)
+    cx = lm.Graph()
+    xt = cx.tensor((2, "seq", 100), name="x").set(x)
+    wt = cx.parameter(w.shape, name="w", dtype=fmt).set(w)
+    y = (xt @ wt.T).retrieve()
+    z = (wt * 2.0).sum(-1).retrieve()
+    if backend.name != "reference":
+        cx.compile(*backend.make_compilers(), verify=True)
+    cx.execute()
+    wd = _half_values(w, fmt)
+    np.testing.assert_array_equal(wt.numpy(), wd)
+    np.testing.assert_allclose(z.numpy(), (wd.astype(np.float64) * 2).sum(-1), rtol=1e-5)
+    np.testing.assert_allclose(y.numpy(), x.astype(np.float64) @ wd.T.astype(np.float64), rtol=1e-4,
+                               atol=2e-2)
+    if backend.name == "cpu":
+        assert cx.kernel_source().count("lm_half_matmul(out") == 1
+
+
+@pytest.mark.parametrize("fmt", quant.HALF_PACKED)
+@pytest.mark.parametrize("rows, n, k", [(1, 9, 40), (4, 8, 8), (5, 7, 37), (9, 13, 1030), (67, 6, 2056),
+                                        (3, 4, 0)])
+def test_half_products_tiles_and_edges(fmt, rows, n, k):
+    """Tiles of 4 weight rows against 4 activation rows (or one, decode),
+    leftover weight rows one at a time, k not a multiple of 8, and k in
+    1024-wide slices once there are more than 4 rows: all match the float64
+    product of the widened weights."""
+    rng = np.random.default_rng(rows * n + k)
+    w = rng.normal(0, 0.5, (n, k)).astype(np.float32)
+    x = rng.normal(0, 1, (rows, k)).astype(np.float32)
+    cx = lm.Graph()
+    wt = cx.parameter(w.shape, dtype=fmt).set_blocks(quant.quantize(w, fmt))
+    y = (cx.tensor(x.shape).set(x) @ wt.T).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    cx.execute()
+    if k:
+        assert cx.kernel_source().count("lm_half_matmul(out") == 1
+    want = x.astype(np.float64) @ _half_values(w, fmt).T.astype(np.float64)
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-4 * max(1, k) ** 0.5)
+
+
+def test_half_parameter_in_a_module_and_errors():
+    import luminal.nn as nn
+
+    layer = nn.Linear(64, 16, bias=False)
+    w = np.random.default_rng(2).normal(0, 1, (16, 64)).astype(np.float32)
+    layer.weight = nn.QuantizedParameter.from_float(w, "bf16_packed")
+    assert layer.weight.blocks.size == 16 * 64 * 2
+    np.testing.assert_array_equal(layer.weight.data, _half_values(w, "bf16_packed"))
+    x = np.random.default_rng(0).normal(0, 1, (3, 64)).astype(np.float32)
+    cx = lm.Graph()
+    y = layer(cx.tensor((3, 64)).set(x)).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    cx.execute()
+    np.testing.assert_allclose(y.numpy(), x @ _half_values(w, "bf16_packed").T, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="needs 64 bytes"):
+        nn.QuantizedParameter(np.zeros(3, np.uint8), (4, 8), "f16_packed")
+    with pytest.raises(ValueError, match="unknown format 'f16'.*f16_packed"):
+        nn.QuantizedParameter(np.zeros(64, np.uint8), (4, 8), "f16")
+    with pytest.raises(ValueError, match="need 10 bytes"):
+        cx.parameter((5,), dtype="f16_packed").set_blocks(np.zeros(4, np.uint8))

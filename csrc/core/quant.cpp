@@ -10,6 +10,8 @@ namespace {
 
 constexpr QuantFormat kQ8_0{"q8_0", 32, 34};
 constexpr QuantFormat kQ4_0{"q4_0", 32, 18};
+constexpr QuantFormat kF16Packed{"f16_packed", 1, 2};
+constexpr QuantFormat kBF16Packed{"bf16_packed", 1, 2};
 
 float half_to_float(uint16_t h) {
   uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
@@ -35,6 +37,8 @@ float half_to_float(uint16_t h) {
 const QuantFormat* quant_format(const std::string& dtype) {
   if (dtype == kQ8_0.name) return &kQ8_0;
   if (dtype == kQ4_0.name) return &kQ4_0;
+  if (dtype == kF16Packed.name) return &kF16Packed;
+  if (dtype == kBF16Packed.name) return &kBF16Packed;
   return nullptr;
 }
 
@@ -51,6 +55,19 @@ std::vector<float> dequantize(const QuantFormat& f, const std::vector<float>& st
                          std::to_string(numel) + " values");
   const auto* bytes = reinterpret_cast<const uint8_t*>(storage.data());
   std::vector<float> out(static_cast<size_t>(numel));
+  if (&f == &kF16Packed || &f == &kBF16Packed) {
+    for (int64_t i = 0; i < numel; ++i) {
+      uint16_t h;
+      std::memcpy(&h, bytes + 2 * i, 2);
+      if (&f == &kF16Packed) {
+        out[size_t(i)] = half_to_float(h);
+      } else {  // bfloat16: the high half of a float32
+        uint32_t bits = uint32_t(h) << 16;
+        std::memcpy(&out[size_t(i)], &bits, 4);
+      }
+    }
+    return out;
+  }
   for (int64_t b = 0; b < numel / f.block_values; ++b) {
     const uint8_t* block = bytes + b * f.block_bytes;
     uint16_t h;

@@ -5,6 +5,9 @@
 //   Q8_0: 32 values per 34-byte block: fp16 scale d, then 32 int8 q; x = d*q.
 //   Q4_0: 32 values per 18-byte block: fp16 scale d, then 16 bytes whose low
 //         nibbles are values 0..15 and high nibbles 16..31; x = d*(nibble-8).
+//   f16_packed / bf16_packed: one IEEE half / bfloat16 per 2 bytes, the
+//         weights of an F16 / BF16 checkpoint at their stored size (the
+//         dtypes "f16" and "bf16" instead mean float32 storage, rounded).
 #pragma once
 #include <cstdint>
 #include <string>

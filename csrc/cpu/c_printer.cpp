@@ -41,7 +41,8 @@ const char* kQuantPrelude = R"(#include <stdlib.h>
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #endif
-/* Quantized weights (core/quant.h): a Q8_0/Q4_0 buffer holds GGML blocks. */
+/* Quantized weights (core/quant.h): a Q8_0/Q4_0 buffer holds GGML blocks,
+   an f16_packed/bf16_packed one 2-byte halves. */
 static inline float lm_half(const uint8_t* p) {
   uint16_t h; memcpy(&h, p, 2);
   uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, bits;
@@ -182,6 +183,137 @@ static inline __attribute__((always_inline)) void lm_dot_q_2x4(
   }
 }
 #endif
+/* Half-precision weights (f16_packed / bf16_packed): 2 bytes per value,
+   widened to float32 exactly, so products match the float32 weights'. */
+static inline float lm_load_f16_packed(const float* base, int64_t i) {
+#if defined(__F16C__) && defined(__AVX2__) && defined(__FMA__)
+  uint16_t h; memcpy(&h, (const uint8_t*)base + 2 * i, 2);
+  return _cvtsh_ss(h);
+#else
+  return lm_half((const uint8_t*)base + 2 * i);
+#endif
+}
+static inline float lm_load_bf16_packed(const float* base, int64_t i) {
+  uint16_t h; memcpy(&h, (const uint8_t*)base + 2 * i, 2);
+  uint32_t bits = (uint32_t)h << 16; float f; memcpy(&f, &bits, 4); return f;
+}
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define LM_HALF_SIMD 1
+static inline __attribute__((always_inline)) __m256 lm_half8(const uint16_t* p, int bf16) {
+  __m128i h = _mm_loadu_si128((const __m128i*)p);
+  return bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))
+              : _mm256_cvtph_ps(h);
+}
+#endif
+/* out[i * ldo + j] (+= when add) sum over t < len of a[i * lda + t] * w[j * ldw + t],
+   for na activation rows and nw weight rows. Always inlined with constant na,
+   nw and bf16, so the na*nw accumulators stay in registers and each weight
+   vector, widened once, serves every activation row. */
+static inline __attribute__((always_inline)) void lm_dot_h(
+    const float* a, int64_t lda, int na, const uint16_t* w, int64_t ldw, int nw, int64_t len,
+    int bf16, float* out, int64_t ldo, int add) {
+  int64_t t = 0;
+  float sum[4][4];
+#ifdef LM_HALF_SIMD
+  __m256 acc[4][4];
+  for (int i = 0; i < na; ++i)
+    for (int j = 0; j < nw; ++j) acc[i][j] = _mm256_setzero_ps();
+  for (; t + 8 <= len; t += 8) {
+    __m256 wv[4];
+    for (int j = 0; j < nw; ++j) wv[j] = lm_half8(w + j * ldw + t, bf16);
+    for (int i = 0; i < na; ++i) {
+      const __m256 x = _mm256_loadu_ps(a + i * lda + t);
+      for (int j = 0; j < nw; ++j) acc[i][j] = _mm256_fmadd_ps(x, wv[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < na; ++i)
+    for (int j = 0; j < nw; ++j) {
+      __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc[i][j]), _mm256_extractf128_ps(acc[i][j], 1));
+      s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+      s = _mm_add_ss(s, _mm_movehdup_ps(s));
+      sum[i][j] = _mm_cvtss_f32(s);
+    }
+#else
+  for (int i = 0; i < na; ++i)
+    for (int j = 0; j < nw; ++j) sum[i][j] = 0.0f;
+#endif
+  for (int i = 0; i < na; ++i)
+    for (int j = 0; j < nw; ++j) {
+      float s = sum[i][j];
+      const float* wj = (const float*)(w + j * ldw);
+      for (int64_t u = t; u < len; ++u)
+        s += a[i * lda + u] * (bf16 ? lm_load_bf16_packed(wj, u) : lm_load_f16_packed(wj, u));
+      out[i * ldo + j] = add ? out[i * ldo + j] + s : s;
+    }
+}
+/* Rows [r0, r1) of out[rows, n] (+)= a[:, k0:k0+len] @ w[:, k0:k0+len]^T, w
+   (n, k) halves: 4 weight rows at a time, against 4 activation rows (two
+   4x2 tiles) or one (a 1x4 tile, decode). */
+static inline __attribute__((always_inline)) void lm_half_block(
+    float* out, const float* a, const uint16_t* w, int64_t r0, int64_t r1, int64_t n, int64_t k,
+    int64_t lda, int64_t k0, int64_t len, int bf16) {
+  const int add = k0 > 0;
+  #pragma omp parallel for schedule(static) if ((r1 - r0) * n * len > 65536)
+  for (int64_t jq = 0; jq < (n + 3) / 4; ++jq) {
+    const int64_t j = 4 * jq;
+    const uint16_t* wj = w + j * k + k0;
+    if (j + 4 <= n) {
+      int64_t r = r0;
+      for (; r + 4 <= r1; r += 4) {
+        lm_dot_h(a + r * lda + k0, lda, 4, wj, k, 2, len, bf16, out + r * n + j, n, add);
+        lm_dot_h(a + r * lda + k0, lda, 4, wj + 2 * k, k, 2, len, bf16, out + r * n + j + 2, n, add);
+      }
+      for (; r < r1; ++r)
+        lm_dot_h(a + r * lda + k0, lda, 1, wj, k, 4, len, bf16, out + r * n + j, n, add);
+    } else {
+      for (int64_t jj = j; jj < n; ++jj)
+        for (int64_t r = r0; r < r1; ++r)
+          lm_dot_h(a + r * lda + k0, lda, 1, wj + (jj - j) * k, k, 1, len, bf16, out + r * n + jj,
+                   n, add);
+    }
+  }
+}
+/* dst[r * cols + c] = the half at src + offset + r * ld + c, widened (for
+   CPUProgram: many-row products widen weight panels and run sgemm). */
+void lm_half_to_float(float* dst, const float* src, int64_t offset, int64_t rows, int64_t cols,
+                      int64_t ld, int bf16) {
+  const uint16_t* h = (const uint16_t*)src + offset;
+  #pragma omp parallel for schedule(static) if (rows * cols > 65536)
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint16_t* s = h + r * ld;
+    float* d = dst + r * cols;
+    int64_t c = 0;
+#ifdef LM_HALF_SIMD
+    if (bf16)
+      for (; c + 8 <= cols; c += 8) _mm256_storeu_ps(d + c, lm_half8(s + c, 1));
+    else
+      for (; c + 8 <= cols; c += 8) _mm256_storeu_ps(d + c, lm_half8(s + c, 0));
+#endif
+    for (; c < cols; ++c)
+      d[c] = bf16 ? lm_load_bf16_packed((const float*)s, c) : lm_load_f16_packed((const float*)s, c);
+  }
+}
+/* out[rows, n] = a[rows, k] (row stride lda) @ w^T for f16_packed or
+   bf16_packed w of n rows, in float32. Prefill walks k in slices so a block
+   of activation rows (64 x 1024 floats, 256 KB) stays in L2 while every
+   weight row passes; decode (a few rows) takes k whole. */
+static void lm_half_matmul(float* out, const float* a, const float* wf, int64_t rows, int64_t n,
+                           int64_t k, int64_t lda, int bf16) {
+  const uint16_t* w = (const uint16_t*)wf;
+  const int64_t kb = rows <= 4 ? k : 1024, rb = 64;
+  if (k == 0) {
+    for (int64_t i = 0; i < rows * n; ++i) out[i] = 0.0f;
+    return;
+  }
+  for (int64_t k0 = 0; k0 < k; k0 += kb) {
+    const int64_t len = k - k0 < kb ? k - k0 : kb;
+    for (int64_t r0 = 0; r0 < rows; r0 += rb) {
+      const int64_t r1 = rows - r0 < rb ? rows : r0 + rb;
+      if (bf16) lm_half_block(out, a, w, r0, r1, n, k, lda, k0, len, 1);
+      else lm_half_block(out, a, w, r0, r1, n, k, lda, k0, len, 0);
+    }
+  }
+}
 /* out[rows, n] = a[rows, k] (row stride lda) @ w^T for Q8_0 (bb 34) or Q4_0
    (bb 18) w of n rows. Like llama.cpp, activations are quantized to Q8_0
    first so the dot products run in int8; their scales stay float32. */
@@ -445,9 +577,9 @@ void print_row_form(const Kernel& k, std::ostringstream& body) {
   body << "      out[row * cols + c] = " << result << ";\n    }\n";
 }
 
-// A product with Q8_0 or Q4_0 weights laid out as a (n, k) row-major input read
+// A product with Q8_0, Q4_0 or half-precision weights laid out as a (n, k) row-major input read
 // transposed, and float activations whose rows (batch dims folded in) are
-// evenly strided: one lm_quant_matmul call. Otherwise nothing, and the generic
+// evenly strided: one lm_quant_matmul (lm_half_matmul) call. Otherwise nothing, and the generic
 // loop (dequantizing loads) computes the same result.
 std::optional<std::string> quantized_matmul_call(const Kernel& k) {
   if (!k.matmul) return std::nullopt;
@@ -456,15 +588,17 @@ std::optional<std::string> quantized_matmul_call(const Kernel& k) {
   };
   size_t ia = index_of(k.matmul->a), ib = index_of(k.matmul->b);
   if (ia >= k.inputs.size() || ib >= k.inputs.size() || ia == ib ||
-      (k.input_formats[ib] != "q8_0" && k.input_formats[ib] != "q4_0") ||
       !k.input_formats[ia].empty())
     return std::nullopt;
+  const std::string& format = k.input_formats[ib];
+  const bool half = format == "f16_packed" || format == "bf16_packed";
+  if (!half && format != "q8_0" && format != "q4_0") return std::nullopt;
   const ShapeTracker &va = k.matmul->a_view, &vb = k.matmul->b_view;
   size_t r = va.rank();
   const Shape &shape = va.shape(), &sa = va.strides(), &sb = vb.strides();
   const Expr &m = shape[r - 3], &kk = shape[r - 2], &n = shape[r - 1];
   std::optional<int64_t> kc = kk.as_const();
-  if (!kc || *kc % 32 != 0 || !(sb[r - 2] == Expr(1)) || !(sb[r - 1] == kk) ||
+  if (!kc || (!half && *kc % 32 != 0) || !(sb[r - 2] == Expr(1)) || !(sb[r - 1] == kk) ||
       !(vb.offset() == Expr(0)) || !(sa[r - 2] == Expr(1)) || !(sa[r - 1] == Expr(0)))
     return std::nullopt;
   Expr rows = m, span = m * sa[r - 3];  // rows so far and the elements they span
@@ -474,10 +608,13 @@ std::optional<std::string> quantized_matmul_call(const Kernel& k) {
     rows = rows * shape[d];
     span = span * shape[d];
   }
-  const char* block_bytes = k.input_formats[ib] == "q8_0" ? "34" : "18";
-  return "  lm_quant_matmul(out, in" + std::to_string(ia) + " + " + c_expr(va.offset()) + ", in" +
-         std::to_string(ib) + ", " + c_expr(rows) + ", " + c_expr(n) + ", " + c_expr(kk) + ", " +
-         c_expr(sa[r - 3]) + ", " + block_bytes + ");\n";
+  // The last argument: Q8_0's / Q4_0's block bytes, or whether halves are bfloat16.
+  const char* last = format == "q8_0" ? "34" : format == "q4_0" ? "18"
+                     : format == "bf16_packed" ? "1" : "0";
+  return std::string(half ? "  lm_half_matmul(out, in" : "  lm_quant_matmul(out, in") +
+         std::to_string(ia) + " + " + c_expr(va.offset()) + ", in" + std::to_string(ib) + ", " +
+         c_expr(rows) + ", " + c_expr(n) + ", " + c_expr(kk) + ", " + c_expr(sa[r - 3]) + ", " +
+         last + ");\n";
 }
 
 // A reduction over an outer axis (a bias gradient, a sum over the batch)

@@ -7,9 +7,8 @@
     python examples/mistral/main.py --model path/to/Llama-3.2-1B-Instruct --prompt "..."
 
 ``--model`` is a local Hugging Face directory (config.json, safetensors,
-tokenizer.json), a GGUF file (weights and vocabulary; quantized weights are
-dequantized to float32 for now), or a Hugging Face id already in the local
-cache (found through huggingface_hub; nothing is downloaded here). Without
+tokenizer.json), a GGUF file (weights and vocabulary), or a Hugging Face id
+already in the local cache (found through huggingface_hub; nothing is downloaded here). Without
 ``--model`` a tiny model with random weights (fixed seed) and a byte-level
 tokenizer runs, to show the pipeline offline: its text is gibberish.
 
@@ -82,10 +81,10 @@ def load(name: str) -> Tuple[Any, Any]:
 
     path = resolve_model_path(name)
     t = time.perf_counter()
-    # GGUF Q8_0/Q4_0 weights stay quantized (int8 products, like llama.cpp):
-    # a 7B Q8_0 model then takes ~8 GB instead of 29 GB as f32.
-    model = LlamaForCausalLM.from_pretrained(path, quantized=True) if path.endswith(".gguf") \
-        else LlamaForCausalLM.from_pretrained(path)
+    # Projection matrices stay as stored: Q8_0/Q4_0 (int8 products, like
+    # llama.cpp) or F16/BF16 (2 bytes a weight, widened in the kernel). A 7B
+    # model then takes ~8 GB (Q8_0) or ~14.5 GB (BF16) instead of 29 GB as f32.
+    model = LlamaForCausalLM.from_pretrained(path, quantized=True)
     tok = Tokenizer.from_pretrained(path)
     print(f"[load] {path}: {model.config.num_hidden_layers} layers, vocab {model.config.vocab_size}, "
           f"{time.perf_counter() - t:.1f} s", file=sys.stderr)

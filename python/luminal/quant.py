@@ -1,7 +1,11 @@
-"""GGML block quantization in numpy: Q8_0 and Q4_0 (32 values per block, an
-fp16 scale each), bit-exact with llama.cpp's reference quantizers. A graph
-input of dtype "q8_0"/"q4_0" stores these blocks; the CPU compiler runs its
-matrix products in int8 on them (``lm_quant_matmul``).
+"""Weight storage formats in numpy. GGML's block quantization, Q8_0 and Q4_0
+(32 values per block, an fp16 scale each), bit-exact with llama.cpp's
+reference quantizers; and packed halves, "f16_packed" / "bf16_packed" (one
+IEEE half / bfloat16 per 2 bytes: an F16 / BF16 checkpoint's weights at their
+stored size, where the dtypes "f16" / "bf16" hold float32 rounded). A graph
+input of one of these dtypes stores the bytes; the CPU compiler runs its
+matrix products on them directly (``lm_quant_matmul`` in int8,
+``lm_half_matmul`` in float32).
 
 >>> blocks = quantize(np.random.randn(64, 128).astype(np.float32), "q8_0")
 >>> w = cx.parameter((64, 128), dtype="q8_0").set_blocks(blocks)
@@ -11,9 +15,23 @@ from __future__ import annotations
 
 import numpy as np
 
-BLOCK = 32
-BLOCK_BYTES = {"q8_0": 34, "q4_0": 18}
-QUANTIZED = tuple(BLOCK_BYTES)
+from luminal.dtype import round_bf16
+
+BLOCK = 32  # values per Q8_0 / Q4_0 block
+BLOCK_VALUES = {"q8_0": 32, "q4_0": 32, "f16_packed": 1, "bf16_packed": 1}
+BLOCK_BYTES = {"q8_0": 34, "q4_0": 18, "f16_packed": 2, "bf16_packed": 2}
+QUANTIZED = tuple(BLOCK_BYTES)  # every compact storage dtype
+GGML_BLOCKS = ("q8_0", "q4_0")  # block-quantized (int8 products)
+HALF_PACKED = ("f16_packed", "bf16_packed")  # 2-byte floats (float32 products)
+
+
+def storage_bytes(fmt: str, numel: int) -> int:
+    """Bytes that ``numel`` values take in ``fmt``; ValueError when ``numel``
+    is not a whole number of blocks."""
+    per = BLOCK_VALUES[fmt]
+    if numel % per:
+        raise ValueError(f"[{fmt}] needs a multiple of {per} values, got {numel}")
+    return numel // per * BLOCK_BYTES[fmt]
 
 
 def _round_away(x: np.ndarray) -> np.ndarray:
@@ -23,11 +41,16 @@ def _round_away(x: np.ndarray) -> np.ndarray:
 
 
 def quantize(x: np.ndarray, fmt: str) -> np.ndarray:
-    """``x`` (any shape, element count a multiple of 32, row-major) as the
-    ``fmt`` blocks, a flat uint8 array."""
+    """``x`` (any shape, row-major; for Q8_0/Q4_0 a multiple of 32 values)
+    as the ``fmt`` blocks, a flat uint8 array."""
     if fmt not in BLOCK_BYTES:
         raise ValueError(f"unknown quantized format {fmt!r}: expected one of {', '.join(QUANTIZED)}")
     flat = np.asarray(x, dtype=np.float32).reshape(-1)
+    if fmt == "f16_packed":  # beyond f16's range is inf, as torch's .half()
+        with np.errstate(over="ignore"):
+            return flat.astype("<f2").view(np.uint8)
+    if fmt == "bf16_packed":  # rounded to nearest even, then the high 16 bits
+        return (round_bf16(flat).view("<u4") >> np.uint32(16)).astype("<u2").view(np.uint8)
     if flat.size % BLOCK:
         raise ValueError(f"[{fmt}] needs a multiple of {BLOCK} values, got {flat.size}")
     blocks = flat.reshape(-1, BLOCK)
@@ -53,6 +76,11 @@ def quantize(x: np.ndarray, fmt: str) -> np.ndarray:
 
 def dequantize(blocks: np.ndarray, fmt: str, shape: tuple[int, ...]) -> np.ndarray:
     """The float32 values of ``fmt`` blocks, in ``shape``."""
+    if fmt == "f16_packed":
+        return np.asarray(blocks, np.uint8).reshape(-1).view("<f2").astype(np.float32).reshape(shape)
+    if fmt == "bf16_packed":
+        halves = np.asarray(blocks, np.uint8).reshape(-1).view("<u2").astype(np.uint32)
+        return (halves << np.uint32(16)).view(np.float32).reshape(shape)
     raw = np.asarray(blocks, np.uint8).reshape(-1, BLOCK_BYTES[fmt])
     d = raw[:, :2].copy().view(np.float16).astype(np.float32)
     if fmt == "q8_0":
@@ -67,8 +95,8 @@ def dequantize(blocks: np.ndarray, fmt: str, shape: tuple[int, ...]) -> np.ndarr
 def storage(blocks: np.ndarray, fmt: str, numel: int) -> np.ndarray:
     """Raw blocks as the float32 storage a graph input holds (bytes padded to 4)."""
     raw = np.ascontiguousarray(blocks, np.uint8).reshape(-1)
-    want = numel // BLOCK * BLOCK_BYTES[fmt]
-    if numel % BLOCK or raw.size != want:
+    want = storage_bytes(fmt, numel)
+    if raw.size != want:
         raise ValueError(f"[{fmt}] {numel} values need {want} bytes of blocks, got {raw.size}")
     padded = np.zeros((raw.size + 3) // 4 * 4, np.uint8)
     padded[: raw.size] = raw

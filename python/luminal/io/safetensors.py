@@ -233,6 +233,21 @@ class SafetensorsFile(_TensorTable):
             )
         return arr.astype(target)
 
+    def raw(self, name: str) -> npt.NDArray[np.uint8]:
+        """The stored bytes of tensor ``name`` (little-endian, row-major): a
+        read-only, zero-copy 1-D uint8 view of the mapped file. BF16 tensors
+        stay 2 bytes a value here (``get`` widens them).
+
+        >>> f.raw("lm_head.weight").size == 2 * 32000 * 4096  # a BF16 tensor  # doctest: +SKIP
+        True
+        """
+        entry = self._entry(name)
+        if self._mm is None:
+            raise ValueError(f"{self._path}: file is closed")
+        start = self._data_start + entry.begin
+        return np.frombuffer(self._mm, dtype=np.uint8, count=entry.numel * _STORAGE[entry.dtype].itemsize,
+                             offset=start)
+
     def close(self) -> None:
         """Release the mapping (deferred until outstanding views are gone)."""
         mm, self._mm = self._mm, None
@@ -587,6 +602,10 @@ class ShardedSafetensors(_TensorTable):
     def get(self, name: str, dtype: npt.DTypeLike | None = None) -> npt.NDArray[Any]:
         """Tensor ``name``; see :meth:`SafetensorsFile.get`."""
         return self._shard_for(name).get(name, dtype)
+
+    def raw(self, name: str) -> npt.NDArray[np.uint8]:
+        """The stored bytes of tensor ``name``; see :meth:`SafetensorsFile.raw`."""
+        return self._shard_for(name).raw(name)
 
     def close(self) -> None:
         """Close every opened shard."""

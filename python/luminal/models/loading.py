@@ -7,7 +7,9 @@ plus ``model.safetensors`` or a sharded index) and GGUF files (llama.cpp).
 >>> # the same as LlamaForCausalLM.from_pretrained(path)
 
 Weights become float32 (F16 / BF16 are widened exactly; GGUF quantized
-tensors are dequantized: quantized kernels come later). The model is built
+tensors are dequantized), unless ``quantized=True`` keeps the projection
+matrices as stored (Q8_0, Q4_0, F16, BF16) for the compact-weight kernels.
+The model is built
 with ``init=False`` (no random initialisation) and each parameter is filled
 straight from the checkpoint; float32 tensors stay zero-copy views of the
 memory-mapped file, so replace a checkpoint atomically rather than rewriting
@@ -50,7 +52,6 @@ from luminal.models.config import LlamaConfig
 from luminal.models.llama import LlamaForCausalLM, rope_inv_freq
 from luminal.nn.module import StateDictError
 from luminal.nn.parameter import Parameter, QuantizedParameter
-from luminal.quant import QUANTIZED
 
 __all__ = [
     "GGUF_TENSOR_NAMES",
@@ -75,6 +76,9 @@ SUPPORTED_DTYPES = ("f32",)
 
 GGUF_LOADABLE_TYPES = ("F32", "F16", "BF16", "F64", "Q8_0", "Q4_0", "Q4_K", "Q6_K")
 """GGUF tensor types ``load_model`` reads (dequantized to float32)."""
+_GGUF_KEPT = {"Q8_0": "q8_0", "Q4_0": "q4_0", "F16": "f16_packed", "BF16": "bf16_packed"}
+"""GGUF types ``quantized=True`` keeps as stored, and their graph dtypes."""
+_SAFETENSORS_PACKED = {"F16": "f16_packed", "BF16": "bf16_packed"}
 
 GGUF_TENSOR_NAMES: dict[str, str] = {
     "token_embd": "model.embed_tokens",
@@ -118,9 +122,13 @@ def load_model(
     "f32" for now). ``progress``: None shows a tqdm bar for checkpoints over
     ``PROGRESS_MIN_BYTES`` (if tqdm is installed), True/False force it on
     or off. ``config`` overrides the one read from the checkpoint.
-    ``quantized=True`` keeps a GGUF's Q8_0/Q4_0 projection matrices as they
-    are stored (``nn.QuantizedParameter``): never dequantized in memory, and
-    Q8_0 products run in int8 like llama.cpp's. Other tensors load as f32.
+    ``quantized=True`` keeps the projection matrices (and an untied
+    ``lm_head``) in their stored format when it is Q8_0, Q4_0, F16 or BF16
+    (``nn.QuantizedParameter``): never widened in memory, so a 7B model
+    takes ~8 GB as Q8_0 and ~14.5 GB as F16/BF16 instead of 29 GB as f32.
+    Q8_0/Q4_0 products run in int8 like llama.cpp's; F16/BF16 ones widen
+    each weight exactly and compute in float32, so their results match the
+    f32-loaded model's to rounding. Other tensors load as f32.
 
     >>> model = load_model("models/Llama-3.2-1B")
     >>> model.config.num_hidden_layers
@@ -140,7 +148,7 @@ def load_model(
     cfg = config or LlamaConfig.from_hf(_config_dir(p))
     model = LlamaForCausalLM(cfg, init=False).eval()
     with open_checkpoint(p) as ckpt:
-        _load_checkpoint(model, ckpt, progress, os.fspath(ckpt.path))
+        _load_checkpoint(model, ckpt, progress, os.fspath(ckpt.path), quantized=quantized)
     return model
 
 
@@ -408,7 +416,19 @@ def _fill(
             bar.close()
 
 
-def _load_checkpoint(model: LlamaForCausalLM, ckpt: Checkpoint, progress: bool | None, where: str) -> None:
+def _keeps_storage(hf: str) -> bool:
+    """Whether ``quantized=True`` keeps tensor ``hf`` in its stored format:
+    the matrices of matrix products."""
+    return hf.endswith("_proj.weight") or hf == "lm_head.weight"
+
+
+def _keep_stored(model: LlamaForCausalLM, hf: str, blocks: np.ndarray, shape: tuple[int, ...], fmt: str) -> None:
+    module_name, _, attr = hf.rpartition(".")
+    setattr(model.get_submodule(module_name), attr, QuantizedParameter(blocks, shape, fmt))
+
+
+def _load_checkpoint(model: LlamaForCausalLM, ckpt: Checkpoint, progress: bool | None, where: str,
+                     quantized: bool = False) -> None:
     own = _expected(model)
     names = set(ckpt.keys())
     ignored = {"model.rotary_emb.inv_freq"}  # old checkpoints saved the rotary buffer
@@ -427,8 +447,18 @@ def _load_checkpoint(model: LlamaForCausalLM, ckpt: Checkpoint, progress: bool |
         if code not in ("F32", "F16", "BF16", "F64"):
             raise CheckpointError(where, f"tensor {k!r} has dtype {code}; weights must be F32, F16, BF16 or F64")
 
+    kept: set[str] = set()
+    if quantized:  # F16 / BF16 projection matrices stay 2 bytes a value
+        for k in own:
+            fmt = _SAFETENSORS_PACKED.get(ckpt.dtype(k))
+            if fmt is not None and _keeps_storage(k):
+                _keep_stored(model, k, ckpt.raw(k), tuple(ckpt.shape(k)), fmt)
+                kept.add(k)
+
     def items() -> Iterator[tuple[str, int, Callable[[], np.ndarray]]]:
         for k, p in own.items():
+            if k in kept:
+                continue
             nbytes = p.numel() * {"F32": 4, "F16": 2, "BF16": 2, "F64": 8}[ckpt.dtype(k)]
             yield k, nbytes, functools.partial(ckpt.get, k, dtype=np.float32)
 
@@ -482,16 +512,14 @@ def _load_gguf_weights(
         return hf_rows(hf, f.view(name) if info.ggml_type == "F32" else f.dequantize(name))
 
     kept: set[str] = set()
-    if quantized:  # projection matrices stay as GGML blocks
+    if quantized:  # projection matrices stay as stored (GGML blocks, halves)
         for hf, name in by_hf.items():
             info = f.tensor_info(name)
-            fmt = info.ggml_type.lower()
-            if fmt not in QUANTIZED or not (hf.endswith("_proj.weight") or hf == "lm_head.weight"):
+            fmt = _GGUF_KEPT.get(info.ggml_type)
+            if fmt is None or not _keeps_storage(hf):
                 continue
             blocks = hf_rows(hf, f.raw(name).reshape(info.shape[0], -1))  # a row of blocks per output
-            module_name, _, attr = hf.rpartition(".")
-            setattr(model.get_submodule(module_name), attr,
-                    QuantizedParameter(blocks, tuple(info.shape), fmt))
+            _keep_stored(model, hf, blocks, tuple(info.shape), fmt)
             kept.add(hf)
 
     def items() -> Iterator[tuple[str, int, Callable[[], np.ndarray]]]:

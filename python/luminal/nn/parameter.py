@@ -221,24 +221,29 @@ class Buffer(Parameter):
 
 
 class QuantizedParameter(Parameter):
-    """A weight kept as GGML blocks ("q8_0" or "q4_0"): bound to graphs as a
-    quantized input (the CPU compiler runs its products in int8), never held
-    dequantized. ``.data`` dequantizes on request; assigning float data
+    """A weight kept in a compact storage format: GGML blocks ("q8_0",
+    "q4_0") or packed halves ("f16_packed", "bf16_packed", 2 bytes a value).
+    Bound to graphs as an input of that dtype (the CPU compiler runs its
+    products on the stored bytes: int8 for GGML blocks), never held as
+    float32. ``.data`` dequantizes on request; assigning float data
     re-quantizes. Not trainable.
 
     >>> p = nn.QuantizedParameter.from_float(w, "q8_0")     # quantize a float array
     >>> p = nn.QuantizedParameter(gguf.raw(name), (4096, 4096), "q8_0")  # blocks as stored
+    >>> p = nn.QuantizedParameter.from_float(w, "bf16_packed")  # half the bytes of float32
     """
 
     def __init__(self, blocks: Any, shape: tuple[int, ...], fmt: str = "q8_0") -> None:
         from luminal import quant
 
         if fmt not in quant.QUANTIZED:
-            raise ValueError(f"[QuantizedParameter] unknown format {fmt!r}")
+            raise ValueError(f"[QuantizedParameter] unknown format {fmt!r}: expected one of "
+                             f"{', '.join(quant.QUANTIZED)}")
         numel = int(np.prod(shape)) if shape else 1
         raw = np.asarray(blocks, np.uint8).reshape(-1)
-        want = numel // quant.BLOCK * quant.BLOCK_BYTES[fmt]
-        if numel % quant.BLOCK or raw.size != want:
+        per = quant.BLOCK_VALUES[fmt]
+        want = numel // per * quant.BLOCK_BYTES[fmt]
+        if numel % per or raw.size != want:
             raise ValueError(f"[QuantizedParameter] shape {tuple(shape)} in {fmt} needs {want} "
                              f"bytes of blocks, got {raw.size}")
         super().__init__(np.zeros((0,), np.float32), requires_grad=False)
