@@ -158,7 +158,10 @@ def run_transformers(path: Path, prompt: list[int], gen: int, dtype: str) -> tup
 
     from luminal.models import load_model
 
-    model = load_model(path)  # dequantized f32 weights with HF names
+    # The weights with HF names: for bf16, kept as stored (Q8_0 / F16) and
+    # converted one tensor at a time, so no f32 copy of the model is ever made
+    # (a 7B one would not fit next to the bf16 copy).
+    model = load_model(path, quantized=dtype == "bf16")
     cfg = model.config
     hf_cfg = transformers.MistralConfig(
         vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
@@ -168,10 +171,13 @@ def run_transformers(path: Path, prompt: list[int], gen: int, dtype: str) -> tup
         tie_word_embeddings=False, attn_implementation="eager")
     with torch.device("meta"):
         hf = transformers.MistralForCausalLM(hf_cfg)
-    state = {k: torch.from_numpy(np.asarray(v)) for k, v in model.state_dict().items()}
+    torch_dtype = torch.bfloat16 if dtype == "bf16" else torch.float32
+    state = {k: torch.from_numpy(np.asarray(p.data)).to(torch_dtype)  # one tensor widened at a time
+             for k, p in model.state_dict(keep_vars=True).items()}
+    del model
     hf.load_state_dict(state, assign=True)
     hf.model.rotary_emb = type(hf.model.rotary_emb)(config=hf_cfg)  # its buffer was on meta
-    hf = hf.to(torch.bfloat16 if dtype == "bf16" else torch.float32).eval()
+    hf = hf.to(torch_dtype).eval()
     ids = torch.tensor([prompt])
     with torch.no_grad():
         hf(ids[:, :4])
@@ -224,8 +230,12 @@ def main() -> None:
             print("  llama-cpp-python is not installed: skipped", file=sys.stderr)
     weights = weight_bytes_per_token(path)
     f32_bytes = weights / (2 if args.format == "f16" else 34 / 32) * 4  # an f32 copy of the model
-    if "transformers" not in skip and 2 * f32_bytes < 0.8 * _mem_available():
-        for dt in ("f32", "bf16"):
+    if "transformers" not in skip:
+        for dt, need in (("f32", 2 * f32_bytes), ("bf16", f32_bytes / 2 + 2e9)):
+            if need > 0.8 * _mem_available():
+                print(f"  transformers {dt}: its copy of the model does not fit in memory: skipped",
+                      file=sys.stderr)
+                continue
             print(f"transformers {dt} ...", file=sys.stderr)
             rows.append((f"transformers eager {dt}", *run_transformers(path, prompt, args.gen_tokens, dt)))
     bandwidth = measure_bandwidth(args.threads)
