@@ -19,6 +19,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -172,8 +173,10 @@ def run_transformers(path: Path, prompt: list[int], gen: int, dtype: str) -> tup
     with torch.device("meta"):
         hf = transformers.MistralForCausalLM(hf_cfg)
     torch_dtype = torch.bfloat16 if dtype == "bf16" else torch.float32
-    state = {k: torch.from_numpy(np.asarray(p.data)).to(torch_dtype)  # one tensor widened at a time
-             for k, p in model.state_dict(keep_vars=True).items()}
+    with warnings.catch_warnings():  # read-only views of the file: torch warns, we never write
+        warnings.simplefilter("ignore", UserWarning)
+        state = {k: torch.from_numpy(np.asarray(p.data)).to(torch_dtype)  # one tensor widened at a time
+                 for k, p in model.state_dict(keep_vars=True).items()}
     del model
     hf.load_state_dict(state, assign=True)
     hf.model.rotary_emb = type(hf.model.rotary_emb)(config=hf_cfg)  # its buffer was on meta
