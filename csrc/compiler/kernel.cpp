@@ -221,8 +221,16 @@ int64_t unrolled_length(const Node& n) {
 
 std::vector<bool> materialized_nodes(const Graph& g, const std::vector<bool>& needed) {
   // Inlined expressions bigger than this are stored once rather than
-  // recomputed for every extra reader or broadcast copy.
+  // recomputed for every extra reader or broadcast copy...
   constexpr int64_t kMaxRecompute = 12;
+  // ...except elementwise ones (no reduction inside, never read broadcast)
+  // over at most kFewLeaves stored buffers, recomputed up to this size. Kernels are memory-bound: a
+  // stored value costs a write plus a read per reader, while recomputing it
+  // reads leaves its readers mostly load anyway (GELU's backward read ten
+  // stored erf-polynomial terms; now it reads x, its bias and the gradient).
+  // More leaves would add loads per reader: a chain of partial sums would
+  // be re-read by every later kernel.
+  constexpr int64_t kMaxElementwiseRecompute = 48;
   std::vector<int> readers = reader_counts(g, needed);
   std::vector<bool> broadcast_read(g.node_slots(), false);
   for (NodeId id = 0; id < NodeId(g.node_slots()); ++id)
@@ -240,6 +248,16 @@ std::vector<bool> materialized_nodes(const Graph& g, const std::vector<bool>& ne
   }
   std::vector<bool> out(g.node_slots(), false);
   std::vector<int64_t> size(g.node_slots(), 0);  // ops inlined when this node is read
+  std::vector<bool> reduces(g.node_slots(), false);  // a reduction is inlined with it
+  // The stored buffers an inlined node reads (up to kFewLeaves + 1 of them).
+  constexpr size_t kFewLeaves = 3;
+  std::vector<std::vector<NodeId>> leaves(g.node_slots());
+  auto add_leaves = [&](std::vector<NodeId>& into, const std::vector<NodeId>& from) {
+    for (NodeId l : from) {
+      if (into.size() > kFewLeaves) return;
+      if (std::find(into.begin(), into.end(), l) == into.end()) into.push_back(l);
+    }
+  };
   for (NodeId id : g.topo_order()) {
     if (!needed[id]) continue;
     const Node& n = g.node(id);
@@ -248,7 +266,13 @@ std::vector<bool> materialized_nodes(const Graph& g, const std::vector<bool>& ne
       continue;
     }
     int64_t own = 1;
-    for (const Edge& e : n.inputs) own += out[e.node] ? 1 : size[e.node];
+    reduces[id] = is_reduce(n.op);
+    for (const Edge& e : n.inputs) {
+      own += out[e.node] ? 1 : size[e.node];
+      reduces[id] = reduces[id] || (!out[e.node] && reduces[e.node]);
+      if (out[e.node]) add_leaves(leaves[id], {e.node});
+      else add_leaves(leaves[id], leaves[e.node]);
+    }
     if (int64_t len = unrolled_length(n)) own = own * len;
     // A row reduction is computed once per row of the kernel it fuses into:
     // for its readers it costs like a stored value.
@@ -260,7 +284,9 @@ std::vector<bool> materialized_nodes(const Graph& g, const std::vector<bool>& ne
     // as a row reduction; the kernel builder stores it when it cannot.
     out[id] = n.op == Op::Input || g.outputs().count(id) || gemm_operand[id] ||
               (is_reduce(n.op) && !unrolled_length(n) && !row_reduction) ||
-              (shared && own > kMaxRecompute);
+              (shared && own > (!reduces[id] && !broadcast_read[id] &&
+                                        leaves[id].size() <= kFewLeaves
+                                    ? kMaxElementwiseRecompute : kMaxRecompute));
   }
   return out;
 }
