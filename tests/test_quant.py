@@ -90,11 +90,15 @@ def test_q8_matmul_symbolic_rows_one_compile():
     wt = cx.parameter(w.shape, dtype="q8_0").set_blocks(blocks)
     y = (xt @ wt.T).retrieve()
     cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
-    for seq in (1, 7, 33):
+    wd = quant.dequantize(blocks, "q8_0", w.shape)
+    for seq in (1, 7, 15, 16, 33):
         x = np.random.default_rng(seq).normal(0, 1, (seq, 128)).astype(np.float32)
         xt.set(x)
         cx.execute()
-        np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, blocks), rtol=1e-4, atol=1e-3)
+        if seq < 16:  # decode-sized: int8 dot products, activations quantized like llama.cpp
+            np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, blocks), rtol=1e-4, atol=1e-3)
+        else:  # prefill: weights widened exactly, a float32 product
+            np.testing.assert_allclose(y.numpy(), x.astype(np.float64) @ wd.T, rtol=1e-5, atol=1e-4)
 
 
 def test_quantized_input_errors():
@@ -150,6 +154,25 @@ def test_q8_matmul_on_the_last_row_of_a_symbolic_batch():
     xt.set(x)
     cx.execute()
     np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(2 * x[:, -1:], blocks), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("fmt", quant.QUANTIZED)
+@pytest.mark.parametrize("rows, n, k", [(16, 6, 128), (17, 13, 160), (40, 49, 96), (300, 7, 64)])
+def test_prefill_products_widen_weights(fmt, rows, n, k):
+    """16+ rows run the packed float32 GEMM on widened weights (every storage
+    format): panels of 16 rows (zero-padded), blocks of 6 weight rows (n not
+    a multiple), k in slices of 128 (a shorter last one) and more than 256
+    rows (two passes) all give the float64 product of the stored values."""
+    rng = np.random.default_rng(rows + n + k)
+    w = rng.normal(0, 0.5, (n, k)).astype(np.float32)
+    x = rng.normal(0, 1, (rows, k)).astype(np.float32)
+    blocks = quant.quantize(w, fmt)
+    cx = lm.Graph()
+    y = (cx.tensor(x.shape).set(x) @ cx.parameter(w.shape, dtype=fmt).set_blocks(blocks).T).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    cx.execute()
+    want = x.astype(np.float64) @ quant.dequantize(blocks, fmt, w.shape).T.astype(np.float64)
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("fmt", quant.GGML_BLOCKS)
@@ -222,9 +245,9 @@ def test_half_parameter_in_graphs(backend, fmt):
                                         (3, 4, 0)])
 def test_half_products_tiles_and_edges(fmt, rows, n, k):
     """Tiles of 4 weight rows against 4 activation rows (or one, decode),
-    leftover weight rows one at a time, k not a multiple of 8, and k in
-    1024-wide slices once there are more than 4 rows: all match the float64
-    product of the widened weights."""
+    leftover weight rows one at a time, k not a multiple of 8, k in
+    1024-wide slices for 5-15 rows, and the packed GEMM from 16 rows: all
+    match the float64 product of the widened weights."""
     rng = np.random.default_rng(rows * n + k)
     w = rng.normal(0, 0.5, (n, k)).astype(np.float32)
     x = rng.normal(0, 1, (rows, k)).astype(np.float32)

@@ -273,33 +273,131 @@ static inline __attribute__((always_inline)) void lm_half_block(
     }
   }
 }
-/* dst[r * cols + c] = the half at src + offset + r * ld + c, widened (for
-   CPUProgram: many-row products widen weight panels and run sgemm). */
-void lm_half_to_float(float* dst, const float* src, int64_t offset, int64_t rows, int64_t cols,
-                      int64_t ld, int bf16) {
-  const uint16_t* h = (const uint16_t*)src + offset;
-  #pragma omp parallel for schedule(static) if (rows * cols > 65536)
-  for (int64_t r = 0; r < rows; ++r) {
-    const uint16_t* s = h + r * ld;
-    float* d = dst + r * cols;
-    int64_t c = 0;
 #ifdef LM_HALF_SIMD
-    if (bf16)
-      for (; c + 8 <= cols; c += 8) _mm256_storeu_ps(d + c, lm_half8(s + c, 1));
-    else
-      for (; c + 8 <= cols; c += 8) _mm256_storeu_ps(d + c, lm_half8(s + c, 0));
-#endif
-    for (; c < cols; ++c)
-      d[c] = bf16 ? lm_load_bf16_packed((const float*)s, c) : lm_load_f16_packed((const float*)s, c);
+/* Many rows (prefill) are compute-bound: a packed outer-product GEMM.
+   ct[i * ldct + j] += sum_t wp[i * len + t] * ap[16 * t + j] for 6 weight
+   rows i and 16 activation rows j: 12 accumulators, each step two vector
+   loads of the packed activations and six broadcast weights. */
+static inline __attribute__((always_inline)) void lm_hgemm_tile(
+    const float* ap, const float* wp, int64_t len, float* ct, int64_t ldct) {
+  __m256 acc[6][2];
+  for (int i = 0; i < 6; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  for (int64_t t = 0; t < len; ++t) {
+    const __m256 a0 = _mm256_loadu_ps(ap + 16 * t), a1 = _mm256_loadu_ps(ap + 16 * t + 8);
+    for (int i = 0; i < 6; ++i) {
+      const __m256 wv = _mm256_broadcast_ss(wp + i * len + t);
+      acc[i][0] = _mm256_fmadd_ps(wv, a0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(wv, a1, acc[i][1]);
+    }
+  }
+  for (int i = 0; i < 6; ++i) {
+    float* c = ct + i * ldct;
+    _mm256_storeu_ps(c, _mm256_add_ps(_mm256_loadu_ps(c), acc[i][0]));
+    _mm256_storeu_ps(c + 8, _mm256_add_ps(_mm256_loadu_ps(c + 8), acc[i][1]));
   }
 }
+#define LM_HKC 128 /* k per pass: a 16-row activation panel of it (8 KB) stays in L1 */
+#define LM_HMC 48  /* weight rows widened per block (24 KB, in L2) */
+/* dst[0, len) = weight row `row` over k [k0, k0 + len), widened to float32
+   exactly: fmt 0 f16_packed, 1 bf16_packed, 34 Q8_0, 18 Q4_0 (then k0 and
+   len are multiples of 32). */
+static inline void lm_widen(float* dst, const float* wf, int64_t row, int64_t k, int64_t k0,
+                            int64_t len, int fmt) {
+  int64_t t = 0;
+  if (fmt == 34 || fmt == 18) {
+    const uint8_t* w = (const uint8_t*)wf + row * (k / 32) * fmt;
+    for (; t < len; t += 32) {
+      const uint8_t* blk = w + (k0 + t) / 32 * fmt;
+      const __m256 d = _mm256_set1_ps(lm_block_scale(blk));
+      const __m256i q = fmt == 34 ? lm_unpack_block(blk, 34) : lm_unpack_block(blk, 18);
+      const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+      const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+      for (int j = 0; j < 4; ++j)
+        _mm256_storeu_ps(dst + t + 8 * j,
+                         _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(parts[j]))));
+    }
+    return;
+  }
+  const uint16_t* src = (const uint16_t*)wf + row * k + k0;
+  if (fmt) for (; t + 8 <= len; t += 8) _mm256_storeu_ps(dst + t, lm_half8(src + t, 1));
+  else for (; t + 8 <= len; t += 8) _mm256_storeu_ps(dst + t, lm_half8(src + t, 0));
+  for (; t < len; ++t)
+    dst[t] = fmt ? lm_load_bf16_packed((const float*)src, t) : lm_load_f16_packed((const float*)src, t);
+}
+/* out[m, n] = a[m, k] @ w^T (w in format fmt, see lm_widen), m <= 256. The
+   activations are packed transposed in 16-row panels (at[p][t][16],
+   zero-padded) and the product accumulates transposed (ct[n][m16]); per k
+   slice, each thread widens blocks of 48 weight rows and runs every panel
+   against them. Returns 0 (nothing written) when out of memory. */
+static int lm_wide_gemm(float* out, const float* a, const float* w, int64_t m, int64_t n,
+                        int64_t k, int64_t lda, int fmt) {
+  const int64_t mp = (m + 15) / 16, m16 = mp * 16, np = (n + 5) / 6, per = LM_HMC / 6;
+  const int64_t blocks = (np + per - 1) / per;
+  float* at = (float*)malloc(sizeof(float) * (size_t)(m16 * k) + 64);
+  float* ct = (float*)calloc((size_t)(np * 6 * m16), sizeof(float));
+  if (!at || !ct) { free(at); free(ct); return 0; }
+  #pragma omp parallel
+  {
+    #pragma omp for schedule(static)
+    for (int64_t p = 0; p < mp; ++p)
+      for (int64_t t = 0; t < k; ++t)
+        for (int j = 0; j < 16; ++j) {
+          const int64_t r = p * 16 + j;
+          at[(p * k + t) * 16 + j] = r < m ? a[r * lda + t] : 0.0f;
+        }
+    float wb[LM_HMC * LM_HKC]; /* 24 KB of stack */
+    /* the same static split of blocks in every k slice: each thread adds
+       into its own rows of ct, so no barrier is needed between slices */
+    for (int64_t k0 = 0; k0 < k; k0 += LM_HKC) {
+      const int64_t len = k - k0 < LM_HKC ? k - k0 : LM_HKC;
+      #pragma omp for schedule(static) nowait
+      for (int64_t bq = 0; bq < blocks; ++bq) {
+        const int64_t q0 = bq * per, q1 = q0 + per < np ? q0 + per : np;
+        for (int64_t row = q0 * 6; row < q1 * 6; ++row) {
+          float* dst = wb + (row - q0 * 6) * len;
+          if (row < n) lm_widen(dst, w, row, k, k0, len, fmt);
+          else for (int64_t t = 0; t < len; ++t) dst[t] = 0.0f; /* rows past n */
+        }
+        for (int64_t p = 0; p < mp; ++p)
+          for (int64_t q = q0; q < q1; ++q)
+            lm_hgemm_tile(at + (p * k + k0) * 16, wb + (q - q0) * 6 * len, len,
+                          ct + q * 6 * m16 + p * 16, m16);
+      }
+    }
+    #pragma omp barrier
+    #pragma omp for schedule(static)
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t j = 0; j < n; ++j) out[r * n + j] = ct[j * m16 + r];
+  }
+  free(at);
+  free(ct);
+  return 1;
+}
+/* lm_wide_gemm over all rows, 256 at a time; returns the rows done. */
+static int64_t lm_wide_gemm_rows(float* out, const float* a, const float* w, int64_t rows, int64_t n,
+                                 int64_t k, int64_t lda, int fmt) {
+  int64_t r0 = 0;
+  for (; r0 < rows; r0 += 256)
+    if (!lm_wide_gemm(out + r0 * n, a + r0 * lda, w, rows - r0 < 256 ? rows - r0 : 256, n, k, lda,
+                      fmt))
+      break;
+  return r0 < rows ? r0 : rows;
+}
+#endif
 /* out[rows, n] = a[rows, k] (row stride lda) @ w^T for f16_packed or
-   bf16_packed w of n rows, in float32. Prefill walks k in slices so a block
-   of activation rows (64 x 1024 floats, 256 KB) stays in L2 while every
-   weight row passes; decode (a few rows) takes k whole. */
+   bf16_packed w of n rows, in float32. Decode (few rows) streams each
+   weight row once through dot-product tiles; 16+ rows run lm_wide_gemm.
+   Without AVX2/F16C, or out of memory, the tiles walk k in slices so a
+   block of activation rows (64 x 1024 floats, 256 KB) stays in L2. */
 static void lm_half_matmul(float* out, const float* a, const float* wf, int64_t rows, int64_t n,
                            int64_t k, int64_t lda, int bf16) {
   const uint16_t* w = (const uint16_t*)wf;
+#ifdef LM_HALF_SIMD
+  if (rows >= 16 && k > 0) { /* prefill */
+    const int64_t done = lm_wide_gemm_rows(out, a, wf, rows, n, k, lda, bf16);
+    out += done * n; a += done * lda; rows -= done; /* out of memory: the rest by tiles */
+  }
+#endif
   const int64_t kb = rows <= 4 ? k : 1024, rb = 64;
   if (k == 0) {
     for (int64_t i = 0; i < rows * n; ++i) out[i] = 0.0f;
@@ -315,10 +413,21 @@ static void lm_half_matmul(float* out, const float* a, const float* wf, int64_t 
   }
 }
 /* out[rows, n] = a[rows, k] (row stride lda) @ w^T for Q8_0 (bb 34) or Q4_0
-   (bb 18) w of n rows. Like llama.cpp, activations are quantized to Q8_0
-   first so the dot products run in int8; their scales stay float32. */
+   (bb 18) w of n rows. Few rows (decode): like llama.cpp, activations are
+   quantized to Q8_0 first so the dot products run in int8; their scales
+   stay float32. */
 static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t rows, int64_t n,
                             int64_t k, int64_t lda, int bb) {
+#ifdef LM_HALF_SIMD
+  /* 16+ rows (prefill) are compute-bound: widen weight blocks to float32 and
+     run the packed GEMM (faster here than int8 dot products, and the
+     activations stay unquantized). Decode keeps the int8 kernel. */
+  if (rows >= 16) {
+    const int64_t done = lm_wide_gemm_rows(out, a, wf, rows, n, k, lda, bb);
+    out += done * n; a += done * lda; rows -= done;
+    if (!rows) return;
+  }
+#endif
   const uint8_t* w = (const uint8_t*)wf;
   const int64_t nb = k / 32;
   int8_t* aq = (int8_t*)malloc((size_t)(rows * k) + 32);

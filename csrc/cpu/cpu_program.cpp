@@ -25,7 +25,6 @@ std::shared_ptr<CPUProgram> CPUProgram::compile(const Graph& g) {
   p->dims_ = src.dims;
   p->library_ = build_c_library(src.code);
   p->matvec_ = reinterpret_cast<MatvecFn>(p->library_->find("lm_matvec"));
-  p->half_to_float_ = reinterpret_cast<HalfToFloatFn>(p->library_->find("lm_half_to_float"));
 
   // Memory plan: each step writes into a slot; a slot is free again after the
   // last step reading its buffer, and outputs keep theirs. Slots persist
@@ -39,18 +38,9 @@ std::shared_ptr<CPUProgram> CPUProgram::compile(const Graph& g) {
     const Kernel& k = p->kernels_[s];
     Step step{reinterpret_cast<KernelFn>(p->library_->symbol(src.kernel_names[s])), k.output,
               k.inputs, 0, k.matmul, src.kernel_names[s]};
-    // BLAS takes float operands only; quantized products run their kernel,
-    // except that a float A times packed-half B (F16/BF16 weights) may widen
-    // B in panels for sgemm when it has many rows (see run_gemm).
-    for (size_t i = 0; i < k.inputs.size() && step.gemm; ++i) {
-      const std::string& format = k.input_formats[i];
-      if (format.empty()) continue;
-      bool half = format == "f16_packed" || format == "bf16_packed";
-      if (half && k.inputs[i] == step.gemm->b && step.gemm->a != step.gemm->b && p->half_to_float_)
-        step.half_b = format == "f16_packed" ? 1 : 2;
-      else
-        step.gemm.reset();
-    }
+    // BLAS takes float operands only; quantized products run their kernel.
+    for (const std::string& format : k.input_formats)
+      if (!format.empty()) step.gemm.reset();
     if (free_slots.empty() || g.outputs().count(k.output)) {  // outputs get their own slot
       step.slot = p->slot_count_++;
     } else {
@@ -120,7 +110,7 @@ void CPUProgram::run(Graph& g) {
     args.clear();
     for (NodeId in : step.inputs) args.push_back(data[in]);
     bool done = step.gemm && run_gemm(*step.gemm, g, data[step.gemm->a], data[step.gemm->b],
-                                      out->data(), step.half_b);
+                                      out->data());
     if (!done) step.fn(out->data(), args.data(), dims.data());
     data[step.output] = out->data();
     if (trace_)
@@ -207,30 +197,8 @@ BlasMatrix as_blas(int64_t rows, int64_t cols, int64_t row_stride, int64_t col_s
 
 }  // namespace
 
-bool CPUProgram::run_half_gemm(int64_t M, int64_t N, int64_t K, bool a_trans, int64_t lda,
-                               const float* a, const float* b, int64_t b_offset, int64_t ldb,
-                               float* c, bool bf16) const {
-  // Few rows (decode) are bandwidth-bound: the generated lm_half_matmul reads
-  // each half once. Many rows are compute-bound: widen B one panel of output
-  // columns at a time (8 MB: 2M values measured best of 1-8M) and run sgemm at
-  // float32 speed; widening is O(nk) next to the O(mnk) product.
-  constexpr int64_t kMinRows = 16, kPanelValues = int64_t(1) << 21;
-  SgemmFn sgemm = blas_sgemm();
-  if (!sgemm || !half_to_float_ || M < kMinRows || K == 0) return false;
-  const int64_t panel = std::max<int64_t>(1, std::min<int64_t>(N, kPanelValues / K));
-  std::vector<float> wide(size_t(panel * K));
-  blas_prepare(M, panel, K);
-  for (int64_t j0 = 0; j0 < N; j0 += panel) {
-    const int64_t cols = std::min(panel, N - j0);
-    half_to_float_(wide.data(), b, b_offset + j0 * ldb, cols, K, ldb, bf16);
-    sgemm(kCblasRowMajor, a_trans ? kCblasTrans : kCblasNoTrans, kCblasTrans, int(M), int(cols),
-          int(K), 1.0f, a, int(lda), wide.data(), int(K), 0.0f, c + j0, int(N));
-  }
-  return true;
-}
-
 bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* a,
-                          const float* b, float* c, int half_b) const {
+                          const float* b, float* c) const {
   SgemmFn sgemm = blas_sgemm();
   if (!sgemm) return false;
   ConcreteView va = mm.a_view.resolve(g.dims()), vb = mm.b_view.resolve(g.dims());
@@ -257,11 +225,6 @@ bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* 
     M = rows;
     nb = 0;
     batches = 1;
-  }
-  if (half_b) {
-    if (nb != 0 || !mb.trans) return false;
-    return run_half_gemm(M, N, K, ma.trans, ma.ld, a + va.offset, b, vb.offset, mb.ld, c,
-                         half_b == 2);
   }
   int workers = blas_prepare(M, N, K);
   SgemvFn gemv = blas_sgemv();

@@ -40,24 +40,15 @@ class CPUProgram : public Program {
     size_t slot;                        // where the output goes (see the memory plan)
     std::optional<MatmulPattern> gemm;  // run with BLAS when loaded and the strides allow
     std::string name;                   // the kernel's name in source(), for profiles
-    int half_b = 0;                     // gemm's B is packed halves: 1 f16_packed, 2 bf16_packed
   };
   // C = A @ B through BLAS for every batch; false (nothing written) when the
   // strides do not fit sgemm, so the generated kernel runs instead.
   bool run_gemm(const MatmulPattern& m, const Graph& g, const float* a, const float* b,
-                float* c, int half_b) const;
+                float* c) const;
   // The library's lm_matvec (see c_printer): one-row products over all cores.
   using MatvecFn = void (*)(float*, const float*, int64_t, const float*, int64_t, int64_t,
                             int64_t, int);
   MatvecFn matvec_ = nullptr;
-  // The library's lm_half_to_float (see c_printer): widens packed halves, so
-  // many-row products with F16/BF16 weights run sgemm on float32 panels.
-  using HalfToFloatFn = void (*)(float*, const float*, int64_t, int64_t, int64_t, int64_t, int);
-  HalfToFloatFn half_to_float_ = nullptr;
-  // run_gemm's path for packed-half B (an (n, k) weight read transposed, ldb
-  // halves per row): false when the generated kernel should run instead.
-  bool run_half_gemm(int64_t M, int64_t N, int64_t K, bool a_trans, int64_t lda, const float* a,
-                     const float* b, int64_t b_offset, int64_t ldb, float* c, bool bf16) const;
   std::vector<NodeId> order_;  // every needed node, producers first
   std::vector<Step> steps_;
   std::vector<Kernel> kernels_;
