@@ -326,9 +326,10 @@ static inline void lm_widen(float* dst, const float* wf, int64_t row, int64_t k,
 }
 /* out[m, n] = a[m, k] @ w^T (w in format fmt, see lm_widen), m <= 256. The
    activations are packed transposed in 16-row panels (at[p][t][16],
-   zero-padded) and the product accumulates transposed (ct[n][m16]); per k
-   slice, each thread widens blocks of 48 weight rows and runs every panel
-   against them. Returns 0 (nothing written) when out of memory. */
+   zero-padded) and the product accumulates transposed (ct[n][m16]): each
+   thread takes blocks of 48 weight rows and, per 128-wide k slice, widens
+   them and runs every panel against them. Returns 0 (nothing written) when
+   out of memory. */
 static int lm_wide_gemm(float* out, const float* a, const float* w, int64_t m, int64_t n,
                         int64_t k, int64_t lda, int fmt) {
   const int64_t mp = (m + 15) / 16, m16 = mp * 16, np = (n + 5) / 6, per = LM_HMC / 6;
@@ -346,13 +347,11 @@ static int lm_wide_gemm(float* out, const float* a, const float* w, int64_t m, i
           at[(p * k + t) * 16 + j] = r < m ? a[r * lda + t] : 0.0f;
         }
     float wb[LM_HMC * LM_HKC]; /* 24 KB of stack */
-    /* the same static split of blocks in every k slice: each thread adds
-       into its own rows of ct, so no barrier is needed between slices */
-    for (int64_t k0 = 0; k0 < k; k0 += LM_HKC) {
-      const int64_t len = k - k0 < LM_HKC ? k - k0 : LM_HKC;
-      #pragma omp for schedule(static) nowait
-      for (int64_t bq = 0; bq < blocks; ++bq) {
-        const int64_t q0 = bq * per, q1 = q0 + per < np ? q0 + per : np;
+    #pragma omp for schedule(static)
+    for (int64_t bq = 0; bq < blocks; ++bq) { /* a block's ct rows (12 KB) stay in L1 */
+      const int64_t q0 = bq * per, q1 = q0 + per < np ? q0 + per : np;
+      for (int64_t k0 = 0; k0 < k; k0 += LM_HKC) {
+        const int64_t len = k - k0 < LM_HKC ? k - k0 : LM_HKC;
         for (int64_t row = q0 * 6; row < q1 * 6; ++row) {
           float* dst = wb + (row - q0 * 6) * len;
           if (row < n) lm_widen(dst, w, row, k, k0, len, fmt);
@@ -364,7 +363,6 @@ static int lm_wide_gemm(float* out, const float* a, const float* w, int64_t m, i
                           ct + q * 6 * m16 + p * 16, m16);
       }
     }
-    #pragma omp barrier
     #pragma omp for schedule(static)
     for (int64_t r = 0; r < m; ++r)
       for (int64_t j = 0; j < n; ++j) out[r * n + j] = ct[j * m16 + r];
