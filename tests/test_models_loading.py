@@ -147,7 +147,7 @@ def test_half_precision_checkpoints_kept_packed(tmp_path: Path, dtype: str, shar
     """quantized=True: an F16/BF16 checkpoint's projection matrices and
     lm_head stay 2 bytes a value (QuantizedParameter, zero-copy from the
     file); the reference executor and the CPU kernels (lm_half_matmul, and
-    sgemm on widened panels for many rows) match transformers on the
+    the packed GEMM on widened weights for 16+ rows) match transformers on the
     rounded weights."""
     import torch
 
@@ -167,7 +167,7 @@ def test_half_precision_checkpoints_kept_packed(tmp_path: Path, dtype: str, shar
     want = hf_logits(hf, rounded)
     np.testing.assert_allclose(logits_of(model), want, atol=1e-4, rtol=0)
     np.testing.assert_allclose(logits_of(model, cpu=True), want, atol=1e-4, rtol=0)
-    long_prompt = np.arange(3, 3 + 40).reshape(1, -1) % 100  # 40 rows: the sgemm path
+    long_prompt = np.arange(3, 3 + 40).reshape(1, -1) % 100  # 40 rows: the packed GEMM
     ref = load_model(tmp_path)  # widened to float32
     np.testing.assert_allclose(logits_of(model, long_prompt, cpu=True), logits_of(ref, long_prompt, cpu=True),
                                atol=1e-4, rtol=0)

@@ -348,7 +348,7 @@ static int lm_wide_gemm(float* out, const float* a, const float* w, int64_t m, i
         }
     float wb[LM_HMC * LM_HKC]; /* 24 KB of stack */
     #pragma omp for schedule(static)
-    for (int64_t bq = 0; bq < blocks; ++bq) { /* a block's ct rows (12 KB) stay in L1 */
+    for (int64_t bq = 0; bq < blocks; ++bq) { /* a block's ct rows (48 x m16) stay in cache */
       const int64_t q0 = bq * per, q1 = q0 + per < np ? q0 + per : np;
       for (int64_t k0 = 0; k0 < k; k0 += LM_HKC) {
         const int64_t len = k - k0 < LM_HKC ? k - k0 : LM_HKC;

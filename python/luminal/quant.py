@@ -4,8 +4,10 @@ reference quantizers; and packed halves, "f16_packed" / "bf16_packed" (one
 IEEE half / bfloat16 per 2 bytes: an F16 / BF16 checkpoint's weights at their
 stored size, where the dtypes "f16" / "bf16" hold float32 rounded). A graph
 input of one of these dtypes stores the bytes; the CPU compiler runs its
-matrix products on them directly (``lm_quant_matmul`` in int8,
-``lm_half_matmul`` in float32).
+matrix products on them directly: decode-sized ones (under 16 rows) in int8
+for Q8_0/Q4_0 (``lm_quant_matmul``, like llama.cpp) or on widened halves
+(``lm_half_matmul``); larger ones widen weight blocks to float32 in cache
+for a packed GEMM (``lm_wide_gemm``).
 
 >>> blocks = quantize(np.random.randn(64, 128).astype(np.float32), "q8_0")
 >>> w = cx.parameter((64, 128), dtype="q8_0").set_blocks(blocks)
@@ -21,7 +23,7 @@ BLOCK = 32  # values per Q8_0 / Q4_0 block
 BLOCK_VALUES = {"q8_0": 32, "q4_0": 32, "f16_packed": 1, "bf16_packed": 1}
 BLOCK_BYTES = {"q8_0": 34, "q4_0": 18, "f16_packed": 2, "bf16_packed": 2}
 QUANTIZED = tuple(BLOCK_BYTES)  # every compact storage dtype
-GGML_BLOCKS = ("q8_0", "q4_0")  # block-quantized (int8 products)
+GGML_BLOCKS = ("q8_0", "q4_0")  # block-quantized (int8 products when decoding)
 HALF_PACKED = ("f16_packed", "bf16_packed")  # 2-byte floats (float32 products)
 
 
@@ -50,7 +52,10 @@ def quantize(x: np.ndarray, fmt: str) -> np.ndarray:
         with np.errstate(over="ignore"):
             return flat.astype("<f2").view(np.uint8)
     if fmt == "bf16_packed":  # rounded to nearest even, then the high 16 bits
-        return (round_bf16(flat).view("<u4") >> np.uint32(16)).astype("<u2").view(np.uint8)
+        halves = (round_bf16(flat).view("<u4") >> np.uint32(16)).astype("<u2")
+        # NaN becomes the canonical quiet NaN, as in torch (a payload only in
+        # the low half would otherwise truncate to inf)
+        return np.where(np.isnan(flat), np.uint16(0x7FC0), halves).astype("<u2").view(np.uint8)
     if flat.size % BLOCK:
         raise ValueError(f"[{fmt}] needs a multiple of {BLOCK} values, got {flat.size}")
     blocks = flat.reshape(-1, BLOCK)

@@ -261,8 +261,9 @@ class Tensor:
         return self
 
     def set_blocks(self, blocks: np.ndarray) -> Tensor:
-        """Give a "q8_0"/"q4_0" input its GGML blocks as they are (e.g. from a
-        GGUF file: ``GGUFFile.raw(name)``), without dequantizing.
+        """Give a "q8_0"/"q4_0"/"f16_packed"/"bf16_packed" input its stored
+        bytes as they are (e.g. from a GGUF file: ``GGUFFile.raw(name)``),
+        without dequantizing.
 
         >>> w = cx.parameter((4096, 4096), dtype="q8_0").set_blocks(f.raw("blk.0.attn_q.weight"))
         """

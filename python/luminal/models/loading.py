@@ -75,7 +75,8 @@ PROGRESS_MIN_BYTES = 100 * 1024 * 1024
 SUPPORTED_DTYPES = ("f32",)
 
 GGUF_LOADABLE_TYPES = ("F32", "F16", "BF16", "F64", "Q8_0", "Q4_0", "Q4_K", "Q6_K")
-"""GGUF tensor types ``load_model`` reads (dequantized to float32)."""
+"""GGUF tensor types ``load_model`` reads (dequantized to float32 unless
+``quantized=True`` keeps them, see ``_GGUF_KEPT``)."""
 _GGUF_KEPT = {"Q8_0": "q8_0", "Q4_0": "q4_0", "F16": "f16_packed", "BF16": "bf16_packed"}
 """GGUF types ``quantized=True`` keeps as stored, and their graph dtypes."""
 _SAFETENSORS_PACKED = {"F16": "f16_packed", "BF16": "bf16_packed"}
@@ -126,8 +127,9 @@ def load_model(
     ``lm_head``) in their stored format when it is Q8_0, Q4_0, F16 or BF16
     (``nn.QuantizedParameter``): never widened in memory, so a 7B model
     takes ~8 GB as Q8_0 and ~14.5 GB as F16/BF16 instead of 29 GB as f32.
-    Q8_0/Q4_0 products run in int8 like llama.cpp's; F16/BF16 ones widen
-    each weight exactly and compute in float32, so their results match the
+    Decode steps run Q8_0/Q4_0 products in int8 like llama.cpp's (activations
+    quantized too); prompts of 16+ tokens, and every F16/BF16 product, widen
+    the weights exactly and compute in float32, so F16/BF16 results match the
     f32-loaded model's to rounding. Other tensors load as f32.
 
     >>> model = load_model("models/Llama-3.2-1B")
@@ -462,7 +464,7 @@ def _load_checkpoint(model: LlamaForCausalLM, ckpt: Checkpoint, progress: bool |
             nbytes = p.numel() * {"F32": 4, "F16": 2, "BF16": 2, "F64": 8}[ckpt.dtype(k)]
             yield k, nbytes, functools.partial(ckpt.get, k, dtype=np.float32)
 
-    total = getattr(ckpt, "nbytes", 0)
+    total = getattr(ckpt, "nbytes", 0) - sum(2 * own[k].numel() for k in kept)
     _fill(model, items(), int(total), progress, f"loading {os.path.basename(where)}")
 
 

@@ -224,8 +224,8 @@ class QuantizedParameter(Parameter):
     """A weight kept in a compact storage format: GGML blocks ("q8_0",
     "q4_0") or packed halves ("f16_packed", "bf16_packed", 2 bytes a value).
     Bound to graphs as an input of that dtype (the CPU compiler runs its
-    products on the stored bytes: int8 for GGML blocks), never held as
-    float32. ``.data`` dequantizes on request; assigning float data
+    products on the stored bytes: int8 dot products for GGML blocks when
+    decoding, weights widened in cache otherwise), never held as float32. ``.data`` dequantizes on request; assigning float data
     re-quantizes. Not trainable.
 
     >>> p = nn.QuantizedParameter.from_float(w, "q8_0")     # quantize a float array
@@ -287,7 +287,7 @@ class QuantizedParameter(Parameter):
 
     @property
     def blocks(self) -> np.ndarray:
-        """The GGML blocks, a flat uint8 array."""
+        """The stored bytes (GGML blocks or packed halves), a flat uint8 array."""
         return self._blocks
 
     @property
