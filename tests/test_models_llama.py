@@ -405,3 +405,24 @@ def test_config_errors() -> None:
         LlamaConfig.from_hf(_base(hidden_act="gelu"))
     with pytest.raises(ValueError, match="sliding_window"):
         LlamaConfig.from_hf(_base(model_type="mistral", sliding_window=0))
+
+
+def test_last_only_prunes_the_final_layer() -> None:
+    """last_only (the final layer computes only the last position's query,
+    attention output and MLP): its logits equal the last row of the full
+    forward, sliding window included. The cache path is checked against
+    transformers in test_generate."""
+    cfg = LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, sliding_window=4,
+                      max_position_embeddings=64)
+    model = LlamaForCausalLM(cfg).eval()
+    ids = np.array([[3, 7, 1, 9, 4, 2, 8]], np.int32)
+    cx = lm.Graph()
+    t = cx.tensor((1, "seq"), dtype="i32")
+    full = model(t).retrieve()
+    last = model(t, last_only=True).retrieve()
+    assert last.shape[1] == 1
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+    t.set(ids)
+    cx.execute()
+    np.testing.assert_allclose(last.numpy()[:, 0], full.numpy()[:, -1], rtol=1e-5, atol=1e-5)

@@ -231,16 +231,25 @@ class LlamaAttention(Module):
         bias_new: Tensor,
         bias_past: Tensor | None = None,
         past: tuple[Tensor, Tensor] | None = None,
+        last_only: bool = False,
     ) -> tuple[Tensor, Tensor, Tensor]:
+        """Attention output (batch, seq, hidden), or (batch, 1, hidden) for the
+        last position only with ``last_only`` (its query alone; every key and
+        value is still returned for the cache)."""
         B, S = x.shape[0], x.shape[1]
         H, KV, hd = self.num_heads, self.num_kv_heads, self.head_dim
         rep = H // KV
-        q = apply_rope(self.q_proj(x).reshape(B, S, H, hd), cos, sin)
         k = apply_rope(self.k_proj(x).reshape(B, S, KV, hd), cos, sin)
         v = self.v_proj(x).reshape(B, S, KV, hd)
+        if last_only:  # one query row: its position's rope and mask row
+            x, cos, sin = x.narrow(1, -1, 1), cos.narrow(0, -1, 1), sin.narrow(0, -1, 1)
+            bias_new = bias_new.narrow(0, -1, 1)
+            bias_past = None if bias_past is None else bias_past.narrow(0, -1, 1)
+        Sq = x.shape[1]
+        q = apply_rope(self.q_proj(x).reshape(B, Sq, H, hd), cos, sin)
 
         # Query head h uses kv head h // rep (transformers' repeat_kv), without copies:
-        q5 = q.reshape(B, S, KV, rep, hd).permute(0, 2, 3, 1, 4)  # (B, KV, rep, S, hd)
+        q5 = q.reshape(B, Sq, KV, rep, hd).permute(0, 2, 3, 1, 4)  # (B, KV, rep, Sq, hd)
         k_t = k.permute(0, 2, 3, 1).unsqueeze(2)  # (B, KV, 1, hd, S)
         v5 = v.permute(0, 2, 1, 3).unsqueeze(2)  # (B, KV, 1, S, hd)
         scores = (q5 @ k_t) * self.scaling + bias_new  # (B, KV, rep, S, S)
@@ -255,8 +264,8 @@ class LlamaAttention(Module):
             if bias_past is not None:
                 past_scores = past_scores + bias_past
             probs = cat([past_scores, scores], -1).softmax(-1)  # (B, KV, rep, S, P + S)
-            out = probs.narrow(-1, 0, P) @ pv5 + probs.narrow(-1, P, x._view.shape[1]) @ v5
-        out = out.permute(0, 3, 1, 2, 4).reshape(B, S, H * hd)
+            out = probs.narrow(-1, 0, P) @ pv5 + probs.narrow(-1, P, k._view.shape[1]) @ v5
+        out = out.permute(0, 3, 1, 2, 4).reshape(B, Sq, H * hd)
         return self.o_proj(out), k.permute(1, 0, 2, 3), v.permute(1, 0, 2, 3)
 
 
@@ -280,9 +289,10 @@ class LlamaDecoderLayer(Module):
         bias_new: Tensor,
         bias_past: Tensor | None = None,
         past: tuple[Tensor, Tensor] | None = None,
+        last_only: bool = False,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        attn, k, v = self.self_attn(self.input_layernorm(x), cos, sin, bias_new, bias_past, past)
-        h = x + attn
+        attn, k, v = self.self_attn(self.input_layernorm(x), cos, sin, bias_new, bias_past, past, last_only)
+        h = (x.narrow(1, -1, 1) if last_only else x) + attn
         out = h + self.mlp(self.post_attention_layernorm(h))
         return out, k, v
 
@@ -315,8 +325,11 @@ def attention_biases(
 
 class LlamaModel(Module):
     """The decoder stack: ``embed_tokens``, ``layers.{i}``, ``norm`` (and the
-    non-persistent ``rotary_emb.inv_freq``). ``forward(ids, cache=None)``
-    returns the final hidden states (batch, seq, hidden_size).
+    non-persistent ``rotary_emb.inv_freq``). ``forward(ids, cache=None,
+    last_only=False)`` returns the final hidden states (batch, seq,
+    hidden_size), or (batch, 1, hidden_size) for the last position with
+    ``last_only`` (the final layer then computes only that row's query,
+    attention output and MLP; the cache still gets every row's keys).
 
     ``ids`` are "i32" token ids (batch, seq), or already-embedded inputs: an
     f32 tensor (batch, seq, hidden_size), e.g. ``embed_tokens.weight.data[ids]``
@@ -334,7 +347,7 @@ class LlamaModel(Module):
         self.norm = RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.rotary_emb = LlamaRotaryEmbedding(config)
 
-    def forward(self, ids: Tensor, cache: KVCache | None = None) -> Tensor:
+    def forward(self, ids: Tensor, cache: KVCache | None = None, *, last_only: bool = False) -> Tensor:
         g = ids.graph
         embeds = ids.ndim == 3
         if embeds:
@@ -357,11 +370,17 @@ class LlamaModel(Module):
         x: Tensor = ids if embeds else self.embed_tokens(ids)
         new_k: list[Tensor] = []
         new_v: list[Tensor] = []
+        last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             kv = None if cache is None else (cache.keys[i], cache.values[i])
-            x, k, v = layer(x, cos, sin, bias_new, bias_past, kv)
+            # Only the last position leaves the final layer: its other rows'
+            # queries, attention outputs and MLP feed nothing (llama.cpp prunes
+            # them too; for a 64-token prompt of a 2-layer model, 40% of the work).
+            x, k, v = layer(x, cos, sin, bias_new, bias_past, kv, last_only and i == last)
             new_k.append(k)
             new_v.append(v)
+        if last_only and not self.layers:
+            x = x.narrow(1, -1, 1)
         if cache is not None:
             cache._record(new_k, new_v)
         out: Tensor = self.norm(x)
@@ -423,9 +442,7 @@ class LlamaForCausalLM(Module):
         return load_model(path, dtype=dtype, **kwargs)
 
     def forward(self, ids: Tensor, cache: KVCache | None = None, *, last_only: bool = False) -> Tensor:
-        hidden: Tensor = self.model(ids, cache)
-        if last_only:
-            hidden = hidden.narrow(1, -1, 1)
+        hidden: Tensor = self.model(ids, cache, last_only=last_only)
         head = self._modules.get("lm_head")
         if head is None:
             return F.linear(hidden, self.model.embed_tokens.weight.tensor(hidden.graph))
