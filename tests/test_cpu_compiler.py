@@ -416,3 +416,19 @@ def test_row_reduction_broadcast_over_more_rows_is_stored() -> None:
     cx.execute()
     assert cx.kernel_count() == 2
     np.testing.assert_allclose(y.numpy(), x.sum(-1, keepdims=True)[None] + z, rtol=1e-4, atol=1e-4)
+
+
+def test_run_checks_every_dim_once_and_recovers() -> None:
+    """A compiled run checks each distinct dim expression (here n - 3, which
+    goes negative for n = 2) before any kernel runs, and a bad binding leaves
+    the program usable."""
+    cx = lm.Graph()
+    x = cx.tensor(("n",))
+    y = (x[3:] * 2.0).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    x.set(np.arange(2, dtype=np.float32))
+    with pytest.raises(lm.ExecutionError, match=r"n - 3 evaluates to -1 < 0"):
+        cx.execute()
+    x.set(np.arange(6, dtype=np.float32))
+    cx.execute()
+    np.testing.assert_array_equal(y.numpy(), [6.0, 8.0, 10.0])
