@@ -76,6 +76,26 @@ std::vector<float> ReferenceExecutor::gather(const std::vector<float>& src,
   return out;
 }
 
+void ReferenceExecutor::check_input(const Graph& g, NodeId id, const std::vector<int64_t>& shape) {
+  const Node& n = g.node(id);
+  auto it = g.input_data().find(id);
+  if (it == g.input_data().end())
+    throw ExecutionError("[execute] input " + g.input_label(id) + " with shape " +
+                         shape_str(n.shape) + " was never set: call .set(data) on it");
+  const QuantFormat* q = quant_format(n.dtype);
+  int64_t want = q ? quant_storage_floats(*q, numel(shape)) : numel(shape);
+  if (q && numel(shape) % q->block_values != 0)
+    throw ExecutionError("[execute] " + std::string(q->name) + " input " + g.input_label(id) +
+                         " needs a multiple of " + std::to_string(q->block_values) +
+                         " values, its shape is " + concrete_str(shape));
+  if (int64_t(it->second->size()) != want)
+    throw ExecutionError("[execute] input " + g.input_label(id) + " holds " +
+                         std::to_string(it->second->size()) +
+                         (q ? " storage floats" : " elements") + " but its shape " +
+                         shape_str(n.shape) + " is " + concrete_str(shape) +
+                         " for the bound dims; set it again or rebind the dims");
+}
+
 std::vector<std::vector<int64_t>> ReferenceExecutor::validate(const Graph& g,
                                                                const std::vector<NodeId>& order) {
   std::vector<std::vector<int64_t>> shapes(g.node_slots());
@@ -88,24 +108,7 @@ std::vector<std::vector<int64_t>> ReferenceExecutor::validate(const Graph& g,
                              " evaluates to " + std::to_string(v) + " < 0");
       shapes[id].push_back(v);
     }
-    if (n.op == Op::Input) {
-      auto it = g.input_data().find(id);
-      if (it == g.input_data().end())
-        throw ExecutionError("[execute] input " + g.input_label(id) + " with shape " +
-                             shape_str(n.shape) + " was never set: call .set(data) on it");
-      const QuantFormat* q = quant_format(n.dtype);
-      int64_t want = q ? quant_storage_floats(*q, numel(shapes[id])) : numel(shapes[id]);
-      if (q && numel(shapes[id]) % q->block_values != 0)
-        throw ExecutionError("[execute] " + std::string(q->name) + " input " + g.input_label(id) +
-                             " needs a multiple of " + std::to_string(q->block_values) +
-                             " values, its shape is " + concrete_str(shapes[id]));
-      if (int64_t(it->second->size()) != want)
-        throw ExecutionError("[execute] input " + g.input_label(id) + " holds " +
-                             std::to_string(it->second->size()) +
-                             (q ? " storage floats" : " elements") + " but its shape " +
-                             shape_str(n.shape) + " is " + concrete_str(shapes[id]) +
-                             " for the bound dims; set it again or rebind the dims");
-    }
+    if (n.op == Op::Input) check_input(g, id, shapes[id]);
   }
 
   return shapes;

@@ -19,6 +19,8 @@ class ReferenceExecutor {
   // the bound dims; throws naming an unset or wrongly sized input, or a bad dim.
   static std::vector<std::vector<int64_t>> validate(const Graph& graph,
                                                     const std::vector<NodeId>& order);
+  // Throws unless Input node `id`, of concrete `shape`, has data of that size.
+  static void check_input(const Graph& graph, NodeId id, const std::vector<int64_t>& shape);
   // Materialize `view` over `src` row-major (invalid positions read 0).
   static std::vector<float> gather(const std::vector<float>& src, const ConcreteView& view,
                                    const char* op);

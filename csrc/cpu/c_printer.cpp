@@ -43,14 +43,18 @@ const char* kQuantPrelude = R"(#include <stdlib.h>
 #endif
 /* Quantized weights (core/quant.h): a Q8_0/Q4_0 buffer holds GGML blocks,
    an f16_packed/bf16_packed one 2-byte halves. */
-static inline float lm_half(const uint8_t* p) {
+static inline float lm_half(const uint8_t* p) { /* one IEEE half, widened exactly */
   uint16_t h; memcpy(&h, p, 2);
+#if defined(__F16C__) && defined(__AVX2__) && defined(__FMA__)
+  return _cvtsh_ss(h);
+#else
   uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, bits;
   if (e == 0x1f) bits = sign | 0x7f800000 | (m << 13);
   else if (e) bits = sign | ((e + 112) << 23) | (m << 13);
   else if (!m) bits = sign;
   else { int s = 0; while (!(m & 0x400)) { m <<= 1; ++s; } bits = sign | ((uint32_t)(113 - s) << 23) | ((m & 0x3ff) << 13); }
   float f; memcpy(&f, &bits, 4); return f;
+#endif
 }
 static inline float lm_load_q8_0(const float* base, int64_t i) {
   const uint8_t* b = (const uint8_t*)base + (i / 32) * 34;
@@ -67,6 +71,23 @@ static inline float lm_load_q4_0(const float* base, int64_t i) {
    Q4_0): the activations are quantized to int8 per 32-block (scales as,
    values aq, rows `k` apart), so the dot products run in int8. A weight block
    is loaded, unpacked and sign-split once for all the rows. */
+#if defined(__AVX2__) && defined(__FMA__)
+/* The 32 signed values of a Q8_0 (bb 34) or Q4_0 (bb 18) block. Q4_0: low
+   nibbles are values 0..15, high nibbles 16..31, minus 8. */
+static inline __attribute__((always_inline)) __m256i lm_unpack_block(const uint8_t* blk, int bb) {
+  if (bb == 34) return _mm256_loadu_si256((const __m256i*)(blk + 2));
+  __m128i packed = _mm_loadu_si128((const __m128i*)(blk + 2));
+  __m128i lo = _mm_and_si128(packed, _mm_set1_epi8(0x0f));
+  __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0f));
+  return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+}
+static inline __attribute__((always_inline)) float lm_hsum8(__m256 a) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+#endif
 #ifndef LM_QROWS
 #define LM_QROWS 8 /* activation rows per weight block: 8 accumulators fit AVX2's 16 registers */
 #endif
@@ -81,21 +102,8 @@ static inline __attribute__((always_inline)) void lm_dot_q(
   for (int i = 0; i < LM_QROWS; ++i) acc[i] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = w + b * bb;
-#if defined(__F16C__)
-    uint16_t h; memcpy(&h, blk, 2);
-    const float d = _cvtsh_ss(h);
-#else
     const float d = lm_half(blk);
-#endif
-    __m256i wq;
-    if (bb == 34) {
-      wq = _mm256_loadu_si256((const __m256i*)(blk + 2));
-    } else { /* low nibbles are values 0..15, high nibbles 16..31; minus 8 */
-      __m128i packed = _mm_loadu_si128((const __m128i*)(blk + 2));
-      __m128i lo = _mm_and_si128(packed, _mm_set1_epi8(0x0f));
-      __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0f));
-      wq = _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
-    }
+    const __m256i wq = lm_unpack_block(blk, bb);
     const __m256i wabs = _mm256_sign_epi8(wq, wq); /* u8 x s8: |w| times x with w's sign */
     for (int i = 0; i < count; ++i) {
       __m256i xs = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i*)(aq + i * k + b * 32)), wq);
@@ -109,12 +117,7 @@ static inline __attribute__((always_inline)) void lm_dot_q(
       acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(d * as[i * nb + b]), _mm256_cvtepi32_ps(dot), acc[i]);
     }
   }
-  for (int i = 0; i < count; ++i) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc[i]), _mm256_extractf128_ps(acc[i], 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    out[i * out_stride] = _mm_cvtss_f32(s);
-  }
+  for (int i = 0; i < count; ++i) out[i * out_stride] = lm_hsum8(acc[i]);
 #else
   for (int i = 0; i < count; ++i) {
     float acc = 0.0f;
@@ -137,21 +140,6 @@ static inline __attribute__((always_inline)) void lm_dot_q(
    activation block loaded feeds both weight rows, and the 4 rows' int8
    activations (16 KB for k = 4096) stay in L1 while the weight rows stream.
    The same float operations in the same order as lm_dot_q: equal results. */
-static inline __attribute__((always_inline)) __m256i lm_unpack_block(const uint8_t* blk, int bb) {
-  if (bb == 34) return _mm256_loadu_si256((const __m256i*)(blk + 2));
-  __m128i packed = _mm_loadu_si128((const __m128i*)(blk + 2));
-  __m128i lo = _mm_and_si128(packed, _mm_set1_epi8(0x0f));
-  __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0f));
-  return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
-}
-static inline __attribute__((always_inline)) float lm_block_scale(const uint8_t* blk) {
-#if defined(__F16C__)
-  uint16_t h; memcpy(&h, blk, 2);
-  return _cvtsh_ss(h);
-#else
-  return lm_half(blk);
-#endif
-}
 static inline __attribute__((always_inline)) void lm_dot_q_2x4(
     const uint8_t* w0, const uint8_t* w1, int bb, const float* as, const int8_t* aq, int64_t nb,
     int64_t k, float* out, int64_t out_stride) {
@@ -160,7 +148,7 @@ static inline __attribute__((always_inline)) void lm_dot_q_2x4(
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t *b0 = w0 + b * bb, *b1 = w1 + b * bb;
-    const __m256 d0 = _mm256_set1_ps(lm_block_scale(b0)), d1 = _mm256_set1_ps(lm_block_scale(b1));
+    const __m256 d0 = _mm256_set1_ps(lm_half(b0)), d1 = _mm256_set1_ps(lm_half(b1));
     const __m256i q0 = lm_unpack_block(b0, bb), q1 = lm_unpack_block(b1, bb);
     const __m256i a0 = _mm256_sign_epi8(q0, q0), a1 = _mm256_sign_epi8(q1, q1);
     for (int i = 0; i < 4; ++i) {
@@ -173,25 +161,15 @@ static inline __attribute__((always_inline)) void lm_dot_q_2x4(
     }
   }
   for (int i = 0; i < 4; ++i) {
-    for (int t = 0; t < 2; ++t) {
-      __m256 a = t ? acc1[i] : acc0[i];
-      __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-      s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-      s = _mm_add_ss(s, _mm_movehdup_ps(s));
-      out[i * out_stride + t] = _mm_cvtss_f32(s);
-    }
+    out[i * out_stride] = lm_hsum8(acc0[i]);
+    out[i * out_stride + 1] = lm_hsum8(acc1[i]);
   }
 }
 #endif
 /* Half-precision weights (f16_packed / bf16_packed): 2 bytes per value,
    widened to float32 exactly, so products match the float32 weights'. */
 static inline float lm_load_f16_packed(const float* base, int64_t i) {
-#if defined(__F16C__) && defined(__AVX2__) && defined(__FMA__)
-  uint16_t h; memcpy(&h, (const uint8_t*)base + 2 * i, 2);
-  return _cvtsh_ss(h);
-#else
   return lm_half((const uint8_t*)base + 2 * i);
-#endif
 }
 static inline float lm_load_bf16_packed(const float* base, int64_t i) {
   uint16_t h; memcpy(&h, (const uint8_t*)base + 2 * i, 2);
@@ -227,12 +205,7 @@ static inline __attribute__((always_inline)) void lm_dot_h(
     }
   }
   for (int i = 0; i < na; ++i)
-    for (int j = 0; j < nw; ++j) {
-      __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc[i][j]), _mm256_extractf128_ps(acc[i][j], 1));
-      s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-      s = _mm_add_ss(s, _mm_movehdup_ps(s));
-      sum[i][j] = _mm_cvtss_f32(s);
-    }
+    for (int j = 0; j < nw; ++j) sum[i][j] = lm_hsum8(acc[i][j]);
 #else
   for (int i = 0; i < na; ++i)
     for (int j = 0; j < nw; ++j) sum[i][j] = 0.0f;
@@ -301,14 +274,17 @@ static inline __attribute__((always_inline)) void lm_hgemm_tile(
 /* dst[0, len) = weight row `row` over k [k0, k0 + len), widened to float32
    exactly: fmt 0 f16_packed, 1 bf16_packed, 34 Q8_0, 18 Q4_0 (then k0 and
    len are multiples of 32). */
+static inline const uint8_t* lm_weight_at(const float* wf, int64_t row, int64_t k, int64_t kk,
+                                          int fmt) { /* the byte of weight (row, kk) */
+  return (const uint8_t*)wf + (fmt >= 18 ? (row * (k / 32) + kk / 32) * fmt : 2 * (row * k + kk));
+}
 static inline void lm_widen(float* dst, const float* wf, int64_t row, int64_t k, int64_t k0,
                             int64_t len, int fmt) {
   int64_t t = 0;
-  if (fmt == 34 || fmt == 18) {
-    const uint8_t* w = (const uint8_t*)wf + row * (k / 32) * fmt;
+  if (fmt >= 18) {
     for (; t < len; t += 32) {
-      const uint8_t* blk = w + (k0 + t) / 32 * fmt;
-      const __m256 d = _mm256_set1_ps(lm_block_scale(blk));
+      const uint8_t* blk = lm_weight_at(wf, row, k, k0 + t, fmt);
+      const __m256 d = _mm256_set1_ps(lm_half(blk));
       const __m256i q = fmt == 34 ? lm_unpack_block(blk, 34) : lm_unpack_block(blk, 18);
       const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
       const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
@@ -318,7 +294,7 @@ static inline void lm_widen(float* dst, const float* wf, int64_t row, int64_t k,
     }
     return;
   }
-  const uint16_t* src = (const uint16_t*)wf + row * k + k0;
+  const uint16_t* src = (const uint16_t*)lm_weight_at(wf, row, k, k0, fmt);
   if (fmt) for (; t + 8 <= len; t += 8) _mm256_storeu_ps(dst + t, lm_half8(src + t, 1));
   else for (; t + 8 <= len; t += 8) _mm256_storeu_ps(dst + t, lm_half8(src + t, 0));
   for (; t < len; ++t)
@@ -370,12 +346,10 @@ static int lm_wide_gemm(float* out, const float* a, const float* w, int64_t m, i
         for (int64_t p = 0; p < mp; ++p)
           for (int64_t q = q0; q < q1; ++q) {
             for (const int64_t end = line + per_tile; line < end && line < lines; ++line) {
-              const int64_t row = q0 * 6 + line / per_row, kn = k0 + LM_HKC;
+              const int64_t row = q0 * 6 + line / per_row;
               if (row < n)
-                _mm_prefetch((const char*)w + (fmt >= 18 ? (row * (k / 32) + kn / 32) * fmt
-                                                         : 2 * (row * k + kn)) +
-                                 line % per_row * 64,
-                             _MM_HINT_T0);
+                _mm_prefetch((const char*)lm_weight_at(w, row, k, k0 + LM_HKC, fmt) +
+                                 line % per_row * 64, _MM_HINT_T0);
             }
             lm_hgemm_tile(at + (p * k + k0) * 16, wb + (q - q0) * 6 * len, len,
                           ct + q * 6 * m16 + p * 16, m16);

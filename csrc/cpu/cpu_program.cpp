@@ -38,7 +38,6 @@ std::shared_ptr<CPUProgram> CPUProgram::compile(const Graph& g) {
       if (fresh) p->dim_exprs_.push_back({d, id});
       dims.push_back(it->second);
     }
-    if (n.op == Op::Input) p->input_nodes_.push_back(id);
     if (shaped[id] || n.op == Op::Input || g.outputs().count(id)) p->shaped_.push_back({id, dims});
   }
   CSource src = print_c(p->kernels_);
@@ -115,10 +114,11 @@ void CPUProgram::run(Graph& g) {
                            " evaluates to " + std::to_string(v) + " < 0");
     dim_values.push_back(v);
   }
-  ReferenceExecutor::validate(g, input_nodes_);  // every input set, with the right size
   std::vector<std::vector<int64_t>> shapes(g.node_slots());
-  for (const auto& [id, dims] : shaped_)
+  for (const auto& [id, dims] : shaped_) {
     for (int i : dims) shapes[id].push_back(dim_values[size_t(i)]);
+    if (g.node(id).op == Op::Input) ReferenceExecutor::check_input(g, id, shapes[id]);
+  }
   const double check_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - run_start).count();
   std::vector<int64_t> dims;

@@ -50,7 +50,6 @@ class CPUProgram : public Program {
                             int64_t, int);
   MatvecFn matvec_ = nullptr;
   std::vector<NodeId> order_;  // every needed node, producers first
-  std::vector<NodeId> input_nodes_;  // the Input nodes of order_
   std::vector<std::pair<Expr, NodeId>> dim_exprs_;  // each distinct dim expression, a node using it
   // The nodes whose shapes a run reads, each dim an index into dim_exprs_.
   std::vector<std::pair<NodeId, std::vector<int>>> shaped_;

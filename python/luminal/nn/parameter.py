@@ -241,9 +241,8 @@ class QuantizedParameter(Parameter):
                              f"{', '.join(quant.QUANTIZED)}")
         numel = int(np.prod(shape)) if shape else 1
         raw = np.asarray(blocks, np.uint8).reshape(-1)
-        per = quant.BLOCK_VALUES[fmt]
-        want = numel // per * quant.BLOCK_BYTES[fmt]
-        if numel % per or raw.size != want:
+        want = quant.storage_bytes(fmt, numel)  # ValueError unless whole blocks
+        if raw.size != want:
             raise ValueError(f"[QuantizedParameter] shape {tuple(shape)} in {fmt} needs {want} "
                              f"bytes of blocks, got {raw.size}")
         super().__init__(np.zeros((0,), np.float32), requires_grad=False)
