@@ -1,6 +1,6 @@
 """Shared test fixtures. Backends are listed once here: every test that takes
 the ``backend`` fixture runs on each (reference executor, generic-compiled;
-the CPU and CUDA compilers plug in here when they land)."""
+CPU-compiled, and CUDA-compiled when a GPU is usable)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ BACKENDS = [
     Backend("generic", lambda: [lm.GenericCompiler()]),
     Backend("cpu", lambda: [lm.GenericCompiler(), lm.CPUCompiler()]),
 ]
+if lm.cuda.is_available():
+    BACKENDS.append(Backend("cuda", lambda: [lm.GenericCompiler(), lm.CUDACompiler()]))
 
 
 @pytest.fixture(params=BACKENDS, ids=[b.name for b in BACKENDS])

@@ -18,6 +18,9 @@
 #include "cpu/blas.h"
 #include "cpu/cpu_program.h"
 #include "cpu/jit.h"
+#include "cuda/cuda_api.h"
+#include "cuda/cuda_printer.h"
+#include "cuda/cuda_program.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -211,6 +214,42 @@ NB_MODULE(_core, m) {
         g.set_program(std::move(p));
       },
       "graph"_a);
+  m.def(
+      "cuda_compile",
+      [](Graph& g) {
+        std::shared_ptr<CUDAProgram> p;
+        {
+          nb::gil_scoped_release release;  // NVRTC may take a moment
+          dense_matmul_operands(g);
+          p = CUDAProgram::compile(g);
+        }
+        g.set_program(std::move(p));
+      },
+      "graph"_a);
+  m.def(
+      "cuda_open",
+      [](const std::string& driver, const std::string& nvrtc, const std::string& cublas) {
+        const cuda::Device& d = cuda::open_device(driver, nvrtc, cublas);
+        return std::map<std::string, nb::object>{
+            {"name", nb::cast(d.name)},
+            {"compute_capability", nb::cast(std::make_pair(d.major, d.minor))},
+            {"multiprocessors", nb::cast(d.multiprocessors)},
+            {"memory", nb::cast(d.memory)},
+            {"cublas", nb::cast(d.blas != nullptr)}};
+      },
+      "driver"_a, "nvrtc"_a, "cublas"_a);
+  m.def("cuda_source", [](const Graph& g) { return print_cuda(build_kernels(g)).code; }, "graph"_a);
+  m.def(
+      "nvrtc_compile",
+      [](const std::string& source, const std::string& arch, const std::string& nvrtc) {
+        std::string cubin;
+        {
+          nb::gil_scoped_release release;
+          cubin = cuda::compile_only(source, arch, nvrtc);
+        }
+        return nb::bytes(cubin.data(), cubin.size());
+      },
+      "source"_a, "arch"_a, "nvrtc"_a);
   m.def("c_compiler", &find_c_compiler);
   m.def("load_blas", &load_blas, "path"_a);
   m.def("blas_path", &blas_path);
@@ -219,8 +258,9 @@ NB_MODULE(_core, m) {
     return g.program() ? g.program()->kernel_count() : 0;
   });
   m.def("gemm_count", [](const Graph& g) -> size_t {
-    auto* p = dynamic_cast<const CPUProgram*>(g.program());
-    return p ? p->gemm_count() : 0;
+    if (auto* p = dynamic_cast<const CPUProgram*>(g.program())) return p->gemm_count();
+    if (auto* p = dynamic_cast<const CUDAProgram*>(g.program())) return p->gemm_count();
+    return size_t(0);
   });
   m.def(
       "first_difference",

@@ -218,4 +218,17 @@ void dense_matmul_operands(Graph& g) {
   g.replace_nodes(replacement);
 }
 
+BlasMatrix as_blas(int64_t rows, int64_t cols, int64_t row_stride, int64_t col_stride) {
+  if (rows == 1) row_stride = cols;  // strides of size-1 dims never matter
+  if (cols == 1) col_stride = 1;
+  BlasMatrix m;
+  if (col_stride == 1 && row_stride >= std::max<int64_t>(cols, 1)) {
+    m = {true, false, row_stride};
+  } else if (row_stride == 1 && col_stride >= std::max<int64_t>(rows, 1)) {
+    m = {true, true, col_stride};
+  }
+  m.ok = m.ok && m.ld < (int64_t(1) << 31);
+  return m;
+}
+
 }  // namespace luminal

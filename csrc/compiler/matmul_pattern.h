@@ -4,6 +4,7 @@
 // stride 0 along n, B viewed (..., m, k, n) with stride 0 along m), and the
 // ones autodiff builds, which reduce the first or last of those three axes.
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -36,5 +37,14 @@ std::optional<MatmulPattern> match_matmul(const Graph& g, NodeId id,
 // over batch and sequence) becomes one sum over the merged axis where the
 // operands allow it: one long product instead of a batch plus a sum.
 void dense_matmul_operands(Graph& g);
+
+// A (rows x cols) operand with element strides as a row-major BLAS matrix:
+// its transpose flag and leading dimension; ok is false when neither layout
+// fits (or ld does not fit an int).
+struct BlasMatrix {
+  bool ok = false, trans = false;
+  int64_t ld = 0;
+};
+BlasMatrix as_blas(int64_t rows, int64_t cols, int64_t row_stride, int64_t col_stride);
 
 }  // namespace luminal

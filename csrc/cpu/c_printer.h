@@ -1,5 +1,5 @@
 // CPrinter: Kernel IR -> one C translation unit (C99 + OpenMP pragmas).
-// Dialect details live here only; a CUDA or Metal printer swaps these.
+// The loops, prelude and signatures; expressions come from compiler/c_family.
 #pragma once
 #include <string>
 #include <vector>
@@ -16,8 +16,5 @@ struct CSource {
 
 // Every kernel is `void name(float* out, const float* const* in, const int64_t* dims)`.
 CSource print_c(const std::vector<Kernel>& kernels);
-
-// An integer expression as C, with dims read from locals named d_<name>.
-std::string c_expr(const Expr& e);
 
 }  // namespace luminal

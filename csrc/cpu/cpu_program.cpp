@@ -16,62 +16,21 @@ namespace luminal {
 
 std::shared_ptr<CPUProgram> CPUProgram::compile(const Graph& g) {
   auto p = std::make_shared<CPUProgram>();
-  std::vector<bool> needed = g.needed_by_outputs();
-  for (NodeId id : g.topo_order())
-    if (needed[id]) p->order_.push_back(id);
   p->kernels_ = build_kernels(g);
-  // A run evaluates each distinct dim expression once (checking none is
-  // negative) and fills in shapes only for the nodes it reads: kernel outputs
-  // and inputs, graph inputs and outputs. (Per node, a decode step of a
-  // 32-layer model spent 0.7 ms on shapes.)
-  std::unordered_map<std::string, int> dim_index;
-  std::vector<bool> shaped(g.node_slots(), false);
-  for (const Kernel& k : p->kernels_) {
-    shaped[k.output] = true;
-    for (NodeId in : k.inputs) shaped[in] = true;
-  }
-  for (NodeId id : p->order_) {
-    const Node& n = g.node(id);
-    std::vector<int> dims;
-    for (const Expr& d : n.shape) {
-      auto [it, fresh] = dim_index.emplace(d.str(), int(p->dim_exprs_.size()));
-      if (fresh) p->dim_exprs_.push_back({d, id});
-      dims.push_back(it->second);
-    }
-    if (shaped[id] || n.op == Op::Input || g.outputs().count(id)) p->shaped_.push_back({id, dims});
-  }
+  p->plan_ = RunPlan::make(g, p->kernels_);
   CSource src = print_c(p->kernels_);
   p->source_ = src.code;
   p->dims_ = src.dims;
   p->library_ = build_c_library(src.code);
   p->matvec_ = reinterpret_cast<MatvecFn>(p->library_->find("lm_matvec"));
 
-  // Memory plan: each step writes into a slot; a slot is free again after the
-  // last step reading its buffer, and outputs keep theirs. Slots persist
-  // across runs and only grow, so steady-state runs allocate nothing.
-  std::unordered_map<NodeId, size_t> last_read;
-  for (size_t s = 0; s < p->kernels_.size(); ++s)
-    for (NodeId in : p->kernels_[s].inputs) last_read[in] = s;
-  std::unordered_map<NodeId, size_t> slot_of;
-  std::vector<size_t> free_slots;
   for (size_t s = 0; s < p->kernels_.size(); ++s) {
     const Kernel& k = p->kernels_[s];
     Step step{reinterpret_cast<KernelFn>(p->library_->symbol(src.kernel_names[s])), k.output,
-              k.inputs, 0, k.matmul, src.kernel_names[s]};
+              k.inputs, p->plan_.slot[s], k.matmul, src.kernel_names[s]};
     // BLAS takes float operands only; quantized products run their kernel.
     for (const std::string& format : k.input_formats)
       if (!format.empty()) step.gemm.reset();
-    if (free_slots.empty() || g.outputs().count(k.output)) {  // outputs get their own slot
-      step.slot = p->slot_count_++;
-    } else {
-      step.slot = free_slots.back();
-      free_slots.pop_back();
-    }
-    slot_of[k.output] = step.slot;
-    if (g.outputs().count(k.output)) p->output_slot_[k.output] = step.slot;
-    for (NodeId in : k.inputs)  // freed after this step, so never this step's output
-      if (last_read[in] == s && slot_of.count(in) && !g.outputs().count(in))
-        free_slots.push_back(slot_of[in]);
     p->steps_.push_back(std::move(step));
   }
   return p;
@@ -86,7 +45,7 @@ std::shared_ptr<std::vector<float>> CPUProgram::spare_buffer(
       return busy;
     }
   }
-  if (spares_.size() < 2 * slot_count_ + 8) spares_.push_back(std::move(busy));
+  if (spares_.size() < 2 * plan_.slot_count + 8) spares_.push_back(std::move(busy));
   return std::make_shared<std::vector<float>>();
 }
 
@@ -105,26 +64,13 @@ std::vector<TracedStep> CPUProgram::run_traced(Graph& g) {
 
 void CPUProgram::run(Graph& g) {
   const auto run_start = std::chrono::steady_clock::now();
-  std::vector<int64_t> dim_values;
-  dim_values.reserve(dim_exprs_.size());
-  for (const auto& [d, id] : dim_exprs_) {
-    int64_t v = d.eval(g.dims());
-    if (v < 0)
-      throw ExecutionError(std::string("[") + op_name(g.node(id).op) + "] dim " + d.str() +
-                           " evaluates to " + std::to_string(v) + " < 0");
-    dim_values.push_back(v);
-  }
-  std::vector<std::vector<int64_t>> shapes(g.node_slots());
-  for (const auto& [id, dims] : shaped_) {
-    for (int i : dims) shapes[id].push_back(dim_values[size_t(i)]);
-    if (g.node(id).op == Op::Input) ReferenceExecutor::check_input(g, id, shapes[id]);
-  }
+  std::vector<std::vector<int64_t>> shapes = plan_.shapes(g);
   const double check_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - run_start).count();
   std::vector<int64_t> dims;
   for (const std::string& d : dims_) dims.push_back(Expr::var(d).eval(g.dims()));
   g.set_results({});  // drop last run's hold on output slots so they can be reused
-  if (slots_.size() < slot_count_) slots_.resize(slot_count_);
+  if (slots_.size() < plan_.slot_count) slots_.resize(plan_.slot_count);
 
   std::vector<const float*> data(g.node_slots(), nullptr);
   for (const auto& [id, buffer] : g.input_data()) data[id] = buffer->data();
@@ -203,7 +149,7 @@ void CPUProgram::run(Graph& g) {
     } else if (n.op == Op::Input) {
       buffer = g.input_data().at(id);
     } else {
-      buffer = slots_[output_slot_.at(id)];
+      buffer = slots_[plan_.output_slot.at(id)];
     }
     results[id] = Buffer{buffer, shapes[id]};
   }
@@ -213,29 +159,6 @@ void CPUProgram::run(Graph& g) {
 }  // namespace luminal
 
 namespace luminal {
-
-namespace {
-
-// A (rows x cols) matrix with element strides, as sgemm's (transpose, ld).
-struct BlasMatrix {
-  bool ok = false, trans = false;
-  int64_t ld = 0;
-};
-
-BlasMatrix as_blas(int64_t rows, int64_t cols, int64_t row_stride, int64_t col_stride) {
-  if (rows == 1) row_stride = cols;  // strides of size-1 dims never matter
-  if (cols == 1) col_stride = 1;
-  BlasMatrix m;
-  if (col_stride == 1 && row_stride >= std::max<int64_t>(cols, 1)) {
-    m = {true, false, row_stride};
-  } else if (row_stride == 1 && col_stride >= std::max<int64_t>(rows, 1)) {
-    m = {true, true, col_stride};
-  }
-  m.ok = m.ok && m.ld < (int64_t(1) << 31);
-  return m;
-}
-
-}  // namespace
 
 bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* a,
                           const float* b, float* c) const {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "compiler/kernel.h"
+#include "compiler/run_plan.h"
 #include "core/program.h"
 #include "cpu/jit.h"
 
@@ -49,14 +50,9 @@ class CPUProgram : public Program {
   using MatvecFn = void (*)(float*, const float*, int64_t, const float*, int64_t, int64_t,
                             int64_t, int);
   MatvecFn matvec_ = nullptr;
-  std::vector<NodeId> order_;  // every needed node, producers first
-  std::vector<std::pair<Expr, NodeId>> dim_exprs_;  // each distinct dim expression, a node using it
-  // The nodes whose shapes a run reads, each dim an index into dim_exprs_.
-  std::vector<std::pair<NodeId, std::vector<int>>> shaped_;
+  RunPlan plan_;
   std::vector<Step> steps_;
   std::vector<Kernel> kernels_;
-  size_t slot_count_ = 0;
-  std::unordered_map<NodeId, size_t> output_slot_;
   std::vector<std::shared_ptr<std::vector<float>>> slots_;  // grown on demand, kept across runs
   // Buffers handed to the graph (results fed back into inputs by assign):
   // reused once the graph lets go, so training steps do not allocate.

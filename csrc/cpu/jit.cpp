@@ -17,13 +17,13 @@ namespace luminal {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-uint64_t fnv1a(const std::string& s) {
+uint64_t content_hash(const std::string& s) {  // FNV-1a
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
   return h;
 }
+
+namespace {
 
 std::string quote(const std::string& s);
 
@@ -107,7 +107,7 @@ std::shared_ptr<SharedLibrary> build_c_library(const std::string& source) {
   fs::create_directories(dir, ec);
   char key[32];
   std::snprintf(key, sizeof key, "%016llx",
-                (unsigned long long)fnv1a(cc + "\n" + flags + "\n" + source));
+                (unsigned long long)content_hash(cc + "\n" + flags + "\n" + source));
   fs::path lib = dir / (std::string(key) + ".so");
   if (fs::exists(lib)) return std::make_shared<SharedLibrary>(lib.string());
 

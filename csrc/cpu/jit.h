@@ -2,6 +2,7 @@
 // it. Libraries are cached on disk by a hash of source and flags, written with
 // a temp file and a rename so concurrent processes never see half a file.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -28,6 +29,8 @@ std::string find_c_compiler();
 // Where built kernels are cached: $LUMINAL_CACHE_DIR, else $XDG_CACHE_HOME/luminal,
 // else ~/.cache/luminal.
 std::string cache_dir();
+// A 64-bit hash of `s` (FNV-1a), for cache keys.
+uint64_t content_hash(const std::string& s);
 // Compile (or find in the cache) and load. Throws ExecutionError with the
 // compiler's output when the build fails.
 std::shared_ptr<SharedLibrary> build_c_library(const std::string& source);

@@ -94,8 +94,12 @@ def load(name: str) -> Tuple[Any, Any]:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     if args.device == "cuda":
-        print("error: CUDA backend not available yet (use --device cpu)", file=sys.stderr)
-        return 2
+        import luminal as lm
+
+        if not lm.cuda.is_available():
+            print(f"error: --device cuda: no usable CUDA GPU ({lm.cuda.unavailable_reason()})",
+                  file=sys.stderr)
+            return 2
     if args.max_tokens < 1:
         print("error: --max-tokens must be >= 1", file=sys.stderr)
         return 2
@@ -116,7 +120,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         chat = tok.chat_template is not None if args.chat is None else args.chat
 
     t = time.perf_counter()
-    gen = Generator(model, tok)
+    gen = Generator(model, tok, device=args.device)
     print(f"[compile] {time.perf_counter() - t:.1f} s", file=sys.stderr)
     try:
         stream = gen.stream(args.prompt, args.max_tokens, temperature=args.temperature, top_k=args.top_k,

@@ -82,7 +82,8 @@ from luminal.hl_ops.reduction import (
 from luminal.hl_ops.unary import cos, exp, exp2, log, log2, reciprocal, rsqrt, sin, sqrt
 from luminal.tensor import Tensor
 from luminal.training.autograd import grad
-from luminal import io, optim, training  # noqa: E402  (subpackages, after Tensor)
+from luminal import cuda, io, optim, training  # noqa: E402  (subpackages, after Tensor)
+from luminal.cuda import CUDACompiler  # noqa: E402
 
 PRIMITIVES = ("Log2", "Exp2", "Sin", "Sqrt", "Recip", "Add", "Mul", "Mod", "LessThan",
               "SumReduce", "MaxReduce", "Contiguous")
@@ -96,6 +97,8 @@ __all__ = [
     "Compiler",
     "ConstantFolding",
     "CPUCompiler",
+    "CUDACompiler",
+    "cuda",
     "ExecutionError",
     "Expr",
     "GenericCompiler",

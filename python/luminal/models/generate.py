@@ -250,7 +250,9 @@ class Generator:
     >>> list(gen.generate_ids([1, 415, 5565], max_tokens=5))   # ids in, ids out
     [28705, 28740, 28723, 28705, 28750]
 
-    ``compilers`` default to ``GenericCompiler(), CPUCompiler()``; pass ``[]``
+    ``compilers`` default to ``GenericCompiler()`` and the ``device``'s
+    compiler: ``CPUCompiler()`` for "cpu", ``CUDACompiler()`` for "cuda"
+    (weights upload to the GPU on the first step and stay there). Pass ``[]``
     for the reference executor.
     """
 
@@ -260,8 +262,12 @@ class Generator:
         tokenizer: Tokenizer | None = None,
         *,
         compilers: Sequence[Compiler] | None = None,
+        device: str = "cpu",
     ) -> None:
         import luminal as lm
+
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"[Generator] device must be 'cpu' or 'cuda', got {device!r}")
 
         self.model = model
         self.tokenizer = tokenizer
@@ -272,7 +278,8 @@ class Generator:
         self.cache = KVCache(self.graph, self.config, batch=1)
         self.logits = model(self.embeds, self.cache, last_only=True).retrieve()
         t = time.perf_counter()
-        chosen = [lm.GenericCompiler(), lm.CPUCompiler()] if compilers is None else list(compilers)
+        backend: Compiler = lm.CUDACompiler() if device == "cuda" else lm.CPUCompiler()
+        chosen = [lm.GenericCompiler(), backend] if compilers is None else list(compilers)
         if chosen:
             self.graph.compile(*chosen)
         self.compile_seconds = time.perf_counter() - t

@@ -1,0 +1,158 @@
+"""CUDA backend speed: luminal (CUDACompiler) vs PyTorch eager on the same GPU,
+in one run. Needs a CUDA GPU and PyTorch with CUDA.
+
+    python benchmarks/cuda.py               # ops + a 4-layer Mistral-7B-shaped model
+    python benchmarks/cuda.py --layers 8    # more layers
+
+Ops: float32 GEMM (TF32 off on both sides, so both compute in float32),
+softmax and RMSNorm-style rows. Model: prefill and greedy decode tokens/s for
+random float32 weights, luminal's Generator vs transformers eager (float32
+and bfloat16), and decode as a fraction of the bandwidth bound (weight bytes
+per token over the device-to-device copy bandwidth measured here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Callable, List
+
+import numpy as np
+
+
+def best_ms(fn: Callable[[], object], sync: Callable[[], None], repeat: int = 10) -> float:
+    fn()
+    sync()
+    times: List[float] = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - t) * 1e3)
+    return float(np.median(times))
+
+
+def ops(torch: "object") -> None:
+    import luminal as lm
+    import torch as th
+
+    sync = th.cuda.synchronize
+    rng = np.random.default_rng(0)
+    print(f"{'op':28s} {'luminal ms':>11s} {'torch ms':>9s} {'ratio':>6s}")
+
+    def report(name: str, ours: float, theirs: float, extra: str = "") -> None:
+        print(f"{name:28s} {ours:11.3f} {theirs:9.3f} {theirs / ours:6.2f}x {extra}")
+
+    for n in (1024, 4096):
+        a = rng.normal(size=(n, n)).astype(np.float32)
+        b = rng.normal(size=(n, n)).astype(np.float32)
+        cx = lm.Graph()
+        ta, tb = cx.tensor((n, n)).set(a), cx.tensor((n, n)).set(b)
+        out = (ta @ tb).retrieve()
+        cx.compile(lm.GenericCompiler(), lm.CUDACompiler())
+        ours = best_ms(cx.execute, lambda: None)  # execute returns after the copy back
+        ga, gb = th.from_numpy(a).cuda(), th.from_numpy(b).cuda()
+        theirs = best_ms(lambda: (ga @ gb).cpu(), sync)
+        np.testing.assert_allclose(out.numpy(), (ga @ gb).cpu().numpy(), rtol=1e-3, atol=1e-2)
+        report(f"matmul {n} (incl. copy back)", ours, theirs,
+               f"{2 * n**3 / ours / 1e9:.0f} GFLOP/s")
+    for rows, cols in ((4096, 4096), (64, 32000)):
+        x = rng.normal(size=(rows, cols)).astype(np.float32)
+        cx = lm.Graph()
+        tx = cx.tensor((rows, cols)).set(x)
+        sm = tx.softmax(-1).sum(-1).retrieve()
+        cx.compile(lm.GenericCompiler(), lm.CUDACompiler())
+        ours = best_ms(cx.execute, lambda: None)
+        gx = th.from_numpy(x).cuda()
+        theirs = best_ms(lambda: gx.softmax(-1).sum(-1).cpu(), sync)
+        np.testing.assert_allclose(sm.numpy(), np.ones(rows), rtol=1e-4)
+        report(f"softmax rows {rows}x{cols}", ours, theirs)
+
+
+def model(layers: int, prompt: int, decode: int) -> None:
+    import torch as th
+    import transformers
+
+    from luminal.models import Generator, LlamaConfig, LlamaForCausalLM
+
+    th.manual_seed(0)
+    hcfg = transformers.MistralConfig(vocab_size=32000, hidden_size=4096, intermediate_size=14336,
+                                      num_hidden_layers=layers, num_attention_heads=32,
+                                      num_key_value_heads=8, rope_theta=1e6, sliding_window=None,
+                                      attn_implementation="eager", torch_dtype=th.float32)
+    t = time.perf_counter()
+    with th.device("cuda"):
+        hf = transformers.MistralForCausalLM(hcfg).eval()
+    lmodel = LlamaForCausalLM(LlamaConfig.from_hf(hf.config), init=False).eval()
+    lmodel.load_state_dict({k: v.float().cpu().numpy() for k, v in hf.state_dict().items()})
+    weight_bytes = sum(v.numel() * 4 for k, v in hf.state_dict().items() if "embed" not in k)
+    print(f"\n[model] {layers} layers of Mistral-7B shape, {weight_bytes / 1e9:.2f} GB f32 read per "
+          f"token, built in {time.perf_counter() - t:.1f} s")
+    ids = list(np.random.default_rng(1).integers(0, 32000, size=prompt))
+
+    gen = Generator(lmodel, device="cuda")
+    list(gen.generate_ids(ids[:8], max_tokens=4))  # warm up: kernels built, weights uploaded
+    from luminal.models.generate import GenerationStats
+
+    st = GenerationStats()
+    list(gen.generate_ids(ids, max_tokens=decode + 1, stats=st))
+    ours = (st.prefill_tokens_per_s, st.decode_tokens_per_s)
+
+    def hf_speed(m: "th.nn.Module") -> "tuple[float, float]":
+        x = th.tensor([ids], device="cuda")
+        with th.no_grad():
+            m.generate(x[:, :8], max_new_tokens=4, do_sample=False, pad_token_id=0)
+            th.cuda.synchronize()
+            t0 = time.perf_counter()
+            m(x)
+            th.cuda.synchronize()
+            t1 = time.perf_counter()
+            m.generate(x, max_new_tokens=decode + 1, min_new_tokens=decode + 1, do_sample=False,
+                       pad_token_id=0)
+            th.cuda.synchronize()
+            t2 = time.perf_counter()
+        return prompt / (t1 - t0), decode / max(t2 - t1 - (t1 - t0), 1e-9)
+
+    f32 = hf_speed(hf)
+    bf16 = hf_speed(hf.to(th.bfloat16))
+    del hf
+    # Bandwidth: a large device-to-device copy (bytes read + written).
+    buf = th.empty(1 << 30, dtype=th.uint8, device="cuda")
+    dst = th.empty_like(buf)
+    ms = best_ms(lambda: dst.copy_(buf), th.cuda.synchronize)
+    bandwidth = 2 * buf.numel() / (ms / 1e3)
+    bound = bandwidth / weight_bytes
+    print(f"{'':24s} {'prefill tok/s':>14s} {'decode tok/s':>13s}")
+    print(f"{'luminal f32':24s} {ours[0]:14.1f} {ours[1]:13.1f}")
+    print(f"{'transformers eager f32':24s} {f32[0]:14.1f} {f32[1]:13.1f}")
+    print(f"{'transformers eager bf16':24s} {bf16[0]:14.1f} {bf16[1]:13.1f}")
+    print(f"ratios: vs f32 {ours[0] / f32[0]:.2f}x / {ours[1] / f32[1]:.2f}x, vs bf16 "
+          f"{ours[0] / bf16[0]:.2f}x / {ours[1] / bf16[1]:.2f}x; decode at "
+          f"{100 * ours[1] / bound:.0f}% of the f32 bandwidth bound ({bound:.0f} tok/s at "
+          f"{bandwidth / 1e12:.2f} TB/s)")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--prompt", type=int, default=64)
+    p.add_argument("--decode", type=int, default=32)
+    p.add_argument("--skip-model", action="store_true")
+    args = p.parse_args()
+    import luminal as lm
+
+    if not lm.cuda.is_available():
+        raise SystemExit(f"no usable CUDA GPU: {lm.cuda.unavailable_reason()}")
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    info = lm.cuda.device_info()
+    print(f"[device] {info['name']}, {info['multiprocessors']} SMs, {info['memory'] / 2**30:.0f} GiB, "
+          f"cuBLAS {'yes' if info['cublas'] else 'no'}; torch {torch.__version__}")
+    ops(torch)
+    if not args.skip_model:
+        model(args.layers, args.prompt, args.decode)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+#include "compiler/c_family.h"
+
+#include <cmath>
+#include <cstdio>
+#include <set>
+
+namespace luminal {
+
+std::string var_name(const std::string& name) {
+  if (name == Kernel::kIndexVar) return "i";
+  if (name == Kernel::kReduceVar) return "r";
+  if (name == Kernel::kOuterVar) return "o";
+  if (name == Kernel::kInnerVar) return "j";
+  if (name == Kernel::kRowVar) return "row";
+  if (name == Kernel::kColVar) return "c";
+  return "d_" + name;
+}
+
+namespace {
+
+std::string float_literal(double v) {
+  if (std::isnan(v)) return "NAN";
+  if (std::isinf(v)) return v > 0 ? "INFINITY" : "(-INFINITY)";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.9gf", v);
+  std::string s = buf;
+  if (s.find_first_of(".en") == std::string::npos) s.insert(s.size() - 1, ".0");
+  return "(" + s + ")";
+}
+
+bool nonnegative(const Expr& e) { return e.range().lo >= 0; }
+
+std::string value_expr(const KValue& v, const std::vector<std::string>& names,
+                       const std::vector<std::string>& formats) {
+  switch (v.kind) {
+    case KValue::Kind::Load: {
+      const std::string& format = formats[size_t(v.buffer)];
+      std::string buffer = "in" + std::to_string(v.buffer);
+      std::string read = format.empty() ? buffer + "[" + c_expr(v.index) + "]"
+                                        : "lm_load_" + format + "(" + buffer + ", " +
+                                              c_expr(v.index) + ")";
+      if (v.valid.is_const() && v.valid.value() == 1) return read;
+      return "(" + c_expr(v.valid) + " ? " + read + " : 0.0f)";
+    }
+    case KValue::Kind::Literal: return float_literal(v.literal);
+    case KValue::Kind::DimValue: return "(float)" + c_expr(v.dim);
+    case KValue::Kind::Guard: return "(" + c_expr(v.valid) + " ? " + names[v.a] + " : 0.0f)";
+    case KValue::Kind::Max: return "lm_maxf(" + names[v.a] + ", " + names[v.b] + ")";
+    case KValue::Kind::RowValue: return "rv" + std::to_string(v.a);
+    case KValue::Kind::Unary: {
+      const std::string& a = names[v.a];
+      switch (v.op) {
+        case Op::Log2: return "log2f(" + a + ")";
+        case Op::Exp2: return "exp2f(" + a + ")";
+        case Op::Sin: return "sinf(" + a + ")";
+        case Op::Sqrt: return "sqrtf(" + a + ")";
+        case Op::Recip: return "(1.0f / " + a + ")";
+        default: return a;
+      }
+    }
+    case KValue::Kind::Binary: {
+      const std::string &a = names[v.a], &b = names[v.b];
+      switch (v.op) {
+        case Op::Add: return "(" + a + " + " + b + ")";
+        case Op::Mul: return "(" + a + " * " + b + ")";
+        case Op::Mod: return "fmodf(" + a + ", " + b + ")";
+        case Op::LessThan: return "(" + a + " < " + b + " ? 1.0f : 0.0f)";
+        default: return "0.0f";
+      }
+    }
+  }
+  return "0.0f";
+}
+
+void collect_dims(const Expr& e, std::set<std::string>& out) {
+  for (const std::string& v : e.vars())
+    if (v.empty() || v[0] != '@') out.insert(v);  // "@..." are the kernel's own loop variables
+}
+
+}  // namespace
+
+std::string c_expr(const Expr& e) {
+  switch (e.kind()) {
+    case Expr::Kind::Const: return "INT64_C(" + std::to_string(e.value()) + ")";
+    case Expr::Kind::Var: return var_name(e.name());
+    default: break;
+  }
+  const auto& x = e.args();
+  auto join = [&](const char* op) {
+    std::string s = "(" + c_expr(x[0]);
+    for (size_t k = 1; k < x.size(); ++k) s += std::string(" ") + op + " " + c_expr(x[k]);
+    return s + ")";
+  };
+  switch (e.kind()) {
+    case Expr::Kind::Add: return join("+");
+    case Expr::Kind::Mul: return join("*");
+    case Expr::Kind::Div:
+      // A dim divisor of 0 only occurs when the loop it sits in is empty.
+      if (nonnegative(x[0]) && nonnegative(x[1])) return join("/");
+      return "lm_floordiv(" + c_expr(x[0]) + ", " + c_expr(x[1]) + ")";
+    case Expr::Kind::Mod:
+      if (nonnegative(x[0]) && nonnegative(x[1])) return join("%");
+      return "lm_floormod(" + c_expr(x[0]) + ", " + c_expr(x[1]) + ")";
+    case Expr::Kind::Min: return "lm_min(" + c_expr(x[0]) + ", " + c_expr(x[1]) + ")";
+    case Expr::Kind::Max: return "lm_max(" + c_expr(x[0]) + ", " + c_expr(x[1]) + ")";
+    case Expr::Kind::Lt: return "(int64_t)(" + c_expr(x[0]) + " < " + c_expr(x[1]) + ")";
+    default: return "0";
+  }
+}
+
+std::string print_values(const std::vector<KValue>& body, const Kernel& k, std::ostringstream& os,
+                         const std::string& indent, const std::string& prefix, int result) {
+  std::vector<std::string> names;
+  for (size_t j = 0; j < body.size(); ++j) {
+    names.push_back(prefix + std::to_string(j));
+    os << indent << "const float " << names.back() << " = "
+       << value_expr(body[j], names, k.input_formats) << ";\n";
+  }
+  return names[result < 0 ? names.size() - 1 : size_t(result)];
+}
+
+
+std::vector<std::string> kernel_dims(const std::vector<Kernel>& kernels) {
+  std::set<std::string> dim_set;
+  for (const Kernel& k : kernels) {
+    for (const Expr& d : k.shape) collect_dims(d, dim_set);
+    collect_dims(k.reduce_length, dim_set);
+    collect_dims(k.row_length, dim_set);
+    std::vector<const std::vector<KValue>*> bodies = {&k.body};
+    for (const RowReduction& rr : k.row_reductions) {
+      bodies.push_back(&rr.body);
+      collect_dims(rr.length, dim_set);
+    }
+    for (const std::vector<KValue>* b : bodies) {
+      for (const KValue& v : *b) {
+        collect_dims(v.index, dim_set);
+        collect_dims(v.valid, dim_set);
+        collect_dims(v.dim, dim_set);
+      }
+    }
+  }
+  return {dim_set.begin(), dim_set.end()};
+}
+
+bool column_reduction(const Kernel& k) {
+  if (generic_magnitude(k.reduce_inner) < 16) return false;
+  Expr r = Expr::var(Kernel::kReduceVar);
+  // An input that varies with the output and is contiguous along r is read
+  // best by the row form. (One that depends on r alone, such as a per-row
+  // statistic, is one value per step in either form.)
+  for (const KValue& v : k.body)
+    if (v.kind == KValue::Kind::Load && v.index.vars().count(Kernel::kIndexVar) &&
+        substitute(v.index, Kernel::kReduceVar, r + 1) - v.index == Expr(1))
+      return false;
+  return true;
+}
+
+}  // namespace luminal

@@ -1,0 +1,230 @@
+#include "cuda/cuda_program.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "core/errors.h"
+
+namespace luminal {
+
+using cuda::CUdeviceptr;
+
+std::shared_ptr<CUDAProgram> CUDAProgram::compile(const Graph& g) {
+  const cuda::Device& dev = cuda::device();
+  auto p = std::make_shared<CUDAProgram>();
+  p->kernels_ = build_kernels(g);
+  p->plan_ = RunPlan::make(g, p->kernels_);
+  CudaSource src = print_cuda(p->kernels_);
+  p->source_ = src.code;
+  p->dims_ = src.dims;
+  cuda::CUmodule module = cuda::load_module(src.code);
+  std::unordered_map<std::string, cuda::CUfunction> functions;
+  std::unordered_set<NodeId> read;
+  for (size_t s = 0; s < p->kernels_.size(); ++s) {
+    const Kernel& k = p->kernels_[s];
+    const CudaKernel& ck = src.kernels[s];
+    auto [it, fresh] = functions.try_emplace(ck.name, nullptr);
+    if (fresh) cuda::check(dev.api.cuModuleGetFunction(&it->second, module, ck.name.c_str()),
+                           "cuModuleGetFunction");
+    Step step{it->second, ck.launch, k.output, k.inputs, p->plan_.slot[s], k.matmul, ck.name};
+    // cuBLAS takes float operands only; quantized products run their kernel.
+    for (const std::string& format : k.input_formats)
+      if (!format.empty() || !dev.blas) step.gemm.reset();
+    for (NodeId in : k.inputs)
+      if (g.node(in).op == Op::Input && read.insert(in).second) p->read_inputs_.push_back(in);
+    p->steps_.push_back(std::move(step));
+  }
+  return p;
+}
+
+CUdeviceptr CUDAProgram::resolve_input(NodeId id,
+                                       const std::shared_ptr<const std::vector<float>>& host) {
+  const cuda::Api& api = cuda::device().api;
+  InputCopy& copy = inputs_[id];
+  const size_t count = host->size(), bytes = count * sizeof(float);
+  if (copy.host.lock() == host && copy.uploaded <= count) {
+    if (copy.uploaded == count) return copy.buffer.ptr();
+    if (copy.buffer.bytes() < bytes) {  // grown in place (append): double, keep what is there
+      cuda::DeviceBuffer bigger(std::max(bytes, 2 * copy.buffer.bytes()));
+      if (copy.uploaded)
+        cuda::check(api.cuMemcpyDtoD(bigger.ptr(), copy.buffer.ptr(), copy.uploaded * sizeof(float)),
+                    "cuMemcpyDtoD");
+      copy.buffer = std::move(bigger);
+    }
+  } else {
+    copy.host = host;
+    copy.uploaded = 0;
+    if (copy.buffer.bytes() < bytes || copy.buffer.bytes() > 2 * bytes + 4096)
+      copy.buffer = cuda::DeviceBuffer(bytes);
+    for (const auto& [result, slot] : handed_) {  // a result fed back: still on the device
+      if (result.lock() == host && slots_[slot].bytes() >= bytes) {
+        if (bytes) cuda::check(api.cuMemcpyDtoD(copy.buffer.ptr(), slots_[slot].ptr(), bytes),
+                               "cuMemcpyDtoD");
+        copy.uploaded = count;
+        return copy.buffer.ptr();
+      }
+    }
+  }
+  if (count > copy.uploaded)
+    cuda::check(api.cuMemcpyHtoD(copy.buffer.ptr() + copy.uploaded * sizeof(float),
+                                 host->data() + copy.uploaded, (count - copy.uploaded) * sizeof(float)),
+                "cuMemcpyHtoD");
+  copy.uploaded = count;
+  return copy.buffer.ptr();
+}
+
+std::vector<TracedStep> CUDAProgram::run_traced(Graph& g) {
+  std::vector<TracedStep> trace;
+  trace_ = &trace;
+  try {
+    run(g);
+  } catch (...) {
+    trace_ = nullptr;
+    throw;
+  }
+  trace_ = nullptr;
+  return trace;
+}
+
+void CUDAProgram::run(Graph& g) {
+  const cuda::Device& dev = cuda::device();
+  const cuda::Api& api = dev.api;
+  cuda::check(api.cuCtxSetCurrent(dev.context), "cuCtxSetCurrent");
+  std::vector<std::vector<int64_t>> shapes = plan_.shapes(g);
+  std::vector<int64_t> dims(std::max<size_t>(dims_.size(), 1), 0);
+  for (size_t d = 0; d < dims_.size(); ++d) dims[d] = Expr::var(dims_[d]).eval(g.dims());
+  g.set_results({});
+
+  std::vector<CUdeviceptr> data(g.node_slots(), 0);
+  for (NodeId id : read_inputs_) data[id] = resolve_input(id, g.input_data().at(id));
+  handed_.clear();
+  if (slots_.size() < plan_.slot_count) slots_.resize(plan_.slot_count);
+
+  auto count_of = [&](NodeId id) {
+    int64_t c = 1;
+    for (int64_t d : shapes[id]) c *= d;
+    return c;
+  };
+  auto download = [&](CUdeviceptr ptr, int64_t count) {
+    auto host = std::make_shared<std::vector<float>>(size_t(count));
+    if (count) cuda::check(api.cuMemcpyDtoH(host->data(), ptr, size_t(count) * sizeof(float)),
+                           "cuMemcpyDtoH");
+    return host;
+  };
+  std::vector<CUdeviceptr> args;
+  std::vector<void*> params;
+  for (const Step& step : steps_) {
+    const int64_t count = count_of(step.output);
+    cuda::DeviceBuffer& out = slots_[step.slot];
+    const size_t bytes = size_t(count) * sizeof(float);
+    if (out.bytes() < bytes) out = cuda::DeviceBuffer(bytes + bytes / 4);
+    data[step.output] = out.ptr();
+    bool done = count == 0 ||
+                (step.gemm && run_gemm(*step.gemm, g, data[step.gemm->a], data[step.gemm->b], out.ptr()));
+    if (!done) {
+      args.assign(1, out.ptr());
+      for (NodeId in : step.inputs) args.push_back(data[in]);
+      params.clear();
+      for (CUdeviceptr& a : args) params.push_back(&a);
+      params.push_back(dims.data());  // LmDims, by value
+      const int64_t cap = int64_t(dev.multiprocessors) * 32;
+      int64_t blocks = 1;
+      switch (step.launch) {
+        case CudaKernel::Launch::Elementwise:
+        case CudaKernel::Launch::ColumnReduce: blocks = (count + kCudaBlock - 1) / kCudaBlock; break;
+        case CudaKernel::Launch::WarpReduce: blocks = (count + kCudaBlock / 32 - 1) / (kCudaBlock / 32); break;
+        case CudaKernel::Launch::RowBlock: {
+          const std::vector<int64_t>& s = shapes[step.output];
+          blocks = s.empty() ? 1 : count / std::max<int64_t>(s.back(), 1);
+          break;
+        }
+      }
+      blocks = std::clamp<int64_t>(blocks, 1, cap);
+      cuda::check(api.cuLaunchKernel(step.fn, unsigned(blocks), 1, 1, kCudaBlock, 1, 1, 0, nullptr,
+                                     params.data(), nullptr),
+                  ("cuLaunchKernel " + step.name).c_str());
+    }
+    if (trace_) {
+      auto host = download(out.ptr(), count);
+      trace_->push_back({step.output, step.name, shapes[step.output], std::move(*host)});
+    }
+  }
+  std::unordered_map<NodeId, Buffer> results;
+  for (NodeId id : g.outputs()) {
+    const Node& n = g.node(id);
+    std::shared_ptr<const std::vector<float>> buffer;
+    if (n.op == Op::Constant) {  // a constant output has no kernel: fill it here
+      double v = n.symbolic ? double(n.symbolic->eval(g.dims())) : n.value;
+      buffer = std::make_shared<std::vector<float>>(size_t(count_of(id)), float(v));
+    } else if (n.op == Op::Input) {
+      buffer = g.input_data().at(id);
+    } else {
+      size_t slot = plan_.output_slot.at(id);
+      buffer = download(slots_[slot].ptr(), count_of(id));
+      handed_.push_back({buffer, slot});
+    }
+    results[id] = Buffer{buffer, shapes[id]};
+  }
+  g.set_results(std::move(results));
+}
+
+bool CUDAProgram::run_gemm(const MatmulPattern& mm, const Graph& g, CUdeviceptr a, CUdeviceptr b,
+                           CUdeviceptr c) const {
+  const cuda::Device& dev = cuda::device();
+  ConcreteView va = mm.a_view.resolve(g.dims()), vb = mm.b_view.resolve(g.dims());
+  size_t r = va.shape.size();
+  int64_t M = va.shape[r - 3], K = va.shape[r - 2], N = va.shape[r - 1];
+  const int64_t limit = int64_t(1) << 31;
+  if (M >= limit || N >= limit || K >= limit) return false;
+  BlasMatrix ma = as_blas(M, K, va.strides[r - 3], va.strides[r - 2]);
+  BlasMatrix mb = as_blas(K, N, vb.strides[r - 2], vb.strides[r - 1]);
+  if (!ma.ok || !mb.ok || K == 0) return false;  // K == 0: the kernel writes the zeros
+  // Batch dims B does not vary along, over rows of A that continue one
+  // another (a Linear on (batch, seq, features)): one product of batch*m rows.
+  std::vector<size_t> batch_dims;  // the batch dims that matter, outermost first
+  int64_t rows = M;
+  bool fold = !ma.trans;
+  for (size_t d = r - 3; d-- > 0;) {
+    if (va.shape[d] == 1) continue;
+    batch_dims.insert(batch_dims.begin(), d);
+    fold = fold && vb.strides[d] == 0 && va.strides[d] == rows * ma.ld;
+    rows *= va.shape[d];
+  }
+  if (fold && rows < limit) {
+    M = rows;
+    batch_dims.clear();
+  }
+  // Row-major C = A B is column-major C^T = B^T A^T: cuBLAS gets B first.
+  const int op_a = ma.trans ? 1 : 0, op_b = mb.trans ? 1 : 0;
+  const float one = 1.0f, zero = 0.0f;
+  const float *pa = reinterpret_cast<const float*>(a), *pb = reinterpret_cast<const float*>(b);
+  float* pc = reinterpret_cast<float*>(c);
+  // The innermost batch dim goes to one strided-batched call; outer ones loop.
+  int64_t inner = 1, stride_a = 0, stride_b = 0, outer = 1;
+  if (!batch_dims.empty()) {
+    size_t d = batch_dims.back();
+    inner = va.shape[d];
+    stride_a = va.strides[d];
+    stride_b = vb.strides[d];
+    for (size_t j = 0; j + 1 < batch_dims.size(); ++j) outer *= va.shape[batch_dims[j]];
+  }
+  for (int64_t t = 0; t < outer; ++t) {
+    int64_t oa = va.offset, ob = vb.offset, rest = t;
+    for (size_t j = batch_dims.size() - (batch_dims.empty() ? 0 : 1); j-- > 0;) {
+      size_t d = batch_dims[j];
+      int64_t i = rest % va.shape[d];
+      rest /= va.shape[d];
+      oa += i * va.strides[d];
+      ob += i * vb.strides[d];
+    }
+    float* pct = pc + t * inner * M * N;
+    int status = dev.api.cublasSgemmStridedBatched(
+        dev.blas, op_b, op_a, int(N), int(M), int(K), &one, pb + ob, int(mb.ld), stride_b,
+        pa + oa, int(ma.ld), stride_a, &zero, pct, int(N), M * N, int(inner));
+    if (status != 0)
+      throw ExecutionError("[matmul] cuBLAS sgemm failed with status " + std::to_string(status));
+  }
+  return true;
+}
+
+}  // namespace luminal

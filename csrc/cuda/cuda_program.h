@@ -1,0 +1,74 @@
+// CUDAProgram: a graph compiled to CUDA kernels (NVRTC) and cuBLAS products,
+// run on device 0 in place of the reference executor. Inputs are uploaded
+// once and kept on the device while the graph holds the same buffer: weights
+// upload on the first run only, and a buffer the graph grows in place (a KV
+// cache's append) uploads only its new tail. Results come back to the host
+// after each run; a result fed back into an input (assign) is copied on the
+// device instead of uploaded again.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "compiler/kernel.h"
+#include "compiler/run_plan.h"
+#include "core/program.h"
+#include "cuda/cuda_api.h"
+#include "cuda/cuda_printer.h"
+
+namespace luminal {
+
+class CUDAProgram : public Program {
+ public:
+  // Fuse, print and build every kernel `g` needs (throws if no device is open).
+  static std::shared_ptr<CUDAProgram> compile(const Graph& g);
+
+  void run(Graph& g) override;
+  std::vector<TracedStep> run_traced(Graph& g) override;
+  size_t kernel_count() const override { return kernels_.size(); }
+  std::string source() const override { return source_; }
+  size_t gemm_count() const {  // steps that are matrix products (cuBLAS when it loaded)
+    size_t n = 0;
+    for (const Step& s : steps_) n += s.gemm.has_value();
+    return n;
+  }
+
+ private:
+  struct Step {
+    cuda::CUfunction fn;
+    CudaKernel::Launch launch;
+    NodeId output;
+    std::vector<NodeId> inputs;
+    size_t slot;
+    std::optional<MatmulPattern> gemm;  // run by cuBLAS when the strides allow
+    std::string name;
+  };
+  // A graph input's device copy: valid while `host` is the graph's buffer;
+  // its first `uploaded` values are on the device.
+  struct InputCopy {
+    std::weak_ptr<const std::vector<float>> host;
+    size_t uploaded = 0;
+    cuda::DeviceBuffer buffer;
+  };
+  // The device address of input `id`'s data for this run, uploading what changed.
+  cuda::CUdeviceptr resolve_input(NodeId id, const std::shared_ptr<const std::vector<float>>& host);
+  // C = A @ B by cuBLAS; false (nothing written) when the strides do not fit.
+  bool run_gemm(const MatmulPattern& m, const Graph& g, cuda::CUdeviceptr a, cuda::CUdeviceptr b,
+                cuda::CUdeviceptr c) const;
+
+  RunPlan plan_;
+  std::vector<Kernel> kernels_;
+  std::vector<Step> steps_;
+  std::vector<NodeId> read_inputs_;  // graph inputs some kernel reads
+  std::vector<std::string> dims_;
+  std::string source_;
+  std::vector<cuda::DeviceBuffer> slots_;  // grown on demand, kept across runs
+  std::unordered_map<NodeId, InputCopy> inputs_;
+  // Last run's results as handed to the graph, and the slot still holding each.
+  std::vector<std::pair<std::weak_ptr<const std::vector<float>>, size_t>> handed_;
+  std::vector<TracedStep>* trace_ = nullptr;  // set during run_traced
+};
+
+}  // namespace luminal

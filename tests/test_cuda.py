@@ -1,0 +1,158 @@
+"""The CUDA backend (luminal.cuda). Its printer runs everywhere: the CUDA C it
+prints for every launch kind is compiled by NVRTC when NVRTC is installed (no
+GPU needed). With a GPU, every test taking the ``backend`` fixture also runs on
+it (tests/conftest.py); these add the products cuBLAS takes or leaves,
+quantized weights, device-resident inputs and generation with a KV cache, all
+against numpy, the reference executor or the CPU backend."""
+
+from __future__ import annotations
+
+from typing import Any, List
+
+import numpy as np
+import pytest
+
+import luminal as lm
+from luminal import quant
+from luminal.models import Generator, LlamaConfig, LlamaForCausalLM
+
+gpu = pytest.mark.skipif(not lm.cuda.is_available(), reason="no usable CUDA GPU")
+
+
+def every_launch_kind() -> lm.Graph:
+    """Elementwise, a row form (softmax), a warp reduction (a sum over the
+    last axis), a column reduction (a sum over the batch) and a product."""
+    cx = lm.Graph()
+    x = cx.tensor((4, "s", 64), name="x")
+    w = cx.tensor((64, 32), name="w")
+    (x.softmax(-1) @ w).relu().sum(1).retrieve()
+    x.amax(-1).retrieve()
+    x.sum(-1).retrieve()
+    x.sum(0).retrieve()
+    (x.exp() * 2.0).retrieve()
+    cx.compile(lm.GenericCompiler())
+    return cx
+
+
+def test_printer_emits_a_kernel_per_launch_kind() -> None:
+    src = lm.cuda.kernel_source(every_launch_kind())
+    assert src.count('extern "C" __global__') >= 5
+    for piece in ("lm_block_max(", "lm_block_sum(", "lm_warp_sum(acc)", "lm_warp_max(acc)", "LmDims dims", "dims.v[0]"):
+        assert piece in src
+
+
+@pytest.mark.skipif(not lm.cuda.find_library("nvrtc"), reason="NVRTC not installed")
+def test_printed_source_compiles_with_nvrtc() -> None:
+    cubin = lm.cuda.compile_source(lm.cuda.kernel_source(every_launch_kind()), "sm_80")
+    assert cubin[:4] == b"\x7fELF"
+    with pytest.raises(RuntimeError, match="NVRTC failed"):
+        lm.cuda.compile_source("__global__ void k() { undeclared(); }", "sm_80")
+
+
+@pytest.mark.skipif(lm.cuda.is_available(), reason="a GPU is usable here")
+def test_no_gpu_is_a_clear_error() -> None:
+    assert lm.cuda.unavailable_reason()
+    cx = lm.Graph()
+    (cx.tensor((2,)) * 2).retrieve()
+    with pytest.raises(RuntimeError, match=r"\[CUDACompiler\] no usable CUDA GPU"):
+        cx.compile(lm.CUDACompiler())
+    with pytest.raises(RuntimeError):
+        lm.cuda.device_info()
+
+
+PRODUCTS = {  # name: (a shape, b shape, transpose b)
+    "decode_row": ((1, 96), (96, 40), False),
+    "square": ((33, 70), (70, 45), False),
+    "linear_wT": ((2, 7, 64), (48, 64), True),
+    "batched": ((3, 9, 16), (3, 16, 11), False),
+    "broadcast_b": ((5, 6, 16), (16, 8), False),
+    "heads": ((2, 4, 10, 8), (2, 4, 8, 10), False),
+}
+
+
+@gpu
+@pytest.mark.parametrize("name", list(PRODUCTS))
+def test_products_match_numpy(name: str) -> None:
+    sa, sb, trans = PRODUCTS[name]
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=sa).astype(np.float32)
+    b = rng.normal(size=sb).astype(np.float32)
+    cx = lm.Graph()
+    ta, tb = cx.tensor(sa).set(a), cx.tensor(sb).set(b)
+    out = (ta @ (tb.transpose(-1, -2) if trans else tb)).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CUDACompiler(), verify=True)
+    cx.execute()
+    want = a @ (np.swapaxes(b, -1, -2) if trans else b)
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-4, atol=1e-4)
+    if lm.cuda.device_info()["cublas"]:
+        assert lm._core.gemm_count(cx._core) >= 1
+
+
+@gpu
+@pytest.mark.parametrize("fmt", ["q8_0", "q4_0", "f16_packed", "bf16_packed"])
+@pytest.mark.parametrize("rows", [1, 20])
+def test_compact_weight_products_match_the_reference(fmt: str, rows: int) -> None:
+    """The GPU dequantizes exactly and sums in double: the reference executor's result."""
+    rng = np.random.default_rng(2)
+    w = rng.normal(size=(48, 64)).astype(np.float32)
+    x = rng.normal(size=(rows, 64)).astype(np.float32)
+    cx = lm.Graph()
+    tx = cx.tensor(x.shape).set(x)
+    tw = cx.parameter(w.shape, dtype=fmt).set_blocks(quant.quantize(w, fmt))
+    out = (tx @ tw.T).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CUDACompiler(), verify=True)
+    cx.execute()
+    want = x.astype(np.float64) @ quant.dequantize(quant.quantize(w, fmt), fmt, w.shape).T.astype(np.float64)
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+@gpu
+def test_inputs_stay_current_on_the_device() -> None:
+    """New data of the same size, a new sequence length, and a buffer grown
+    in place by append all reach the GPU."""
+    cx = lm.Graph()
+    x = cx.tensor(("n", 3), name="x")
+    w = cx.tensor((3, 2), name="w").set(np.arange(6, dtype=np.float32).reshape(3, 2))
+    y = (x @ w).sum(0).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CUDACompiler())
+    rng = np.random.default_rng(3)
+    for n in (4, 4, 9, 1):
+        xs = rng.normal(size=(n, 3)).astype(np.float32)
+        x.set(xs)
+        cx.set_dim("n", n)
+        cx.execute()
+        np.testing.assert_allclose(y.numpy(), (xs @ np.arange(6).reshape(3, 2)).sum(0), rtol=1e-5, atol=1e-5)
+
+
+def tiny_model(seed: int = 0) -> LlamaForCausalLM:
+    cfg = LlamaConfig(vocab_size=97, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2)
+    rng = np.random.default_rng(seed)
+    model = LlamaForCausalLM(cfg, init=False).eval()
+    model.load_state_dict({k: (rng.standard_normal(p.shape) * 0.3 + (p.ndim == 1)).astype(np.float32)
+                           for k, p in model.state_dict(keep_vars=True).items()})
+    return model
+
+
+@gpu
+def test_generation_on_the_gpu_matches_the_cpu() -> None:
+    model = tiny_model()
+    prompt = [5, 17, 3, 88, 41, 2, 60]
+    logits: List[List[Any]] = []
+    for device in ("cpu", "cuda"):
+        gen = Generator(model, device=device)
+        seen: List[Any] = []
+        real_step = gen._step
+
+        def step(ids: Any, real_step: Any = real_step, seen: List[Any] = seen) -> Any:
+            out = real_step(ids)
+            seen.append(out.copy())
+            return out
+
+        gen._step = step  # type: ignore[method-assign]
+        ids = list(gen.generate_ids(prompt, max_tokens=12))
+        logits.append(seen)
+        assert len(ids) == 12
+    assert len(logits[0]) == len(logits[1]) == 12
+    for cpu, cuda in zip(*logits):
+        np.testing.assert_allclose(cuda, cpu, rtol=1e-3, atol=1e-3)
