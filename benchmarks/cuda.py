@@ -55,7 +55,7 @@ def ops(torch: "object") -> None:
         theirs = best_ms(lambda: (ga @ gb).cpu(), sync)
         np.testing.assert_allclose(out.numpy(), (ga @ gb).cpu().numpy(), rtol=1e-3, atol=1e-2)
         report(f"matmul {n} (incl. copy back)", ours, theirs,
-               f"{2 * n**3 / ours / 1e9:.0f} GFLOP/s")
+               f"{2 * n**3 / ours / 1e9:.2f} TFLOP/s")
     for rows, cols in ((4096, 4096), (64, 32000)):
         x = rng.normal(size=(rows, cols)).astype(np.float32)
         cx = lm.Graph()

@@ -21,26 +21,29 @@ namespace {
 
 constexpr int kAttrMultiprocessors = 16, kAttrMajor = 75, kAttrMinor = 76;
 
-// The first of `names` that loads (RTLD_GLOBAL: NVRTC and cuBLAS find their
-// helper libraries, loaded first from the same folder, by soname).
+// The first of `names` that loads. RTLD_LOCAL: their symbols must not take
+// the place of anything else in the process (a library loaded RTLD_GLOBAL
+// joins the global scope, searched before the extension's own dependencies).
 void* open_first(const std::vector<std::string>& names, std::string& tried) {
   for (const std::string& n : names) {
     if (n.empty()) continue;
-    if (void* h = dlopen(n.c_str(), RTLD_NOW | RTLD_GLOBAL)) return h;
+    if (void* h = dlopen(n.c_str(), RTLD_NOW | RTLD_LOCAL)) return h;
     const char* e = dlerror();
     tried += "\n  " + n + ": " + (e ? e : "not found");
   }
   return nullptr;
 }
 
-// Helper libraries next to `path` whose names start with `prefix` (libnvrtc-builtins, libcublasLt).
+// Helper libraries next to `path` whose names start with `prefix`
+// (libnvrtc-builtins, libcublasLt): loaded first, the main library finds them
+// by soname even when their folder is not on the loader's path.
 void preload_siblings(const std::string& path, const std::string& prefix) {
   if (path.empty()) return;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(fs::path(path).parent_path(), ec)) {
     std::string name = e.path().filename().string();
     if (name.rfind(prefix, 0) == 0 && name.find(".so") != std::string::npos)
-      dlopen(e.path().c_str(), RTLD_NOW | RTLD_GLOBAL);
+      dlopen(e.path().c_str(), RTLD_NOW | RTLD_LOCAL);
   }
 }
 
@@ -73,8 +76,12 @@ void bind_nvrtc(Api& a, const std::string& nvrtc) {
 // Compile to a CUBIN for `arch` ("sm_90"); throws with NVRTC's log.
 std::string compile_cubin(const Api& a, const std::string& source, const std::string& arch) {
   const std::string option = "--gpu-architecture=" + arch;
-  // No fast-math: results match the reference executor to float rounding.
-  const std::vector<const char*> options = {option.c_str(), "--std=c++17", "-default-device"};
+  // --fmad=false: no contraction into fused multiply-adds, as the C kernels
+  // are built with -ffp-contract=off (NVRTC contracts by default). Contracted,
+  // `x*s - fmod(x*s, 1)` (floor, in interpolate's index math) need not be an
+  // integer. No fast math: IEEE division and sqrt.
+  const std::vector<const char*> options = {option.c_str(), "--std=c++17", "-default-device",
+                                            "--fmad=false"};
   nvrtcProgram prog = nullptr;
   if (nvrtcResult r = a.nvrtcCreateProgram(&prog, source.c_str(), "luminal.cu", 0, nullptr, nullptr))
     throw ExecutionError(std::string("[CUDACompiler] nvrtcCreateProgram: ") + a.nvrtcGetErrorString(r));
