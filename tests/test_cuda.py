@@ -41,10 +41,52 @@ def test_printer_emits_a_kernel_per_launch_kind() -> None:
         assert piece in src
 
 
+def llama_graph(fmt: str) -> lm.Graph:
+    """A tiny Llama step with the KV cache, its projections stored as ``fmt``."""
+    from luminal.models import KVCache
+
+    model = tiny_model()
+    if fmt != "f32":
+        for name, p in list(model.named_parameters()):
+            if name.endswith("proj.weight"):
+                setattr(model.get_submodule(name.rsplit(".", 1)[0]), "weight",
+                        lm.nn.QuantizedParameter.from_float(p.data, fmt))
+    cx = lm.Graph()
+    ids = cx.tensor((1, "seq", model.config.hidden_size), name="embeds")
+    cache = KVCache(cx, model.config, batch=1)
+    model(ids, cache, last_only=True).retrieve()
+    cx.compile(lm.GenericCompiler())
+    return cx
+
+
+def training_graph() -> lm.Graph:
+    """An MLP's loss and its gradients (autograd)."""
+    cx = lm.Graph()
+    x = cx.tensor((8, 16), name="x")
+    w1, w2 = cx.parameter((16, 32)), cx.parameter((32, 4))
+    loss = ((x @ w1).gelu() @ w2).log_softmax(-1).mean()
+    loss.retrieve()
+    for g in lm.grad(loss, [w1, w2]):
+        g.retrieve()
+    cx.compile(lm.GenericCompiler())
+    return cx
+
+
 @pytest.mark.skipif(not lm.cuda.find_library("nvrtc"), reason="NVRTC not installed")
-def test_printed_source_compiles_with_nvrtc() -> None:
-    cubin = lm.cuda.compile_source(lm.cuda.kernel_source(every_launch_kind()), "sm_80")
+@pytest.mark.parametrize("graph", ["launch_kinds", "llama_f32", "llama_q8_0", "llama_q4_0",
+                                   "llama_bf16_packed", "training"])
+def test_printed_source_compiles_with_nvrtc(graph: str) -> None:
+    cx = (every_launch_kind() if graph == "launch_kinds" else training_graph() if graph == "training"
+          else llama_graph(graph.split("_", 1)[1]))
+    src = lm.cuda.kernel_source(cx)
+    if graph.startswith("llama_") and graph != "llama_f32":
+        assert f"lm_load_{graph.split('_', 1)[1]}(in" in src  # products read the stored blocks
+    cubin = lm.cuda.compile_source(src, "sm_80")
     assert cubin[:4] == b"\x7fELF"
+
+
+@pytest.mark.skipif(not lm.cuda.find_library("nvrtc"), reason="NVRTC not installed")
+def test_nvrtc_errors_carry_its_log() -> None:
     with pytest.raises(RuntimeError, match="NVRTC failed"):
         lm.cuda.compile_source("__global__ void k() { undeclared(); }", "sm_80")
 
