@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "core/errors.h"
+#include "compiler/run_profile.h"
 #include "core/executor.h"
 #include "cpu/blas.h"
 #include "cpu/c_printer.h"
@@ -65,8 +66,7 @@ std::vector<TracedStep> CPUProgram::run_traced(Graph& g) {
 void CPUProgram::run(Graph& g) {
   const auto run_start = std::chrono::steady_clock::now();
   std::vector<std::vector<int64_t>> shapes = plan_.shapes(g);
-  const double check_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - run_start).count();
+  const double check_ms = ms_since(run_start);
   std::vector<int64_t> dims;
   for (const std::string& d : dims_) dims.push_back(Expr::var(d).eval(g.dims()));
   g.set_results({});  // drop last run's hold on output slots so they can be reused
@@ -75,13 +75,8 @@ void CPUProgram::run(Graph& g) {
   std::vector<const float*> data(g.node_slots(), nullptr);
   for (const auto& [id, buffer] : g.input_data()) data[id] = buffer->data();
   std::vector<const float*> args;
-  // LUMINAL_PROFILE=N: the N costliest kernels per run (8 for 1); read once.
-  static const int profile_top = [] {
-    const char* v = std::getenv("LUMINAL_PROFILE");
-    return v ? std::max(std::atoi(v), 1) : 0;
-  }();
-  const bool profile = profile_top > 0;
-  std::vector<std::pair<double, size_t>> times;
+  const bool profile = profile_top() > 0;
+  std::vector<StepTime> times;
   for (const Step& step : steps_) {
     auto t0 = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     int64_t count = 1;
@@ -98,45 +93,9 @@ void CPUProgram::run(Graph& g) {
     if (trace_)
       trace_->push_back({step.output, step.name, shapes[step.output],
                          std::vector<float>(out->begin(), out->begin() + count)});
-    if (profile)
-      times.push_back({std::chrono::duration<double, std::milli>(
-                           std::chrono::steady_clock::now() - t0).count(),
-                       size_t(&step - steps_.data())});
+    if (profile) times.push_back({ms_since(t0), step.name, step.gemm ? &*step.gemm : nullptr});
   }
-  if (profile) {  // LUMINAL_PROFILE=1: time per kernel over this run (summed over its steps), on stderr
-    std::unordered_map<std::string, std::pair<double, int>> by_kernel;
-    double total = 0, gemm = 0;
-    for (auto& [ms, i] : times) {
-      total += ms;
-      if (steps_[i].gemm) gemm += ms;
-      std::string label = steps_[i].name;
-      if (const auto& mm = steps_[i].gemm) {  // "(gemm batch x m x n x k)"
-        ConcreteView a = mm->a_view.resolve(g.dims()), b = mm->b_view.resolve(g.dims());
-        size_t r = a.shape.size();
-        int64_t batch = 1;
-        for (size_t d = 0; d + 3 < r; ++d) batch *= a.shape[d];
-        label += " (gemm " + std::to_string(batch) + "x" + std::to_string(a.shape[r - 3]) + "x" +
-                 std::to_string(b.shape[r - 1]) + "x" + std::to_string(a.shape[r - 2]) + ")";
-      }
-      auto& k = by_kernel[label];
-      k.first += ms;
-      k.second += 1;
-    }
-    std::vector<std::pair<double, std::string>> ranked;
-    for (auto& [name, k] : by_kernel)
-      ranked.push_back({k.first, name + " x" + std::to_string(k.second)});
-    std::sort(ranked.rbegin(), ranked.rend());
-    const double run_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - run_start).count();
-    std::fprintf(stderr,
-                 "[luminal profile] run %.3f ms (shape checks %.3f ms); %zu steps, %.3f ms "
-                 "(matrix products %.3f ms):",
-                 run_ms, check_ms, times.size(), total, gemm);
-    size_t shown = profile_top > 1 ? size_t(profile_top) : 8;
-    for (size_t i = 0; i < std::min(shown, ranked.size()); ++i)
-      std::fprintf(stderr, " %s %.3f ms;", ranked[i].second.c_str(), ranked[i].first);
-    std::fprintf(stderr, "\n");
-  }
+  if (profile) print_profile(g, ms_since(run_start), check_ms, times);
   std::unordered_map<NodeId, Buffer> results;
   for (NodeId id : g.outputs()) {
     const Node& n = g.node(id);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include "compiler/run_profile.h"
 #include "core/errors.h"
 
 namespace luminal {
@@ -89,8 +90,10 @@ std::vector<TracedStep> CUDAProgram::run_traced(Graph& g) {
 void CUDAProgram::run(Graph& g) {
   const cuda::Device& dev = cuda::device();
   const cuda::Api& api = dev.api;
+  const auto run_start = std::chrono::steady_clock::now();
   cuda::check(api.cuCtxSetCurrent(dev.context), "cuCtxSetCurrent");
   std::vector<std::vector<int64_t>> shapes = plan_.shapes(g);
+  const double check_ms = ms_since(run_start);
   std::vector<int64_t> dims(std::max<size_t>(dims_.size(), 1), 0);
   for (size_t d = 0; d < dims_.size(); ++d) dims[d] = Expr::var(dims_[d]).eval(g.dims());
   g.set_results({});
@@ -113,7 +116,10 @@ void CUDAProgram::run(Graph& g) {
   };
   std::vector<CUdeviceptr> args;
   std::vector<void*> params;
+  const bool profile = profile_top() > 0;
+  std::vector<StepTime> times;
   for (const Step& step : steps_) {
+    auto t0 = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     const int64_t count = count_of(step.output);
     cuda::DeviceBuffer& out = slots_[step.slot];
     const size_t bytes = size_t(count) * sizeof(float);
@@ -148,6 +154,10 @@ void CUDAProgram::run(Graph& g) {
       auto host = download(out.ptr(), count);
       trace_->push_back({step.output, step.name, shapes[step.output], std::move(*host)});
     }
+    if (profile) {  // launches are asynchronous: wait for this one to time it
+      cuda::check(api.cuCtxSynchronize(), ("kernel " + step.name).c_str());
+      times.push_back({ms_since(t0), step.name, step.gemm ? &*step.gemm : nullptr});
+    }
   }
   std::unordered_map<NodeId, Buffer> results;
   for (NodeId id : g.outputs()) {
@@ -166,6 +176,7 @@ void CUDAProgram::run(Graph& g) {
     results[id] = Buffer{buffer, shapes[id]};
   }
   g.set_results(std::move(results));
+  if (profile) print_profile(g, ms_since(run_start), check_ms, times);
 }
 
 bool CUDAProgram::run_gemm(const MatmulPattern& mm, const Graph& g, CUdeviceptr a, CUdeviceptr b,
