@@ -6,6 +6,46 @@
 
 namespace luminal {
 
+const char* const kIndexHelpers = R"(LM_FN int64_t lm_floordiv(int64_t a, int64_t b) {
+  int64_t q = a / b; return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+LM_FN int64_t lm_floormod(int64_t a, int64_t b) { return a - lm_floordiv(a, b) * b; }
+LM_FN int64_t lm_min(int64_t a, int64_t b) { return a < b ? a : b; }
+LM_FN int64_t lm_max(int64_t a, int64_t b) { return a > b ? a : b; }
+LM_FN float lm_maxf(float acc, float v) { return (v != v || acc != acc) ? (v + acc) : (v > acc ? v : acc); }
+)";
+
+const char* const kHalfBits = R"(LM_FN float lm_half_bits(uint32_t h) {
+  uint32_t sign = (h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, bits;
+  if (e == 0x1f) bits = sign | 0x7f800000 | (m << 13);
+  else if (e) bits = sign | ((e + 112) << 23) | (m << 13);
+  else if (!m) bits = sign;
+  else { int s = 0; while (!(m & 0x400)) { m <<= 1; ++s; } bits = sign | ((uint32_t)(113 - s) << 23) | ((m & 0x3ff) << 13); }
+  return lm_as_float(bits);
+}
+)";
+
+const char* const kCompactLoads = R"(/* Quantized weights (core/quant.h): a Q8_0/Q4_0 buffer holds GGML blocks,
+   an f16_packed/bf16_packed one 2-byte halves, widened exactly. */
+LM_FN float lm_load_q8_0(const float* base, int64_t i) {
+  const uint8_t* b = (const uint8_t*)base + (i / 32) * 34;
+  return lm_half(b) * (float)(int8_t)b[2 + i % 32];
+}
+LM_FN float lm_load_q4_0(const float* base, int64_t i) {
+  const uint8_t* b = (const uint8_t*)base + (i / 32) * 18;
+  int j = (int)(i % 32);
+  int q = j < 16 ? (b[2 + j] & 0x0f) : (b[2 + j - 16] >> 4);
+  return lm_half(b) * (float)(q - 8);
+}
+LM_FN float lm_load_f16_packed(const float* base, int64_t i) {
+  return lm_half((const uint8_t*)base + 2 * i);
+}
+LM_FN float lm_load_bf16_packed(const float* base, int64_t i) {
+  const uint8_t* p = (const uint8_t*)base + 2 * i;
+  return lm_as_float(((uint32_t)p[0] | ((uint32_t)p[1] << 8)) << 16);
+}
+)";
+
 std::string var_name(const std::string& name) {
   if (name == Kernel::kIndexVar) return "i";
   if (name == Kernel::kReduceVar) return "r";

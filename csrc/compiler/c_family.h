@@ -11,6 +11,18 @@
 
 namespace luminal {
 
+// Helper functions of generated code, written once for every printer. Its
+// prelude defines LM_FN (the functions' qualifiers) before these, and
+// lm_as_float(uint32_t) (a float from its bits) before the compact loads.
+// Index math and maxima: lm_floordiv, lm_floormod, lm_min, lm_max, lm_maxf.
+extern const char* const kIndexHelpers;
+// lm_half_bits: an IEEE half's bits widened exactly. The prelude then defines
+// lm_half(const uint8_t*) (with a hardware conversion where it has one).
+extern const char* const kHalfBits;
+// lm_load_<format>(base, i): element i of a Q8_0, Q4_0, f16_packed or
+// bf16_packed buffer (core/quant.h), over lm_half.
+extern const char* const kCompactLoads;
+
 // A kernel variable's or dim's name in generated code: "@i" -> i, dim "s" -> d_s.
 std::string var_name(const std::string& name);
 

@@ -231,4 +231,50 @@ BlasMatrix as_blas(int64_t rows, int64_t cols, int64_t row_stride, int64_t col_s
   return m;
 }
 
+std::pair<int64_t, int64_t> BlasProduct::offsets(int64_t t) const {
+  int64_t oa = a_offset, ob = b_offset;
+  for (size_t d = batch_shape.size(); d-- > 0;) {
+    int64_t i = t % batch_shape[d];
+    t /= batch_shape[d];
+    oa += i * a_strides[d];
+    ob += i * b_strides[d];
+  }
+  return {oa, ob};
+}
+
+std::optional<BlasProduct> blas_product(const MatmulPattern& mm, const Bindings& dims) {
+  ConcreteView va = mm.a_view.resolve(dims), vb = mm.b_view.resolve(dims);
+  size_t r = va.shape.size();
+  BlasProduct p;
+  p.m = va.shape[r - 3];
+  p.k = va.shape[r - 2];
+  p.n = vb.shape[r - 1];
+  const int64_t limit = int64_t(1) << 31;
+  if (p.m >= limit || p.n >= limit || p.k >= limit) return std::nullopt;
+  p.a = as_blas(p.m, p.k, va.strides[r - 3], va.strides[r - 2]);
+  p.b = as_blas(p.k, p.n, vb.strides[r - 2], vb.strides[r - 1]);
+  if (!p.a.ok || !p.b.ok) return std::nullopt;
+  p.a_offset = va.offset;
+  p.b_offset = vb.offset;
+  int64_t rows = p.m;
+  bool fold = !p.a.trans;
+  for (size_t d = r - 3; d-- > 0;) {
+    if (va.shape[d] == 1) continue;  // a size-1 dim's strides never matter
+    p.batch_shape.insert(p.batch_shape.begin(), va.shape[d]);
+    p.a_strides.insert(p.a_strides.begin(), va.strides[d]);
+    p.b_strides.insert(p.b_strides.begin(), vb.strides[d]);
+    p.batches *= va.shape[d];
+    fold = fold && vb.strides[d] == 0 && va.strides[d] == rows * p.a.ld;
+    rows *= va.shape[d];
+  }
+  if (fold && rows < limit) {
+    p.m = rows;
+    p.batches = 1;
+    p.batch_shape.clear();
+    p.a_strides.clear();
+    p.b_strides.clear();
+  }
+  return p;
+}
+
 }  // namespace luminal

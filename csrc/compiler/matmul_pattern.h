@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "core/graph.h"
@@ -46,5 +47,21 @@ struct BlasMatrix {
   int64_t ld = 0;
 };
 BlasMatrix as_blas(int64_t rows, int64_t cols, int64_t row_stride, int64_t col_stride);
+
+// A matched product for one run's dims, as a BLAS sees it: `batches`
+// products of (m x k) @ (k x n) matrices `a` and `b`, written one after the
+// other. Batch dims along which B does not vary, over rows of A that continue
+// one another (a Linear on (batch, seq, features)), fold into m.
+struct BlasProduct {
+  int64_t m = 0, n = 0, k = 0, batches = 1;
+  BlasMatrix a, b;
+  int64_t a_offset = 0, b_offset = 0;
+  // The unfolded batch dims of size > 1, outermost first: sizes and strides.
+  std::vector<int64_t> batch_shape, a_strides, b_strides;
+  // A's and B's element offsets for batch t (batch dims walked row-major).
+  std::pair<int64_t, int64_t> offsets(int64_t t) const;
+};
+// Nothing when an operand's strides fit no BLAS layout or a size does not fit an int.
+std::optional<BlasProduct> blas_product(const MatmulPattern& mm, const Bindings& dims);
 
 }  // namespace luminal

@@ -25,9 +25,13 @@ class Program {
   // Compute every retrieved output of `g` into its results.
   virtual void run(Graph& g) = 0;
   // run(), also returning every kernel's output in execution order.
-  virtual std::vector<TracedStep> run_traced(Graph& g) = 0;
+  std::vector<TracedStep> run_traced(Graph& g);
   virtual size_t kernel_count() const = 0;
   virtual std::string source() const = 0;  // generated code, for debugging
+
+ protected:
+  // Set during run_traced: run() appends each kernel's output here.
+  std::vector<TracedStep>* trace_ = nullptr;
 };
 
 }  // namespace luminal

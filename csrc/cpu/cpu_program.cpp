@@ -50,19 +50,6 @@ std::shared_ptr<std::vector<float>> CPUProgram::spare_buffer(
   return std::make_shared<std::vector<float>>();
 }
 
-std::vector<TracedStep> CPUProgram::run_traced(Graph& g) {
-  std::vector<TracedStep> trace;
-  trace_ = &trace;
-  try {
-    run(g);
-  } catch (...) {
-    trace_ = nullptr;
-    throw;
-  }
-  trace_ = nullptr;
-  return trace;
-}
-
 void CPUProgram::run(Graph& g) {
   const auto run_start = std::chrono::steady_clock::now();
   std::vector<std::vector<int64_t>> shapes = plan_.shapes(g);
@@ -123,31 +110,11 @@ bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* 
                           const float* b, float* c) const {
   SgemmFn sgemm = blas_sgemm();
   if (!sgemm) return false;
-  ConcreteView va = mm.a_view.resolve(g.dims()), vb = mm.b_view.resolve(g.dims());
-  size_t r = va.shape.size();
-  int64_t M = va.shape[r - 3], K = va.shape[r - 2], N = va.shape[r - 1];
-  const int64_t limit = int64_t(1) << 31;
-  if (M >= limit || N >= limit || K >= limit) return false;
-  BlasMatrix ma = as_blas(M, K, va.strides[r - 3], va.strides[r - 2]);
-  BlasMatrix mb = as_blas(K, N, vb.strides[r - 2], vb.strides[r - 1]);
-  if (!ma.ok || !mb.ok) return false;
+  std::optional<BlasProduct> p = blas_product(mm, g.dims());
+  if (!p) return false;
+  const int64_t M = p->m, N = p->n, K = p->k, batches = p->batches;
+  const BlasMatrix &ma = p->a, &mb = p->b;
   if (M == 0 || N == 0) return true;
-  // Batch dims B does not vary along, over rows of A that continue one
-  // another (a Linear on (batch, seq, features)): one product of batch*m rows.
-  size_t nb = r - 3;
-  int64_t batches = 1, rows = M;
-  bool fold = !ma.trans;
-  for (size_t d = nb; d-- > 0;) {
-    batches *= va.shape[d];
-    if (va.shape[d] == 1) continue;
-    fold = fold && vb.strides[d] == 0 && va.strides[d] == rows * ma.ld;
-    rows *= va.shape[d];
-  }
-  if (fold && rows < limit) {
-    M = rows;
-    nb = 0;
-    batches = 1;
-  }
   int workers = blas_prepare(M, N, K);
   SgemvFn gemv = blas_sgemv();
   // Many small single-threaded products (attention's, per head): split the
@@ -158,14 +125,8 @@ bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* 
   // One-row products this big run lm_matvec on all cores (sgemv uses one),
   // unless the batch is already split over the cores.
   constexpr int64_t kParallelMatvec = int64_t(1) << 16;
-  auto product = [&](int64_t t) {  // batch t, its dims walked row-major
-    int64_t oa = va.offset, ob = vb.offset;
-    for (size_t d = nb, rest = size_t(t); d-- > 0;) {
-      int64_t i = int64_t(rest % size_t(va.shape[d]));
-      rest /= size_t(va.shape[d]);
-      oa += i * va.strides[d];
-      ob += i * vb.strides[d];
-    }
+  auto product = [&](int64_t t) {
+    auto [oa, ob] = p->offsets(t);
     if (matvec_ && !split_batches && M == 1 && N * K >= kParallelMatvec) {
       matvec_(c + t * M * N, a + oa, ma.trans ? ma.ld : 1, b + ob, N, K, mb.ld, mb.trans);
     } else if (gemv && M == 1) {

@@ -23,7 +23,6 @@ class CPUProgram : public Program {
   static std::shared_ptr<CPUProgram> compile(const Graph& g);
 
   void run(Graph& g) override;
-  std::vector<TracedStep> run_traced(Graph& g) override;
   size_t kernel_count() const override { return kernels_.size(); }
   // Steps that are matrix products (run by BLAS when it is loaded).
   size_t gemm_count() const {
@@ -59,7 +58,6 @@ class CPUProgram : public Program {
   std::vector<std::shared_ptr<std::vector<float>>> spares_;
   std::shared_ptr<std::vector<float>> spare_buffer(std::shared_ptr<std::vector<float>> busy,
                                                    size_t count);
-  std::vector<TracedStep>* trace_ = nullptr;  // set during run_traced
   std::vector<std::string> dims_;
   std::string source_;
   std::shared_ptr<SharedLibrary> library_;

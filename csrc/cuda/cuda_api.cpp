@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -73,15 +74,17 @@ void bind_nvrtc(Api& a, const std::string& nvrtc) {
   if (!missing.empty()) throw ExecutionError("[CUDA] libnvrtc lacks:" + missing);
 }
 
+// --fmad=false: no contraction into fused multiply-adds, as the C kernels
+// are built with -ffp-contract=off (NVRTC contracts by default). Contracted,
+// `x*s - fmod(x*s, 1)` (floor, in interpolate's index math) need not be an
+// integer. No fast math: IEEE division and sqrt.
+const char* const kOptions[] = {"--std=c++17", "-default-device", "--fmad=false"};
+
 // Compile to a CUBIN for `arch` ("sm_90"); throws with NVRTC's log.
 std::string compile_cubin(const Api& a, const std::string& source, const std::string& arch) {
   const std::string option = "--gpu-architecture=" + arch;
-  // --fmad=false: no contraction into fused multiply-adds, as the C kernels
-  // are built with -ffp-contract=off (NVRTC contracts by default). Contracted,
-  // `x*s - fmod(x*s, 1)` (floor, in interpolate's index math) need not be an
-  // integer. No fast math: IEEE division and sqrt.
-  const std::vector<const char*> options = {option.c_str(), "--std=c++17", "-default-device",
-                                            "--fmad=false"};
+  std::vector<const char*> options = {option.c_str()};
+  for (const char* o : kOptions) options.push_back(o);
   nvrtcProgram prog = nullptr;
   if (nvrtcResult r = a.nvrtcCreateProgram(&prog, source.c_str(), "luminal.cu", 0, nullptr, nullptr))
     throw ExecutionError(std::string("[CUDACompiler] nvrtcCreateProgram: ") + a.nvrtcGetErrorString(r));
@@ -149,6 +152,8 @@ const Device& open_device(const std::string& driver, const std::string& nvrtc,
   bind(cu, a.cuCtxSynchronize, "cuCtxSynchronize", missing);
   bind(cu, a.cuModuleLoadData, "cuModuleLoadData", missing);
   bind(cu, a.cuModuleGetFunction, "cuModuleGetFunction", missing);
+  bind(cu, a.cuModuleUnload, "cuModuleUnload", missing);
+  bind(cu, a.cuDriverGetVersion, "cuDriverGetVersion", missing);
   bind(cu, a.cuMemAlloc, "cuMemAlloc_v2", missing);
   bind(cu, a.cuMemFree, "cuMemFree_v2", missing);
   bind(cu, a.cuMemcpyHtoD, "cuMemcpyHtoD_v2", missing);
@@ -174,6 +179,15 @@ const Device& open_device(const std::string& driver, const std::string& nvrtc,
   Device& dev = *opened;
   try {
     check(a.cuInit(0), "cuInit");
+    int driver = 0, rtc_major = 0, rtc_minor = 0;
+    check(a.cuDriverGetVersion(&driver), "cuDriverGetVersion");
+    a.nvrtcVersion(&rtc_major, &rtc_minor);
+    if (rtc_major > driver / 1000)  // its kernels would not load
+      throw ExecutionError("[CUDA] NVRTC " + std::to_string(rtc_major) + "." +
+                           std::to_string(rtc_minor) + " is newer than the driver (CUDA " +
+                           std::to_string(driver / 1000) + "." + std::to_string(driver % 1000 / 10) +
+                           "): install the NVRTC of the driver's CUDA (e.g. nvidia-cuda-nvrtc-cu" +
+                           std::to_string(driver / 1000) + ") or update the driver");
     int count = 0;
     check(a.cuDeviceGetCount(&count), "cuDeviceGetCount");
     if (count < 1) throw ExecutionError("[CUDA] the driver sees no CUDA device");
@@ -208,13 +222,22 @@ DeviceBuffer::DeviceBuffer(size_t bytes) : bytes_(bytes) {
   }
 }
 
-DeviceBuffer::~DeviceBuffer() {
-  if (ptr_ && opened) opened->api.cuMemFree(ptr_);
+namespace {
+// The device's context is made current first: the freeing thread may not be
+// the one that allocated. Errors are ignored (a destructor; at exit the
+// driver may already be shutting down).
+void free_device(CUdeviceptr ptr) {
+  if (!ptr || !opened) return;
+  opened->api.cuCtxSetCurrent(opened->context);
+  opened->api.cuMemFree(ptr);
 }
+}  // namespace
+
+DeviceBuffer::~DeviceBuffer() { free_device(ptr_); }
 
 DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
   if (this != &o) {
-    if (ptr_ && opened) opened->api.cuMemFree(ptr_);
+    free_device(ptr_);
     ptr_ = o.ptr_;
     bytes_ = o.bytes_;
     o.ptr_ = 0;
@@ -223,48 +246,64 @@ DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
   return *this;
 }
 
-CUmodule load_module(const std::string& source) {
+Module::~Module() {
+  if (module_ && opened) opened->api.cuModuleUnload(module_);
+}
+
+std::unique_ptr<Module> load_module(const std::string& source) {
   const Device& d = device();
   const Api& a = d.api;
   int major = 0, minor = 0;
   a.nvrtcVersion(&major, &minor);
   const std::string arch = "sm_" + std::to_string(d.major) + std::to_string(d.minor);
+  std::string flags = arch + " nvrtc " + std::to_string(major) + "." + std::to_string(minor);
+  for (const char* o : kOptions) flags += std::string(" ") + o;
   char key[64];
-  std::snprintf(key, sizeof key, "%016llx",
-                (unsigned long long)content_hash(arch + " nvrtc " + std::to_string(major) + "." +
-                                                 std::to_string(minor) + "\n" + source));
+  std::snprintf(key, sizeof key, "%016llx", (unsigned long long)content_hash(flags + "\n" + source));
   fs::path dir = fs::path(cache_dir()) / "cuda";
   fs::path file = dir / (std::string(key) + ".cubin");
-  std::string binary;
+  check(a.cuCtxSetCurrent(d.context), "cuCtxSetCurrent");
+  CUmodule module = nullptr;
   if (std::ifstream in{file, std::ios::binary}) {
     std::ostringstream ss;
     ss << in.rdbuf();
-    binary = ss.str();
+    std::string cached = ss.str();
+    // A damaged cache entry is rebuilt rather than trusted.
+    if (cached.empty() || a.cuModuleLoadData(&module, cached.data()) != 0) module = nullptr;
   }
-  if (binary.empty()) {
-    binary = compile_cubin(a, source, arch);
+  if (!module) {
+    std::string binary = compile_cubin(a, source, arch);
+    check(a.cuModuleLoadData(&module, binary.data()), "cuModuleLoadData");
     std::error_code ec;
     fs::create_directories(dir, ec);
-    fs::path tmp = dir / (std::string(key) + "." + std::to_string(getpid()) + ".tmp");
+    static std::atomic<unsigned> writes{0};  // a unique temp name per writer, threads included
+    fs::path tmp = dir / (std::string(key) + "." + std::to_string(getpid()) + "." +
+                          std::to_string(writes++) + ".tmp");
+    bool written = false;
     {
       std::ofstream out(tmp, std::ios::binary);
       out.write(binary.data(), std::streamsize(binary.size()));
+      out.close();
+      written = bool(out);
     }
-    fs::rename(tmp, file, ec);  // atomic; a failed cache write only costs a rebuild next time
-    if (ec) fs::remove(tmp, ec);
+    if (written) fs::rename(tmp, file, ec);  // atomic; a failed write only costs a rebuild
+    if (!written || ec) fs::remove(tmp, ec);
   }
-  check(a.cuCtxSetCurrent(d.context), "cuCtxSetCurrent");
-  CUmodule module = nullptr;
-  check(a.cuModuleLoadData(&module, binary.data()), "cuModuleLoadData");
-  return module;
+  return std::make_unique<Module>(module);
 }
 
 std::string compile_only(const std::string& source, const std::string& arch,
                          const std::string& nvrtc) {
   static std::mutex m;
   static Api a{};
+  static bool bound = false;
   std::lock_guard<std::mutex> lock(m);
-  if (!a.nvrtcCompileProgram) bind_nvrtc(a, nvrtc);
+  if (!bound) {
+    Api fresh{};
+    bind_nvrtc(fresh, nvrtc);  // throws before anything is kept when NVRTC lacks a function
+    a = fresh;
+    bound = true;
+  }
   return compile_cubin(a, source, arch);
 }
 

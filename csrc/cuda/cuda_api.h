@@ -34,6 +34,8 @@ struct Api {
   CUresult (*cuCtxSynchronize)();
   CUresult (*cuModuleLoadData)(CUmodule*, const void*);
   CUresult (*cuModuleGetFunction)(CUfunction*, CUmodule, const char*);
+  CUresult (*cuModuleUnload)(CUmodule);
+  CUresult (*cuDriverGetVersion)(int*);
   CUresult (*cuMemAlloc)(CUdeviceptr*, size_t);
   CUresult (*cuMemFree)(CUdeviceptr);
   CUresult (*cuMemcpyHtoD)(CUdeviceptr, const void*, size_t);
@@ -102,9 +104,22 @@ class DeviceBuffer {
   size_t bytes_ = 0;
 };
 
+// A loaded module, unloaded on destruction.
+class Module {
+ public:
+  explicit Module(CUmodule m = nullptr) : module_(m) {}
+  ~Module();
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+  CUmodule get() const { return module_; }
+
+ private:
+  CUmodule module_;
+};
+
 // Compile CUDA C with NVRTC for the device's architecture (cached on disk
 // under cache_dir() by a hash of source, options and NVRTC version) and load it.
-CUmodule load_module(const std::string& source);
+std::unique_ptr<Module> load_module(const std::string& source);
 
 // NVRTC alone (no driver, no GPU): compile `source` for `arch` ("sm_90") and
 // return the CUBIN, or throw with NVRTC's log. Lets machines without a GPU

@@ -18,14 +18,14 @@ std::shared_ptr<CUDAProgram> CUDAProgram::compile(const Graph& g) {
   CudaSource src = print_cuda(p->kernels_);
   p->source_ = src.code;
   p->dims_ = src.dims;
-  cuda::CUmodule module = cuda::load_module(src.code);
+  p->module_ = cuda::load_module(src.code);
   std::unordered_map<std::string, cuda::CUfunction> functions;
   std::unordered_set<NodeId> read;
   for (size_t s = 0; s < p->kernels_.size(); ++s) {
     const Kernel& k = p->kernels_[s];
     const CudaKernel& ck = src.kernels[s];
     auto [it, fresh] = functions.try_emplace(ck.name, nullptr);
-    if (fresh) cuda::check(dev.api.cuModuleGetFunction(&it->second, module, ck.name.c_str()),
+    if (fresh) cuda::check(dev.api.cuModuleGetFunction(&it->second, p->module_->get(), ck.name.c_str()),
                            "cuModuleGetFunction");
     Step step{it->second, ck.launch, k.output, k.inputs, p->plan_.slot[s], k.matmul, ck.name};
     // cuBLAS takes float operands only; quantized products run their kernel.
@@ -72,19 +72,6 @@ CUdeviceptr CUDAProgram::resolve_input(NodeId id,
                 "cuMemcpyHtoD");
   copy.uploaded = count;
   return copy.buffer.ptr();
-}
-
-std::vector<TracedStep> CUDAProgram::run_traced(Graph& g) {
-  std::vector<TracedStep> trace;
-  trace_ = &trace;
-  try {
-    run(g);
-  } catch (...) {
-    trace_ = nullptr;
-    throw;
-  }
-  trace_ = nullptr;
-  return trace;
 }
 
 void CUDAProgram::run(Graph& g) {
@@ -182,52 +169,21 @@ void CUDAProgram::run(Graph& g) {
 bool CUDAProgram::run_gemm(const MatmulPattern& mm, const Graph& g, CUdeviceptr a, CUdeviceptr b,
                            CUdeviceptr c) const {
   const cuda::Device& dev = cuda::device();
-  ConcreteView va = mm.a_view.resolve(g.dims()), vb = mm.b_view.resolve(g.dims());
-  size_t r = va.shape.size();
-  int64_t M = va.shape[r - 3], K = va.shape[r - 2], N = va.shape[r - 1];
-  const int64_t limit = int64_t(1) << 31;
-  if (M >= limit || N >= limit || K >= limit) return false;
-  BlasMatrix ma = as_blas(M, K, va.strides[r - 3], va.strides[r - 2]);
-  BlasMatrix mb = as_blas(K, N, vb.strides[r - 2], vb.strides[r - 1]);
-  if (!ma.ok || !mb.ok || K == 0) return false;  // K == 0: the kernel writes the zeros
-  // Batch dims B does not vary along, over rows of A that continue one
-  // another (a Linear on (batch, seq, features)): one product of batch*m rows.
-  std::vector<size_t> batch_dims;  // the batch dims that matter, outermost first
-  int64_t rows = M;
-  bool fold = !ma.trans;
-  for (size_t d = r - 3; d-- > 0;) {
-    if (va.shape[d] == 1) continue;
-    batch_dims.insert(batch_dims.begin(), d);
-    fold = fold && vb.strides[d] == 0 && va.strides[d] == rows * ma.ld;
-    rows *= va.shape[d];
-  }
-  if (fold && rows < limit) {
-    M = rows;
-    batch_dims.clear();
-  }
+  std::optional<BlasProduct> p = blas_product(mm, g.dims());
+  if (!p || p->k == 0) return false;  // k == 0: the kernel writes the zeros
+  const int64_t M = p->m, N = p->n, K = p->k;
+  const BlasMatrix &ma = p->a, &mb = p->b;
   // Row-major C = A B is column-major C^T = B^T A^T: cuBLAS gets B first.
   const int op_a = ma.trans ? 1 : 0, op_b = mb.trans ? 1 : 0;
   const float one = 1.0f, zero = 0.0f;
   const float *pa = reinterpret_cast<const float*>(a), *pb = reinterpret_cast<const float*>(b);
   float* pc = reinterpret_cast<float*>(c);
   // The innermost batch dim goes to one strided-batched call; outer ones loop.
-  int64_t inner = 1, stride_a = 0, stride_b = 0, outer = 1;
-  if (!batch_dims.empty()) {
-    size_t d = batch_dims.back();
-    inner = va.shape[d];
-    stride_a = va.strides[d];
-    stride_b = vb.strides[d];
-    for (size_t j = 0; j + 1 < batch_dims.size(); ++j) outer *= va.shape[batch_dims[j]];
-  }
-  for (int64_t t = 0; t < outer; ++t) {
-    int64_t oa = va.offset, ob = vb.offset, rest = t;
-    for (size_t j = batch_dims.size() - (batch_dims.empty() ? 0 : 1); j-- > 0;) {
-      size_t d = batch_dims[j];
-      int64_t i = rest % va.shape[d];
-      rest /= va.shape[d];
-      oa += i * va.strides[d];
-      ob += i * vb.strides[d];
-    }
+  const int64_t inner = p->batch_shape.empty() ? 1 : p->batch_shape.back();
+  const int64_t stride_a = p->batch_shape.empty() ? 0 : p->a_strides.back();
+  const int64_t stride_b = p->batch_shape.empty() ? 0 : p->b_strides.back();
+  for (int64_t t = 0; t < p->batches / inner; ++t) {
+    auto [oa, ob] = p->offsets(t * inner);
     float* pct = pc + t * inner * M * N;
     int status = dev.api.cublasSgemmStridedBatched(
         dev.blas, op_b, op_a, int(N), int(M), int(K), &one, pb + ob, int(mb.ld), stride_b,

@@ -26,7 +26,6 @@ class CUDAProgram : public Program {
   static std::shared_ptr<CUDAProgram> compile(const Graph& g);
 
   void run(Graph& g) override;
-  std::vector<TracedStep> run_traced(Graph& g) override;
   size_t kernel_count() const override { return kernels_.size(); }
   std::string source() const override { return source_; }
   size_t gemm_count() const {  // steps that are matrix products (cuBLAS when it loaded)
@@ -58,6 +57,7 @@ class CUDAProgram : public Program {
   bool run_gemm(const MatmulPattern& m, const Graph& g, cuda::CUdeviceptr a, cuda::CUdeviceptr b,
                 cuda::CUdeviceptr c) const;
 
+  std::unique_ptr<cuda::Module> module_;  // before the functions taken from it
   RunPlan plan_;
   std::vector<Kernel> kernels_;
   std::vector<Step> steps_;
@@ -68,7 +68,6 @@ class CUDAProgram : public Program {
   std::unordered_map<NodeId, InputCopy> inputs_;
   // Last run's results as handed to the graph, and the slot still holding each.
   std::vector<std::pair<std::weak_ptr<const std::vector<float>>, size_t>> handed_;
-  std::vector<TracedStep>* trace_ = nullptr;  // set during run_traced
 };
 
 }  // namespace luminal
