@@ -15,6 +15,7 @@
 #include "core/errors.h"
 #include "core/first_difference.h"
 #include "core/graph.h"
+#include "core/host_buffer.h"
 #include "cpu/blas.h"
 #include "cpu/cpu_program.h"
 #include "cpu/jit.h"
@@ -152,8 +153,7 @@ NB_MODULE(_core, m) {
           [](Graph& g, HandleId h,
              nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu> data,
              bool keep_results) {
-            auto buf = std::make_shared<std::vector<float>>(data.data(),
-                                                            data.data() + data.shape(0));
+            auto buf = copy_to_host_buffer(data.data(), size_t(data.shape(0)));
             g.set_input(h, std::move(buf), keep_results);
           },
           "handle"_a, "data"_a, "keep_results"_a = false)
