@@ -9,8 +9,8 @@ random weights, made here), the same prompt and the same thread count.
 Prints prefill and decode tokens/s with ratios, and luminal's decode as a
 fraction of the memory-bandwidth bound (weight bytes read per token over the
 bandwidth measured in this run). luminal and llama.cpp take turns for
-``--rounds`` rounds (both models in memory when they fit) and each keeps its
-best: this VM's bandwidth drifts by 2x within minutes. transformers runs only when its f32 copy
+``--rounds`` rounds, one model in memory at a time, and each keeps its best:
+this VM's bandwidth drifts by 2x within minutes. transformers runs only when its f32 copy
 fits in memory (the few-layer variants). Model files are cached under
 ``--dir`` (default: ~/.cache/luminal/bench).
 """
@@ -172,11 +172,6 @@ def llama_cpp_engine(path: Path, prompt: list[int], gen: list[int], threads: int
     return measure
 
 
-def best_of(measure: Callable[[], Speeds], rounds: int) -> Speeds:
-    runs = [measure() for _ in range(rounds)]
-    return max(r[0] for r in runs), max(r[1] for r in runs)
-
-
 def run_transformers(path: Path, prompt: list[int], gen: int, dtype: str) -> tuple[float, float]:
     import torch
     import transformers
@@ -230,7 +225,7 @@ def main() -> None:
     ap.add_argument("--dir", default=os.path.join(os.path.expanduser("~"), ".cache", "luminal", "bench"))
     ap.add_argument("--skip", default="", help="comma list of: llama.cpp, transformers")
     ap.add_argument("--rounds", type=int, default=3,
-                    help="measurements per engine (luminal and llama.cpp alternate); the best is shown")
+                    help="measurements per engine (luminal and llama.cpp take turns); the best is shown")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import torch
@@ -247,43 +242,43 @@ def main() -> None:
     skip = set(args.skip.split(",")) if args.skip else set()
 
     rows: list[tuple[str, float, float]] = []
-    print("luminal ...", file=sys.stderr)
-    lum, generated = luminal_engine(path, prompt, args.gen_tokens)
-    bandwidth = measure_bandwidth(args.threads)
-    llama = None
     if "llama.cpp" not in skip:
         try:
             import llama_cpp  # noqa: F401
         except ImportError:
             print("  llama-cpp-python is not installed: skipped", file=sys.stderr)
             skip.add("llama.cpp")
-    # This VM's memory bandwidth drifts by 2x within minutes: with both models
-    # in memory, the engines take turns, round after round, and each keeps
-    # its best round. (llama.cpp maps the file; luminal holds a copy.)
-    both_fit = 1.2 * path.stat().st_size < _mem_available()  # measured with luminal's copy loaded
-    if "llama.cpp" not in skip and both_fit:
-        print("llama.cpp ...", file=sys.stderr)
-        llama = llama_cpp_engine(path, prompt, generated or [300] * args.gen_tokens, args.threads)
-        runs: dict[str, list[Speeds]] = {"luminal": [], "llama.cpp": []}
-        for _ in range(args.rounds):
-            runs["luminal"].append(lum())
-            runs["llama.cpp"].append(llama())
-            bandwidth = max(bandwidth, measure_bandwidth(args.threads))
-        for name, rs in runs.items():
-            rows.append((name, max(r[0] for r in rs), max(r[1] for r in rs)))
+    # This VM's memory bandwidth drifts by 2x within minutes: the engines take
+    # turns, round after round, and each keeps its best round. One engine is
+    # in memory at a time (loading is seconds; kernels come from the cache):
+    # with both resident, luminal's copy of the weights and the mapped file
+    # compete for memory and its decode dropped by up to 40%.
+    runs: dict[str, list[Speeds]] = {"luminal": []}
+    if "llama.cpp" not in skip:
+        runs["llama.cpp"] = []
+    generated: list[int] = []
+    bandwidth = 0.0
+    for r in range(args.rounds):
+        print(f"round {r + 1}: luminal ...", file=sys.stderr)
+        lum, out = luminal_engine(path, prompt, args.gen_tokens)
+        generated = generated or out
+        runs["luminal"].append(lum())
+        del lum
+        gc.collect()  # the graph's reference cycles: free luminal's copy before the next engine loads
+        if "llama.cpp" in runs:
+            print(f"round {r + 1}: llama.cpp ...", file=sys.stderr)
+            runs["llama.cpp"].append(
+                llama_cpp_engine(path, prompt, generated or [300] * args.gen_tokens, args.threads)())
+            gc.collect()
+        bandwidth = max(bandwidth, measure_bandwidth(args.threads))
+        print("  " + ", ".join(f"{name} {rs[-1][0]:.2f} / {rs[-1][1]:.2f}" for name, rs in runs.items())
+              + " tok/s (prefill / decode)", file=sys.stderr)
+    for name, rs in runs.items():
+        rows.append((name, max(x[0] for x in rs), max(x[1] for x in rs)))
+    round_ratios = ""
+    if "llama.cpp" in runs:
         ratios = sorted(a[1] / b[1] for a, b in zip(runs["luminal"], runs["llama.cpp"]))
         round_ratios = ", ".join(f"{x:.2f}" for x in ratios)
-        del llama
-        gc.collect()
-    else:
-        rows.append(("luminal", *best_of(lum, args.rounds)))
-        round_ratios = ""
-    del lum
-    gc.collect()  # the graph's reference cycles: free luminal's copy before the next engine loads
-    if "llama.cpp" not in skip and not both_fit:  # one model at a time
-        print("llama.cpp ...", file=sys.stderr)
-        rows.append(("llama.cpp", *best_of(llama_cpp_engine(path, prompt, generated or [300] * args.gen_tokens,
-                                                            args.threads), args.rounds)))
     lp, ld = rows[0][1], rows[0][2]
     weights = weight_bytes_per_token(path)
     f32_bytes = weights / (2 if args.format == "f16" else 34 / 32) * 4  # an f32 copy of the model
