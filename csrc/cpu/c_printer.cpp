@@ -38,6 +38,9 @@ const char* kQuantPrelude = R"(#include <stdlib.h>
 #include <string.h>
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#define LM_NEON 1
 #endif
 static inline float lm_as_float(uint32_t bits) { float f; memcpy(&f, &bits, 4); return f; }
 )";
@@ -75,6 +78,20 @@ static inline __attribute__((always_inline)) float lm_hsum8(__m256 a) {
   return _mm_cvtss_f32(s);
 }
 #endif
+#if defined(LM_NEON)
+/* The int8 dot product of 32 weights (w0, w1) and 32 activations, in 4 lanes. */
+static inline __attribute__((always_inline)) int32x4_t lm_dot32(int8x16_t w0, int8x16_t w1,
+                                                                int8x16_t x0, int8x16_t x1) {
+#if defined(__ARM_FEATURE_DOTPROD)
+  return vdotq_s32(vdotq_s32(vdupq_n_s32(0), w0, x0), w1, x1);
+#else  /* each int16 product widened before it is summed: no overflow */
+  int32x4_t s = vpaddlq_s16(vmull_s8(vget_low_s8(w0), vget_low_s8(x0)));
+  s = vpadalq_s16(s, vmull_high_s8(w0, x0));
+  s = vpadalq_s16(s, vmull_s8(vget_low_s8(w1), vget_low_s8(x1)));
+  return vpadalq_s16(s, vmull_high_s8(w1, x1));
+#endif
+}
+#endif
 #ifndef LM_QROWS
 #define LM_QROWS 8 /* activation rows per weight block: 8 accumulators fit AVX2's 16 registers */
 #endif
@@ -105,6 +122,28 @@ static inline __attribute__((always_inline)) void lm_dot_q(
     }
   }
   for (int i = 0; i < count; ++i) out[i * out_stride] = lm_hsum8(acc[i]);
+#elif defined(LM_NEON)
+  float32x4_t acc[LM_QROWS];
+  for (int i = 0; i < LM_QROWS; ++i) acc[i] = vdupq_n_f32(0.0f);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = w + b * bb;
+    const float d = lm_half(blk);
+    int8x16_t w0, w1;  /* the block's values 0..15 and 16..31 */
+    if (bb == 34) {
+      w0 = vld1q_s8((const int8_t*)blk + 2);
+      w1 = vld1q_s8((const int8_t*)blk + 18);
+    } else {
+      const uint8x16_t packed = vld1q_u8(blk + 2);
+      w0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(packed, vdupq_n_u8(0x0f))), vdupq_n_s8(8));
+      w1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(packed, 4)), vdupq_n_s8(8));
+    }
+    for (int i = 0; i < count; ++i) {
+      const int8_t* x = aq + i * k + b * 32;
+      acc[i] = vfmaq_n_f32(acc[i], vcvtq_f32_s32(lm_dot32(w0, w1, vld1q_s8(x), vld1q_s8(x + 16))),
+                           d * as[i * nb + b]);
+    }
+  }
+  for (int i = 0; i < count; ++i) out[i * out_stride] = vaddvq_f32(acc[i]);
 #else
   for (int i = 0; i < count; ++i) {
     float acc = 0.0f;
@@ -160,6 +199,12 @@ static inline __attribute__((always_inline)) __m256 lm_half8(const uint16_t* p, 
   return bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))
               : _mm256_cvtph_ps(h);
 }
+#elif defined(LM_NEON)
+#define LM_HALF_NEON 1
+static inline __attribute__((always_inline)) float32x4_t lm_half4(const uint16_t* p, int bf16) {
+  const uint16x4_t h = vld1_u16(p);
+  return bf16 ? vreinterpretq_f32_u32(vshll_n_u16(h, 16)) : vcvt_f32_f16(vreinterpret_f16_u16(h));
+}
 #endif
 /* out[i * ldo + j] (+= when add) sum over t < len of a[i * lda + t] * w[j * ldw + t],
    for na activation rows and nw weight rows. Always inlined with constant na,
@@ -184,6 +229,20 @@ static inline __attribute__((always_inline)) void lm_dot_h(
   }
   for (int i = 0; i < na; ++i)
     for (int j = 0; j < nw; ++j) sum[i][j] = lm_hsum8(acc[i][j]);
+#elif defined(LM_HALF_NEON)
+  float32x4_t acc[4][4];
+  for (int i = 0; i < na; ++i)
+    for (int j = 0; j < nw; ++j) acc[i][j] = vdupq_n_f32(0.0f);
+  for (; t + 4 <= len; t += 4) {
+    float32x4_t wv[4];
+    for (int j = 0; j < nw; ++j) wv[j] = lm_half4(w + j * ldw + t, bf16);
+    for (int i = 0; i < na; ++i) {
+      const float32x4_t x = vld1q_f32(a + i * lda + t);
+      for (int j = 0; j < nw; ++j) acc[i][j] = vfmaq_f32(acc[i][j], x, wv[j]);
+    }
+  }
+  for (int i = 0; i < na; ++i)
+    for (int j = 0; j < nw; ++j) sum[i][j] = vaddvq_f32(acc[i][j]);
 #else
   for (int i = 0; i < na; ++i)
     for (int j = 0; j < nw; ++j) sum[i][j] = 0.0f;
@@ -385,16 +444,50 @@ static void lm_half_matmul(float* out, const float* a, const float* wf, int64_t 
    (bb 18) w of n rows. Few rows (decode): like llama.cpp, activations are
    quantized to Q8_0 first so the dot products run in int8; their scales
    stay float32. */
+#ifndef LM_HALF_SIMD
+/* Prefill without the packed GEMM (no AVX2): each weight row widened once,
+   exactly, then dotted with every activation row. Activations stay
+   unquantized, as in the GEMM, so results do not depend on the ISA. */
+static void lm_quant_matmul_exact(float* out, const float* a, const float* wf, int64_t rows,
+                                  int64_t n, int64_t k, int64_t lda, int bb) {
+  #pragma omp parallel
+  {
+    float* wrow = (float*)malloc(sizeof(float) * (size_t)k + 32);
+    #pragma omp for schedule(static)
+    for (int64_t j = 0; j < n; ++j) {
+      for (int64_t t = 0; wrow && t < k; ++t)
+        wrow[t] = bb == 34 ? lm_load_q8_0(wf, j * k + t) : lm_load_q4_0(wf, j * k + t);
+      for (int64_t r = 0; r < rows; ++r) {
+        float acc = 0.0f;
+        if (wrow) {
+          #pragma omp simd reduction(+:acc)
+          for (int64_t t = 0; t < k; ++t) acc += a[r * lda + t] * wrow[t];
+        } else {  /* no memory for the row: dequantize on the fly */
+          for (int64_t t = 0; t < k; ++t)
+            acc += a[r * lda + t] * (bb == 34 ? lm_load_q8_0(wf, j * k + t) : lm_load_q4_0(wf, j * k + t));
+        }
+        out[r * n + j] = acc;
+      }
+    }
+    free(wrow);
+  }
+}
+#endif
 static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t rows, int64_t n,
                             int64_t k, int64_t lda, int bb) {
-#ifdef LM_HALF_SIMD
   /* 16+ rows (prefill) are compute-bound: widen weight blocks to float32 and
      run the packed GEMM (faster here than int8 dot products, and the
      activations stay unquantized). Decode keeps the int8 kernel. */
+#ifdef LM_HALF_SIMD
   if (rows >= 16) {
     const int64_t done = lm_wide_gemm_rows(out, a, wf, rows, n, k, lda, bb);
     out += done * n; a += done * lda; rows -= done;
     if (!rows) return;
+  }
+#else
+  if (rows >= 16) {
+    lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
+    return;
   }
 #endif
   const uint8_t* w = (const uint8_t*)wf;
