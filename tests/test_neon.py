@@ -77,3 +77,20 @@ def test_neon_products_match_this_cpu(tmp_path: Path, fmt: str, rows: int, march
         pre = subprocess.run([CC, f"-march={march}", "-E", "-dM", "-x", "c", "-", "-include", "arm_neon.h"],
                              input="", capture_output=True, text=True).stdout
         assert "__ARM_FEATURE_DOTPROD" in pre and "__ARM_NEON" in pre
+
+
+@pytest.mark.parametrize("fmt", ["f32", "q8_0", "bf16_packed"])
+def test_a_llama_step_compiles_for_aarch64(tmp_path: Path, fmt: str) -> None:
+    """Every kernel of a decoder step (attention, norms, RoPE, products, the
+    KV cache's rows) compiles for AArch64 with OpenMP, as on an ARM host."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_cuda import llama_graph
+
+    cx = llama_graph(fmt)
+    cx.compile(lm.CPUCompiler())
+    (tmp_path / "step.c").write_text(cx.kernel_source())
+    subprocess.run([CC, "-march=armv8.2-a+dotprod", "-O3", "-std=c99", "-fopenmp", "-ffp-contract=off",
+                    "-fno-math-errno", "-fPIC", "-c", str(tmp_path / "step.c"), "-o", str(tmp_path / "step.o")],
+                   check=True, capture_output=True)
