@@ -1,14 +1,12 @@
 #include "cpu/c_printer.h"
 
-#include "compiler/c_family.h"
-
 #include <algorithm>
-#include <cmath>
-#include <optional>
 #include <cstdio>
-#include <set>
+#include <optional>
 #include <sstream>
 #include <unordered_map>
+
+#include "compiler/c_family.h"
 
 namespace luminal {
 
@@ -440,17 +438,13 @@ static void lm_half_matmul(float* out, const float* a, const float* wf, int64_t 
     }
   }
 }
-/* out[rows, n] = a[rows, k] (row stride lda) @ w^T for Q8_0 (bb 34) or Q4_0
-   (bb 18) w of n rows. Few rows (decode): like llama.cpp, activations are
-   quantized to Q8_0 first so the dot products run in int8; their scales
-   stay float32. */
-#ifndef LM_HALF_SIMD
-/* Prefill without the packed GEMM (no AVX2): each weight row widened once,
-   exactly, then dotted with every activation row. Activations stay
-   unquantized, as in the GEMM, so results do not depend on the ISA. */
+/* out[rows, n] = a @ w^T for Q8_0/Q4_0 w with each weight row widened once,
+   exactly, then dotted with every activation row: prefill without the packed
+   GEMM (no AVX2; activations unquantized, as in the GEMM, so results do not
+   depend on the ISA), and the fallback when memory runs out. */
 static void lm_quant_matmul_exact(float* out, const float* a, const float* wf, int64_t rows,
                                   int64_t n, int64_t k, int64_t lda, int bb) {
-  #pragma omp parallel
+  #pragma omp parallel if (rows * n * k > 65536)
   {
     float* wrow = (float*)malloc(sizeof(float) * (size_t)k + 32);
     #pragma omp for schedule(static)
@@ -472,7 +466,10 @@ static void lm_quant_matmul_exact(float* out, const float* a, const float* wf, i
     free(wrow);
   }
 }
-#endif
+/* out[rows, n] = a[rows, k] (row stride lda) @ w^T for Q8_0 (bb 34) or Q4_0
+   (bb 18) w of n rows. Few rows (decode): like llama.cpp, activations are
+   quantized to Q8_0 first so the dot products run in int8; their scales
+   stay float32. */
 static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t rows, int64_t n,
                             int64_t k, int64_t lda, int bb) {
   /* 16+ rows (prefill) are compute-bound: widen weight blocks to float32 and
@@ -494,16 +491,9 @@ static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t
   const int64_t nb = k / 32;
   int8_t* aq = (int8_t*)malloc((size_t)(rows * k) + 32);
   float* as = (float*)malloc(sizeof(float) * (size_t)(rows * nb) + 32);
-  if (!aq || !as) { /* no memory for the quantized copy: dequantize on the fly */
+  if (!aq || !as) { /* no memory for the quantized copy */
     free(aq); free(as);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < n; ++j) {
-        double acc = 0.0;
-        for (int64_t t = 0; t < k; ++t)
-          acc += (double)a[r * lda + t] *
-                 (bb == 34 ? lm_load_q8_0(wf, j * k + t) : lm_load_q4_0(wf, j * k + t));
-        out[r * n + j] = (float)acc;
-      }
+    lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
     return;
   }
   #pragma omp parallel for schedule(static) if (rows * k > 65536)
@@ -590,10 +580,6 @@ void lm_matvec(float* y, const float* x, int64_t incx, const float* b, int64_t n
 )";
 
 
-
-}  // namespace
-
-namespace {
 
 std::string print_body(const Kernel& k, std::ostringstream& os, const char* indent) {
   return print_values(k.body, k, os, indent);

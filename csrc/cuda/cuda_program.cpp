@@ -38,9 +38,8 @@ std::shared_ptr<CUDAProgram> CUDAProgram::compile(const Graph& g) {
   return p;
 }
 
-CUdeviceptr CUDAProgram::resolve_input(NodeId id,
+CUdeviceptr CUDAProgram::resolve_input(const cuda::Api& api, NodeId id,
                                        const std::shared_ptr<const std::vector<float>>& host) {
-  const cuda::Api& api = cuda::device().api;
   InputCopy& copy = inputs_[id];
   const size_t count = host->size(), bytes = count * sizeof(float);
   if (copy.host.lock() == host && copy.uploaded <= count) {
@@ -86,7 +85,7 @@ void CUDAProgram::run(Graph& g) {
   g.set_results({});
 
   std::vector<CUdeviceptr> data(g.node_slots(), 0);
-  for (NodeId id : read_inputs_) data[id] = resolve_input(id, g.input_data().at(id));
+  for (NodeId id : read_inputs_) data[id] = resolve_input(api, id, g.input_data().at(id));
   handed_.clear();
   if (slots_.size() < plan_.slot_count) slots_.resize(plan_.slot_count);
 
@@ -133,16 +132,17 @@ void CUDAProgram::run(Graph& g) {
         }
       }
       blocks = std::clamp<int64_t>(blocks, 1, cap);
-      cuda::check(api.cuLaunchKernel(step.fn, unsigned(blocks), 1, 1, kCudaBlock, 1, 1, 0, nullptr,
-                                     params.data(), nullptr),
-                  ("cuLaunchKernel " + step.name).c_str());
+      // The error text is built only on failure: this runs for every kernel of every run.
+      if (cuda::CUresult r = api.cuLaunchKernel(step.fn, unsigned(blocks), 1, 1, kCudaBlock, 1, 1, 0,
+                                                nullptr, params.data(), nullptr))
+        cuda::check(r, ("cuLaunchKernel " + step.name).c_str());
     }
     if (trace_) {
       auto host = download(out.ptr(), count);
       trace_->push_back({step.output, step.name, shapes[step.output], std::move(*host)});
     }
     if (profile) {  // launches are asynchronous: wait for this one to time it
-      cuda::check(api.cuCtxSynchronize(), ("kernel " + step.name).c_str());
+      if (cuda::CUresult r = api.cuCtxSynchronize()) cuda::check(r, ("kernel " + step.name).c_str());
       times.push_back({ms_since(t0), step.name, step.gemm ? &*step.gemm : nullptr});
     }
   }

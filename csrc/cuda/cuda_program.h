@@ -52,7 +52,8 @@ class CUDAProgram : public Program {
     cuda::DeviceBuffer buffer;
   };
   // The device address of input `id`'s data for this run, uploading what changed.
-  cuda::CUdeviceptr resolve_input(NodeId id, const std::shared_ptr<const std::vector<float>>& host);
+  cuda::CUdeviceptr resolve_input(const cuda::Api& api, NodeId id,
+                                  const std::shared_ptr<const std::vector<float>>& host);
   // C = A @ B by cuBLAS; false (nothing written) when the strides do not fit.
   bool run_gemm(const MatmulPattern& m, const Graph& g, cuda::CUdeviceptr a, cuda::CUdeviceptr b,
                 cuda::CUdeviceptr c) const;
