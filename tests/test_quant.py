@@ -176,11 +176,11 @@ def test_prefill_products_widen_weights(fmt, rows, n, k):
 
 
 @pytest.mark.parametrize("fmt", quant.GGML_BLOCKS)
-@pytest.mark.parametrize("rows, n", [(4, 2), (9, 33), (12, 7), (3, 5)])
+@pytest.mark.parametrize("rows, n", [(4, 2), (9, 33), (12, 7), (3, 5), (1, 8), (1, 6)])
 def test_quantized_products_tiles_and_edges(fmt, rows, n):
-    """Products run in tiles of 2 weight rows x 4 activation rows, the rest
-    one weight row at a time: every split (odd n, leftover rows) gives the
-    exact int8 emulation."""
+    """Products run in tiles of 2 weight rows x 4 activation rows, then 4
+    weight rows x 1 activation row, the rest one weight row at a time: every
+    split (odd n, leftover rows, decode) gives the exact int8 emulation."""
     w = np.random.default_rng(rows * n).normal(0, 0.5, (n, 64)).astype(np.float32)
     x = np.random.default_rng(n).normal(0, 1, (rows, 64)).astype(np.float32)
     blocks = quant.quantize(w, fmt)
@@ -189,6 +189,28 @@ def test_quantized_products_tiles_and_edges(fmt, rows, n):
     cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
     cx.execute()
     np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, blocks, fmt), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("fmt", quant.QUANTIZED)
+def test_quantized_decode_row_equals_its_row_in_a_batch(fmt):
+    """A row alone (decode: 4 weight rows x 1 activation row) and the same row
+    in a batch of 5 (2x4 tiles, then 4x1) run the same float operations in the
+    same order: bit-equal, so a prompt's logits do not depend on how it was
+    batched."""
+    rng = np.random.default_rng(3)
+    w = rng.normal(0, 0.5, (12, 256)).astype(np.float32)
+    x = rng.normal(0, 1, (5, 256)).astype(np.float32)
+    cx = lm.Graph()
+    xin = cx.tensor(("s", 256))
+    y = (xin @ cx.parameter(w.shape, dtype=fmt).set_blocks(quant.quantize(w, fmt)).T).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    xin.set(x)
+    cx.execute()
+    batch = y.numpy().copy()
+    for r in range(5):
+        xin.set(x[r:r + 1])
+        cx.execute()
+        np.testing.assert_array_equal(y.numpy()[0], batch[r])
 
 
 # ---------------------------------------------------------------- packed halves
