@@ -25,7 +25,7 @@ const char* const kHalfBits = R"(LM_FN float lm_half_bits(uint32_t h) {
 }
 )";
 
-const char* const kCompactLoads = R"(/* Quantized weights (core/quant.h): a Q8_0/Q4_0 buffer holds GGML blocks,
+const char* const kCompactLoads = R"(/* Quantized weights (core/quant.h): a Q8_0/Q4_0/Q4_K/Q6_K buffer holds GGML blocks,
    an f16_packed/bf16_packed one 2-byte halves, widened exactly. */
 LM_FN float lm_load_q8_0(const float* base, int64_t i) {
   const uint8_t* b = (const uint8_t*)base + (i / 32) * 34;
@@ -36,6 +36,26 @@ LM_FN float lm_load_q4_0(const float* base, int64_t i) {
   int j = (int)(i % 32);
   int q = j < 16 ? (b[2 + j] & 0x0f) : (b[2 + j - 16] >> 4);
   return lm_half(b) * (float)(q - 8);
+}
+/* Q4_K / Q6_K super-blocks of 256 values (core/quant.h), in ggml's float
+   order. lm_q4k_scale: sub-block j's 6-bit scale (m = 0) or min (m = 4). */
+LM_FN int lm_q4k_scale(const uint8_t* s, int j, int m) {
+  return j < 4 ? s[j + m] & 63
+               : (m ? s[j + 4] >> 4 : s[j + 4] & 0x0f) | ((s[j - 4 + m] >> 6) << 4);
+}
+LM_FN float lm_load_q4_k(const float* base, int64_t i) {
+  const uint8_t* b = (const uint8_t*)base + (i / 256) * 144;
+  const int j = (int)(i % 256), sub = j / 32;
+  const uint8_t q = b[16 + 32 * (sub / 2) + j % 32];
+  return lm_half(b) * (float)lm_q4k_scale(b + 4, sub, 0) * (float)(sub % 2 ? q >> 4 : q & 0x0f) -
+         lm_half(b + 2) * (float)lm_q4k_scale(b + 4, sub, 4);
+}
+LM_FN float lm_load_q6_k(const float* base, int64_t i) {
+  const uint8_t* b = (const uint8_t*)base + (i / 256) * 210;
+  const int j = (int)(i % 256), h = j / 128, p = j % 128;
+  const uint8_t lo = b[64 * h + p % 64], hi = b[128 + 32 * h + p % 32];
+  const int q = ((p < 64 ? lo & 0x0f : lo >> 4) | (((hi >> (2 * (p / 32))) & 3) << 4)) - 32;
+  return lm_half(b + 208) * (float)(int8_t)b[192 + j / 16] * (float)q;
 }
 LM_FN float lm_load_f16_packed(const float* base, int64_t i) {
   return lm_half((const uint8_t*)base + 2 * i);

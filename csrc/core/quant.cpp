@@ -10,6 +10,8 @@ namespace {
 
 constexpr QuantFormat kQ8_0{"q8_0", 32, 34};
 constexpr QuantFormat kQ4_0{"q4_0", 32, 18};
+constexpr QuantFormat kQ4_K{"q4_k", 256, 144};
+constexpr QuantFormat kQ6_K{"q6_k", 256, 210};
 constexpr QuantFormat kF16Packed{"f16_packed", 1, 2};
 constexpr QuantFormat kBF16Packed{"bf16_packed", 1, 2};
 
@@ -32,11 +34,45 @@ float half_to_float(uint16_t h) {
   return f;
 }
 
+uint16_t half_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return h;
+}
+
+// Value j (0..255) of a Q4_K (144 bytes) or Q6_K (210 bytes) super-block, in
+// ggml's float order: (d * scale) * q - dmin * min.
+float k_quant_value(int64_t block_bytes, const uint8_t* b, int j) {
+  const int sub = j / 32, l = j % 32;
+  if (block_bytes == 144) {  // d, dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles
+    const uint8_t* s = b + 4;
+    int sc, mn;
+    if (sub < 4) {
+      sc = s[sub] & 63, mn = s[sub + 4] & 63;
+    } else {
+      sc = (s[sub + 4] & 0x0f) | ((s[sub - 4] >> 6) << 4);
+      mn = (s[sub + 4] >> 4) | ((s[sub] >> 6) << 4);
+    }
+    const uint8_t q = b[16 + 32 * (sub / 2) + l];
+    return half_to_float(half_at(b)) * float(sc) * float(sub % 2 ? q >> 4 : q & 0x0f) -
+           half_to_float(half_at(b + 2)) * float(mn);
+  }
+  // Q6_K: ql[128], qh[64], int8 scales[16], d. Halves of 128 values: value p
+  // of a half takes its low 4 bits from ql[p % 64] (high nibble from p = 64)
+  // and its top 2 from qh[p % 32] >> 2 * (p / 32); one scale per 16 values.
+  const int half = j / 128, p = j % 128;
+  const uint8_t lo = b[64 * half + p % 64], hi = b[128 + 32 * half + p % 32];
+  const int q = ((p < 64 ? lo & 0x0f : lo >> 4) | (((hi >> (2 * (p / 32))) & 3) << 4)) - 32;
+  return half_to_float(half_at(b + 208)) * float(int8_t(b[192 + j / 16])) * float(q);
+}
+
 }  // namespace
 
 const QuantFormat* quant_format(const std::string& dtype) {
   if (dtype == kQ8_0.name) return &kQ8_0;
   if (dtype == kQ4_0.name) return &kQ4_0;
+  if (dtype == kQ4_K.name) return &kQ4_K;
+  if (dtype == kQ6_K.name) return &kQ6_K;
   if (dtype == kF16Packed.name) return &kF16Packed;
   if (dtype == kBF16Packed.name) return &kBF16Packed;
   return nullptr;
@@ -70,10 +106,14 @@ std::vector<float> dequantize(const QuantFormat& f, const std::vector<float>& st
   }
   for (int64_t b = 0; b < numel / f.block_values; ++b) {
     const uint8_t* block = bytes + b * f.block_bytes;
+    float* dst = out.data() + b * f.block_values;
+    if (&f == &kQ4_K || &f == &kQ6_K) {
+      for (int j = 0; j < 256; ++j) dst[j] = k_quant_value(f.block_bytes, block, j);
+      continue;
+    }
     uint16_t h;
     std::memcpy(&h, block, 2);
     float d = half_to_float(h);
-    float* dst = out.data() + b * f.block_values;
     if (&f == &kQ8_0) {
       for (int j = 0; j < 32; ++j) dst[j] = d * float(int8_t(block[2 + j]));
     } else {

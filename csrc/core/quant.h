@@ -1,10 +1,16 @@
-// Quantized storage formats (GGML's Q8_0 and Q4_0) for weight inputs. A
+// Quantized storage formats (GGML's Q8_0, Q4_0, Q4_K, Q6_K) for weight inputs. A
 // quantized input's buffer holds its blocks byte for byte (the float vector
 // is only storage); readers dequantize, and backends may run quantized
 // kernels on the blocks directly (cpu: lm_quant_matmul, int8 dot products).
 //   Q8_0: 32 values per 34-byte block: fp16 scale d, then 32 int8 q; x = d*q.
 //   Q4_0: 32 values per 18-byte block: fp16 scale d, then 16 bytes whose low
 //         nibbles are values 0..15 and high nibbles 16..31; x = d*(nibble-8).
+//   Q4_K: 256 values per 144-byte super-block: fp16 d and dmin, 12 bytes of
+//         6-bit scales and mins for 8 sub-blocks of 32, 128 bytes of nibbles;
+//         x = d*scale*q - dmin*min.
+//   Q6_K: 256 values per 210-byte super-block: 128 bytes of low nibbles, 64
+//         of top 2 bits, 16 int8 scales (one per 16 values), fp16 d;
+//         x = d*scale*(q-32).
 //   f16_packed / bf16_packed: one IEEE half / bfloat16 per 2 bytes, the
 //         weights of an F16 / BF16 checkpoint at their stored size (the
 //         dtypes "f16" and "bf16" instead mean float32 storage, rounded).

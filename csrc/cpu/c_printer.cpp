@@ -223,6 +223,96 @@ static __attribute__((noinline)) void lm_dot_q_4x1(const uint8_t* w, int64_t ldw
   else lm_dot_q_4x1_of(w, ldw, 18, as, aq, nb, out);
 }
 #endif
+#if defined(__AVX2__) && defined(__FMA__)
+/* Values [32u, 32u + 32) of a Q4_K (bb 144) or Q6_K (bb 210) super-block as
+   32 int8 quants (Q4_K 0..15, Q6_K -32..31), the scale of each 16 (*d0, *d1:
+   d * sub-block scale, ggml's float order) and Q4_K's min (*mn: dmin * min,
+   subtracted from every value; 0 for Q6_K). */
+static inline __attribute__((always_inline)) __m256i lm_k_unit(const uint8_t* blk, int bb, int u,
+                                                                float* d0, float* d1, float* mn) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  if (bb == 144) {
+    const float d = lm_half(blk);
+    *d0 = *d1 = d * (float)lm_q4k_scale(blk + 4, u, 0);
+    *mn = lm_half(blk + 2) * (float)lm_q4k_scale(blk + 4, u, 4);
+    const __m256i q = _mm256_loadu_si256((const __m256i*)(blk + 16 + 32 * (u / 2)));
+    return _mm256_and_si256(u % 2 ? _mm256_srli_epi16(q, 4) : q, low4);
+  }
+  const int h = u / 4, r = u % 4; /* half of 128, run of 32 in it */
+  const float d = lm_half(blk + 208);
+  *d0 = d * (float)(int8_t)blk[192 + 8 * h + 2 * r];
+  *d1 = d * (float)(int8_t)blk[193 + 8 * h + 2 * r];
+  *mn = 0.0f;
+  const __m256i l = _mm256_loadu_si256((const __m256i*)(blk + 64 * h + 32 * (r % 2)));
+  const __m256i lo = _mm256_and_si256(r < 2 ? l : _mm256_srli_epi16(l, 4), low4);
+  const __m256i hb = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i*)(blk + 128 + 32 * h)),
+                                      _mm_cvtsi32_si128(2 * r));
+  const __m256i hi = _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(3)), 4);
+  return _mm256_sub_epi8(_mm256_or_si256(lo, hi), _mm256_set1_epi8(32));
+}
+/* One Q4_K/Q6_K weight row (nsb super-blocks) against one activation row
+   quantized per 256 like llama.cpp's Q8_K (scale as[sb], int8 aq, and the
+   int sum of each 32, bsum, for Q4_K's mins). The sub-block scales are
+   integers, so a super-block's products sum in int32 (scaled by madd) and
+   meet the float scales once: a quarter of the float work of per-32 scales. */
+static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w, int bb, const float* as,
+                                                               const int32_t* bsum, const int8_t* aq,
+                                                               int64_t nsb) {
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0.0f;
+  const __m256i low4 = _mm256_set1_epi8(0x0f), low2 = _mm256_set1_epi8(3);
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* blk = w + sb * bb;
+    const int8_t* x = aq + sb * 256;
+    __m256i isum = _mm256_setzero_si256();
+    if (bb == 144) {
+      int msum = 0;
+      for (int c = 0; c < 4; ++c) { /* 32 bytes: sub-blocks 2c (low nibbles) and 2c + 1 */
+        const __m256i q = _mm256_loadu_si256((const __m256i*)(blk + 16 + 32 * c));
+        const __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+        const __m256i x0 = _mm256_loadu_si256((const __m256i*)(x + 64 * c));
+        const __m256i x1 = _mm256_loadu_si256((const __m256i*)(x + 64 * c + 32));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0),
+                                                        _mm256_set1_epi16((short)lm_q4k_scale(blk + 4, 2 * c, 0))));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1),
+                                                        _mm256_set1_epi16((short)lm_q4k_scale(blk + 4, 2 * c + 1, 0))));
+        msum += lm_q4k_scale(blk + 4, 2 * c, 4) * bsum[sb * 8 + 2 * c] +
+                lm_q4k_scale(blk + 4, 2 * c + 1, 4) * bsum[sb * 8 + 2 * c + 1];
+      }
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk) * as[sb]), _mm256_cvtepi32_ps(isum), acc);
+      mins += lm_half(blk + 2) * as[sb] * (float)msum;
+    } else {
+      const int8_t* sc = (const int8_t*)blk + 192;
+      for (int h = 0; h < 2; ++h) { /* halves of 128: 4 runs of 32 from ql (2 x 32 bytes) and qh */
+        const __m256i l0 = _mm256_loadu_si256((const __m256i*)(blk + 64 * h));
+        const __m256i l1 = _mm256_loadu_si256((const __m256i*)(blk + 64 * h + 32));
+        const __m256i hb = _mm256_loadu_si256((const __m256i*)(blk + 128 + 32 * h));
+        const __m256i q[4] = {
+            _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(hb, low2), 4)),
+            _mm256_or_si256(_mm256_and_si256(l1, low4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), low2), 4)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), low2), 4)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), low2), 4))};
+        for (int r = 0; r < 4; ++r) {
+          const int u = 4 * h + r;
+          const __m256i qs = _mm256_sub_epi8(q[r], _mm256_set1_epi8(32));
+          const __m256i xs = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i*)(x + 32 * u)), qs);
+          const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[2 * u + 1]), _mm_set1_epi16(sc[2 * u]));
+          isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(qs, qs), xs), scale));
+        }
+      }
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk + 208) * as[sb]), _mm256_cvtepi32_ps(isum), acc);
+    }
+  }
+  return lm_hsum8(acc) - mins;
+}
+static __attribute__((noinline)) float lm_dot_k(const uint8_t* w, int bb, const float* as, const int32_t* bsum,
+                                                const int8_t* aq, int64_t nsb) {
+  return bb == 144 ? lm_dot_k_of(w, 144, as, bsum, aq, nsb) : lm_dot_k_of(w, 210, as, bsum, aq, nsb);
+}
+#endif
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #define LM_HALF_SIMD 1
 static inline __attribute__((always_inline)) __m256 lm_half8(const uint16_t* p, int bf16) {
@@ -341,14 +431,31 @@ static inline __attribute__((always_inline)) void lm_hgemm_tile(
 #define LM_HMC 48  /* weight rows widened per block (24 KB, in L2) */
 /* dst[0, len) = weight row `row` over k [k0, k0 + len), widened to float32
    exactly: fmt 0 f16_packed, 1 bf16_packed, 34 Q8_0, 18 Q4_0 (then k0 and
-   len are multiples of 32). */
+   len are multiples of 32), 144 Q4_K, 210 Q6_K (multiples of 128). */
 static inline const uint8_t* lm_weight_at(const float* wf, int64_t row, int64_t k, int64_t kk,
-                                          int fmt) { /* the byte of weight (row, kk) */
+                                          int fmt) { /* the block holding weight (row, kk) */
+  if (fmt >= 144) return (const uint8_t*)wf + (row * (k / 256) + kk / 256) * fmt;
   return (const uint8_t*)wf + (fmt >= 18 ? (row * (k / 32) + kk / 32) * fmt : 2 * (row * k + kk));
 }
 static inline void lm_widen(float* dst, const float* wf, int64_t row, int64_t k, int64_t k0,
                             int64_t len, int fmt) {
   int64_t t = 0;
+  if (fmt >= 144) { /* value = (d * scale) * q - dmin * min, ggml's order */
+    for (; t < len; t += 32) {
+      const uint8_t* blk = lm_weight_at(wf, row, k, k0 + t, fmt);
+      float d0, d1, mn;
+      const __m256i q = fmt == 144 ? lm_k_unit(blk, 144, (int)((k0 + t) % 256 / 32), &d0, &d1, &mn)
+                                   : lm_k_unit(blk, 210, (int)((k0 + t) % 256 / 32), &d0, &d1, &mn);
+      const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+      const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+      for (int j = 0; j < 4; ++j)
+        _mm256_storeu_ps(dst + t + 8 * j,
+                         _mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(j < 2 ? d0 : d1),
+                                                     _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(parts[j]))),
+                                       _mm256_set1_ps(mn)));
+    }
+    return;
+  }
   if (fmt >= 18) {
     for (; t < len; t += 32) {
       const uint8_t* blk = lm_weight_at(wf, row, k, k0 + t, fmt);
@@ -406,7 +513,9 @@ static int lm_wide_gemm(float* out, const float* a, const float* w, int64_t m, i
            does not follow them and widening stalled on memory (about 7 of
            50 ms for a 14336 x 4096 product); all at once, the prefetches
            stalled the tiles' loads instead. */
-        const int64_t row_bytes = fmt >= 18 ? LM_HKC / 32 * fmt : 2 * LM_HKC;
+        /* K-quants: a slice is half a super-block; prefetch the next one whole */
+        const int64_t row_bytes = fmt >= 144 ? ((k0 + LM_HKC) % 256 ? 0 : fmt)
+                                  : fmt >= 18 ? LM_HKC / 32 * fmt : 2 * LM_HKC;
         const int64_t per_row = (row_bytes + 63) / 64;
         const int64_t lines = k0 + LM_HKC < k ? (q1 - q0) * 6 * per_row : 0;
         const int64_t per_tile = (lines + mp * (q1 - q0) - 1) / (mp * (q1 - q0));
@@ -471,7 +580,12 @@ static void lm_half_matmul(float* out, const float* a, const float* wf, int64_t 
     }
   }
 }
-/* out[rows, n] = a @ w^T for Q8_0/Q4_0 w with each weight row widened once,
+/* Element i of GGML blocks of `bb` bytes (34 Q8_0, 18 Q4_0, 144 Q4_K, 210 Q6_K). */
+static inline float lm_load_blocks(const float* wf, int64_t i, int bb) {
+  return bb == 34 ? lm_load_q8_0(wf, i) : bb == 18 ? lm_load_q4_0(wf, i)
+         : bb == 144 ? lm_load_q4_k(wf, i) : lm_load_q6_k(wf, i);
+}
+/* out[rows, n] = a @ w^T for GGML-block w with each weight row widened once,
    exactly, then dotted with every activation row: prefill without the packed
    GEMM (no AVX2; activations unquantized, as in the GEMM, so results do not
    depend on the ISA), and the fallback when memory runs out. */
@@ -483,7 +597,7 @@ static void lm_quant_matmul_exact(float* out, const float* a, const float* wf, i
     #pragma omp for schedule(static)
     for (int64_t j = 0; j < n; ++j) {
       for (int64_t t = 0; wrow && t < k; ++t)
-        wrow[t] = bb == 34 ? lm_load_q8_0(wf, j * k + t) : lm_load_q4_0(wf, j * k + t);
+        wrow[t] = lm_load_blocks(wf, j * k + t, bb);
       for (int64_t r = 0; r < rows; ++r) {
         float acc = 0.0f;
         if (wrow) {
@@ -491,7 +605,7 @@ static void lm_quant_matmul_exact(float* out, const float* a, const float* wf, i
           for (int64_t t = 0; t < k; ++t) acc += a[r * lda + t] * wrow[t];
         } else {  /* no memory for the row: dequantize on the fly */
           for (int64_t t = 0; t < k; ++t)
-            acc += a[r * lda + t] * (bb == 34 ? lm_load_q8_0(wf, j * k + t) : lm_load_q4_0(wf, j * k + t));
+            acc += a[r * lda + t] * lm_load_blocks(wf, j * k + t, bb);
         }
         out[r * n + j] = acc;
       }
@@ -499,10 +613,10 @@ static void lm_quant_matmul_exact(float* out, const float* a, const float* wf, i
     free(wrow);
   }
 }
-/* out[rows, n] = a[rows, k] (row stride lda) @ w^T for Q8_0 (bb 34) or Q4_0
-   (bb 18) w of n rows. Few rows (decode): like llama.cpp, activations are
-   quantized to Q8_0 first so the dot products run in int8; their scales
-   stay float32. */
+/* out[rows, n] = a[rows, k] (row stride lda) @ w^T for Q8_0 (bb 34), Q4_0
+   (bb 18), Q4_K (bb 144) or Q6_K (bb 210) w of n rows. Few rows (decode):
+   like llama.cpp, activations are quantized to Q8_0 first so the dot
+   products run in int8; their scales stay float32. */
 static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t rows, int64_t n,
                             int64_t k, int64_t lda, int bb) {
   /* 16+ rows (prefill) are compute-bound: widen weight blocks to float32 and
@@ -520,7 +634,45 @@ static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t
     return;
   }
 #endif
+#if !(defined(__AVX2__) && defined(__FMA__))
+  if (bb >= 144) { /* no int8 k-quant kernel for this ISA yet */
+    lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
+    return;
+  }
+#endif
   const uint8_t* w = (const uint8_t*)wf;
+#if defined(__AVX2__) && defined(__FMA__)
+  if (bb >= 144) { /* k-quants: activations per 256 (Q8_K), one weight row at a time */
+    const int64_t nsb = k / 256;
+    int8_t* kq = (int8_t*)malloc((size_t)(rows * k) + 32);
+    float* ks = (float*)malloc(sizeof(float) * (size_t)(rows * nsb) + 32);
+    int32_t* bsum = (int32_t*)malloc(sizeof(int32_t) * (size_t)(rows * k / 32) + 32);
+    if (!kq || !ks || !bsum) {
+      free(kq); free(ks); free(bsum);
+      lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
+      return;
+    }
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t sb = 0; sb < nsb; ++sb) {
+        const float* x = a + r * lda + sb * 256;
+        float amax = 0.0f;
+        for (int j = 0; j < 256; ++j) { float v = fabsf(x[j]); amax = v > amax ? v : amax; }
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        ks[r * nsb + sb] = d;
+        for (int u = 0; u < 8; ++u) {
+          int sum = 0;
+          for (int j = 0; j < 32; ++j) sum += kq[r * k + sb * 256 + 32 * u + j] = (int8_t)roundf(x[32 * u + j] * id);
+          bsum[(r * nsb + sb) * 8 + u] = sum;
+        }
+      }
+    #pragma omp parallel for schedule(static) if (n * rows * k > 65536)
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t r = 0; r < rows; ++r)
+        out[r * n + j] = lm_dot_k(w + j * nsb * bb, bb, ks + r * nsb, bsum + r * nsb * 8, kq + r * k, nsb);
+    free(kq); free(ks); free(bsum);
+    return;
+  }
+#endif
   const int64_t nb = k / 32;
   int8_t* aq = (int8_t*)malloc((size_t)(rows * k) + 32);
   float* as = (float*)malloc(sizeof(float) * (size_t)(rows * nb) + 32);
@@ -540,6 +692,7 @@ static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t
       for (int j = 0; j < 32; ++j) aq[r * k + b * 32 + j] = (int8_t)roundf(x[b * 32 + j] * id);
     }
   }
+
   #pragma omp parallel for schedule(static) if (n * rows * k > 65536)
   for (int64_t jq = 0; jq < (n + 3) / 4; ++jq) { /* 4 weight rows per step */
     const int64_t j = 4 * jq;
@@ -661,7 +814,7 @@ void print_row_form(const Kernel& k, std::ostringstream& body) {
   body << "      out[row * cols + c] = " << result << ";\n    }\n";
 }
 
-// A product with Q8_0, Q4_0 or half-precision weights laid out as a (n, k) row-major input read
+// A product with GGML-block (Q8_0, Q4_0, Q4_K, Q6_K) or half-precision weights laid out as a (n, k) row-major input read
 // transposed, and float activations whose rows (batch dims folded in) are
 // evenly strided: one lm_quant_matmul (lm_half_matmul) call. Otherwise nothing, and the generic
 // loop (dequantizing loads) computes the same result.
@@ -676,13 +829,14 @@ std::optional<std::string> quantized_matmul_call(const Kernel& k) {
     return std::nullopt;
   const std::string& format = k.input_formats[ib];
   const bool half = format == "f16_packed" || format == "bf16_packed";
-  if (!half && format != "q8_0" && format != "q4_0") return std::nullopt;
+  const bool k_quant = format == "q4_k" || format == "q6_k";
+  if (!half && !k_quant && format != "q8_0" && format != "q4_0") return std::nullopt;
   const ShapeTracker &va = k.matmul->a_view, &vb = k.matmul->b_view;
   size_t r = va.rank();
   const Shape &shape = va.shape(), &sa = va.strides(), &sb = vb.strides();
   const Expr &m = shape[r - 3], &kk = shape[r - 2], &n = shape[r - 1];
   std::optional<int64_t> kc = kk.as_const();
-  if (!kc || (!half && *kc % 32 != 0) || !(sb[r - 2] == Expr(1)) || !(sb[r - 1] == kk) ||
+  if (!kc || (!half && *kc % (k_quant ? 256 : 32) != 0) || !(sb[r - 2] == Expr(1)) || !(sb[r - 1] == kk) ||
       !(vb.offset() == Expr(0)) || !(sa[r - 2] == Expr(1)) || !(sa[r - 1] == Expr(0)))
     return std::nullopt;
   Expr rows = m, span = m * sa[r - 3];  // rows so far and the elements they span
@@ -692,9 +846,9 @@ std::optional<std::string> quantized_matmul_call(const Kernel& k) {
     rows = rows * shape[d];
     span = span * shape[d];
   }
-  // The last argument: Q8_0's / Q4_0's block bytes, or whether halves are bfloat16.
-  const char* last = format == "q8_0" ? "34" : format == "q4_0" ? "18"
-                     : format == "bf16_packed" ? "1" : "0";
+  // The last argument: the GGML format's block bytes, or whether halves are bfloat16.
+  const char* last = format == "q8_0" ? "34" : format == "q4_0" ? "18" : format == "q4_k" ? "144"
+                     : format == "q6_k" ? "210" : format == "bf16_packed" ? "1" : "0";
   return std::string(half ? "  lm_half_matmul(out, in" : "  lm_quant_matmul(out, in") +
          std::to_string(ia) + " + " + c_expr(va.offset()) + ", in" + std::to_string(ib) + ", " +
          c_expr(rows) + ", " + c_expr(n) + ", " + c_expr(kk) + ", " + c_expr(sa[r - 3]) + ", " +

@@ -1,11 +1,15 @@
-"""Weight storage formats in numpy. GGML's block quantization, Q8_0 and Q4_0
+"""Weight storage formats in numpy. GGML's block quantization: Q8_0 and Q4_0
 (32 values per block, an fp16 scale each), bit-exact with llama.cpp's
-reference quantizers; and packed halves, "f16_packed" / "bf16_packed" (one
+reference quantizers, and the k-quants Q4_K and Q6_K (super-blocks of 256
+values with 6-/8-bit sub-block scales: 4.5 and 6.6 bits a weight, the
+formats of llama.cpp's popular Q4_K_M files), read exactly as llama.cpp
+reads them (this module's quantizer for them is simpler than llama.cpp's
+search, so its blocks differ); and packed halves, "f16_packed" / "bf16_packed" (one
 IEEE half / bfloat16 per 2 bytes: an F16 / BF16 checkpoint's weights at their
 stored size, where the dtypes "f16" / "bf16" hold float32 rounded). A graph
 input of one of these dtypes stores the bytes; the CPU compiler runs its
 matrix products on them directly: decode-sized ones (under 16 rows) in int8
-for Q8_0/Q4_0 (``lm_quant_matmul``, like llama.cpp) or on widened halves
+for Q8_0/Q4_0/Q4_K/Q6_K (``lm_quant_matmul``, like llama.cpp) or on widened halves
 (``lm_half_matmul``); larger ones widen weight blocks to float32 in cache
 for a packed GEMM (``lm_wide_gemm``).
 
@@ -20,10 +24,12 @@ import numpy as np
 from luminal.dtype import round_bf16
 
 BLOCK = 32  # values per Q8_0 / Q4_0 block
-BLOCK_VALUES = {"q8_0": 32, "q4_0": 32, "f16_packed": 1, "bf16_packed": 1}
-BLOCK_BYTES = {"q8_0": 34, "q4_0": 18, "f16_packed": 2, "bf16_packed": 2}
+SUPER_BLOCK = 256  # values per Q4_K / Q6_K super-block
+BLOCK_VALUES = {"q8_0": 32, "q4_0": 32, "q4_k": 256, "q6_k": 256, "f16_packed": 1, "bf16_packed": 1}
+BLOCK_BYTES = {"q8_0": 34, "q4_0": 18, "q4_k": 144, "q6_k": 210, "f16_packed": 2, "bf16_packed": 2}
 QUANTIZED = tuple(BLOCK_BYTES)  # every compact storage dtype
-GGML_BLOCKS = ("q8_0", "q4_0")  # block-quantized (int8 products when decoding)
+K_QUANTS = ("q4_k", "q6_k")  # super-blocks of 256 values
+GGML_BLOCKS = ("q8_0", "q4_0") + K_QUANTS  # block-quantized (int8 products when decoding)
 HALF_PACKED = ("f16_packed", "bf16_packed")  # 2-byte floats (float32 products)
 
 
@@ -43,11 +49,16 @@ def _round_away(x: np.ndarray) -> np.ndarray:
 
 
 def quantize(x: np.ndarray, fmt: str) -> np.ndarray:
-    """``x`` (any shape, row-major; for Q8_0/Q4_0 a multiple of 32 values)
-    as the ``fmt`` blocks, a flat uint8 array."""
+    """``x`` (any shape, row-major; for Q8_0/Q4_0 a multiple of 32 values,
+    for Q4_K/Q6_K of 256) as the ``fmt`` blocks, a flat uint8 array."""
     if fmt not in BLOCK_BYTES:
         raise ValueError(f"unknown quantized format {fmt!r}: expected one of {', '.join(QUANTIZED)}")
     flat = np.asarray(x, dtype=np.float32).reshape(-1)
+    if fmt in K_QUANTS:
+        if flat.size % SUPER_BLOCK:
+            raise ValueError(f"[{fmt}] needs a multiple of {SUPER_BLOCK} values, got {flat.size}")
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return (_quantize_q4_k if fmt == "q4_k" else _quantize_q6_k)(flat.reshape(-1, SUPER_BLOCK))
     if fmt == "f16_packed":  # beyond f16's range is inf, as torch's .half()
         with np.errstate(over="ignore"):
             return flat.astype("<f2").view(np.uint8)
@@ -79,8 +90,73 @@ def quantize(x: np.ndarray, fmt: str) -> np.ndarray:
     return out.reshape(-1)
 
 
+def _f16(x: np.ndarray) -> np.ndarray:
+    """float32 rounded through fp16 (a stored scale)."""
+    out: np.ndarray = x.astype(np.float16).astype(np.float32)
+    return out
+
+
+def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    out: np.ndarray = np.where(b > 0, a / np.where(b > 0, b, np.float32(1)), np.float32(0)).astype(np.float32)
+    return out
+
+
+def _quantize_q4_k(x: np.ndarray) -> np.ndarray:
+    """Q4_K super-blocks of ``x`` (n, 256): per 32-value sub-block, value =
+    scale * q - min with q in 0..15 (the range's low end, capped at 0, as the
+    min); scales and mins as 6-bit multiples of the fp16 d and dmin."""
+    n = x.shape[0]
+    sub = x.reshape(n, 8, 32)
+    lo = np.minimum(sub.min(axis=2), np.float32(0))
+    hi = np.maximum(sub.max(axis=2), np.float32(0))
+    scale, mins = (hi - lo) / np.float32(15), -lo
+    d, dmin = _f16(scale.max(axis=1) / np.float32(63)), _f16(mins.max(axis=1) / np.float32(63))
+    sc = np.clip(_round_away(_safe_div(scale, d[:, None])), 0, 63).astype(np.uint8)
+    mn = np.clip(_round_away(_safe_div(mins, dmin[:, None])), 0, 63).astype(np.uint8)
+    step = d[:, None] * sc.astype(np.float32)
+    q = np.clip(_round_away(_safe_div(sub + (dmin[:, None] * mn.astype(np.float32))[:, :, None],
+                                      step[:, :, None])), 0, 15).astype(np.uint8)
+    out = np.zeros((n, 144), np.uint8)
+    out[:, 0:2] = d.astype("<f2").reshape(n, 1).view(np.uint8)
+    out[:, 2:4] = dmin.astype("<f2").reshape(n, 1).view(np.uint8)
+    # sub-blocks 0..3 in the low 6 bits of bytes 0..3 (scales) and 4..7
+    # (mins); 4..7 split: low 4 bits in bytes 8..11, top 2 above the first's
+    out[:, 4:8] = (sc[:, :4] & 63) | ((sc[:, 4:] >> 4) << 6)
+    out[:, 8:12] = (mn[:, :4] & 63) | ((mn[:, 4:] >> 4) << 6)
+    out[:, 12:16] = (sc[:, 4:] & 15) | ((mn[:, 4:] & 15) << 4)
+    pairs = q.reshape(n, 4, 2, 32)  # 32 bytes per pair: low nibbles the even sub-block
+    out[:, 16:] = (pairs[:, :, 0] | (pairs[:, :, 1] << 4)).reshape(n, 128)
+    return out.reshape(-1)
+
+
+def _quantize_q6_k(x: np.ndarray) -> np.ndarray:
+    """Q6_K super-blocks of ``x`` (n, 256): per 16-value sub-block, value =
+    scale * (q - 32) with q in 1..63; scales as int8 multiples of the fp16 d."""
+    n = x.shape[0]
+    sub = x.reshape(n, 16, 16)
+    scale = np.abs(sub).max(axis=2) / np.float32(31)
+    d = _f16(scale.max(axis=1) / np.float32(127))
+    sc = np.clip(_round_away(_safe_div(scale, d[:, None])), 0, 127).astype(np.int8)
+    step = d[:, None] * sc.astype(np.float32)
+    q = (np.clip(_round_away(_safe_div(sub, step[:, :, None])), -32, 31) + 32).astype(np.uint8)
+    q = q.reshape(n, 2, 4, 32)  # halves of 128; in a half, 4 runs of 32
+    out = np.zeros((n, 210), np.uint8)
+    low = q & np.uint8(15)
+    out[:, :128] = np.concatenate([low[:, :, 0] | (low[:, :, 2] << 4),
+                                   low[:, :, 1] | (low[:, :, 3] << 4)], axis=2).reshape(n, 128)
+    top = q >> np.uint8(4)
+    out[:, 128:192] = (top[:, :, 0] | (top[:, :, 1] << 2) | (top[:, :, 2] << 4) | (top[:, :, 3] << 6)).reshape(n, 64)
+    out[:, 192:208] = sc.view(np.uint8)
+    out[:, 208:210] = d.astype("<f2").reshape(n, 1).view(np.uint8)
+    return out.reshape(-1)
+
+
 def dequantize(blocks: np.ndarray, fmt: str, shape: tuple[int, ...]) -> np.ndarray:
     """The float32 values of ``fmt`` blocks, in ``shape``."""
+    if fmt in K_QUANTS:
+        from luminal.io import gguf
+
+        return gguf.dequantize_blocks(fmt.upper(), np.asarray(blocks, np.uint8).reshape(-1)).reshape(shape)
     if fmt == "f16_packed":
         return np.asarray(blocks, np.uint8).reshape(-1).view("<f2").astype(np.float32).reshape(shape)
     if fmt == "bf16_packed":

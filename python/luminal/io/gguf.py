@@ -563,13 +563,7 @@ class GGUFFile:
         elif t == "BF16":
             out = (raw.view("<u2").astype(np.uint32) << np.uint32(16)).view(np.float32)
         elif t in _DEQUANT:
-            block, fn = _DEQUANT[t]
-            blocks = raw.view(block)
-            bs = GGML_TYPES[info.type_id].block_size
-            out = np.empty((blocks.shape[0], bs), dtype=np.float32)
-            step = max(1, _CHUNK_ELEMENTS // bs)
-            for s in range(0, blocks.shape[0], step):
-                out[s : s + step] = fn(blocks[s : s + step])
+            out = dequantize_blocks(t, raw)
         else:
             raise CheckpointError(
                 self.path, f"tensor {name!r} has type {t} (ggml type {info.type_id}), which cannot be dequantized yet"
@@ -657,6 +651,22 @@ def _deq_q6_k(b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     r: npt.NDArray[np.float32] = ((d * sc)[:, :, None] * q.reshape(n, 16, 16)).reshape(n, QK_K)
     return r
 
+
+def dequantize_blocks(ggml_type: str, raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+    """Whole blocks of ``ggml_type`` (Q8_0, Q4_0, Q4_K or Q6_K; flat bytes) as
+    float32, one row of ``block_size`` values per block, in chunks of about
+    ``_CHUNK_ELEMENTS`` values so temporaries stay small."""
+    block, fn = _DEQUANT[ggml_type]
+    blocks = np.ascontiguousarray(raw, np.uint8).reshape(-1).view(block)
+    bs = _BLOCK_VALUES[ggml_type]
+    out = np.empty((blocks.shape[0], bs), dtype=np.float32)
+    step = max(1, _CHUNK_ELEMENTS // bs)
+    for s in range(0, blocks.shape[0], step):
+        out[s : s + step] = fn(blocks[s : s + step])
+    return out
+
+
+_BLOCK_VALUES: Final = {"Q8_0": 32, "Q4_0": 32, "Q4_K": QK_K, "Q6_K": QK_K}
 
 _DEQUANT: Final[Dict[str, Tuple[np.dtype[Any], Callable[[npt.NDArray[Any]], npt.NDArray[np.float32]]]]] = {
     "Q8_0": (_Q8_0_BLOCK, _deq_q8_0),

@@ -77,7 +77,8 @@ SUPPORTED_DTYPES = ("f32",)
 GGUF_LOADABLE_TYPES = ("F32", "F16", "BF16", "F64", "Q8_0", "Q4_0", "Q4_K", "Q6_K")
 """GGUF tensor types ``load_model`` reads (dequantized to float32 unless
 ``quantized=True`` keeps them, see ``_GGUF_KEPT``)."""
-_GGUF_KEPT = {"Q8_0": "q8_0", "Q4_0": "q4_0", "F16": "f16_packed", "BF16": "bf16_packed"}
+_GGUF_KEPT = {"Q8_0": "q8_0", "Q4_0": "q4_0", "Q4_K": "q4_k", "Q6_K": "q6_k", "F16": "f16_packed",
+              "BF16": "bf16_packed"}
 """GGUF types ``quantized=True`` keeps as stored, and their graph dtypes."""
 _SAFETENSORS_PACKED = {"F16": "f16_packed", "BF16": "bf16_packed"}
 
