@@ -156,7 +156,7 @@ def test_q8_matmul_on_the_last_row_of_a_symbolic_batch():
     np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(2 * x[:, -1:], blocks), rtol=1e-4, atol=1e-3)
 
 
-@pytest.mark.parametrize("fmt", quant.QUANTIZED)
+@pytest.mark.parametrize("fmt", quant.GGML_BLOCKS + quant.HALF_PACKED)
 @pytest.mark.parametrize("rows, n, k", [(16, 6, 128), (17, 13, 160), (40, 49, 96), (300, 7, 64)])
 def test_prefill_products_widen_weights(fmt, rows, n, k):
     """16+ rows run the packed float32 GEMM on widened weights (every storage
@@ -191,7 +191,7 @@ def test_quantized_products_tiles_and_edges(fmt, rows, n):
     np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, blocks, fmt), rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("fmt", quant.QUANTIZED)
+@pytest.mark.parametrize("fmt", quant.GGML_BLOCKS + quant.K_QUANTS)
 def test_quantized_decode_row_equals_its_row_in_a_batch(fmt):
     """A row alone (decode: 4 weight rows x 1 activation row) and the same row
     in a batch of 5 (2x4 tiles, then 4x1) run the same float operations in the
@@ -211,6 +211,105 @@ def test_quantized_decode_row_equals_its_row_in_a_batch(fmt):
         xin.set(x[r:r + 1])
         cx.execute()
         np.testing.assert_array_equal(y.numpy()[0], batch[r])
+
+
+# ---------------------------------------------------------------- k-quants (Q4_K, Q6_K)
+
+K_GGUF = {"q4_k": gguf.GGMLQuantizationType.Q4_K, "q6_k": gguf.GGMLQuantizationType.Q6_K}
+
+
+def _q8k_activations(x: np.ndarray) -> np.ndarray:
+    """Activations as the k-quant decode kernel sees them: int8 per 256
+    values (llama.cpp's Q8_K), scale amax / 127, C's rounding."""
+    b = x.reshape(x.shape[0], -1, 256)
+    d = np.abs(b).max(-1, keepdims=True) / np.float32(127)
+    q = np.trunc(b / np.where(d == 0, 1, d) + np.copysign(0.5, b))
+    return (q * d).reshape(x.shape)
+
+
+@pytest.mark.parametrize("fmt", quant.K_QUANTS)
+def test_k_quant_blocks_read_as_gguf_reads_them(fmt):
+    """luminal's Q4_K/Q6_K blocks decode, by gguf's reference dequantizer, to
+    what luminal.quant, the reference executor and a generated elementwise
+    kernel read; and they hold the weights to within the format's error."""
+    w = np.random.default_rng(5).normal(0, 1, (6, 512)).astype(np.float32)
+    w[0, :256] = 0.0  # an all-zero super-block
+    w[1, :32] += 40.0  # one sub-block far above the rest
+    blocks = quant.quantize(w, fmt)
+    assert blocks.size == quant.storage_bytes(fmt, w.size) == w.size // 256 * quant.BLOCK_BYTES[fmt]
+    theirs = gguf_dequantize(blocks.reshape(6, -1), K_GGUF[fmt])
+    np.testing.assert_array_equal(quant.dequantize(blocks, fmt, w.shape), theirs)
+    step = 15 if fmt == "q4_k" else 31  # levels per sub-block range
+    assert np.all(np.abs(theirs - w) <= (np.abs(w).max() * 2 / step) + 1e-6)
+    assert np.abs(theirs - w).mean() < (0.1 if fmt == "q4_k" else 0.03)
+    for compile_ in (False, True):
+        cx = lm.Graph()
+        wt = cx.parameter(w.shape, dtype=fmt).set_blocks(blocks)
+        z = (wt * 1.0).retrieve()
+        if compile_:
+            cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+        cx.execute()
+        np.testing.assert_array_equal(z.numpy(), theirs)
+    with pytest.raises(ValueError, match="multiple of 256"):
+        quant.quantize(np.zeros((3, 128), np.float32), fmt)
+
+
+@pytest.mark.parametrize("fmt", quant.K_QUANTS)
+@pytest.mark.parametrize("rows, n, k", [(1, 8, 512), (3, 5, 256), (15, 9, 768), (1, 33, 1024)])
+def test_k_quant_decode_products(fmt, rows, n, k):
+    """Under 16 rows: int8 dot products on the stored blocks against
+    activations quantized per 256 (Q8_K, as llama.cpp does for k-quants)."""
+    rng = np.random.default_rng(rows * n + k)
+    w = rng.normal(0, 0.5, (n, k)).astype(np.float32)
+    x = rng.normal(0, 1, (rows, k)).astype(np.float32)
+    blocks = quant.quantize(w, fmt)
+    cx = lm.Graph()
+    y = (cx.tensor(x.shape).set(x) @ cx.parameter(w.shape, dtype=fmt).set_blocks(blocks).T).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    assert cx.kernel_source().count("lm_quant_matmul(out") == 1
+    cx.execute()
+    wd = quant.dequantize(blocks, fmt, w.shape).astype(np.float64)
+    want = _q8k_activations(x).astype(np.float64) @ wd.T
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-4)
+    exact = x.astype(np.float64) @ wd.T
+    assert np.abs(y.numpy() - exact).max() < 0.02 * np.abs(exact).max()
+
+
+@pytest.mark.parametrize("fmt", quant.K_QUANTS)
+@pytest.mark.parametrize("rows, n, k", [(16, 6, 256), (40, 13, 768), (300, 7, 512)])
+def test_k_quant_prefill_products_widen_weights(fmt, rows, n, k):
+    """16+ rows widen super-blocks exactly (k in slices of 128: half a
+    super-block) into the packed float32 GEMM: the float64 product of the
+    stored values."""
+    rng = np.random.default_rng(rows + n + k)
+    w = rng.normal(0, 0.5, (n, k)).astype(np.float32)
+    x = rng.normal(0, 1, (rows, k)).astype(np.float32)
+    blocks = quant.quantize(w, fmt)
+    cx = lm.Graph()
+    y = (cx.tensor(x.shape).set(x) @ cx.parameter(w.shape, dtype=fmt).set_blocks(blocks).T).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    cx.execute()
+    want = x.astype(np.float64) @ quant.dequantize(blocks, fmt, w.shape).T.astype(np.float64)
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-4)
+
+
+def test_k_quant_rows_off_super_block_boundaries():
+    """Rows of 128 q4_k values (super-blocks span two rows) are no product
+    layout for the int8 kernel: the generic kernel reads them element by
+    element, exactly. Blocks of the wrong size are a clear error."""
+    w = np.random.default_rng(2).normal(0, 1, (4, 128)).astype(np.float32)
+    x = np.random.default_rng(3).normal(0, 1, (2, 128)).astype(np.float32)
+    blocks = quant.quantize(w, "q4_k")
+    cx = lm.Graph()
+    wt = cx.parameter(w.shape, dtype="q4_k").set_blocks(blocks)
+    y = (cx.tensor(x.shape).set(x) @ wt.T).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    assert "lm_quant_matmul(out" not in cx.kernel_source()
+    cx.execute()
+    want = x.astype(np.float64) @ quant.dequantize(blocks, "q4_k", w.shape).T
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="288 bytes"):
+        wt.set_blocks(np.zeros(144, np.uint8))
 
 
 # ---------------------------------------------------------------- packed halves

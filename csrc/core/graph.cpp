@@ -306,11 +306,14 @@ Buffer Graph::read(HandleId h, const ShapeTracker& view) const {
   const Node& n = nodes_[id];
   std::shared_ptr<const std::vector<float>> data;
   std::vector<int64_t> shape;
-  if (auto it = results_.find(id); it != results_.end()) {
+  const QuantFormat* q = n.op == Op::Input ? quant_format(n.dtype) : nullptr;
+  if (auto it = results_.find(id); it != results_.end() && !q) {
     data = it->second.data;
   } else if (n.op == Op::Input && input_data_.count(id)) {
+    // A compact input reads as its values, also when a compiler reduced a
+    // retrieved expression to the input itself (x * 1).
     data = input_data_.at(id);
-    if (const QuantFormat* q = quant_format(n.dtype)) {
+    if (q) {
       int64_t count = 1;
       for (const Expr& d : n.shape) count *= d.eval(dims_);
       data = std::make_shared<std::vector<float>>(dequantize(*q, *data, count));

@@ -28,8 +28,8 @@ SUPER_BLOCK = 256  # values per Q4_K / Q6_K super-block
 BLOCK_VALUES = {"q8_0": 32, "q4_0": 32, "q4_k": 256, "q6_k": 256, "f16_packed": 1, "bf16_packed": 1}
 BLOCK_BYTES = {"q8_0": 34, "q4_0": 18, "q4_k": 144, "q6_k": 210, "f16_packed": 2, "bf16_packed": 2}
 QUANTIZED = tuple(BLOCK_BYTES)  # every compact storage dtype
-K_QUANTS = ("q4_k", "q6_k")  # super-blocks of 256 values
-GGML_BLOCKS = ("q8_0", "q4_0") + K_QUANTS  # block-quantized (int8 products when decoding)
+GGML_BLOCKS = ("q8_0", "q4_0")  # 32-value blocks (int8 products when decoding)
+K_QUANTS = ("q4_k", "q6_k")  # super-blocks of 256 values (int8 products when decoding)
 HALF_PACKED = ("f16_packed", "bf16_packed")  # 2-byte floats (float32 products)
 
 
