@@ -45,7 +45,7 @@ def llama_graph(fmt: str) -> lm.Graph:
     """A tiny Llama step with the KV cache, its projections stored as ``fmt``."""
     from luminal.models import KVCache
 
-    model = tiny_model()
+    model = tiny_model(hidden=256 if fmt in quant.K_QUANTS else 64)  # k-quants: rows of 256
     if fmt != "f32":
         for name, p in list(model.named_parameters()):
             if name.endswith("proj.weight"):
@@ -73,8 +73,8 @@ def training_graph() -> lm.Graph:
 
 
 @pytest.mark.skipif(not lm.cuda.find_library("nvrtc"), reason="NVRTC not installed")
-@pytest.mark.parametrize("graph", ["launch_kinds", "llama_f32", "llama_q8_0", "llama_q4_0",
-                                   "llama_bf16_packed", "training"])
+@pytest.mark.parametrize("graph", ["launch_kinds", "llama_f32", "llama_q8_0", "llama_q4_0", "llama_q4_k",
+                                   "llama_q6_k", "llama_bf16_packed", "training"])
 def test_printed_source_compiles_with_nvrtc(graph: str) -> None:
     cx = (every_launch_kind() if graph == "launch_kinds" else training_graph() if graph == "training"
           else llama_graph(graph.split("_", 1)[1]))
@@ -131,13 +131,14 @@ def test_products_match_numpy(name: str) -> None:
 
 
 @gpu
-@pytest.mark.parametrize("fmt", ["q8_0", "q4_0", "f16_packed", "bf16_packed"])
+@pytest.mark.parametrize("fmt", ["q8_0", "q4_0", "q4_k", "q6_k", "f16_packed", "bf16_packed"])
 @pytest.mark.parametrize("rows", [1, 20])
 def test_compact_weight_products_match_the_reference(fmt: str, rows: int) -> None:
     """The GPU dequantizes exactly and sums in double: the reference executor's result."""
     rng = np.random.default_rng(2)
-    w = rng.normal(size=(48, 64)).astype(np.float32)
-    x = rng.normal(size=(rows, 64)).astype(np.float32)
+    k = 256 if fmt in quant.K_QUANTS else 64
+    w = rng.normal(size=(48, k)).astype(np.float32)
+    x = rng.normal(size=(rows, k)).astype(np.float32)
     cx = lm.Graph()
     tx = cx.tensor(x.shape).set(x)
     tw = cx.parameter(w.shape, dtype=fmt).set_blocks(quant.quantize(w, fmt))
@@ -166,8 +167,8 @@ def test_inputs_stay_current_on_the_device() -> None:
         np.testing.assert_allclose(y.numpy(), (xs @ np.arange(6).reshape(3, 2)).sum(0), rtol=1e-5, atol=1e-5)
 
 
-def tiny_model(seed: int = 0) -> LlamaForCausalLM:
-    cfg = LlamaConfig(vocab_size=97, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+def tiny_model(seed: int = 0, hidden: int = 64) -> LlamaForCausalLM:
+    cfg = LlamaConfig(vocab_size=97, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
                       num_attention_heads=4, num_key_value_heads=2)
     rng = np.random.default_rng(seed)
     model = LlamaForCausalLM(cfg, init=False).eval()
