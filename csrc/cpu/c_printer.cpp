@@ -252,37 +252,50 @@ static inline __attribute__((always_inline)) __m256i lm_k_unit(const uint8_t* bl
 }
 /* One Q4_K/Q6_K weight row (nsb super-blocks) against one activation row
    quantized per 256 like llama.cpp's Q8_K (scale as[sb], int8 aq, and the
-   int sum of each 32, bsum, for Q4_K's mins). The sub-block scales are
-   integers, so a super-block's products sum in int32 (scaled by madd) and
-   meet the float scales once: a quarter of the float work of per-32 scales. */
+   int sum of every 16, bsum). The sub-block scales are small integers, so a
+   super-block's products sum in int32 (each sub-block's scaled by madd) and
+   meet the float scales once; the offsets (Q4_K's mins, Q6_K's -32) come
+   from the activation sums, one madd per super-block. Scales are unpacked
+   with vector ops: scalar unpacking cost as much as the products. */
 static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w, int bb, const float* as,
-                                                               const int32_t* bsum, const int8_t* aq,
+                                                               const int16_t* bsum, const int8_t* aq,
                                                                int64_t nsb) {
   __m256 acc = _mm256_setzero_ps();
-  float mins = 0.0f;
   const __m256i low4 = _mm256_set1_epi8(0x0f), low2 = _mm256_set1_epi8(3);
   for (int64_t sb = 0; sb < nsb; ++sb) {
     const uint8_t* blk = w + sb * bb;
     const int8_t* x = aq + sb * 256;
+    const __m256i sums = _mm256_loadu_si256((const __m256i*)(bsum + sb * 16)); /* 16 x int16 */
     __m256i isum = _mm256_setzero_si256();
     if (bb == 144) {
-      int msum = 0;
+      /* 12 bytes -> 8 six-bit scales and 8 mins: sub-blocks 0..3 are the low
+         6 bits of bytes 0..3 (4..7 for mins); 4..7 take their low 4 bits
+         from bytes 8..11 and their top 2 from the top of bytes 0..3 (4..7). */
+      uint32_t u[3];
+      memcpy(u, blk + 4, 12);
+      const uint32_t sc_lo = u[0] & 0x3f3f3f3fu, mn_lo = u[1] & 0x3f3f3f3fu;
+      const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+      const uint32_t mn_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+      const __m128i sc = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sc_hi, (int)sc_lo));
+      const __m128i mn = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)mn_hi, (int)mn_lo));
       for (int c = 0; c < 4; ++c) { /* 32 bytes: sub-blocks 2c (low nibbles) and 2c + 1 */
         const __m256i q = _mm256_loadu_si256((const __m256i*)(blk + 16 + 32 * c));
         const __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
         const __m256i x0 = _mm256_loadu_si256((const __m256i*)(x + 64 * c));
         const __m256i x1 = _mm256_loadu_si256((const __m256i*)(x + 64 * c + 32));
-        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0),
-                                                        _mm256_set1_epi16((short)lm_q4k_scale(blk + 4, 2 * c, 0))));
+        const __m128i s2 = _mm_srli_si128(sc, 4 * c); /* scales 2c, 2c + 1 in lanes 0, 1 */
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0), _mm256_broadcastw_epi16(s2)));
         isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1),
-                                                        _mm256_set1_epi16((short)lm_q4k_scale(blk + 4, 2 * c + 1, 0))));
-        msum += lm_q4k_scale(blk + 4, 2 * c, 4) * bsum[sb * 8 + 2 * c] +
-                lm_q4k_scale(blk + 4, 2 * c + 1, 4) * bsum[sb * 8 + 2 * c + 1];
+                                                        _mm256_broadcastw_epi16(_mm_srli_si128(s2, 2))));
       }
+      /* sum_j min_j * (sum of sub-block j): each min against its two 16-sums */
+      const __m256i mins = _mm256_set_m128i(_mm_unpackhi_epi16(mn, mn), _mm_unpacklo_epi16(mn, mn));
+      const __m256 m = _mm256_cvtepi32_ps(_mm256_madd_epi16(mins, sums));
       acc = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk) * as[sb]), _mm256_cvtepi32_ps(isum), acc);
-      mins += lm_half(blk + 2) * as[sb] * (float)msum;
+      acc = _mm256_fnmadd_ps(_mm256_set1_ps(lm_half(blk + 2) * as[sb]), m, acc);
     } else {
-      const int8_t* sc = (const int8_t*)blk + 192;
+      const __m128i sc8 = _mm_loadu_si128((const __m128i*)(blk + 192));
+      const __m256i sc = _mm256_cvtepi8_epi16(sc8); /* 16 scales, int16 */
       for (int h = 0; h < 2; ++h) { /* halves of 128: 4 runs of 32 from ql (2 x 32 bytes) and qh */
         const __m256i l0 = _mm256_loadu_si256((const __m256i*)(blk + 64 * h));
         const __m256i l1 = _mm256_loadu_si256((const __m256i*)(blk + 64 * h + 32));
@@ -295,20 +308,22 @@ static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w,
                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), low2), 4)),
             _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), low2), 4))};
-        for (int r = 0; r < 4; ++r) {
-          const int u = 4 * h + r;
-          const __m256i qs = _mm256_sub_epi8(q[r], _mm256_set1_epi8(32));
-          const __m256i xs = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i*)(x + 32 * u)), qs);
-          const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[2 * u + 1]), _mm_set1_epi16(sc[2 * u]));
-          isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(qs, qs), xs), scale));
+        const __m128i sh = h ? _mm256_extracti128_si256(sc, 1) : _mm256_castsi256_si128(sc);
+        for (int r = 0; r < 4; ++r) { /* run r: scales 8h + 2r (its first 16), 8h + 2r + 1 */
+          const __m128i s2 = _mm_srli_si128(sh, 4 * r);
+          const __m256i scale = _mm256_set_m128i(_mm_broadcastw_epi16(_mm_srli_si128(s2, 2)), _mm_broadcastw_epi16(s2));
+          const __m256i xr = _mm256_loadu_si256((const __m256i*)(x + 128 * h + 32 * r));
+          isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], xr), scale));
         }
       }
+      /* the quants are stored + 32: subtract 32 * sum_g scale_g * (sum of group g) */
+      isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(_mm256_madd_epi16(sc, sums), 5));
       acc = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk + 208) * as[sb]), _mm256_cvtepi32_ps(isum), acc);
     }
   }
-  return lm_hsum8(acc) - mins;
+  return lm_hsum8(acc);
 }
-static __attribute__((noinline)) float lm_dot_k(const uint8_t* w, int bb, const float* as, const int32_t* bsum,
+static __attribute__((noinline)) float lm_dot_k(const uint8_t* w, int bb, const float* as, const int16_t* bsum,
                                                 const int8_t* aq, int64_t nsb) {
   return bb == 144 ? lm_dot_k_of(w, 144, as, bsum, aq, nsb) : lm_dot_k_of(w, 210, as, bsum, aq, nsb);
 }
@@ -646,7 +661,7 @@ static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t
     const int64_t nsb = k / 256;
     int8_t* kq = (int8_t*)malloc((size_t)(rows * k) + 32);
     float* ks = (float*)malloc(sizeof(float) * (size_t)(rows * nsb) + 32);
-    int32_t* bsum = (int32_t*)malloc(sizeof(int32_t) * (size_t)(rows * k / 32) + 32);
+    int16_t* bsum = (int16_t*)malloc(sizeof(int16_t) * (size_t)(rows * k / 16) + 32); /* per 16 */
     if (!kq || !ks || !bsum) {
       free(kq); free(ks); free(bsum);
       lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
@@ -659,16 +674,16 @@ static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t
         for (int j = 0; j < 256; ++j) { float v = fabsf(x[j]); amax = v > amax ? v : amax; }
         const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
         ks[r * nsb + sb] = d;
-        for (int u = 0; u < 8; ++u) {
+        for (int g = 0; g < 16; ++g) {
           int sum = 0;
-          for (int j = 0; j < 32; ++j) sum += kq[r * k + sb * 256 + 32 * u + j] = (int8_t)roundf(x[32 * u + j] * id);
-          bsum[(r * nsb + sb) * 8 + u] = sum;
+          for (int j = 0; j < 16; ++j) sum += kq[r * k + sb * 256 + 16 * g + j] = (int8_t)roundf(x[16 * g + j] * id);
+          bsum[(r * nsb + sb) * 16 + g] = (int16_t)sum;
         }
       }
     #pragma omp parallel for schedule(static) if (n * rows * k > 65536)
     for (int64_t j = 0; j < n; ++j)
       for (int64_t r = 0; r < rows; ++r)
-        out[r * n + j] = lm_dot_k(w + j * nsb * bb, bb, ks + r * nsb, bsum + r * nsb * 8, kq + r * k, nsb);
+        out[r * n + j] = lm_dot_k(w + j * nsb * bb, bb, ks + r * nsb, bsum + r * nsb * 16, kq + r * k, nsb);
     free(kq); free(ks); free(bsum);
     return;
   }
