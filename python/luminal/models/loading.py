@@ -8,7 +8,8 @@ plus ``model.safetensors`` or a sharded index) and GGUF files (llama.cpp).
 
 Weights become float32 (F16 / BF16 are widened exactly; GGUF quantized
 tensors are dequantized), unless ``quantized=True`` keeps the projection
-matrices as stored (Q8_0, Q4_0, F16, BF16) for the compact-weight kernels.
+matrices as stored (Q8_0, Q4_0, Q4_K, Q6_K, F16, BF16) for the compact-weight
+kernels.
 The model is built
 with ``init=False`` (no random initialisation) and each parameter is filled
 straight from the checkpoint; float32 tensors stay zero-copy views of the
@@ -125,11 +126,12 @@ def load_model(
     ``PROGRESS_MIN_BYTES`` (if tqdm is installed), True/False force it on
     or off. ``config`` overrides the one read from the checkpoint.
     ``quantized=True`` keeps the projection matrices (and an untied
-    ``lm_head``) in their stored format when it is Q8_0, Q4_0, F16 or BF16
+    ``lm_head``) in their stored format when it is Q8_0, Q4_0, Q4_K, Q6_K, F16 or BF16
     (``nn.QuantizedParameter``): never widened in memory, so a 7B model
-    takes ~8 GB as Q8_0 and ~14.5 GB as F16/BF16 instead of 29 GB as f32.
-    Decode steps run Q8_0/Q4_0 products in int8 like llama.cpp's (activations
-    quantized too); prompts of 16+ tokens, and every F16/BF16 product, widen
+    takes ~4.4 GB as Q4_K_M, ~8 GB as Q8_0 and ~14.5 GB as F16/BF16 instead
+    of 29 GB as f32. Decode steps run GGML-block products in int8 like
+    llama.cpp's (activations quantized too: per 32 values for Q8_0/Q4_0, per
+    256 for Q4_K/Q6_K); prompts of 16+ tokens, and every F16/BF16 product, widen
     the weights exactly and compute in float32, so F16/BF16 results match the
     f32-loaded model's to rounding. Other tensors load as f32.
 
