@@ -38,6 +38,7 @@ if ARGS.threads is not None:  # must happen before luminal (OpenMP) or torch is 
 # cores), but torch loads the same libgomp first and fixes the policy at import;
 # set it here so luminal runs as it does without torch. Both frameworks see it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("GOMP_SPINCOUNT", "1000")  # luminal's default too (luminal/_env.py)
 
 import importlib  # noqa: E402
 import signal  # noqa: E402

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("GOMP_SPINCOUNT", "1000")  # luminal's default too (luminal/_env.py)
 
 import numpy as np  # noqa: E402
 

@@ -62,6 +62,7 @@ if ARGS.blas_threads is not None:
 # As in benchmarks/cpu.py: torch loads the same libgomp first and fixes the
 # wait policy at import; PASSIVE is what luminal asks for without torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("GOMP_SPINCOUNT", "1000")  # luminal's default too (luminal/_env.py)
 
 import copy  # noqa: E402
 import signal  # noqa: E402
