@@ -399,7 +399,7 @@ static inline __attribute__((always_inline)) void lm_half_block(
     float* out, const float* a, const uint16_t* w, int64_t r0, int64_t r1, int64_t n, int64_t k,
     int64_t lda, int64_t k0, int64_t len, int bf16) {
   const int add = k0 > 0;
-  #pragma omp parallel for schedule(static) if ((r1 - r0) * n * len > 65536)
+  #pragma omp parallel for schedule(static) if ((r1 - r0) * n * len > 16384)
   for (int64_t jq = 0; jq < (n + 3) / 4; ++jq) {
     const int64_t j = 4 * jq;
     const uint16_t* wj = w + j * k + k0;
@@ -680,7 +680,7 @@ static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t
           bsum[(r * nsb + sb) * 16 + g] = (int16_t)sum;
         }
       }
-    #pragma omp parallel for schedule(static) if (n * rows * k > 65536)
+    #pragma omp parallel for schedule(static) if (n * rows * k > 16384)
     for (int64_t j = 0; j < n; ++j)
       for (int64_t r = 0; r < rows; ++r)
         out[r * n + j] = lm_dot_k(w + j * nsb * bb, bb, ks + r * nsb, bsum + r * nsb * 16, kq + r * k, nsb);
@@ -708,7 +708,7 @@ static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t
     }
   }
 
-  #pragma omp parallel for schedule(static) if (n * rows * k > 65536)
+  #pragma omp parallel for schedule(static) if (n * rows * k > 16384)
   for (int64_t jq = 0; jq < (n + 3) / 4; ++jq) { /* 4 weight rows per step */
     const int64_t j = 4 * jq;
     int64_t r0 = 0;
@@ -750,7 +750,7 @@ const char* kMatvecPrelude = R"(
 void lm_matvec(float* y, const float* x, int64_t incx, const float* b, int64_t n, int64_t k,
                int64_t ldb, int trans) {
   if (trans) {
-    #pragma omp parallel for schedule(static) if (n * k > 65536)
+    #pragma omp parallel for schedule(static) if (n * k > 16384)
     for (int64_t j = 0; j < n; ++j) {
       const float* w = b + j * ldb;
       float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -767,7 +767,7 @@ void lm_matvec(float* y, const float* x, int64_t incx, const float* b, int64_t n
       y[j] = sum;
     }
   } else {
-    #pragma omp parallel for schedule(static) if (n * k > 65536)
+    #pragma omp parallel for schedule(static) if (n * k > 16384)
     for (int64_t j0 = 0; j0 < n; j0 += 256) {
       const int64_t j1 = j0 + 256 < n ? j0 + 256 : n;
       float acc[256];

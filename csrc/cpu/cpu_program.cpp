@@ -124,7 +124,7 @@ bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* 
   const bool split_batches = split > 1 && batches * M * N * K >= kSplitWork;
   // One-row products this big run lm_matvec on all cores (sgemv uses one),
   // unless the batch is already split over the cores.
-  constexpr int64_t kParallelMatvec = int64_t(1) << 16;
+  constexpr int64_t kParallelMatvec = int64_t(1) << 14;
   auto product = [&](int64_t t) {
     auto [oa, ob] = p->offsets(t);
     if (matvec_ && !split_batches && M == 1 && N * K >= kParallelMatvec) {
