@@ -323,6 +323,71 @@ static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w,
   }
   return lm_hsum8(acc);
 }
+#define LM_K_INT8 1
+#elif defined(LM_NEON)
+/* The same product on NEON: int8 dot products per 16 values (vdotq_s32 with
+   the dot-product extension, widening multiplies without), each scaled by
+   its integer sub-block scale in int32; Q6_K's quants offset by -32 first
+   (so its sums need no correction), Q4_K's mins from the 32-sums. */
+static inline __attribute__((always_inline)) int32x4_t lm_dot16(int8x16_t w, int8x16_t x) {
+#if defined(__ARM_FEATURE_DOTPROD)
+  return vdotq_s32(vdupq_n_s32(0), w, x);
+#else
+  return vpadalq_s16(vpaddlq_s16(vmull_s8(vget_low_s8(w), vget_low_s8(x))), vmull_high_s8(w, x));
+#endif
+}
+static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w, int bb, const float* as,
+                                                               const int16_t* bsum, const int8_t* aq,
+                                                               int64_t nsb) {
+  float acc = 0.0f;
+  const uint8x16_t low4 = vdupq_n_u8(0x0f), low2 = vdupq_n_u8(3);
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* blk = w + sb * bb;
+    const int8_t* x = aq + sb * 256;
+    int32x4_t isum = vdupq_n_s32(0);
+    if (bb == 144) { /* scales and mins unpacked as in the AVX2 kernel */
+      uint32_t u[3];
+      memcpy(u, blk + 4, 12);
+      const uint32_t packed[4] = {u[0] & 0x3f3f3f3fu, (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4),
+                                  u[1] & 0x3f3f3f3fu, ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4)};
+      uint8_t sm[16]; /* 8 scales, then 8 mins */
+      memcpy(sm, packed, 16);
+      int msum = 0;
+      for (int c = 0; c < 4; ++c) {
+        for (int half = 0; half < 2; ++half) { /* 16 bytes: values 16*half.. of sub-blocks 2c, 2c + 1 */
+          const uint8x16_t q = vld1q_u8(blk + 16 + 32 * c + 16 * half);
+          const int8x16_t lo = vreinterpretq_s8_u8(vandq_u8(q, low4)), hi = vreinterpretq_s8_u8(vshrq_n_u8(q, 4));
+          isum = vmlaq_n_s32(isum, lm_dot16(lo, vld1q_s8(x + 64 * c + 16 * half)), sm[2 * c]);
+          isum = vmlaq_n_s32(isum, lm_dot16(hi, vld1q_s8(x + 64 * c + 32 + 16 * half)), sm[2 * c + 1]);
+        }
+        msum += sm[8 + 2 * c] * (bsum[sb * 16 + 4 * c] + bsum[sb * 16 + 4 * c + 1]) +
+                sm[9 + 2 * c] * (bsum[sb * 16 + 4 * c + 2] + bsum[sb * 16 + 4 * c + 3]);
+      }
+      acc += lm_half(blk) * as[sb] * (float)vaddvq_s32(isum) - lm_half(blk + 2) * as[sb] * (float)msum;
+    } else {
+      const int8_t* sc = (const int8_t*)blk + 192;
+      for (int h = 0; h < 2; ++h)
+        for (int g = 0; g < 2; ++g) { /* 16-byte columns g of ql's two 32-byte rows and of qh */
+          const uint8x16_t l0 = vld1q_u8(blk + 64 * h + 16 * g), l1 = vld1q_u8(blk + 64 * h + 32 + 16 * g);
+          const uint8x16_t hb = vld1q_u8(blk + 128 + 32 * h + 16 * g);
+          const uint8x16_t q[4] = {
+              vorrq_u8(vandq_u8(l0, low4), vshlq_n_u8(vandq_u8(hb, low2), 4)),
+              vorrq_u8(vandq_u8(l1, low4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 2), low2), 4)),
+              vorrq_u8(vshrq_n_u8(l0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 4), low2), 4)),
+              vorrq_u8(vshrq_n_u8(l1, 4), vshlq_n_u8(vshrq_n_u8(hb, 6), 4))};
+          for (int r = 0; r < 4; ++r) { /* values 128h + 32r + 16g: scale 8h + 2r + g */
+            const int8x16_t qs = vsubq_s8(vreinterpretq_s8_u8(q[r]), vdupq_n_s8(32));
+            isum = vmlaq_n_s32(isum, lm_dot16(qs, vld1q_s8(x + 128 * h + 32 * r + 16 * g)), sc[8 * h + 2 * r + g]);
+          }
+        }
+      acc += lm_half(blk + 208) * as[sb] * (float)vaddvq_s32(isum);
+    }
+  }
+  return acc;
+}
+#define LM_K_INT8 1
+#endif
+#ifdef LM_K_INT8
 static __attribute__((noinline)) float lm_dot_k(const uint8_t* w, int bb, const float* as, const int16_t* bsum,
                                                 const int8_t* aq, int64_t nsb) {
   return bb == 144 ? lm_dot_k_of(w, 144, as, bsum, aq, nsb) : lm_dot_k_of(w, 210, as, bsum, aq, nsb);
@@ -649,14 +714,14 @@ static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t
     return;
   }
 #endif
-#if !(defined(__AVX2__) && defined(__FMA__))
-  if (bb >= 144) { /* no int8 k-quant kernel for this ISA yet */
+#ifndef LM_K_INT8
+  if (bb >= 144) { /* no int8 k-quant kernel for this ISA */
     lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
     return;
   }
 #endif
   const uint8_t* w = (const uint8_t*)wf;
-#if defined(__AVX2__) && defined(__FMA__)
+#ifdef LM_K_INT8
   if (bb >= 144) { /* k-quants: activations per 256 (Q8_K), one weight row at a time */
     const int64_t nsb = k / 256;
     int8_t* kq = (int8_t*)malloc((size_t)(rows * k) + 32);
