@@ -139,6 +139,37 @@ def test_quantized_parameter_in_a_module():
         nn.QuantizedParameter(np.zeros(3, np.uint8), (16, 32), "q8_0")
 
 
+@pytest.mark.parametrize("fmt", ["q8_0", "q4_k", "bf16_packed"])
+def test_quantize_a_model_in_place(fmt):
+    """nn.quantize_ stores every Linear weight that fills whole blocks as
+    ``fmt`` (a filter can keep some float), leaves the rest float32, and the
+    model then computes with the stored values."""
+    import luminal.nn as nn
+
+    nn.init.manual_seed(0)
+    model = nn.Sequential(nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 96), nn.ReLU(), nn.Linear(96, 8))
+    w = [model[i].weight.data.copy() for i in (0, 2, 4)]
+    done = nn.quantize_(model, fmt, filter=lambda name, m: name != "2")
+    block = quant.BLOCK_VALUES[fmt]
+    assert done == [n for n, k in (("0", 256), ("4", 96)) if k % block == 0]
+    assert isinstance(model[0].weight, nn.QuantizedParameter) and model[0].weight.format == fmt
+    assert not isinstance(model[2].weight, nn.QuantizedParameter)  # the filter kept it float
+    assert isinstance(model[4].weight, nn.QuantizedParameter) == (96 % block == 0)
+    assert nn.quantize_(model, fmt) == ["2"]  # a second call quantizes what is left, once
+    x = np.random.default_rng(1).normal(0, 1, (3, 256)).astype(np.float32)
+    cx = lm.Graph()
+    y = model(cx.tensor(x.shape).set(x)).retrieve()
+    cx.execute()  # the reference executor: exact on the stored values
+    stored = [m.weight.data for m in (model[0], model[2], model[4])]
+    h = np.maximum(x @ stored[0].T + model[0].bias.data, 0)
+    h = np.maximum(h @ stored[1].T + model[2].bias.data, 0)
+    np.testing.assert_allclose(y.numpy(), h @ stored[2].T + model[4].bias.data, rtol=1e-4, atol=1e-4)
+    assert not np.array_equal(stored[0], w[0])  # rounded, but close
+    assert np.abs(stored[0] - w[0]).max() < 0.1 * np.abs(w[0]).max()
+    with pytest.raises(ValueError, match="unknown format 'q3'"):
+        nn.quantize_(model, "q3")
+
+
 def test_q8_matmul_on_the_last_row_of_a_symbolic_batch():
     """Decode's logits: the last position of (1, seq, k) times Q8_0 weights must
     still be one int8 product (size-1 dims' strides do not matter)."""

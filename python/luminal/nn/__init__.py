@@ -64,6 +64,7 @@ from luminal.nn.module import IncompatibleKeys, Module, StateDictError
 from luminal.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm
 from luminal.nn.parameter import Buffer, Parameter, QuantizedParameter
 from luminal.nn.pooling import AvgPool2d, MaxPool2d
+from luminal.nn.quantize import quantize_
 from luminal.nn.sparse import Embedding
 from luminal.nn.transformer import (
     Transformer,
@@ -80,5 +81,5 @@ __all__ = [
     "ModuleDict", "ModuleList", "MultiheadAttention", "NonDynamicallyQuantizableLinear", "Parameter", "QuantizedParameter", "RMSNorm",
     "ReLU", "ReLU6", "Sequential", "SiLU", "Sigmoid", "Softmax", "Softplus", "StateDictError", "Tanh",
     "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
-    "TransformerEncoderLayer", "Unflatten", "functional", "init",
+    "TransformerEncoderLayer", "Unflatten", "functional", "init", "quantize_",
 ]
