@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import luminal as lm
+import luminal.nn as nn
 from luminal.models import Generator, LlamaConfig, LlamaForCausalLM, Sampler, Tokenizer, generate
 from luminal.models.generate import (
     GenerationStats,
@@ -501,3 +502,9 @@ def test_cli_with_a_local_model(tmp_path: Path) -> None:
     ids = tok.encode(tok.apply_chat_template([{"role": "user", "content": "hello world"}]), add_bos=False)
     want = Generator(model, tok).stream(ids, 5).read()
     assert r.stdout == want + "\n"
+    # --quantize q8_0: the matrices as Q8_0 blocks (hidden 32 = one block a row)
+    q = run_cli("--model", str(d), "--prompt", "hello world", "--max-tokens", "5", "--quantize", "q8_0")
+    assert q.returncode == 0, q.stderr
+    assert "[load] 15 matrices stored as q8_0" in q.stderr  # 7 per layer, and lm_head
+    nn.quantize_(model, "q8_0")
+    assert q.stdout == Generator(model, tok).stream(ids, 5).read() + "\n"

@@ -168,6 +168,11 @@ def test_quantize_a_model_in_place(fmt):
     assert np.abs(stored[0] - w[0]).max() < 0.1 * np.abs(w[0]).max()
     with pytest.raises(ValueError, match="unknown format 'q3'"):
         nn.quantize_(model, "q3")
+    # packed halves (a checkpoint's F16/BF16 values) convert; GGML blocks stay
+    half = nn.Linear(256, 4)
+    half.weight = nn.QuantizedParameter.from_float(half.weight.data, "bf16_packed")
+    assert nn.quantize_(half, "q4_k") == [""] and half.weight.format == "q4_k"
+    assert nn.quantize_(half, "q8_0") == [] and half.weight.format == "q4_k"
 
 
 def test_q8_matmul_on_the_last_row_of_a_symbolic_batch():

@@ -43,6 +43,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--top-p", type=float, default=1.0, help="1 = off")
     p.add_argument("--repetition-penalty", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quantize", choices=["q8_0", "q4_k", "q4_0"], default=None,
+                   help="store float or F16/BF16 projection matrices in this format first (int8 decode "
+                        "products; q4_k: 4.5 bits a weight); GGML-quantized files stay as they are")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="cuda: run on the first NVIDIA GPU (CUDACompiler; weights stay on the GPU)")
     chat = p.add_mutually_exclusive_group()
@@ -77,7 +80,8 @@ def demo_model(seed: int = 0) -> Tuple[Any, Any, List[int]]:
     return model, tok, suppress
 
 
-def load(name: str) -> Tuple[Any, Any]:
+def load(name: str, quantize: Optional[str] = None) -> Tuple[Any, Any]:
+    import luminal.nn as nn
     from luminal.models import LlamaForCausalLM, Tokenizer, resolve_model_path
 
     path = resolve_model_path(name)
@@ -87,6 +91,9 @@ def load(name: str) -> Tuple[Any, Any]:
     # kernel). A 7B model then takes ~4.4 GB (Q4_K_M), ~8 GB (Q8_0) or ~14.5 GB
     # (BF16) instead of 29 GB as f32.
     model = LlamaForCausalLM.from_pretrained(path, quantized=True)
+    if quantize:
+        done = nn.quantize_(model, quantize)
+        print(f"[load] {len(done)} matrices stored as {quantize}", file=sys.stderr)
     tok = Tokenizer.from_pretrained(path)
     print(f"[load] {path}: {model.config.num_hidden_layers} layers, vocab {model.config.vocab_size}, "
           f"{time.perf_counter() - t:.1f} s", file=sys.stderr)
@@ -115,7 +122,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         chat = False
     else:
         try:
-            model, tok = load(args.model)
+            model, tok = load(args.model, args.quantize)
         except (FileNotFoundError, ImportError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

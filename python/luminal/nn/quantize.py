@@ -14,7 +14,9 @@ def quantize_(module: Module, fmt: str = "q8_0",
     """Store the weight of every ``nn.Linear`` in ``module`` as ``fmt`` (in
     place, like torchao's ``quantize_``): GGML blocks ("q8_0", "q4_0",
     "q4_k", "q6_k") or packed halves ("f16_packed", "bf16_packed"); see
-    ``luminal.quant``. Biases stay float32, and so do layers whose
+    ``luminal.quant``. Weights already in a GGML format stay as they are;
+    packed halves (an F16/BF16 checkpoint's exact values) are converted.
+    Biases stay float32, and so do layers whose
     ``in_features`` is not a whole number of ``fmt`` blocks (32 values, 256
     for the k-quants) or that ``filter(name, linear)`` rejects. Quantize
     before building a graph with the model (or a ``Generator``): graphs
@@ -31,7 +33,10 @@ def quantize_(module: Module, fmt: str = "q8_0",
         raise ValueError(f"[quantize_] unknown format {fmt!r}: expected one of {', '.join(quant.QUANTIZED)}")
     done = []
     for name, m in module.named_modules():
-        if not isinstance(m, Linear) or isinstance(m.weight, QuantizedParameter):
+        if not isinstance(m, Linear):
+            continue
+        if isinstance(m.weight, QuantizedParameter) and (m.weight.format == fmt or
+                                                         m.weight.format not in quant.HALF_PACKED):
             continue
         if m.in_features % quant.BLOCK_VALUES[fmt] or (filter is not None and not filter(name, m)):
             continue
