@@ -192,20 +192,32 @@ def test_q8_matmul_on_the_last_row_of_a_symbolic_batch():
     np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(2 * x[:, -1:], blocks), rtol=1e-4, atol=1e-3)
 
 
-@pytest.mark.parametrize("fmt", quant.GGML_BLOCKS + quant.HALF_PACKED)
-@pytest.mark.parametrize("rows, n, k", [(16, 6, 128), (17, 13, 160), (40, 49, 96), (300, 7, 64)])
-def test_prefill_products_widen_weights(fmt, rows, n, k):
-    """16+ rows run the packed float32 GEMM on widened weights (every storage
-    format): panels of 16 rows (zero-padded), blocks of 6 weight rows (n not
-    a multiple), k in slices of 128 (a shorter last one) and more than 256
-    rows (two passes) all give the float64 product of the stored values."""
-    rng = np.random.default_rng(rows + n + k)
+def _cpu_product(fmt: str, rows: int, n: int, k: int, seed: int):
+    """x (rows, k) @ w.T for random w (n, k) stored as ``fmt``, compiled for
+    the CPU: (graph, x, w, blocks, result tensor)."""
+    rng = np.random.default_rng(seed)
     w = rng.normal(0, 0.5, (n, k)).astype(np.float32)
     x = rng.normal(0, 1, (rows, k)).astype(np.float32)
     blocks = quant.quantize(w, fmt)
     cx = lm.Graph()
     y = (cx.tensor(x.shape).set(x) @ cx.parameter(w.shape, dtype=fmt).set_blocks(blocks).T).retrieve()
     cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    return cx, x, w, blocks, y
+
+
+_PREFILL_CASES = [(fmt, *shape) for fmt in quant.GGML_BLOCKS + quant.HALF_PACKED
+                  for shape in [(16, 6, 128), (17, 13, 160), (40, 49, 96), (300, 7, 64)]] + [
+                  (fmt, *shape) for fmt in quant.K_QUANTS for shape in [(16, 6, 256), (40, 13, 768), (300, 7, 512)]]
+
+
+@pytest.mark.parametrize("fmt, rows, n, k", _PREFILL_CASES)
+def test_prefill_products_widen_weights(fmt, rows, n, k):
+    """16+ rows run the packed float32 GEMM on widened weights (every storage
+    format): panels of 16 rows (zero-padded), blocks of 6 weight rows (n not
+    a multiple), k in slices of 128 (a shorter last one; for the k-quants half
+    a super-block) and more than 256 rows (two passes) all give the float64
+    product of the stored values."""
+    cx, x, w, blocks, y = _cpu_product(fmt, rows, n, k, seed=rows + n + k)
     cx.execute()
     want = x.astype(np.float64) @ quant.dequantize(blocks, fmt, w.shape).T.astype(np.float64)
     np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-4)
@@ -295,13 +307,7 @@ def test_k_quant_blocks_read_as_gguf_reads_them(fmt):
 def test_k_quant_decode_products(fmt, rows, n, k):
     """Under 16 rows: int8 dot products on the stored blocks against
     activations quantized per 256 (Q8_K, as llama.cpp does for k-quants)."""
-    rng = np.random.default_rng(rows * n + k)
-    w = rng.normal(0, 0.5, (n, k)).astype(np.float32)
-    x = rng.normal(0, 1, (rows, k)).astype(np.float32)
-    blocks = quant.quantize(w, fmt)
-    cx = lm.Graph()
-    y = (cx.tensor(x.shape).set(x) @ cx.parameter(w.shape, dtype=fmt).set_blocks(blocks).T).retrieve()
-    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    cx, x, w, blocks, y = _cpu_product(fmt, rows, n, k, seed=rows * n + k)
     assert cx.kernel_source().count("lm_quant_matmul(out") == 1
     cx.execute()
     wd = quant.dequantize(blocks, fmt, w.shape).astype(np.float64)
@@ -309,24 +315,6 @@ def test_k_quant_decode_products(fmt, rows, n, k):
     np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-4)
     exact = x.astype(np.float64) @ wd.T
     assert np.abs(y.numpy() - exact).max() < 0.02 * np.abs(exact).max()
-
-
-@pytest.mark.parametrize("fmt", quant.K_QUANTS)
-@pytest.mark.parametrize("rows, n, k", [(16, 6, 256), (40, 13, 768), (300, 7, 512)])
-def test_k_quant_prefill_products_widen_weights(fmt, rows, n, k):
-    """16+ rows widen super-blocks exactly (k in slices of 128: half a
-    super-block) into the packed float32 GEMM: the float64 product of the
-    stored values."""
-    rng = np.random.default_rng(rows + n + k)
-    w = rng.normal(0, 0.5, (n, k)).astype(np.float32)
-    x = rng.normal(0, 1, (rows, k)).astype(np.float32)
-    blocks = quant.quantize(w, fmt)
-    cx = lm.Graph()
-    y = (cx.tensor(x.shape).set(x) @ cx.parameter(w.shape, dtype=fmt).set_blocks(blocks).T).retrieve()
-    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
-    cx.execute()
-    want = x.astype(np.float64) @ quant.dequantize(blocks, fmt, w.shape).T.astype(np.float64)
-    np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-4)
 
 
 def test_k_quant_rows_off_super_block_boundaries():
