@@ -520,19 +520,42 @@ static inline const uint8_t* lm_weight_at(const float* wf, int64_t row, int64_t 
 static inline void lm_widen(float* dst, const float* wf, int64_t row, int64_t k, int64_t k0,
                             int64_t len, int fmt) {
   int64_t t = 0;
-  if (fmt >= 144) { /* value = (d * scale) * q - dmin * min, ggml's order */
-    for (; t < len; t += 32) {
+  if (fmt >= 144) { /* half super-blocks (len 128): value = (d * scale) * q - dmin * min, ggml's order */
+    for (; t < len; t += 128) {
       const uint8_t* blk = lm_weight_at(wf, row, k, k0 + t, fmt);
-      float d0, d1, mn;
-      const __m256i q = fmt == 144 ? lm_k_unit(blk, 144, (int)((k0 + t) % 256 / 32), &d0, &d1, &mn)
-                                   : lm_k_unit(blk, 210, (int)((k0 + t) % 256 / 32), &d0, &d1, &mn);
-      const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
-      const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
-      for (int j = 0; j < 4; ++j)
-        _mm256_storeu_ps(dst + t + 8 * j,
-                         _mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(j < 2 ? d0 : d1),
-                                                     _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(parts[j]))),
-                                       _mm256_set1_ps(mn)));
+      const int h = (int)((k0 + t) % 256 / 128);
+      __m256i q[4]; /* 4 runs of 32 quants, then their scales (per 16) and mins */
+      float d16[8], mn[4];
+      if (fmt == 144) {
+        uint32_t u[3], sm[4];
+        memcpy(u, blk + 4, 12);
+        sm[0] = u[0] & 0x3f3f3f3fu, sm[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+        sm[2] = u[1] & 0x3f3f3f3fu, sm[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+        uint8_t b[16]; /* 8 scales, 8 mins */
+        memcpy(b, sm, 16);
+        const float d = lm_half(blk), dmin = lm_half(blk + 2);
+        for (int r = 0; r < 4; ++r) { /* sub-block 4h + r: chunk 2h + r / 2, nibble r % 2 */
+          const __m256i c = _mm256_loadu_si256((const __m256i*)(blk + 16 + 32 * (2 * h + r / 2)));
+          q[r] = _mm256_and_si256(r % 2 ? _mm256_srli_epi16(c, 4) : c, _mm256_set1_epi8(0x0f));
+          d16[2 * r] = d16[2 * r + 1] = d * (float)b[4 * h + r];
+          mn[r] = dmin * (float)b[8 + 4 * h + r];
+        }
+      } else {
+        for (int r = 0; r < 4; ++r) {
+          float ignored;
+          q[r] = lm_k_unit(blk, 210, 4 * h + r, &d16[2 * r], &d16[2 * r + 1], &ignored);
+          mn[r] = 0.0f;
+        }
+      }
+      for (int r = 0; r < 4; ++r) {
+        const __m128i lo = _mm256_castsi256_si128(q[r]), hi = _mm256_extracti128_si256(q[r], 1);
+        const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+        for (int j = 0; j < 4; ++j)
+          _mm256_storeu_ps(dst + t + 32 * r + 8 * j,
+                           _mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(d16[2 * r + j / 2]),
+                                                       _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(parts[j]))),
+                                         _mm256_set1_ps(mn[r])));
+      }
     }
     return;
   }
