@@ -224,6 +224,13 @@ static __attribute__((noinline)) void lm_dot_q_4x1(const uint8_t* w, int64_t ldw
 }
 #endif
 #if defined(__AVX2__) && defined(__FMA__)
+/* Int16 lane i of v's low 128 bits in every lane of the low half, lane j of
+   its high 128 bits in the high half (a byte shuffle: byte-shift intrinsics
+   need constant counts, which loop indices are not for clang or at -O0). */
+static inline __attribute__((always_inline)) __m256i lm_lane16(__m256i v, int i, int j) {
+  return _mm256_shuffle_epi8(v, _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 + 0x0202 * j)),
+                                                 _mm_set1_epi16((short)(0x0100 + 0x0202 * i))));
+}
 /* Values [32u, 32u + 32) of a Q4_K (bb 144) or Q6_K (bb 210) super-block as
    32 int8 quants (Q4_K 0..15, Q6_K -32..31), the scale of each 16 (*d0, *d1:
    d * sub-block scale, ggml's float order) and Q4_K's min (*mn: dmin * min,
@@ -278,15 +285,14 @@ static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w,
       const uint32_t mn_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
       const __m128i sc = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sc_hi, (int)sc_lo));
       const __m128i mn = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)mn_hi, (int)mn_lo));
+      const __m256i sc2 = _mm256_broadcastsi128_si256(sc);
       for (int c = 0; c < 4; ++c) { /* 32 bytes: sub-blocks 2c (low nibbles) and 2c + 1 */
         const __m256i q = _mm256_loadu_si256((const __m256i*)(blk + 16 + 32 * c));
         const __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
         const __m256i x0 = _mm256_loadu_si256((const __m256i*)(x + 64 * c));
         const __m256i x1 = _mm256_loadu_si256((const __m256i*)(x + 64 * c + 32));
-        const __m128i s2 = _mm_srli_si128(sc, 4 * c); /* scales 2c, 2c + 1 in lanes 0, 1 */
-        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0), _mm256_broadcastw_epi16(s2)));
-        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1),
-                                                        _mm256_broadcastw_epi16(_mm_srli_si128(s2, 2))));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0), lm_lane16(sc2, 2 * c, 2 * c)));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1), lm_lane16(sc2, 2 * c + 1, 2 * c + 1)));
       }
       /* sum_j min_j * (sum of sub-block j): each min against its two 16-sums */
       const __m256i mins = _mm256_set_m128i(_mm_unpackhi_epi16(mn, mn), _mm_unpacklo_epi16(mn, mn));
@@ -294,8 +300,7 @@ static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w,
       acc = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk) * as[sb]), _mm256_cvtepi32_ps(isum), acc);
       acc = _mm256_fnmadd_ps(_mm256_set1_ps(lm_half(blk + 2) * as[sb]), m, acc);
     } else {
-      const __m128i sc8 = _mm_loadu_si128((const __m128i*)(blk + 192));
-      const __m256i sc = _mm256_cvtepi8_epi16(sc8); /* 16 scales, int16 */
+      const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(blk + 192))); /* 16 scales */
       for (int h = 0; h < 2; ++h) { /* halves of 128: 4 runs of 32 from ql (2 x 32 bytes) and qh */
         const __m256i l0 = _mm256_loadu_si256((const __m256i*)(blk + 64 * h));
         const __m256i l1 = _mm256_loadu_si256((const __m256i*)(blk + 64 * h + 32));
@@ -308,10 +313,9 @@ static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w,
                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), low2), 4)),
             _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), low2), 4))};
-        const __m128i sh = h ? _mm256_extracti128_si256(sc, 1) : _mm256_castsi256_si128(sc);
+        const __m256i sch = h ? _mm256_permute2x128_si256(sc, sc, 0x11) : _mm256_permute2x128_si256(sc, sc, 0x00);
         for (int r = 0; r < 4; ++r) { /* run r: scales 8h + 2r (its first 16), 8h + 2r + 1 */
-          const __m128i s2 = _mm_srli_si128(sh, 4 * r);
-          const __m256i scale = _mm256_set_m128i(_mm_broadcastw_epi16(_mm_srli_si128(s2, 2)), _mm_broadcastw_epi16(s2));
+          const __m256i scale = lm_lane16(sch, 2 * r, 2 * r + 1);
           const __m256i xr = _mm256_loadu_si256((const __m256i*)(x + 128 * h + 32 * r));
           isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], xr), scale));
         }

@@ -80,8 +80,7 @@ def demo_model(seed: int = 0) -> Tuple[Any, Any, List[int]]:
     return model, tok, suppress
 
 
-def load(name: str, quantize: Optional[str] = None) -> Tuple[Any, Any]:
-    import luminal.nn as nn
+def load(name: str) -> Tuple[Any, Any]:
     from luminal.models import LlamaForCausalLM, Tokenizer, resolve_model_path
 
     path = resolve_model_path(name)
@@ -91,9 +90,6 @@ def load(name: str, quantize: Optional[str] = None) -> Tuple[Any, Any]:
     # kernel). A 7B model then takes ~4.4 GB (Q4_K_M), ~8 GB (Q8_0) or ~14.5 GB
     # (BF16) instead of 29 GB as f32.
     model = LlamaForCausalLM.from_pretrained(path, quantized=True)
-    if quantize:
-        done = nn.quantize_(model, quantize)
-        print(f"[load] {len(done)} matrices stored as {quantize}", file=sys.stderr)
     tok = Tokenizer.from_pretrained(path)
     print(f"[load] {path}: {model.config.num_hidden_layers} layers, vocab {model.config.vocab_size}, "
           f"{time.perf_counter() - t:.1f} s", file=sys.stderr)
@@ -122,11 +118,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         chat = False
     else:
         try:
-            model, tok = load(args.model, args.quantize)
+            model, tok = load(args.model)
         except (FileNotFoundError, ImportError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         chat = tok.chat_template is not None if args.chat is None else args.chat
+    if args.quantize:
+        import luminal.nn as nn
+
+        done = nn.quantize_(model, args.quantize)
+        print(f"[load] {len(done)} matrices stored as {args.quantize}", file=sys.stderr)
 
     t = time.perf_counter()
     gen = Generator(model, tok, device=args.device)
