@@ -23,6 +23,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as luminal sets it (lumin
 os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 import numpy as np  # noqa: E402
+from llm import measure_bandwidth  # noqa: E402  (benchmarks/llm.py: a luminal streaming-sum probe)
 
 CONFIG = dict(vocab_size=1000, hidden_size=256, intermediate_size=512, num_hidden_layers=32,
               num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)
@@ -77,23 +78,6 @@ def transformers_ms(sd: dict[str, np.ndarray], tokens: int) -> float:
         return (time.perf_counter() - t) / tokens * 1e3
 
 
-def bandwidth_gbs() -> float:
-    """A 256 MB sum through luminal: a plain streaming read."""
-    import luminal as lm
-
-    cx = lm.Graph()
-    x = cx.tensor((64, 1 << 20)).set(np.ones((64, 1 << 20), np.float32))
-    x.sum(-1).retrieve()
-    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
-    cx.execute()
-    best = 1e9
-    for _ in range(5):
-        t = time.perf_counter()
-        cx.execute()
-        best = min(best, time.perf_counter() - t)
-    return 64 * (1 << 20) * 4 / best / 1e9
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokens", type=int, default=40)
@@ -111,7 +95,7 @@ def main() -> None:
             best[e] = min(best[e], ms)
             print(f"round {r + 1}: {e}: {ms:.2f} ms/token", file=sys.stderr)
     f32_bytes = sum(v.nbytes for k, v in sd.items() if k != "model.embed_tokens.weight")
-    bw = bandwidth_gbs()
+    bw = measure_bandwidth(os.cpu_count() or 1)
     print(f"\n32-layer Llama, hidden 256, FFN 512, vocab 1000; {args.tokens} decoded tokens, best of "
           f"{args.rounds}; {os.cpu_count()} cores")
     print(f"f32 weights read per token: {f32_bytes / 1e6:.0f} MB; bandwidth probe {bw:.1f} GB/s -> "

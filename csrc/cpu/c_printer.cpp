@@ -190,6 +190,19 @@ static inline __attribute__((always_inline)) void lm_dot_q_2x4(
   }
 }
 #endif
+/* A Q4_K super-block's 12 bytes of 6-bit scales and mins (at blk + 4) as 16
+   bytes in 4 words: p[0..1] the 8 scales, p[2..3] the 8 mins. Sub-blocks
+   0..3 are the low 6 bits of bytes 0..3 (4..7 for mins); 4..7 take their
+   low 4 bits from bytes 8..11 and their top 2 from the top of bytes 0..3
+   (4..7). */
+static inline void lm_q4k_unpack(const uint8_t* blk, uint32_t p[4]) {
+  uint32_t u[3];
+  memcpy(u, blk + 4, 12);
+  p[0] = u[0] & 0x3f3f3f3fu;
+  p[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+  p[2] = u[1] & 0x3f3f3f3fu;
+  p[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+}
 #if defined(__AVX2__) && defined(__FMA__)
 /* Four weight rows (ldw bytes apart) against one activation row (decode):
    four independent accumulator chains, where lm_dot_q's single chain was
@@ -222,8 +235,6 @@ static __attribute__((noinline)) void lm_dot_q_4x1(const uint8_t* w, int64_t ldw
   if (bb == 34) lm_dot_q_4x1_of(w, ldw, 34, as, aq, nb, out);
   else lm_dot_q_4x1_of(w, ldw, 18, as, aq, nb, out);
 }
-#endif
-#if defined(__AVX2__) && defined(__FMA__)
 /* Int16 lane i of v's low 128 bits in every lane of the low half, lane j of
    its high 128 bits in the high half (a byte shuffle: byte-shift intrinsics
    need constant counts, which loop indices are not for clang or at -O0). */
@@ -231,31 +242,21 @@ static inline __attribute__((always_inline)) __m256i lm_lane16(__m256i v, int i,
   return _mm256_shuffle_epi8(v, _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 + 0x0202 * j)),
                                                  _mm_set1_epi16((short)(0x0100 + 0x0202 * i))));
 }
-/* Values [32u, 32u + 32) of a Q4_K (bb 144) or Q6_K (bb 210) super-block as
-   32 int8 quants (Q4_K 0..15, Q6_K -32..31), the scale of each 16 (*d0, *d1:
-   d * sub-block scale, ggml's float order) and Q4_K's min (*mn: dmin * min,
-   subtracted from every value; 0 for Q6_K). */
-static inline __attribute__((always_inline)) __m256i lm_k_unit(const uint8_t* blk, int bb, int u,
-                                                                float* d0, float* d1, float* mn) {
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  if (bb == 144) {
-    const float d = lm_half(blk);
-    *d0 = *d1 = d * (float)lm_q4k_scale(blk + 4, u, 0);
-    *mn = lm_half(blk + 2) * (float)lm_q4k_scale(blk + 4, u, 4);
-    const __m256i q = _mm256_loadu_si256((const __m256i*)(blk + 16 + 32 * (u / 2)));
-    return _mm256_and_si256(u % 2 ? _mm256_srli_epi16(q, 4) : q, low4);
-  }
-  const int h = u / 4, r = u % 4; /* half of 128, run of 32 in it */
-  const float d = lm_half(blk + 208);
-  *d0 = d * (float)(int8_t)blk[192 + 8 * h + 2 * r];
-  *d1 = d * (float)(int8_t)blk[193 + 8 * h + 2 * r];
-  *mn = 0.0f;
-  const __m256i l = _mm256_loadu_si256((const __m256i*)(blk + 64 * h + 32 * (r % 2)));
-  const __m256i lo = _mm256_and_si256(r < 2 ? l : _mm256_srli_epi16(l, 4), low4);
-  const __m256i hb = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i*)(blk + 128 + 32 * h)),
-                                      _mm_cvtsi32_si128(2 * r));
-  const __m256i hi = _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(3)), 4);
-  return _mm256_sub_epi8(_mm256_or_si256(lo, hi), _mm256_set1_epi8(32));
+/* Half h (values 128h..128h + 127) of a Q6_K super-block as 4 runs of 32
+   quants, stored + 32 (0..63): value 128h + 32r + i has its low 4 bits in
+   ql row r % 2 (low nibbles for r < 2), its top 2 in qh >> 2r. */
+static inline __attribute__((always_inline)) void lm_q6k_half(const uint8_t* blk, int h, __m256i q[4]) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f), low2 = _mm256_set1_epi8(3);
+  const __m256i l0 = _mm256_loadu_si256((const __m256i*)(blk + 64 * h));
+  const __m256i l1 = _mm256_loadu_si256((const __m256i*)(blk + 64 * h + 32));
+  const __m256i hb = _mm256_loadu_si256((const __m256i*)(blk + 128 + 32 * h));
+  q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(hb, low2), 4));
+  q[1] = _mm256_or_si256(_mm256_and_si256(l1, low4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), low2), 4));
+  q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), low2), 4));
+  q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), low2), 4));
 }
 /* One Q4_K/Q6_K weight row (nsb super-blocks) against one activation row
    quantized per 256 like llama.cpp's Q8_K (scale as[sb], int8 aq, and the
@@ -268,23 +269,17 @@ static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w,
                                                                const int16_t* bsum, const int8_t* aq,
                                                                int64_t nsb) {
   __m256 acc = _mm256_setzero_ps();
-  const __m256i low4 = _mm256_set1_epi8(0x0f), low2 = _mm256_set1_epi8(3);
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
   for (int64_t sb = 0; sb < nsb; ++sb) {
     const uint8_t* blk = w + sb * bb;
     const int8_t* x = aq + sb * 256;
     const __m256i sums = _mm256_loadu_si256((const __m256i*)(bsum + sb * 16)); /* 16 x int16 */
     __m256i isum = _mm256_setzero_si256();
     if (bb == 144) {
-      /* 12 bytes -> 8 six-bit scales and 8 mins: sub-blocks 0..3 are the low
-         6 bits of bytes 0..3 (4..7 for mins); 4..7 take their low 4 bits
-         from bytes 8..11 and their top 2 from the top of bytes 0..3 (4..7). */
-      uint32_t u[3];
-      memcpy(u, blk + 4, 12);
-      const uint32_t sc_lo = u[0] & 0x3f3f3f3fu, mn_lo = u[1] & 0x3f3f3f3fu;
-      const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-      const uint32_t mn_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-      const __m128i sc = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sc_hi, (int)sc_lo));
-      const __m128i mn = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)mn_hi, (int)mn_lo));
+      uint32_t p[4];
+      lm_q4k_unpack(blk, p);
+      const __m128i sc = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)p[1], (int)p[0]));
+      const __m128i mn = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)p[3], (int)p[2]));
       const __m256i sc2 = _mm256_broadcastsi128_si256(sc);
       for (int c = 0; c < 4; ++c) { /* 32 bytes: sub-blocks 2c (low nibbles) and 2c + 1 */
         const __m256i q = _mm256_loadu_si256((const __m256i*)(blk + 16 + 32 * c));
@@ -301,18 +296,9 @@ static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w,
       acc = _mm256_fnmadd_ps(_mm256_set1_ps(lm_half(blk + 2) * as[sb]), m, acc);
     } else {
       const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(blk + 192))); /* 16 scales */
-      for (int h = 0; h < 2; ++h) { /* halves of 128: 4 runs of 32 from ql (2 x 32 bytes) and qh */
-        const __m256i l0 = _mm256_loadu_si256((const __m256i*)(blk + 64 * h));
-        const __m256i l1 = _mm256_loadu_si256((const __m256i*)(blk + 64 * h + 32));
-        const __m256i hb = _mm256_loadu_si256((const __m256i*)(blk + 128 + 32 * h));
-        const __m256i q[4] = {
-            _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(hb, low2), 4)),
-            _mm256_or_si256(_mm256_and_si256(l1, low4),
-                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), low2), 4)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
-                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), low2), 4)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), low2), 4))};
+      for (int h = 0; h < 2; ++h) {
+        __m256i q[4];
+        lm_q6k_half(blk, h, q);
         const __m256i sch = h ? _mm256_permute2x128_si256(sc, sc, 0x11) : _mm256_permute2x128_si256(sc, sc, 0x00);
         for (int r = 0; r < 4; ++r) { /* run r: scales 8h + 2r (its first 16), 8h + 2r + 1 */
           const __m256i scale = lm_lane16(sch, 2 * r, 2 * r + 1);
@@ -349,13 +335,11 @@ static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w,
     const uint8_t* blk = w + sb * bb;
     const int8_t* x = aq + sb * 256;
     int32x4_t isum = vdupq_n_s32(0);
-    if (bb == 144) { /* scales and mins unpacked as in the AVX2 kernel */
-      uint32_t u[3];
-      memcpy(u, blk + 4, 12);
-      const uint32_t packed[4] = {u[0] & 0x3f3f3f3fu, (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4),
-                                  u[1] & 0x3f3f3f3fu, ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4)};
+    if (bb == 144) {
+      uint32_t p[4];
       uint8_t sm[16]; /* 8 scales, then 8 mins */
-      memcpy(sm, packed, 16);
+      lm_q4k_unpack(blk, p);
+      memcpy(sm, p, 16);
       int msum = 0;
       for (int c = 0; c < 4; ++c) {
         for (int half = 0; half < 2; ++half) { /* 16 bytes: values 16*half.. of sub-blocks 2c, 2c + 1 */
@@ -531,12 +515,10 @@ static inline void lm_widen(float* dst, const float* wf, int64_t row, int64_t k,
       __m256i q[4]; /* 4 runs of 32 quants, then their scales (per 16) and mins */
       float d16[8], mn[4];
       if (fmt == 144) {
-        uint32_t u[3], sm[4];
-        memcpy(u, blk + 4, 12);
-        sm[0] = u[0] & 0x3f3f3f3fu, sm[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-        sm[2] = u[1] & 0x3f3f3f3fu, sm[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+        uint32_t p[4];
         uint8_t b[16]; /* 8 scales, 8 mins */
-        memcpy(b, sm, 16);
+        lm_q4k_unpack(blk, p);
+        memcpy(b, p, 16);
         const float d = lm_half(blk), dmin = lm_half(blk + 2);
         for (int r = 0; r < 4; ++r) { /* sub-block 4h + r: chunk 2h + r / 2, nibble r % 2 */
           const __m256i c = _mm256_loadu_si256((const __m256i*)(blk + 16 + 32 * (2 * h + r / 2)));
@@ -545,9 +527,12 @@ static inline void lm_widen(float* dst, const float* wf, int64_t row, int64_t k,
           mn[r] = dmin * (float)b[8 + 4 * h + r];
         }
       } else {
-        for (int r = 0; r < 4; ++r) {
-          float ignored;
-          q[r] = lm_k_unit(blk, 210, 4 * h + r, &d16[2 * r], &d16[2 * r + 1], &ignored);
+        lm_q6k_half(blk, h, q);
+        const float d = lm_half(blk + 208);
+        for (int r = 0; r < 4; ++r) { /* signed quants; scales 8h + 2r, 8h + 2r + 1 */
+          q[r] = _mm256_sub_epi8(q[r], _mm256_set1_epi8(32));
+          d16[2 * r] = d * (float)(int8_t)blk[192 + 8 * h + 2 * r];
+          d16[2 * r + 1] = d * (float)(int8_t)blk[193 + 8 * h + 2 * r];
           mn[r] = 0.0f;
         }
       }
@@ -720,6 +705,44 @@ static void lm_quant_matmul_exact(float* out, const float* a, const float* wf, i
     free(wrow);
   }
 }
+/* Decode-sized Q4_K (bb 144) / Q6_K (bb 210) products: activations
+   quantized per 256 (Q8_K), one weight row at a time (lm_dot_k); without an
+   int8 kernel for the ISA, or memory, the exact widening product. */
+static void lm_k_matmul(float* out, const float* a, const float* wf, int64_t rows, int64_t n,
+                        int64_t k, int64_t lda, int bb) {
+#ifdef LM_K_INT8
+  const uint8_t* w = (const uint8_t*)wf;
+  const int64_t nsb = k / 256;
+  int8_t* kq = (int8_t*)malloc((size_t)(rows * k) + 32);
+  float* ks = (float*)malloc(sizeof(float) * (size_t)(rows * nsb) + 32);
+  int16_t* bsum = (int16_t*)malloc(sizeof(int16_t) * (size_t)(rows * k / 16) + 32); /* per 16 */
+  if (!kq || !ks || !bsum) {
+    free(kq); free(ks); free(bsum);
+    lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
+    return;
+  }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+      const float* x = a + r * lda + sb * 256;
+      float amax = 0.0f;
+      for (int j = 0; j < 256; ++j) { float v = fabsf(x[j]); amax = v > amax ? v : amax; }
+      const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+      ks[r * nsb + sb] = d;
+      for (int g = 0; g < 16; ++g) {
+        int sum = 0;
+        for (int j = 0; j < 16; ++j) sum += kq[r * k + sb * 256 + 16 * g + j] = (int8_t)roundf(x[16 * g + j] * id);
+        bsum[(r * nsb + sb) * 16 + g] = (int16_t)sum;
+      }
+    }
+  #pragma omp parallel for schedule(static) if (n * rows * k > 16384)
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t r = 0; r < rows; ++r)
+      out[r * n + j] = lm_dot_k(w + j * nsb * bb, bb, ks + r * nsb, bsum + r * nsb * 16, kq + r * k, nsb);
+  free(kq); free(ks); free(bsum);
+#else
+  lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
+#endif
+}
 /* out[rows, n] = a[rows, k] (row stride lda) @ w^T for Q8_0 (bb 34), Q4_0
    (bb 18), Q4_K (bb 144) or Q6_K (bb 210) w of n rows. Few rows (decode):
    like llama.cpp, activations are quantized to Q8_0 first so the dot
@@ -741,45 +764,11 @@ static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t
     return;
   }
 #endif
-#ifndef LM_K_INT8
-  if (bb >= 144) { /* no int8 k-quant kernel for this ISA */
-    lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
+  if (bb >= 144) {
+    lm_k_matmul(out, a, wf, rows, n, k, lda, bb);
     return;
   }
-#endif
   const uint8_t* w = (const uint8_t*)wf;
-#ifdef LM_K_INT8
-  if (bb >= 144) { /* k-quants: activations per 256 (Q8_K), one weight row at a time */
-    const int64_t nsb = k / 256;
-    int8_t* kq = (int8_t*)malloc((size_t)(rows * k) + 32);
-    float* ks = (float*)malloc(sizeof(float) * (size_t)(rows * nsb) + 32);
-    int16_t* bsum = (int16_t*)malloc(sizeof(int16_t) * (size_t)(rows * k / 16) + 32); /* per 16 */
-    if (!kq || !ks || !bsum) {
-      free(kq); free(ks); free(bsum);
-      lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
-      return;
-    }
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t sb = 0; sb < nsb; ++sb) {
-        const float* x = a + r * lda + sb * 256;
-        float amax = 0.0f;
-        for (int j = 0; j < 256; ++j) { float v = fabsf(x[j]); amax = v > amax ? v : amax; }
-        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        ks[r * nsb + sb] = d;
-        for (int g = 0; g < 16; ++g) {
-          int sum = 0;
-          for (int j = 0; j < 16; ++j) sum += kq[r * k + sb * 256 + 16 * g + j] = (int8_t)roundf(x[16 * g + j] * id);
-          bsum[(r * nsb + sb) * 16 + g] = (int16_t)sum;
-        }
-      }
-    #pragma omp parallel for schedule(static) if (n * rows * k > 16384)
-    for (int64_t j = 0; j < n; ++j)
-      for (int64_t r = 0; r < rows; ++r)
-        out[r * n + j] = lm_dot_k(w + j * nsb * bb, bb, ks + r * nsb, bsum + r * nsb * 16, kq + r * k, nsb);
-    free(kq); free(ks); free(bsum);
-    return;
-  }
-#endif
   const int64_t nb = k / 32;
   int8_t* aq = (int8_t*)malloc((size_t)(rows * k) + 32);
   float* as = (float*)malloc(sizeof(float) * (size_t)(rows * nb) + 32);

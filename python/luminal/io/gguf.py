@@ -658,15 +658,13 @@ def dequantize_blocks(ggml_type: str, raw: npt.NDArray[np.uint8]) -> npt.NDArray
     ``_CHUNK_ELEMENTS`` values so temporaries stay small."""
     block, fn = _DEQUANT[ggml_type]
     blocks = np.ascontiguousarray(raw, np.uint8).reshape(-1).view(block)
-    bs = _BLOCK_VALUES[ggml_type]
+    bs = next(t.block_size for t in GGML_TYPES.values() if t.name == ggml_type)
     out = np.empty((blocks.shape[0], bs), dtype=np.float32)
     step = max(1, _CHUNK_ELEMENTS // bs)
     for s in range(0, blocks.shape[0], step):
         out[s : s + step] = fn(blocks[s : s + step])
     return out
 
-
-_BLOCK_VALUES: Final = {"Q8_0": 32, "Q4_0": 32, "Q4_K": QK_K, "Q6_K": QK_K}
 
 _DEQUANT: Final[Dict[str, Tuple[np.dtype[Any], Callable[[npt.NDArray[Any]], npt.NDArray[np.float32]]]]] = {
     "Q8_0": (_Q8_0_BLOCK, _deq_q8_0),
