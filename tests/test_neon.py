@@ -80,7 +80,7 @@ def test_neon_products_match_this_cpu(tmp_path: Path, fmt: str, rows: int, march
         if fmt in quant.GGML_BLOCKS + quant.K_QUANTS:
             assert re.search(r"\tsdot\t" if "dotprod" in march else r"\tsmull2?\t", asm)
             if fmt in quant.K_QUANTS:  # its own int8 kernel, not the exact fallback
-                assert re.search(r"<lm_dot_k(\.[a-z0-9.]+)?>:", asm)
+                assert re.search(r"<lm_k_tile(\.[a-z0-9.]+)?>:", asm)
         else:
             assert re.search(r"\tfcvtl\t" if fmt == "f16_packed" else r"\tu?shll\t", asm)
 

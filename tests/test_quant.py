@@ -206,17 +206,17 @@ def _cpu_product(fmt: str, rows: int, n: int, k: int, seed: int):
 
 
 _PREFILL_CASES = [(fmt, *shape) for fmt in quant.GGML_BLOCKS + quant.HALF_PACKED
-                  for shape in [(16, 6, 128), (17, 13, 160), (40, 49, 96), (300, 7, 64)]] + [
-                  (fmt, *shape) for fmt in quant.K_QUANTS for shape in [(16, 6, 256), (40, 13, 768), (300, 7, 512)]]
+                  for shape in [(16, 6, 128), (17, 13, 160), (40, 49, 96), (300, 7, 64)]]
 
 
 @pytest.mark.parametrize("fmt, rows, n, k", _PREFILL_CASES)
 def test_prefill_products_widen_weights(fmt, rows, n, k):
-    """16+ rows run the packed float32 GEMM on widened weights (every storage
-    format): panels of 16 rows (zero-padded), blocks of 6 weight rows (n not
-    a multiple), k in slices of 128 (a shorter last one; for the k-quants half
-    a super-block) and more than 256 rows (two passes) all give the float64
-    product of the stored values."""
+    """16+ rows run the packed float32 GEMM on widened weights (Q8_0, Q4_0
+    and the packed halves; the k-quants run int8 tiles, see
+    test_k_quant_products): panels of 16 rows (zero-padded), blocks of 6
+    weight rows (n not a multiple), k in slices of 128 (a shorter last one)
+    and more than 256 rows (two passes) all give the float64 product of the
+    stored values."""
     cx, x, w, blocks, y = _cpu_product(fmt, rows, n, k, seed=rows + n + k)
     cx.execute()
     want = x.astype(np.float64) @ quant.dequantize(blocks, fmt, w.shape).T.astype(np.float64)
@@ -241,10 +241,10 @@ def test_quantized_products_tiles_and_edges(fmt, rows, n):
 
 @pytest.mark.parametrize("fmt", quant.GGML_BLOCKS + quant.K_QUANTS)
 def test_quantized_decode_row_equals_its_row_in_a_batch(fmt):
-    """A row alone (decode: 4 weight rows x 1 activation row) and the same row
-    in a batch of 5 (2x4 tiles, then 4x1) run the same float operations in the
-    same order: bit-equal, so a prompt's logits do not depend on how it was
-    batched."""
+    """A row alone (decode: 4 weight rows x 1 activation row; a k-quant row x
+    1) and the same row in a batch of 5 (2x4 tiles, then 4x1; k-quants 1x4,
+    then 1x1) run the same float operations in the same order: bit-equal, so
+    a prompt's logits do not depend on how it was batched."""
     rng = np.random.default_rng(3)
     w = rng.normal(0, 0.5, (12, 256)).astype(np.float32)
     x = rng.normal(0, 1, (5, 256)).astype(np.float32)
@@ -309,10 +309,13 @@ def test_k_quant_blocks_read_as_gguf_reads_them(fmt):
 
 
 @pytest.mark.parametrize("fmt", quant.K_QUANTS)
-@pytest.mark.parametrize("rows, n, k", [(1, 8, 512), (3, 5, 256), (15, 9, 768), (1, 33, 1024)])
-def test_k_quant_decode_products(fmt, rows, n, k):
-    """Under 16 rows: int8 dot products on the stored blocks against
-    activations quantized per 256 (Q8_K, as llama.cpp does for k-quants)."""
+@pytest.mark.parametrize("rows, n, k", [(1, 8, 512), (3, 5, 256), (15, 9, 768), (1, 33, 1024),
+                                         (16, 6, 256), (70, 13, 512), (131, 3, 256)])
+def test_k_quant_products(fmt, rows, n, k):
+    """Decode and prefill alike: int8 dot products on the stored blocks
+    against activations quantized per 256 (Q8_K, as llama.cpp does for
+    k-quants), in tiles of 4 activation rows, the leftover rows one at a
+    time, and blocks of 64 rows (70 and 131 rows cross them)."""
     cx, x, w, blocks, y = _cpu_product(fmt, rows, n, k, seed=rows * n + k)
     assert cx.kernel_source().count("lm_quant_matmul(out") == 1
     cx.execute()

@@ -235,83 +235,117 @@ static __attribute__((noinline)) void lm_dot_q_4x1(const uint8_t* w, int64_t ldw
   if (bb == 34) lm_dot_q_4x1_of(w, ldw, 34, as, aq, nb, out);
   else lm_dot_q_4x1_of(w, ldw, 18, as, aq, nb, out);
 }
-/* Int16 lane i of v's low 128 bits in every lane of the low half, lane j of
-   its high 128 bits in the high half (a byte shuffle: byte-shift intrinsics
-   need constant counts, which loop indices are not for clang or at -O0). */
-static inline __attribute__((always_inline)) __m256i lm_lane16(__m256i v, int i, int j) {
-  return _mm256_shuffle_epi8(v, _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 + 0x0202 * j)),
-                                                 _mm_set1_epi16((short)(0x0100 + 0x0202 * i))));
+/* Byte-shuffle masks that spread int16 lane i of a register's low 128 bits
+   over its low half and lane j of its high 128 bits over its high half:
+   (j, j) for j < 8 (row m = j), then (2r, 2r + 1) for r < 4 (row 8 + r).
+   A table, as llama.cpp keeps one: masks built per use cost as much as the
+   products (and byte-shift intrinsics need constant counts, which loop
+   indices are not for clang or at -O0). */
+#define LM_L2(i) 2 * (i), 2 * (i) + 1
+#define LM_L16(i) LM_L2(i), LM_L2(i), LM_L2(i), LM_L2(i), LM_L2(i), LM_L2(i), LM_L2(i), LM_L2(i)
+static const uint8_t lm_lane_masks[12][32] __attribute__((aligned(32))) = {
+    {LM_L16(0), LM_L16(0)}, {LM_L16(1), LM_L16(1)}, {LM_L16(2), LM_L16(2)}, {LM_L16(3), LM_L16(3)},
+    {LM_L16(4), LM_L16(4)}, {LM_L16(5), LM_L16(5)}, {LM_L16(6), LM_L16(6)}, {LM_L16(7), LM_L16(7)},
+    {LM_L16(0), LM_L16(1)}, {LM_L16(2), LM_L16(3)}, {LM_L16(4), LM_L16(5)}, {LM_L16(6), LM_L16(7)}};
+#undef LM_L16
+#undef LM_L2
+static inline __attribute__((always_inline)) __m256i lm_lane16(__m256i v, int m) {
+  return _mm256_shuffle_epi8(v, _mm256_load_si256((const __m256i*)lm_lane_masks[m]));
 }
-/* Half h (values 128h..128h + 127) of a Q6_K super-block as 4 runs of 32
-   quants, stored + 32 (0..63): value 128h + 32r + i has its low 4 bits in
-   ql row r % 2 (low nibbles for r < 2), its top 2 in qh >> 2r. */
-static inline __attribute__((always_inline)) void lm_q6k_half(const uint8_t* blk, int h, __m256i q[4]) {
-  const __m256i low4 = _mm256_set1_epi8(0x0f), low2 = _mm256_set1_epi8(3);
-  const __m256i l0 = _mm256_loadu_si256((const __m256i*)(blk + 64 * h));
-  const __m256i l1 = _mm256_loadu_si256((const __m256i*)(blk + 64 * h + 32));
+/* Run r (values 128h + 32r ..) of a Q6_K super-block's half h: 32 quants,
+   stored + 32 (0..63), with their low 4 bits in ql row r % 2 (low nibbles
+   for r < 2) and their top 2 in qh bits 2r, 2r + 1, shifted to bits 4, 5
+   (16-bit shifts: the bits that cross a byte fall outside the mask). */
+static inline __attribute__((always_inline)) __m256i lm_q6k_run(const uint8_t* blk, int h, int r) {
+  const __m256i l = _mm256_loadu_si256((const __m256i*)(blk + 64 * h + 32 * (r % 2)));
   const __m256i hb = _mm256_loadu_si256((const __m256i*)(blk + 128 + 32 * h));
-  q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(hb, low2), 4));
-  q[1] = _mm256_or_si256(_mm256_and_si256(l1, low4),
-                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), low2), 4));
-  q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
-                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), low2), 4));
-  q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), low2), 4));
+  const __m256i top = r == 0 ? _mm256_slli_epi16(hb, 4) : r == 1 ? _mm256_slli_epi16(hb, 2)
+                      : r == 2 ? hb : _mm256_srli_epi16(hb, 2);
+  return _mm256_or_si256(_mm256_and_si256(r < 2 ? l : _mm256_srli_epi16(l, 4), _mm256_set1_epi8(0x0f)),
+                         _mm256_and_si256(top, _mm256_set1_epi8(0x30)));
 }
-/* One Q4_K/Q6_K weight row (nsb super-blocks) against one activation row
-   quantized per 256 like llama.cpp's Q8_K (scale as[sb], int8 aq, and the
-   int sum of every 16, bsum). The sub-block scales are small integers, so a
-   super-block's products sum in int32 (each sub-block's scaled by madd) and
-   meet the float scales once; the offsets (Q4_K's mins, Q6_K's -32) come
-   from the activation sums, one madd per super-block. Scales are unpacked
-   with vector ops: scalar unpacking cost as much as the products. */
-static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w, int bb, const float* as,
-                                                               const int16_t* bsum, const int8_t* aq,
-                                                               int64_t nsb) {
-  __m256 acc = _mm256_setzero_ps();
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
+/* One Q4_K/Q6_K weight row against C activation rows quantized per 256
+   like llama.cpp's Q8_K (row c: scale as[c * nsb + sb], int8
+   aq[(c * nsb + sb) * 256 ..], the int sum of every 16
+   bsum[(c * nsb + sb) * 16 ..]); out[c * ldo]. The sub-block scales are
+   small integers, so a super-block's products sum in int32 (each
+   sub-block's scaled by madd) and meet the float scales once; the offsets
+   (Q4_K's mins, Q6_K's -32) come from the activation sums, one madd per
+   super-block. A tile unpacks each weight sub-block and its scale once for
+   its C rows. Every output gets the same int32 lanes (exact in any order)
+   and the same float operations in super-block order whatever C: a row
+   decoded alone equals itself in a batch. Tiles of more weight rows ran
+   slower here: AVX2's 16 registers cannot hold their sums, and GCC spilled
+   them. */
+static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w, int bb, int C,
+                                                               const float* as, const int16_t* bsum,
+                                                               const int8_t* aq, int64_t nsb, float* out,
+                                                               int64_t ldo) {
+  __m256 acc[4]; /* C <= 4 */
+  for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
   for (int64_t sb = 0; sb < nsb; ++sb) {
     const uint8_t* blk = w + sb * bb;
-    const int8_t* x = aq + sb * 256;
-    const __m256i sums = _mm256_loadu_si256((const __m256i*)(bsum + sb * 16)); /* 16 x int16 */
-    __m256i isum = _mm256_setzero_si256();
+    __m256i isum[4], scale[8], offset; /* scale per sub-block (Q4_K) or run of 32 (Q6_K) */
+    for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
     if (bb == 144) {
       uint32_t p[4];
       lm_q4k_unpack(blk, p);
-      const __m128i sc = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)p[1], (int)p[0]));
+      const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)p[1], (int)p[0])));
       const __m128i mn = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)p[3], (int)p[2]));
-      const __m256i sc2 = _mm256_broadcastsi128_si256(sc);
-      for (int c = 0; c < 4; ++c) { /* 32 bytes: sub-blocks 2c (low nibbles) and 2c + 1 */
-        const __m256i q = _mm256_loadu_si256((const __m256i*)(blk + 16 + 32 * c));
-        const __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-        const __m256i x0 = _mm256_loadu_si256((const __m256i*)(x + 64 * c));
-        const __m256i x1 = _mm256_loadu_si256((const __m256i*)(x + 64 * c + 32));
-        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0), lm_lane16(sc2, 2 * c, 2 * c)));
-        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1), lm_lane16(sc2, 2 * c + 1, 2 * c + 1)));
-      }
-      /* sum_j min_j * (sum of sub-block j): each min against its two 16-sums */
-      const __m256i mins = _mm256_set_m128i(_mm_unpackhi_epi16(mn, mn), _mm_unpacklo_epi16(mn, mn));
-      const __m256 m = _mm256_cvtepi32_ps(_mm256_madd_epi16(mins, sums));
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk) * as[sb]), _mm256_cvtepi32_ps(isum), acc);
-      acc = _mm256_fnmadd_ps(_mm256_set1_ps(lm_half(blk + 2) * as[sb]), m, acc);
+      for (int j = 0; j < 8; ++j) scale[j] = lm_lane16(sc, j);
+      offset = _mm256_set_m128i(_mm_unpackhi_epi16(mn, mn), _mm_unpacklo_epi16(mn, mn)); /* a min per 16 */
     } else {
-      const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(blk + 192))); /* 16 scales */
-      for (int h = 0; h < 2; ++h) {
-        __m256i q[4];
-        lm_q6k_half(blk, h, q);
-        const __m256i sch = h ? _mm256_permute2x128_si256(sc, sc, 0x11) : _mm256_permute2x128_si256(sc, sc, 0x00);
-        for (int r = 0; r < 4; ++r) { /* run r: scales 8h + 2r (its first 16), 8h + 2r + 1 */
-          const __m256i scale = lm_lane16(sch, 2 * r, 2 * r + 1);
-          const __m256i xr = _mm256_loadu_si256((const __m256i*)(x + 128 * h + 32 * r));
-          isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], xr), scale));
-        }
+      offset = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(blk + 192))); /* 16 scales */
+      const __m256i lo = _mm256_permute2x128_si256(offset, offset, 0x00);
+      const __m256i hi = _mm256_permute2x128_si256(offset, offset, 0x11);
+      for (int run = 0; run < 4; ++run) {
+        scale[run] = lm_lane16(lo, 8 + run);
+        scale[4 + run] = lm_lane16(hi, 8 + run);
       }
-      /* the quants are stored + 32: subtract 32 * sum_g scale_g * (sum of group g) */
-      isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(_mm256_madd_epi16(sc, sums), 5));
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk + 208) * as[sb]), _mm256_cvtepi32_ps(isum), acc);
+    }
+    /* unrolled: constant shifts and indices (GCC kept a loop, half as fast) */
+    #pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) { /* values 32j..: Q4_K sub-block j (chunk j / 2, nibble j % 2), Q6_K run j */
+      __m256i q;
+      if (bb == 144) {
+        const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + 16 + 32 * (j / 2)));
+        q = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0f));
+      } else {
+        q = lm_q6k_run(blk, j / 4, j % 4);
+      }
+      for (int c = 0; c < C; ++c) {
+        const __m256i x = _mm256_loadu_si256((const __m256i*)(aq + (c * nsb + sb) * 256 + 32 * j));
+        isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), scale[j]));
+        __asm__("" : "+x"(isum[c])); /* keep the running sums: GCC's tree of products spilled */
+      }
+    }
+    for (int c = 0; c < C; ++c) {
+      const __m256i sums = _mm256_loadu_si256((const __m256i*)(bsum + (c * nsb + sb) * 16)); /* 16 x int16 */
+      const __m256i o = _mm256_madd_epi16(offset, sums);
+      const float s = as[c * nsb + sb];
+      if (bb == 144) { /* minus dmin * sum_j min_j * (sum of sub-block j) */
+        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk) * s), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+        acc[c] = _mm256_fnmadd_ps(_mm256_set1_ps(lm_half(blk + 2) * s), _mm256_cvtepi32_ps(o), acc[c]);
+      } else { /* the quants are stored + 32: minus 32 * sum_g scale_g * (sum of group g) */
+        const __m256i v = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(o, 5));
+        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk + 208) * s), _mm256_cvtepi32_ps(v), acc[c]);
+      }
     }
   }
-  return lm_hsum8(acc);
+  for (int c = 0; c < C; ++c) out[c * ldo] = lm_hsum8(acc[c]);
+}
+/* The tiles lm_k_matmul uses, out of line like lm_dot_q_4x1: C = 4
+   activation rows (prefill), or 1 (decode, and the rows after the tiles). */
+static __attribute__((noinline)) void lm_k_tile(const uint8_t* w, int bb, int C, const float* as,
+                                                const int16_t* bsum, const int8_t* aq, int64_t nsb,
+                                                float* out, int64_t ldo) {
+  if (bb == 144) {
+    if (C == 4) lm_k_tile_of(w, 144, 4, as, bsum, aq, nsb, out, ldo);
+    else lm_k_tile_of(w, 144, 1, as, bsum, aq, nsb, out, ldo);
+  } else {
+    if (C == 4) lm_k_tile_of(w, 210, 4, as, bsum, aq, nsb, out, ldo);
+    else lm_k_tile_of(w, 210, 1, as, bsum, aq, nsb, out, ldo);
+  }
 }
 #define LM_K_INT8 1
 #elif defined(LM_NEON)
@@ -373,13 +407,15 @@ static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w,
   }
   return acc;
 }
-#define LM_K_INT8 1
-#endif
-#ifdef LM_K_INT8
-static __attribute__((noinline)) float lm_dot_k(const uint8_t* w, int bb, const float* as, const int16_t* bsum,
-                                                const int8_t* aq, int64_t nsb) {
-  return bb == 144 ? lm_dot_k_of(w, 144, as, bsum, aq, nsb) : lm_dot_k_of(w, 210, as, bsum, aq, nsb);
+/* lm_k_tile's contract (see the AVX2 version), one output at a time. */
+static __attribute__((noinline)) void lm_k_tile(const uint8_t* w, int bb, int C, const float* as,
+                                                const int16_t* bsum, const int8_t* aq, int64_t nsb,
+                                                float* out, int64_t ldo) {
+  for (int c = 0; c < C; ++c)
+    out[c * ldo] = bb == 144 ? lm_dot_k_of(w, 144, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb)
+                             : lm_dot_k_of(w, 210, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb);
 }
+#define LM_K_INT8 1
 #endif
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #define LM_HALF_SIMD 1
@@ -499,55 +535,14 @@ static inline __attribute__((always_inline)) void lm_hgemm_tile(
 #define LM_HMC 48  /* weight rows widened per block (24 KB, in L2) */
 /* dst[0, len) = weight row `row` over k [k0, k0 + len), widened to float32
    exactly: fmt 0 f16_packed, 1 bf16_packed, 34 Q8_0, 18 Q4_0 (then k0 and
-   len are multiples of 32), 144 Q4_K, 210 Q6_K (multiples of 128). */
+   len are multiples of 32). */
 static inline const uint8_t* lm_weight_at(const float* wf, int64_t row, int64_t k, int64_t kk,
                                           int fmt) { /* the block holding weight (row, kk) */
-  if (fmt >= 144) return (const uint8_t*)wf + (row * (k / 256) + kk / 256) * fmt;
   return (const uint8_t*)wf + (fmt >= 18 ? (row * (k / 32) + kk / 32) * fmt : 2 * (row * k + kk));
 }
 static inline void lm_widen(float* dst, const float* wf, int64_t row, int64_t k, int64_t k0,
                             int64_t len, int fmt) {
   int64_t t = 0;
-  if (fmt >= 144) { /* half super-blocks (len 128): value = (d * scale) * q - dmin * min, ggml's order */
-    for (; t < len; t += 128) {
-      const uint8_t* blk = lm_weight_at(wf, row, k, k0 + t, fmt);
-      const int h = (int)((k0 + t) % 256 / 128);
-      __m256i q[4]; /* 4 runs of 32 quants, then their scales (per 16) and mins */
-      float d16[8], mn[4];
-      if (fmt == 144) {
-        uint32_t p[4];
-        uint8_t b[16]; /* 8 scales, 8 mins */
-        lm_q4k_unpack(blk, p);
-        memcpy(b, p, 16);
-        const float d = lm_half(blk), dmin = lm_half(blk + 2);
-        for (int r = 0; r < 4; ++r) { /* sub-block 4h + r: chunk 2h + r / 2, nibble r % 2 */
-          const __m256i c = _mm256_loadu_si256((const __m256i*)(blk + 16 + 32 * (2 * h + r / 2)));
-          q[r] = _mm256_and_si256(r % 2 ? _mm256_srli_epi16(c, 4) : c, _mm256_set1_epi8(0x0f));
-          d16[2 * r] = d16[2 * r + 1] = d * (float)b[4 * h + r];
-          mn[r] = dmin * (float)b[8 + 4 * h + r];
-        }
-      } else {
-        lm_q6k_half(blk, h, q);
-        const float d = lm_half(blk + 208);
-        for (int r = 0; r < 4; ++r) { /* signed quants; scales 8h + 2r, 8h + 2r + 1 */
-          q[r] = _mm256_sub_epi8(q[r], _mm256_set1_epi8(32));
-          d16[2 * r] = d * (float)(int8_t)blk[192 + 8 * h + 2 * r];
-          d16[2 * r + 1] = d * (float)(int8_t)blk[193 + 8 * h + 2 * r];
-          mn[r] = 0.0f;
-        }
-      }
-      for (int r = 0; r < 4; ++r) {
-        const __m128i lo = _mm256_castsi256_si128(q[r]), hi = _mm256_extracti128_si256(q[r], 1);
-        const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
-        for (int j = 0; j < 4; ++j)
-          _mm256_storeu_ps(dst + t + 32 * r + 8 * j,
-                           _mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(d16[2 * r + j / 2]),
-                                                       _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(parts[j]))),
-                                         _mm256_set1_ps(mn[r])));
-      }
-    }
-    return;
-  }
   if (fmt >= 18) {
     for (; t < len; t += 32) {
       const uint8_t* blk = lm_weight_at(wf, row, k, k0 + t, fmt);
@@ -605,9 +600,7 @@ static int lm_wide_gemm(float* out, const float* a, const float* w, int64_t m, i
            does not follow them and widening stalled on memory (about 7 of
            50 ms for a 14336 x 4096 product); all at once, the prefetches
            stalled the tiles' loads instead. */
-        /* K-quants: a slice is half a super-block; prefetch the next one whole */
-        const int64_t row_bytes = fmt >= 144 ? ((k0 + LM_HKC) % 256 ? 0 : fmt)
-                                  : fmt >= 18 ? LM_HKC / 32 * fmt : 2 * LM_HKC;
+        const int64_t row_bytes = fmt >= 18 ? LM_HKC / 32 * fmt : 2 * LM_HKC;
         const int64_t per_row = (row_bytes + 63) / 64;
         const int64_t lines = k0 + LM_HKC < k ? (q1 - q0) * 6 * per_row : 0;
         const int64_t per_tile = (lines + mp * (q1 - q0) - 1) / (mp * (q1 - q0));
@@ -705,14 +698,15 @@ static void lm_quant_matmul_exact(float* out, const float* a, const float* wf, i
     free(wrow);
   }
 }
-/* Decode-sized Q4_K (bb 144) / Q6_K (bb 210) products: activations
-   quantized per 256 (Q8_K), one weight row at a time (lm_dot_k); without an
+/* Q4_K (bb 144) / Q6_K (bb 210) products: activations quantized per 256
+   (Q8_K, as llama.cpp does), then lm_k_tile over blocks of 64 activation
+   rows (64 KB per 1024 of k, in L2) and 4 weight rows per step; without an
    int8 kernel for the ISA, or memory, the exact widening product. */
 static void lm_k_matmul(float* out, const float* a, const float* wf, int64_t rows, int64_t n,
                         int64_t k, int64_t lda, int bb) {
 #ifdef LM_K_INT8
   const uint8_t* w = (const uint8_t*)wf;
-  const int64_t nsb = k / 256;
+  const int64_t nsb = k / 256, ldw = nsb * bb;
   int8_t* kq = (int8_t*)malloc((size_t)(rows * k) + 32);
   float* ks = (float*)malloc(sizeof(float) * (size_t)(rows * nsb) + 32);
   int16_t* bsum = (int16_t*)malloc(sizeof(int16_t) * (size_t)(rows * k / 16) + 32); /* per 16 */
@@ -721,6 +715,7 @@ static void lm_k_matmul(float* out, const float* a, const float* wf, int64_t row
     lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
     return;
   }
+  #pragma omp parallel for schedule(static) if (rows * k > 65536)
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t sb = 0; sb < nsb; ++sb) {
       const float* x = a + r * lda + sb * 256;
@@ -734,10 +729,17 @@ static void lm_k_matmul(float* out, const float* a, const float* wf, int64_t row
         bsum[(r * nsb + sb) * 16 + g] = (int16_t)sum;
       }
     }
-  #pragma omp parallel for schedule(static) if (n * rows * k > 16384)
-  for (int64_t j = 0; j < n; ++j)
-    for (int64_t r = 0; r < rows; ++r)
-      out[r * n + j] = lm_dot_k(w + j * nsb * bb, bb, ks + r * nsb, bsum + r * nsb * 16, kq + r * k, nsb);
+  for (int64_t r0 = 0; r0 < rows; r0 += 64) {
+    const int64_t r1 = rows - r0 < 64 ? rows : r0 + 64;
+    #pragma omp parallel for schedule(static) if (n * (r1 - r0) * k > 16384)
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t r = r0;
+      for (; r + 4 <= r1; r += 4)
+        lm_k_tile(w + j * ldw, bb, 4, ks + r * nsb, bsum + r * nsb * 16, kq + r * k, nsb, out + r * n + j, n);
+      for (; r < r1; ++r)
+        lm_k_tile(w + j * ldw, bb, 1, ks + r * nsb, bsum + r * nsb * 16, kq + r * k, nsb, out + r * n + j, n);
+    }
+  }
   free(kq); free(ks); free(bsum);
 #else
   lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
@@ -749,8 +751,12 @@ static void lm_k_matmul(float* out, const float* a, const float* wf, int64_t row
    products run in int8; their scales stay float32. */
 static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t rows, int64_t n,
                             int64_t k, int64_t lda, int bb) {
+  if (bb >= 144) { /* k-quants: int8 tiles for every row count */
+    lm_k_matmul(out, a, wf, rows, n, k, lda, bb);
+    return;
+  }
   /* 16+ rows (prefill) are compute-bound: widen weight blocks to float32 and
-     run the packed GEMM (faster here than int8 dot products, and the
+     run the packed GEMM (faster here than Q8_0 int8 dot products, and the
      activations stay unquantized). Decode keeps the int8 kernel. */
 #ifdef LM_HALF_SIMD
   if (rows >= 16) {
@@ -764,10 +770,6 @@ static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t
     return;
   }
 #endif
-  if (bb >= 144) {
-    lm_k_matmul(out, a, wf, rows, n, k, lda, bb);
-    return;
-  }
   const uint8_t* w = (const uint8_t*)wf;
   const int64_t nb = k / 32;
   int8_t* aq = (int8_t*)malloc((size_t)(rows * k) + 32);
