@@ -6,6 +6,7 @@ random weights, made here), the same prompt and the same thread count.
     python benchmarks/llm.py --layers 32     # the full 7B shape (7.7 GB Q8_0 file)
     python benchmarks/llm.py --format f16    # F16 weights
     python benchmarks/llm.py --format q4_k_m # Q4_K matrices, Q6_K down/output projections
+    python benchmarks/llm.py --format q4_0   # Q4_0 matrices
 
 Prints prefill and decode tokens/s with ratios, and luminal's decode as a
 fraction of the memory-bandwidth bound (weight bytes read per token over the
@@ -83,6 +84,11 @@ def make_gguf(path: Path, layers: int, fmt: str, seed: int = 0) -> None:
                 blocks[..., 0:4] = d.view(np.uint8).reshape(rows, cols // 256, 4)
             qt = gguf.GGMLQuantizationType.Q6_K if q6 else gguf.GGMLQuantizationType.Q4_K
             w.add_tensor(name, blocks.reshape(rows, -1), raw_dtype=qt)
+        elif fmt == "q4_0" and quantized:  # d * (nibble - 8)
+            blocks = rng.integers(0, 256, (rows, cols // 32, 18), dtype=np.uint8)
+            scale = (rng.uniform(0.5, 1.5, (rows, cols // 32)) * 0.02 / 8).astype(np.float16)
+            blocks[..., :2] = scale.view(np.uint8).reshape(rows, cols // 32, 2)
+            w.add_tensor(name, blocks.reshape(rows, -1), raw_dtype=gguf.GGMLQuantizationType.Q4_0)
         elif fmt == "q8_0" and quantized:
             blocks = np.empty((rows, cols // 32, 34), np.uint8)
             scale = (rng.uniform(0.5, 1.5, (rows, cols // 32)) * 0.02 / 127).astype(np.float16)
@@ -234,7 +240,7 @@ def run_transformers(path: Path, prompt: list[int], gen: int, dtype: str) -> tup
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--format", choices=["q8_0", "f16", "q4_k_m"], default="q8_0")
+    ap.add_argument("--format", choices=["q8_0", "f16", "q4_k_m", "q4_0"], default="q8_0")
     ap.add_argument("--prompt-tokens", type=int, default=64)
     ap.add_argument("--gen-tokens", type=int, default=16)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -297,7 +303,7 @@ def main() -> None:
         round_ratios = ", ".join(f"{x:.2f}" for x in ratios)
     lp, ld = rows[0][1], rows[0][2]
     weights = weight_bytes_per_token(path)
-    bytes_per_value = {"f16": 2, "q8_0": 34 / 32, "q4_k_m": 144 / 256}[args.format]  # ~ (Q6_K parts aside)
+    bytes_per_value = {"f16": 2, "q8_0": 34 / 32, "q4_k_m": 144 / 256, "q4_0": 18 / 32}[args.format]  # ~ (Q6_K parts aside)
     f32_bytes = weights / bytes_per_value * 4  # an f32 copy of the model
     if "transformers" not in skip:
         for dt, need in (("f32", 2 * f32_bytes), ("bf16", f32_bytes / 2 + 2e9)):
