@@ -345,6 +345,32 @@ def test_compact_weight_kernels_compile_unoptimized(tmp_path):
         assert r.returncode == 0, r.stderr[-2000:]
 
 
+@pytest.mark.parametrize("isa", [["-mavxvnni"], ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"]])
+def test_compact_weight_kernels_compile_for_vnni(tmp_path, isa):
+    """The int8 products' VNNI branches (vpdpbusd / vpdpwssd, for CPUs this
+    machine is not) compile, with the instructions in the object: their int32
+    lanes equal maddubs + madd's by construction (no operand pair saturates
+    int16), which every other test checks on this CPU."""
+    import platform
+    import shutil
+    import subprocess
+
+    gcc, objdump = shutil.which("gcc"), shutil.which("objdump")
+    if platform.machine() not in ("x86_64", "AMD64") or not gcc or not objdump:
+        pytest.skip("needs gcc and objdump on x86-64")
+    for fmt, instruction in (("q4_k", "vpdpwssd"), ("q4_0", "vpdpbusd"), ("q8_0", "vpdpbusd")):
+        cx, *_ = _cpu_product(fmt, 1, 8, 256, seed=0)
+        (tmp_path / "k.c").write_text(cx.kernel_source())
+        flags = ["-O2", "-mavx2", "-mfma", "-mf16c", *isa]
+        r = subprocess.run([gcc, *flags, "-c", str(tmp_path / "k.c"), "-o", str(tmp_path / "k.o")],
+                           capture_output=True, text=True)
+        if r.returncode and "unrecognized command-line option" in r.stderr:
+            pytest.skip(f"this gcc has no {isa[-1]}")
+        assert r.returncode == 0, r.stderr[-2000:]
+        asm = subprocess.run([objdump, "-d", str(tmp_path / "k.o")], capture_output=True, text=True).stdout
+        assert instruction in asm, fmt
+
+
 def test_k_quant_rows_off_super_block_boundaries():
     """Rows of 128 q4_k values (super-blocks span two rows) are no product
     layout for the int8 kernel: the generic kernel reads them element by

@@ -69,6 +69,28 @@ static inline __attribute__((always_inline)) __m256i lm_unpack_block(const uint8
   __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0f));
   return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
 }
+/* acc + the sums of every 4 products u8 x s8 (one vpdpbusd with VNNI), and
+   acc + the sums of every 2 products s16 x s16 (vpdpwssd). Without VNNI,
+   maddubs and madd: equal int32 lanes wherever maddubs' int16 pairs do not
+   saturate, which our operands (|w| <= 128 or nibbles, |x| <= 127) never do. */
+static inline __attribute__((always_inline)) __m256i lm_dpbusd(__m256i acc, __m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(acc, u, s);
+#elif defined(__AVXVNNI__)
+  return _mm256_dpbusd_avx_epi32(acc, u, s);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+static inline __attribute__((always_inline)) __m256i lm_dpwssd(__m256i acc, __m256i a, __m256i b) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpwssd_epi32(acc, a, b);
+#elif defined(__AVXVNNI__)
+  return _mm256_dpwssd_avx_epi32(acc, a, b);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#endif
+}
 static inline __attribute__((always_inline)) float lm_hsum8(__m256 a) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -109,13 +131,7 @@ static inline __attribute__((always_inline)) void lm_dot_q(
     const __m256i wabs = _mm256_sign_epi8(wq, wq); /* u8 x s8: |w| times x with w's sign */
     for (int i = 0; i < count; ++i) {
       __m256i xs = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i*)(aq + i * k + b * 32)), wq);
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-      __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wabs, xs);
-#elif defined(__AVXVNNI__)
-      __m256i dot = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), wabs, xs);
-#else
-      __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, xs), _mm256_set1_epi16(1));
-#endif
+      const __m256i dot = lm_dpbusd(_mm256_setzero_si256(), wabs, xs);
       acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(d * as[i * nb + b]), _mm256_cvtepi32_ps(dot), acc[i]);
     }
   }
@@ -169,7 +185,6 @@ static inline __attribute__((always_inline)) void lm_dot_q_2x4(
     int64_t k, float* out, int64_t out_stride) {
   __m256 acc0[4], acc1[4];
   for (int i = 0; i < 4; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
-  const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t *b0 = w0 + b * bb, *b1 = w1 + b * bb;
     const __m256 d0 = _mm256_set1_ps(lm_half(b0)), d1 = _mm256_set1_ps(lm_half(b1));
@@ -178,8 +193,8 @@ static inline __attribute__((always_inline)) void lm_dot_q_2x4(
     for (int i = 0; i < 4; ++i) {
       const __m256i x = _mm256_loadu_si256((const __m256i*)(aq + i * k + b * 32));
       const __m256 s = _mm256_broadcast_ss(as + i * nb + b);
-      __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(x, q0)), ones);
-      __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(x, q1)), ones);
+      const __m256i p0 = lm_dpbusd(_mm256_setzero_si256(), a0, _mm256_sign_epi8(x, q0));
+      const __m256i p1 = lm_dpbusd(_mm256_setzero_si256(), a1, _mm256_sign_epi8(x, q1));
       acc0[i] = _mm256_fmadd_ps(_mm256_mul_ps(d0, s), _mm256_cvtepi32_ps(p0), acc0[i]);
       acc1[i] = _mm256_fmadd_ps(_mm256_mul_ps(d1, s), _mm256_cvtepi32_ps(p1), acc1[i]);
     }
@@ -214,15 +229,15 @@ static inline __attribute__((always_inline)) void lm_dot_q_4x1_of(
     const uint8_t* w, int64_t ldw, int bb, const float* as, const int8_t* aq, int64_t nb, float* out) {
   __m256 acc[4];
   for (int j = 0; j < 4; ++j) acc[j] = _mm256_setzero_ps();
-  const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < nb; ++b) {
     const __m256i x = _mm256_loadu_si256((const __m256i*)(aq + b * 32));
     const float s = as[b];
-    /* Q4_0: the nibbles (0..15) go into maddubs unsigned, and 8 * (the sum
-       of every 4 activations) comes off after: the same int32 lanes as the
-       signed product, without its two sign operations per row (Q4_0 decode
-       was compute-bound at half the memory bandwidth). */
-    const __m256i x8 = bb == 18 ? _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), x), ones) : x;
+    /* Q4_0: the nibbles (0..15) go into the product unsigned, which starts
+       from -8 * (the sum of every 4 activations): the same int32 lanes as
+       the signed product, without its two sign operations per row (Q4_0
+       decode was compute-bound at half the memory bandwidth). */
+    const __m256i x8 = bb == 18 ? lm_dpbusd(_mm256_setzero_si256(), _mm256_set1_epi8(8), x) : x;
+    const __m256i minus_x8 = _mm256_sub_epi32(_mm256_setzero_si256(), x8);
     for (int j = 0; j < 4; ++j) {
       const uint8_t* blk = w + j * ldw + b * bb;
       __m256i p;
@@ -230,10 +245,10 @@ static inline __attribute__((always_inline)) void lm_dot_q_4x1_of(
         const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(blk + 2)));
         const __m256i u = _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_set_epi64x(4, 4, 0, 0)),
                                            _mm256_set1_epi8(0x0f)); /* low nibbles, then high */
-        p = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones), x8);
+        p = lm_dpbusd(minus_x8, u, x);
       } else {
         const __m256i q = lm_unpack_block(blk, bb);
-        p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q)), ones);
+        p = lm_dpbusd(_mm256_setzero_si256(), _mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q));
       }
       acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk) * s), _mm256_cvtepi32_ps(p), acc[j]);
     }
@@ -334,7 +349,7 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
       }
       for (int c = 0; c < C; ++c) {
         const __m256i x = _mm256_loadu_si256((const __m256i*)(aq + (c * nsb + sb) * 256 + 32 * j));
-        isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), scale[j]));
+        isum[c] = lm_dpwssd(isum[c], _mm256_maddubs_epi16(q, x), scale[j]);
         __asm__("" : "+x"(isum[c])); /* keep the running sums: GCC's tree of products spilled */
       }
     }
