@@ -5,6 +5,8 @@ products for the blocks, float32 products on widened halves)."""
 from __future__ import annotations
 
 import gguf
+import re
+
 import numpy as np
 import pytest
 from gguf.quants import dequantize as gguf_dequantize
@@ -244,10 +246,13 @@ def test_quantized_decode_row_equals_its_row_in_a_batch(fmt):
     """A row alone (decode: 4 weight rows x 1 activation row; a k-quant row x
     1) and the same row in a batch of 5 (2x4 tiles, then 4x1; k-quants 1x4,
     then 1x1) run the same float operations in the same order: bit-equal, so
-    a prompt's logits do not depend on how it was batched."""
+    a prompt's logits do not depend on how it was batched. K-quant prompts
+    run the same int8 tiles at any length: a 70-row prompt (two blocks of
+    rows, tiles and leftovers) too."""
+    rows = 70 if fmt in quant.K_QUANTS else 5
     rng = np.random.default_rng(3)
     w = rng.normal(0, 0.5, (12, 256)).astype(np.float32)
-    x = rng.normal(0, 1, (5, 256)).astype(np.float32)
+    x = rng.normal(0, 1, (rows, 256)).astype(np.float32)
     cx = lm.Graph()
     xin = cx.tensor(("s", 256))
     y = (xin @ cx.parameter(w.shape, dtype=fmt).set_blocks(quant.quantize(w, fmt)).T).retrieve()
@@ -256,7 +261,7 @@ def test_quantized_decode_row_equals_its_row_in_a_batch(fmt):
     xin.set(x)
     cx.execute()
     batch = y.numpy().copy()
-    for r in range(5):
+    for r in range(rows):
         xin.set(x[r:r + 1])
         cx.execute()
         np.testing.assert_array_equal(y.numpy()[0], batch[r])
@@ -348,9 +353,11 @@ def test_compact_weight_kernels_compile_unoptimized(tmp_path):
 @pytest.mark.parametrize("isa", [["-mavxvnni"], ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"]])
 def test_compact_weight_kernels_compile_for_vnni(tmp_path, isa):
     """The int8 products' VNNI branches (vpdpbusd / vpdpwssd, for CPUs this
-    machine is not) compile, with the instructions in the object: their int32
-    lanes equal maddubs + madd's by construction (no operand pair saturates
-    int16), which every other test checks on this CPU."""
+    machine is not) compile, and the decode kernels that run them hold the
+    instructions: the Q8_0/Q4_0 rows (lm_dot_q_4x1) and the k-quant tiles
+    (lm_k_tile). A compile check only: their int32 lanes equal maddubs +
+    madd's by construction (no operand pair saturates int16), which every
+    other test checks on this CPU."""
     import platform
     import shutil
     import subprocess
@@ -358,17 +365,20 @@ def test_compact_weight_kernels_compile_for_vnni(tmp_path, isa):
     gcc, objdump = shutil.which("gcc"), shutil.which("objdump")
     if platform.machine() not in ("x86_64", "AMD64") or not gcc or not objdump:
         pytest.skip("needs gcc and objdump on x86-64")
-    for fmt, instruction in (("q4_k", "vpdpwssd"), ("q4_0", "vpdpbusd"), ("q8_0", "vpdpbusd")):
-        cx, *_ = _cpu_product(fmt, 1, 8, 256, seed=0)
+    for fmt, name, instruction in (("q8_0", "lm_dot_q_4x1", "vpdpbusd"), ("q4_0", "lm_dot_q_4x1", "vpdpbusd"),
+                                   ("q4_k", "lm_k_tile", "vpdpwssd")):
+        cx, *_ = _cpu_product(fmt, 1, 8, 256, seed=0)  # the other formats' paths fold away
         (tmp_path / "k.c").write_text(cx.kernel_source())
         flags = ["-O2", "-mavx2", "-mfma", "-mf16c", *isa]
         r = subprocess.run([gcc, *flags, "-c", str(tmp_path / "k.c"), "-o", str(tmp_path / "k.o")],
                            capture_output=True, text=True)
-        if r.returncode and "unrecognized command-line option" in r.stderr:
-            pytest.skip(f"this gcc has no {isa[-1]}")
+        if r.returncode and ("unrecognized command-line option" in r.stderr or "no such instruction" in r.stderr):
+            pytest.skip(f"this gcc or assembler has no {isa[-1]}")
         assert r.returncode == 0, r.stderr[-2000:]
         asm = subprocess.run([objdump, "-d", str(tmp_path / "k.o")], capture_output=True, text=True).stdout
-        assert instruction in asm, fmt
+        functions = re.findall(r"\n[0-9a-f]+ <([\w.]+)>:\n(.*?)(?=\n\n|\Z)", asm, re.S)
+        bodies = [body for fn, body in functions if fn.split(".")[0] == name]
+        assert bodies and any(instruction in body for body in bodies), (fmt, name)
 
 
 def test_k_quant_rows_off_super_block_boundaries():

@@ -751,7 +751,8 @@ static void lm_quantize_rows(const float* a, int64_t rows, int64_t k, int64_t ld
       int8_t* y = q + r * k + b * block;
       float amax = 0.0f;
       for (int j = 0; j < block; ++j) { float v = fabsf(x[j]); amax = v > amax ? v : amax; }
-      const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+      const float d = amax / 127.0f, inv = d != 0.0f ? 1.0f / d : 0.0f;
+      const float id = inv <= 3.40282347e38f ? inv : 0.0f; /* a subnormal d: 1 / d is inf */
       s[r * nb + b] = d;
       for (int j = 0; j < block; ++j) y[j] = (int8_t)lm_round_away(x[j] * id);
       if (sums16)
@@ -764,7 +765,8 @@ static void lm_quantize_rows(const float* a, int64_t rows, int64_t k, int64_t ld
 }
 /* Q4_K (bb 144) / Q6_K (bb 210) products: activations quantized per 256
    (Q8_K, as llama.cpp does), then lm_k_tile over blocks of 64 activation
-   rows (64 KB per 1024 of k, in L2), one weight row against 4 activation
+   rows (their int8 copy, 256 KB for k = 4096, stays in L2 while the weight
+   rows stream), one weight row against 4 activation
    rows per tile; without an
    int8 kernel for the ISA, or memory, the exact widening product. */
 static void lm_k_matmul(float* out, const float* a, const float* wf, int64_t rows, int64_t n,
@@ -798,9 +800,10 @@ static void lm_k_matmul(float* out, const float* a, const float* wf, int64_t row
 #endif
 }
 /* out[rows, n] = a[rows, k] (row stride lda) @ w^T for Q8_0 (bb 34), Q4_0
-   (bb 18), Q4_K (bb 144) or Q6_K (bb 210) w of n rows. Few rows (decode):
-   like llama.cpp, activations are quantized to Q8_0 first so the dot
-   products run in int8; their scales stay float32. */
+   (bb 18), Q4_K (bb 144) or Q6_K (bb 210) w of n rows. K-quants: lm_k_matmul
+   for every row count. Q8_0/Q4_0 with few rows (decode): like llama.cpp,
+   activations are quantized to Q8_0 first so the dot products run in int8;
+   their scales stay float32. */
 static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t rows, int64_t n,
                             int64_t k, int64_t lda, int bb) {
   if (bb >= 144) { /* k-quants: int8 tiles for every row count */

@@ -131,9 +131,10 @@ def load_model(
     takes ~4.4 GB as Q4_K_M, ~8 GB as Q8_0 and ~14.5 GB as F16/BF16 instead
     of 29 GB as f32. Decode steps run GGML-block products in int8 like
     llama.cpp's (activations quantized too: per 32 values for Q8_0/Q4_0, per
-    256 for Q4_K/Q6_K); prompts of 16+ tokens, and every F16/BF16 product, widen
-    the weights exactly and compute in float32, so F16/BF16 results match the
-    f32-loaded model's to rounding. Other tensors load as f32.
+    256 for Q4_K/Q6_K, whose prompts run in int8 too); Q8_0/Q4_0 prompts of
+    16+ tokens, and every F16/BF16 product, widen the weights exactly and
+    compute in float32, so F16/BF16 results match the f32-loaded model's to
+    rounding. Other tensors load as f32.
 
     >>> model = load_model("models/Llama-3.2-1B")
     >>> model.config.num_hidden_layers

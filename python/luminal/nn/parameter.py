@@ -225,7 +225,8 @@ class QuantizedParameter(Parameter):
     "q4_0", "q4_k", "q6_k") or packed halves ("f16_packed", "bf16_packed", 2 bytes a value).
     Bound to graphs as an input of that dtype (the CPU compiler runs its
     products on the stored bytes: int8 dot products for GGML blocks when
-    decoding, weights widened in cache otherwise), never held as float32. ``.data`` dequantizes on request; assigning float data
+    decoding and for Q4_K/Q6_K prompts, weights widened in cache otherwise),
+    never held as float32. ``.data`` dequantizes on request; assigning float data
     re-quantizes. Not trainable.
 
     >>> p = nn.QuantizedParameter.from_float(w, "q8_0")     # quantize a float array
