@@ -4,9 +4,9 @@ products for the blocks, float32 products on widened halves)."""
 
 from __future__ import annotations
 
-import gguf
 import re
 
+import gguf
 import numpy as np
 import pytest
 from gguf.quants import dequantize as gguf_dequantize

@@ -315,8 +315,8 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
     __m256i isum[4], scale[8], offset; /* scale per sub-block (Q4_K) or run of 32 (Q6_K) */
     for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
     if (bb == 144) {
-      /* lm_q4k_unpack in vector registers (the scalar one cost a fifth of a
-         decode step): 32-bit lanes (u0, u2, u1, u2 >> 4) masked to their low
+      /* lm_q4k_unpack in vector registers (the scalar one went through the
+         stack and back; 2% of a decode step): 32-bit lanes (u0, u2, u1, u2 >> 4) masked to their low
          6 / 4 bits, or'd with the top 2 bits of (u0, u0, u1, u1) moved to
          bits 4-5 where lm_q4k_unpack takes them. */
       const __m128i u = _mm_loadu_si128((const __m128i*)(blk + 4)); /* 12 bytes + 4 of the quants */
@@ -733,7 +733,7 @@ static void lm_quant_matmul_exact(float* out, const float* a, const float* wf, i
   }
 }
 /* C's roundf (half away from zero), in operations GCC vectorizes (v - t is
-   exact): the scalar roundf calls cost 3% of a k-quant prefill. */
+   exact): the scalar roundf calls cost 1-4% of a k-quant prefill product. */
 static inline float lm_round_away(float v) {
   const float t = truncf(v);
   return t + (fabsf(v - t) >= 0.5f ? copysignf(1.0f, v) : 0.0f);
@@ -766,9 +766,8 @@ static void lm_quantize_rows(const float* a, int64_t rows, int64_t k, int64_t ld
 /* Q4_K (bb 144) / Q6_K (bb 210) products: activations quantized per 256
    (Q8_K, as llama.cpp does), then lm_k_tile over blocks of 64 activation
    rows (their int8 copy, 256 KB for k = 4096, stays in L2 while the weight
-   rows stream), one weight row against 4 activation
-   rows per tile; without an
-   int8 kernel for the ISA, or memory, the exact widening product. */
+   rows stream), one weight row against 4 activation rows per tile; without
+   an int8 kernel for the ISA, or memory, the exact widening product. */
 static void lm_k_matmul(float* out, const float* a, const float* wf, int64_t rows, int64_t n,
                         int64_t k, int64_t lda, int bb) {
 #ifdef LM_K_INT8
