@@ -432,3 +432,21 @@ def test_run_checks_every_dim_once_and_recovers() -> None:
     x.set(np.arange(6, dtype=np.float32))
     cx.execute()
     np.testing.assert_array_equal(y.numpy(), [6.0, 8.0, 10.0])
+
+
+def test_index_math_over_symbolic_dims_uses_plain_division() -> None:
+    """A quotient by a dim that may be 0 is still nonnegative (a zero
+    divisor never divides: its loop is empty), so index math over it prints
+    as C's / and %, not the branchy floor helpers: attention's symbolic
+    index math in a prompt ran 20-25% slower with them."""
+    cx = lm.Graph()
+    x = cx.tensor(("s", 8))
+    y = (x.permute(1, 0).reshape((2, 4, "s")) * 2.0).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    kernel = cx.kernel_source().rsplit("void k_", 1)[1]
+    assert "((i / d_s) % INT64_C(4))" in kernel and "lm_floor" not in kernel
+    for s in (3, 1, 0):
+        data = np.arange(8 * s, dtype=np.float32).reshape(s, 8)
+        x.set(data)
+        cx.execute()
+        np.testing.assert_array_equal(y.numpy(), data.T.reshape(2, 4, s) * 2)

@@ -465,7 +465,10 @@ Range Expr::range() const {
         if (s.lo > 0 && s.lo == s.hi) {
           r = {is_inf(r.lo) ? r.lo : floor_div(r.lo, s.lo),
                is_inf(r.hi) ? r.hi : floor_div(r.hi, s.lo)};
-        } else if (s.lo > 0 && r.lo >= 0) {
+        } else if (s.lo >= 0 && r.lo >= 0) {
+          // A divisor that may be 0 (a dim of an empty tensor) never divides:
+          // eval throws and the loop it sits in is empty. So a nonnegative
+          // quotient, which lets the printers use plain / and % downstream.
           r = {0, r.hi};
         } else {
           r = {-kInf, kInf};
@@ -475,6 +478,8 @@ Range Expr::range() const {
         if (s.lo > 0) {
           if (r.lo >= 0 && r.hi < s.lo) break;  // unchanged
           r = {0, is_inf(s.hi) ? kInf : s.hi - 1};
+        } else if (s.lo >= 0 && r.lo >= 0) {  // as for Div: 0 never divides
+          r = {0, is_inf(s.hi) ? r.hi : std::min(r.hi, s.hi - 1)};
         } else {
           r = {-kInf, kInf};
         }
