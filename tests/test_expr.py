@@ -169,6 +169,16 @@ def test_expr_equals_int_by_value() -> None:
         ("(s * 6 + t % 2) // 4", "(s * 3) // 2"),  # 6s + t%2 == 2 * 3s + (0 or 1)
         ("(s * 6 + t % 2) % 4", "((s * 3) % 2) * 2 + t % 2"),
         ("(s * 4 + t % 5) // 8", "(s * 4 + t % 5) // 8"),  # t % 5 may reach 4: no split
+        # symbolic divisors: multiples of a polynomial divisor come out whole
+        ("((s + t) * 5 + 2) // (s + t)", "2 // (s + t) + 5"),
+        ("((s + t) * 5 + 2) % (s + t)", "2 % (s + t)"),
+        ("((s * t + t * t) * 3 + s) // (s * t + t * t)", "s // (s * t + t * t) + 3"),
+        ("((s * t + t * t) * 3 + s) % (s * t + t * t)", "s % (s * t + t * t)"),
+        # a mixed-radix index below its symbolic extent: s % t + t * (s % 4) < 4t
+        ("(s % t + t * (s % 4)) // (t * 4)", "E(0)"),
+        ("(s % t + t * (s % 4)) % (t * 4)", "s % t + t * (s % 4)"),
+        ("(s % t + t * (s % 5)) // (t * 4)", "(s % t + t * (s % 5)) // (t * 4)"),  # may reach 5t
+        ("((s % t) % t) // t", "E(0)"),
     ],
 )
 def test_index_math_simplifies(got: str, want: str) -> None:

@@ -12,7 +12,8 @@ int64_t unrolled_length(const Node& n);
 
 Expr loop_var(const std::string& name, const Expr& extent) {
   auto n = extent.as_const();
-  return Expr::var(name, 0, n ? std::max<int64_t>(*n - 1, 0) : Range::kInf);
+  if (!n) return Expr::loop_index(name, extent);  // x // extent and x % extent fold
+  return Expr::var(name, 0, std::max<int64_t>(*n - 1, 0));
 }
 
 const std::string Kernel::kIndexVar = "@i";

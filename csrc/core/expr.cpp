@@ -14,6 +14,7 @@ struct Expr::Node {
   int64_t value = 0;       // Const
   std::string name;        // Var
   Range bounds;            // Var
+  std::vector<Expr> extent;  // Var: a loop index's symbolic extent (0 or 1 element)
   std::vector<Expr> args;  // compound kinds
   size_t hash = 0;
 };
@@ -142,6 +143,92 @@ std::optional<Expr> divide_by_factor(const Expr& e, const Expr& d) {
   return std::nullopt;
 }
 
+// `a` as q * d + r for a symbolic divisor d, by polynomial division on d's
+// first term (an atom, or an atom times a constant): the terms of `a` that
+// are its multiples move into q while that shortens the rest. Exact for any
+// q, since (q * d + r) // d == q + r // d and (q * d + r) % d == r % d for
+// every d != 0 (a zero divisor never divides), so the only question is
+// whether it simplifies: used when r has fewer terms than a.
+struct PolySplit {
+  Expr q, r;
+};
+std::vector<Expr> factors(const Expr& e) {
+  return e.kind() == Expr::Kind::Mul ? e.args() : std::vector<Expr>{e};
+}
+// base / lead for monomials (products of non-constant factors), when exact.
+std::optional<Expr> divide_monomial(const Expr& base, const Expr& lead) {
+  std::vector<Expr> rest = factors(base);
+  for (const Expr& f : factors(lead)) {
+    auto it = std::find(rest.begin(), rest.end(), f);
+    if (it == rest.end()) return std::nullopt;
+    rest.erase(it);
+  }
+  return product(rest);
+}
+std::optional<PolySplit> split_multiple(const Expr& a, const Expr& d) {
+  const std::vector<Expr> dt = add_operands(d), at = add_operands(a);
+  const Term lead = split_term(dt[0]);
+  if (lead.coef == 0 || lead.base.is_const()) return std::nullopt;
+  Expr q = 0, r = a;
+  for (size_t step = 0; step < at.size(); ++step) {
+    std::optional<Expr> part;
+    for (const Expr& t : add_operands(r)) {
+      const Term term = split_term(t);
+      if (term.coef % lead.coef != 0) continue;
+      if (auto f = divide_monomial(term.base, lead.base)) {
+        part = *f * Expr(term.coef / lead.coef);
+        break;
+      }
+    }
+    if (!part) break;
+    q = q + *part;
+    r = r - *part * d;
+  }
+  if (add_operands(r).size() >= at.size() || (q.is_const() && q.value() == 0)) return std::nullopt;
+  return PolySplit{q, r};
+}
+
+// An upper bound of a nonnegative index expression as an expression of
+// dims: a loop index's extent - 1, a dim itself, m - 1 for x % m, sums and
+// products of those (every factor nonnegative). None where it has no such
+// bound (a quotient, a negative coefficient).
+std::optional<Expr> symbolic_max(const Expr& e) {
+  switch (e.kind()) {
+    case Expr::Kind::Const: return e;
+    case Expr::Kind::Var:
+      if (const Expr* x = e.extent()) return *x - 1;
+      return e.range().lo >= 0 ? std::optional<Expr>(e) : std::nullopt;
+    case Expr::Kind::Mod:
+      if (e.args()[1].range().lo >= 0 && e.args()[0].range().lo >= 0) return e.args()[1] - 1;
+      return std::nullopt;
+    case Expr::Kind::Add:
+    case Expr::Kind::Mul: {
+      Expr acc = e.kind() == Expr::Kind::Add ? Expr(0) : Expr(1);
+      for (const Expr& x : e.args()) {
+        if (x.range().lo < 0) return std::nullopt;
+        auto m = symbolic_max(x);
+        if (!m) return std::nullopt;
+        acc = e.kind() == Expr::Kind::Add ? acc + *m : acc * *m;
+      }
+      return acc;
+    }
+    default: return std::nullopt;
+  }
+}
+
+// 0 <= x < d wherever x // d or x % d is evaluated: x a loop index whose
+// extent is d, x % d itself, or x's symbolic maximum at most d - 1 (the
+// mixed-radix index of a tensor d elements long).
+bool below_divisor(const Expr& x, const Expr& d) {
+  if (const Expr* e = x.extent(); e && *e == d) return true;
+  if (x.kind() == Expr::Kind::Mod && x.args()[1] == d && d.range().lo >= 0) return true;
+  if (x.range().lo < 0) return false;
+  auto m = symbolic_max(x);
+  if (!m) return false;
+  const Expr gap = d - *m;
+  return gap.is_const() && gap.value() >= 1;
+}
+
 }  // namespace
 
 // ---- construction -------------------------------------------------------
@@ -161,6 +248,17 @@ Expr Expr::var(const std::string& name, int64_t lo, int64_t hi) {
   n->bounds = {lo, hi};
   n->hash = hash_combine(std::hash<std::string>()(name), 1);
   return Expr(std::shared_ptr<const Node>(std::move(n)));
+}
+
+Expr Expr::loop_index(const std::string& name, const Expr& extent) {
+  Expr v = var(name, 0, Range::kInf);
+  auto n = std::make_shared<Node>(*v.node_);
+  n->extent = {extent};
+  return Expr(std::shared_ptr<const Node>(std::move(n)));
+}
+
+const Expr* Expr::extent() const {
+  return kind() == Kind::Var && !node_->extent.empty() ? &node_->extent[0] : nullptr;
 }
 
 Expr Expr::make(Kind kind, std::vector<Expr> args) {
@@ -330,6 +428,8 @@ Expr floordiv(const Expr& a, const Expr& b) {
     }
   } else {
     if (auto q = divide_by_factor(a, b)) return *q;
+    if (below_divisor(a, b)) return Expr(0);
+    if (auto s = split_multiple(a, b)) return s->q + floordiv(s->r, b);
   }
   return Expr::make(Expr::Kind::Div, {a, b});
 }
@@ -361,8 +461,10 @@ Expr mod(const Expr& a, const Expr& b) {
     }
   } else {
     if (divide_by_factor(a, b)) return Expr(0);
+    if (below_divisor(a, b)) return a;
     Range r = a.range(), rb = b.range();
     if (r.lo >= 0 && !is_inf(r.hi) && r.hi < rb.lo) return a;
+    if (auto s = split_multiple(a, b)) return mod(s->r, b);
   }
   return Expr::make(Expr::Kind::Mod, {a, b});
 }

@@ -32,12 +32,16 @@ class Expr {
   Expr(int value) : Expr(int64_t(value)) {}  // NOLINT
   // A named variable; user dims are >= 0, index variables carry their extent.
   static Expr var(const std::string& name, int64_t lo = 0, int64_t hi = Range::kInf);
+  // A loop index over [0, extent) for a symbolic extent (a dim expression):
+  // the simplifier then knows x // extent == 0 and x % extent == x.
+  static Expr loop_index(const std::string& name, const Expr& extent);
 
   Kind kind() const;
   bool is_const() const { return kind() == Kind::Const; }
   std::optional<int64_t> as_const() const;
   int64_t value() const;                 // only for Const
   const std::string& name() const;       // only for Var
+  const Expr* extent() const;            // a Var's symbolic extent, if it has one
   const std::vector<Expr>& args() const; // operands of compound kinds
 
   // Value under `dims`; throws UnboundDimError naming a missing variable and
