@@ -144,7 +144,7 @@ std::optional<Expr> divide_by_factor(const Expr& e, const Expr& d) {
 }
 
 // `a` as q * d + r for a symbolic divisor d, by polynomial division on d's
-// first term (an atom, or an atom times a constant): the terms of `a` that
+// first term (a monomial: factors times a constant): the terms of `a` that
 // are its multiples move into q while that shortens the rest. Exact for any
 // q, since (q * d + r) // d == q + r // d and (q * d + r) % d == r % d for
 // every d != 0 (a zero divisor never divides), so the only question is
