@@ -90,15 +90,33 @@ std::string float_literal(double v) {
 
 bool nonnegative(const Expr& e) { return e.range().lo >= 0; }
 
+// The index of a guarded read, simplified under its guard: a factor
+// `x < bound` of `valid`, x a loop index, makes x a loop index over
+// [0, bound) in the index (read only then), so x // bound and x % bound
+// fold, as in a KV cache's past half (c < past).
+Expr guarded_index(const Expr& index, const Expr& valid) {
+  Expr out = index;
+  const std::vector<Expr> factors =
+      valid.kind() == Expr::Kind::Mul ? valid.args() : std::vector<Expr>{valid};
+  for (const Expr& f : factors) {
+    if (f.kind() != Expr::Kind::Lt || f.args()[0].kind() != Expr::Kind::Var) continue;
+    const std::string& name = f.args()[0].name();
+    if (name.empty() || name[0] != '@' || f.args()[1].vars().count(name)) continue;  // loop indices only
+    out = substitute(out, name, Expr::loop_index(name, f.args()[1]));
+  }
+  return out;
+}
+
 std::string value_expr(const KValue& v, const std::vector<std::string>& names,
                        const std::vector<std::string>& formats) {
   switch (v.kind) {
     case KValue::Kind::Load: {
       const std::string& format = formats[size_t(v.buffer)];
       std::string buffer = "in" + std::to_string(v.buffer);
-      std::string read = format.empty() ? buffer + "[" + c_expr(v.index) + "]"
+      const Expr index = guarded_index(v.index, v.valid);
+      std::string read = format.empty() ? buffer + "[" + c_expr(index) + "]"
                                         : "lm_load_" + format + "(" + buffer + ", " +
-                                              c_expr(v.index) + ")";
+                                              c_expr(index) + ")";
       if (v.valid.is_const() && v.valid.value() == 1) return read;
       return "(" + c_expr(v.valid) + " ? " + read + " : 0.0f)";
     }
