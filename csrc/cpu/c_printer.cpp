@@ -73,20 +73,21 @@ static inline __attribute__((always_inline)) __m256i lm_unpack_block(const uint8
    acc + the sums of every 2 products s16 x s16 (vpdpwssd). Without VNNI,
    maddubs and madd: equal int32 lanes wherever maddubs' int16 pairs do not
    saturate, which our operands (|w| <= 128 or nibbles, |x| <= 127) never do. */
-static inline __attribute__((always_inline)) __m256i lm_dpbusd(__m256i acc, __m256i u, __m256i s) {
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  return _mm256_dpbusd_epi32(acc, u, s);
+#define LM_VNNI(op) _mm256_##op##_epi32
 #elif defined(__AVXVNNI__)
-  return _mm256_dpbusd_avx_epi32(acc, u, s);
+#define LM_VNNI(op) _mm256_##op##_avx_epi32
+#endif
+static inline __attribute__((always_inline)) __m256i lm_dpbusd(__m256i acc, __m256i u, __m256i s) {
+#ifdef LM_VNNI
+  return LM_VNNI(dpbusd)(acc, u, s);
 #else
   return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
 #endif
 }
 static inline __attribute__((always_inline)) __m256i lm_dpwssd(__m256i acc, __m256i a, __m256i b) {
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  return _mm256_dpwssd_epi32(acc, a, b);
-#elif defined(__AVXVNNI__)
-  return _mm256_dpwssd_avx_epi32(acc, a, b);
+#ifdef LM_VNNI
+  return LM_VNNI(dpwssd)(acc, a, b);
 #else
   return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
 #endif
@@ -236,8 +237,9 @@ static inline __attribute__((always_inline)) void lm_dot_q_4x1_of(
        from -8 * (the sum of every 4 activations): the same int32 lanes as
        the signed product, without its two sign operations per row (Q4_0
        decode was compute-bound at half the memory bandwidth). */
-    const __m256i x8 = bb == 18 ? lm_dpbusd(_mm256_setzero_si256(), _mm256_set1_epi8(8), x) : x;
-    const __m256i minus_x8 = _mm256_sub_epi32(_mm256_setzero_si256(), x8);
+    const __m256i zero = _mm256_setzero_si256();
+    const __m256i minus_x8 =
+        bb == 18 ? _mm256_sub_epi32(zero, lm_dpbusd(zero, _mm256_set1_epi8(8), x)) : zero;
     for (int j = 0; j < 4; ++j) {
       const uint8_t* blk = w + j * ldw + b * bb;
       __m256i p;
@@ -248,7 +250,7 @@ static inline __attribute__((always_inline)) void lm_dot_q_4x1_of(
         p = lm_dpbusd(minus_x8, u, x);
       } else {
         const __m256i q = lm_unpack_block(blk, bb);
-        p = lm_dpbusd(_mm256_setzero_si256(), _mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q));
+        p = lm_dpbusd(zero, _mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q));
       }
       acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk) * s), _mm256_cvtepi32_ps(p), acc[j]);
     }
