@@ -454,12 +454,13 @@ def test_half_parameter_in_graphs(backend, fmt):
 
 @pytest.mark.parametrize("fmt", quant.HALF_PACKED)
 @pytest.mark.parametrize("rows, n, k", [(1, 9, 40), (4, 8, 8), (5, 7, 37), (9, 13, 1030), (67, 6, 2056),
-                                        (3, 4, 0)])
+                                        (300, 101, 136), (3, 4, 0)])
 def test_half_products_tiles_and_edges(fmt, rows, n, k):
     """Tiles of 4 weight rows against 4 activation rows (or one, decode),
     leftover weight rows one at a time, k not a multiple of 8, k in
-    1024-wide slices for 5-15 rows, and the packed GEMM from 16 rows: all
-    match the float64 product of the widened weights."""
+    1024-wide slices for 5-15 rows, and the packed GEMM from 16 rows (256 at
+    a time; blocks of 48 weight rows, the last one short): all match the
+    float64 product of the widened weights."""
     rng = np.random.default_rng(rows * n + k)
     w = rng.normal(0, 0.5, (n, k)).astype(np.float32)
     x = rng.normal(0, 1, (rows, k)).astype(np.float32)

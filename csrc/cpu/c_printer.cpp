@@ -600,17 +600,20 @@ static inline void lm_widen(float* dst, const float* wf, int64_t row, int64_t k,
 }
 /* out[m, n] = a[m, k] @ w^T (w in format fmt, see lm_widen), m <= 256. The
    activations are packed transposed in 16-row panels (at[p][t][16],
-   zero-padded) and the product accumulates transposed (ct[n][m16]): each
+   zero-padded, 64-byte aligned so no panel load splits a cache line). Each
    thread takes blocks of 48 weight rows and, per 128-wide k slice, widens
-   them and runs every panel against them. Returns 0 (nothing written) when
-   out of memory. */
+   them and runs every panel against them, accumulating transposed in its own
+   cb[48][m16] (48 KB at most); a finished block is written out while cb is
+   still in cache. One transpose of the whole product at the end cost 4% of
+   a 64 x 4096 x 14336 product (strided reads from L3). Returns 0 (nothing
+   written) when out of memory. */
 static int lm_wide_gemm(float* out, const float* a, const float* w, int64_t m, int64_t n,
                         int64_t k, int64_t lda, int fmt) {
   const int64_t mp = (m + 15) / 16, m16 = mp * 16, np = (n + 5) / 6, per = LM_HMC / 6;
   const int64_t blocks = (np + per - 1) / per;
-  float* at = (float*)malloc(sizeof(float) * (size_t)(m16 * k) + 64);
-  float* ct = (float*)calloc((size_t)(np * 6 * m16), sizeof(float));
-  if (!at || !ct) { free(at); free(ct); return 0; }
+  float* at_mem = (float*)malloc(sizeof(float) * (size_t)(m16 * k) + 64);
+  if (!at_mem) return 0;
+  float* at = (float*)(((uintptr_t)at_mem + 63) & ~(uintptr_t)63);
   #pragma omp parallel
   {
     #pragma omp for schedule(static)
@@ -621,9 +624,11 @@ static int lm_wide_gemm(float* out, const float* a, const float* w, int64_t m, i
           at[(p * k + t) * 16 + j] = r < m ? a[r * lda + t] : 0.0f;
         }
     float wb[LM_HMC * LM_HKC]; /* 24 KB of stack */
+    float cb[LM_HMC * 256];    /* 48 KB of stack */
     #pragma omp for schedule(static)
-    for (int64_t bq = 0; bq < blocks; ++bq) { /* a block's ct rows (48 x m16) stay in cache */
+    for (int64_t bq = 0; bq < blocks; ++bq) {
       const int64_t q0 = bq * per, q1 = q0 + per < np ? q0 + per : np;
+      for (int64_t i = 0; i < (q1 - q0) * 6 * m16; ++i) cb[i] = 0.0f;
       for (int64_t k0 = 0; k0 < k; k0 += LM_HKC) {
         const int64_t len = k - k0 < LM_HKC ? k - k0 : LM_HKC;
         for (int64_t row = q0 * 6; row < q1 * 6; ++row) {
@@ -650,16 +655,15 @@ static int lm_wide_gemm(float* out, const float* a, const float* w, int64_t m, i
                                  line % per_row * 64, _MM_HINT_T0);
             }
             lm_hgemm_tile(at + (p * k + k0) * 16, wb + (q - q0) * 6 * len, len,
-                          ct + q * 6 * m16 + p * 16, m16);
+                          cb + (q - q0) * 6 * m16 + p * 16, m16);
           }
       }
+      const int64_t j0 = q0 * 6, j1 = q1 * 6 < n ? q1 * 6 : n;
+      for (int64_t r = 0; r < m; ++r)
+        for (int64_t j = j0; j < j1; ++j) out[r * n + j] = cb[(j - j0) * m16 + r];
     }
-    #pragma omp for schedule(static)
-    for (int64_t r = 0; r < m; ++r)
-      for (int64_t j = 0; j < n; ++j) out[r * n + j] = ct[j * m16 + r];
   }
-  free(at);
-  free(ct);
+  free(at_mem);
   return 1;
 }
 /* lm_wide_gemm over all rows, 256 at a time; returns the rows done. */
