@@ -30,7 +30,8 @@ static float* load(const char* path, long* n) {
 }
 int main(int argc, char** argv) {
   long n0, n1, n_out = atol(argv[3]);
-  const float* in[2] = {load(argv[1], &n0), load(argv[2], &n1)};
+  /* in[2]: the repacked Q4_0 weights a kernel may take; none on AArch64 (lm_q4_0x8_size is 0) */
+  const float* in[3] = {load(argv[1], &n0), load(argv[2], &n1), NULL};
   float* out = malloc(n_out * 4);
   int64_t dims[1] = {0};
   KERNEL(out, in, dims);

@@ -103,6 +103,28 @@ def test_q8_matmul_symbolic_rows_one_compile():
             np.testing.assert_allclose(y.numpy(), x.astype(np.float64) @ wd.T, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("rows, n, k", [(1, 8, 32), (1, 13, 96), (3, 40, 64), (15, 21, 128), (2, 1, 32)])
+def test_q4_0_products_on_repacked_weights(rows, n, k):
+    """Q4_0 decode runs on weights the runtime repacks into groups of 8 rows
+    (cpu/q4_0x8.cpp, where the CPU has AVX2): the kernel takes them as an
+    extra input, and n not a multiple of 8 leaves a part-empty last group.
+    The int8 products equal the emulated ones; setting the weight again after
+    a run repacks it (the new values, not the cached copy, are used)."""
+    rng = np.random.default_rng(rows * n + k)
+    w1, w2 = (rng.normal(0, 1, (n, k)).astype(np.float32) for _ in range(2))
+    x = rng.normal(0, 1, (rows, k)).astype(np.float32)
+    cx = lm.Graph()
+    wt = cx.parameter((n, k), dtype="q4_0").set_blocks(quant.quantize(w1, "q4_0"))
+    y = (cx.tensor(x.shape).set(x) @ wt.T).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    assert "in1, in[2], " in cx.kernel_source()  # the packed weights: an extra input
+    for w in (w1, w2):
+        blocks = quant.quantize(w, "q4_0")
+        wt.set_blocks(blocks)
+        cx.execute()
+        np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, blocks, "q4_0"), rtol=1e-5, atol=1e-4)
+
+
 def test_quantized_input_errors():
     cx = lm.Graph()
     w = cx.parameter((4, 32), dtype="q8_0")
@@ -354,10 +376,11 @@ def test_compact_weight_kernels_compile_unoptimized(tmp_path):
 def test_compact_weight_kernels_compile_for_vnni(tmp_path, isa):
     """The int8 products' VNNI branches (vpdpbusd / vpdpwssd, for CPUs this
     machine is not) compile, and the decode kernels that run them hold the
-    instructions: the Q8_0/Q4_0 rows (lm_dot_q_4x1) and the k-quant tiles
-    (lm_k_tile). A compile check only: their int32 lanes equal maddubs +
-    madd's by construction (no operand pair saturates int16), which every
-    other test checks on this CPU."""
+    instructions: the Q8_0 rows (lm_dot_q_4x1), the repacked Q4_0 groups
+    (lm_q4_0x8_group) and the k-quant tiles (lm_k_tile). A compile check
+    only: their int32 lanes equal maddubs + madd's by construction (no
+    operand pair saturates int16), which every other test checks on this
+    CPU."""
     import platform
     import shutil
     import subprocess
@@ -365,7 +388,7 @@ def test_compact_weight_kernels_compile_for_vnni(tmp_path, isa):
     gcc, objdump = shutil.which("gcc"), shutil.which("objdump")
     if platform.machine() not in ("x86_64", "AMD64") or not gcc or not objdump:
         pytest.skip("needs gcc and objdump on x86-64")
-    for fmt, name, instruction in (("q8_0", "lm_dot_q_4x1", "vpdpbusd"), ("q4_0", "lm_dot_q_4x1", "vpdpbusd"),
+    for fmt, name, instruction in (("q8_0", "lm_dot_q_4x1", "vpdpbusd"), ("q4_0", "lm_q4_0x8_group", "vpdpbusd"),
                                    ("q4_k", "lm_k_tile", "vpdpwssd")):
         cx, *_ = _cpu_product(fmt, 1, 8, 256, seed=0)  # the other formats' paths fold away
         (tmp_path / "k.c").write_text(cx.kernel_source())

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "compiler/c_family.h"
+#include "cpu/q4_0x8.h"
 
 namespace luminal {
 
@@ -36,6 +37,9 @@ const char* kQuantPrelude = R"(#include <stdlib.h>
 #include <string.h>
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+#ifdef __F16C__
+#define LM_Q4_0X8 1 /* Q4_0 products on repacked weights (cpu/q4_0x8.cpp) */
+#endif
 #elif defined(__aarch64__) && defined(__ARM_NEON)
 #include <arm_neon.h>
 #define LM_NEON 1
@@ -233,25 +237,10 @@ static inline __attribute__((always_inline)) void lm_dot_q_4x1_of(
   for (int64_t b = 0; b < nb; ++b) {
     const __m256i x = _mm256_loadu_si256((const __m256i*)(aq + b * 32));
     const float s = as[b];
-    /* Q4_0: the nibbles (0..15) go into the product unsigned, which starts
-       from -8 * (the sum of every 4 activations): the same int32 lanes as
-       the signed product, without its two sign operations per row (Q4_0
-       decode was compute-bound at half the memory bandwidth). */
-    const __m256i zero = _mm256_setzero_si256();
-    const __m256i minus_x8 =
-        bb == 18 ? _mm256_sub_epi32(zero, lm_dpbusd(zero, _mm256_set1_epi8(8), x)) : zero;
     for (int j = 0; j < 4; ++j) {
       const uint8_t* blk = w + j * ldw + b * bb;
-      __m256i p;
-      if (bb == 18) {
-        const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(blk + 2)));
-        const __m256i u = _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_set_epi64x(4, 4, 0, 0)),
-                                           _mm256_set1_epi8(0x0f)); /* low nibbles, then high */
-        p = lm_dpbusd(minus_x8, u, x);
-      } else {
-        const __m256i q = lm_unpack_block(blk, bb);
-        p = lm_dpbusd(zero, _mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q));
-      }
+      const __m256i q = lm_unpack_block(blk, bb);
+      const __m256i p = lm_dpbusd(_mm256_setzero_si256(), _mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q));
       acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk) * s), _mm256_cvtepi32_ps(p), acc[j]);
     }
   }
@@ -804,13 +793,18 @@ static void lm_k_matmul(float* out, const float* a, const float* wf, int64_t row
   lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
 #endif
 }
+#ifdef LM_Q4_0X8
+static int lm_q4_0x8_matmul(float* out, const float* a, const float* w8, int64_t rows, int64_t n,
+                            int64_t k, int64_t lda); /* printed after this (cpu/q4_0x8.cpp) */
+#endif
 /* out[rows, n] = a[rows, k] (row stride lda) @ w^T for Q8_0 (bb 34), Q4_0
    (bb 18), Q4_K (bb 144) or Q6_K (bb 210) w of n rows. K-quants: lm_k_matmul
    for every row count. Q8_0/Q4_0 with few rows (decode): like llama.cpp,
    activations are quantized to Q8_0 first so the dot products run in int8;
-   their scales stay float32. */
-static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t rows, int64_t n,
-                            int64_t k, int64_t lda, int bb) {
+   their scales stay float32. Q4_0 decode runs on w8, w repacked by the
+   runtime (lm_q4_0x8_pack), where it is not NULL. */
+static void lm_quant_matmul(float* out, const float* a, const float* wf, const float* w8, int64_t rows,
+                            int64_t n, int64_t k, int64_t lda, int bb) {
   if (bb >= 144) { /* k-quants: int8 tiles for every row count */
     lm_k_matmul(out, a, wf, rows, n, k, lda, bb);
     return;
@@ -829,6 +823,11 @@ static void lm_quant_matmul(float* out, const float* a, const float* wf, int64_t
     lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
     return;
   }
+#endif
+#ifdef LM_Q4_0X8
+  if (w8 && bb == 18 && lm_q4_0x8_matmul(out, a, w8, rows, n, k, lda)) return;
+#else
+  (void)w8;
 #endif
   const uint8_t* w = (const uint8_t*)wf;
   const int64_t nb = k / 32;
@@ -962,11 +961,18 @@ void print_row_form(const Kernel& k, std::ostringstream& body) {
   body << "      out[row * cols + c] = " << result << ";\n    }\n";
 }
 
+// The call that runs a kernel, and the weight the runtime repacks for it.
+struct QuantizedCall {
+  std::string text;
+  std::optional<PackedWeight> packed;
+};
+
 // A product with GGML-block (Q8_0, Q4_0, Q4_K, Q6_K) or half-precision weights laid out as a (n, k) row-major input read
 // transposed, and float activations whose rows (batch dims folded in) are
 // evenly strided: one lm_quant_matmul (lm_half_matmul) call. Otherwise nothing, and the generic
-// loop (dequantizing loads) computes the same result.
-std::optional<std::string> quantized_matmul_call(const Kernel& k) {
+// loop (dequantizing loads) computes the same result. Q4_0 weights also
+// come repacked (q4_0x8.h), as the kernel's extra last input.
+std::optional<QuantizedCall> quantized_matmul_call(const Kernel& k) {
   if (!k.matmul) return std::nullopt;
   auto index_of = [&](NodeId id) {
     return size_t(std::find(k.inputs.begin(), k.inputs.end(), id) - k.inputs.begin());
@@ -997,10 +1003,19 @@ std::optional<std::string> quantized_matmul_call(const Kernel& k) {
   // The last argument: the GGML format's block bytes, or whether halves are bfloat16.
   const char* last = format == "q8_0" ? "34" : format == "q4_0" ? "18" : format == "q4_k" ? "144"
                      : format == "q6_k" ? "210" : format == "bf16_packed" ? "1" : "0";
-  return std::string(half ? "  lm_half_matmul(out, in" : "  lm_quant_matmul(out, in") +
-         std::to_string(ia) + " + " + c_expr(va.offset()) + ", in" + std::to_string(ib) + ", " +
-         c_expr(rows) + ", " + c_expr(n) + ", " + c_expr(kk) + ", " + c_expr(sa[r - 3]) + ", " +
-         last + ");\n";
+  QuantizedCall call;
+  std::string packed = "NULL, ";
+  if (format == "q4_0") {
+    std::optional<int64_t> nc = n.as_const();
+    if (!nc) return std::nullopt;  // a weight's shape is fixed; not one here
+    call.packed = PackedWeight{ib, *nc, *kc};
+    packed = "in[" + std::to_string(k.inputs.size()) + "], ";
+  }
+  call.text = std::string(half ? "  lm_half_matmul(out, in" : "  lm_quant_matmul(out, in") +
+              std::to_string(ia) + " + " + c_expr(va.offset()) + ", in" + std::to_string(ib) + ", " +
+              (half ? "" : packed) + c_expr(rows) + ", " + c_expr(n) + ", " + c_expr(kk) + ", " +
+              c_expr(sa[r - 3]) + ", " + last + ");\n";
+  return call;
 }
 
 // A column reduction (c_family.h) reads neighbouring outputs' inputs next to each other. Split the output
@@ -1053,7 +1068,7 @@ CSource print_c(const std::vector<Kernel>& kernels) {
     bool quantized = false;
     for (const std::string& f : k.input_formats) quantized = quantized || !f.empty();
     if (quantized) {
-      os << kQuantPrelude << kHalfBits << kQuantHalf << kCompactLoads << kQuantProducts;
+      os << kQuantPrelude << kHalfBits << kQuantHalf << kCompactLoads << kQuantProducts << kQ4_0x8;
       break;
     }
   }
@@ -1074,9 +1089,10 @@ CSource print_c(const std::vector<Kernel>& kernels) {
     for (size_t b = 0; b < k.inputs.size(); ++b)
       body << "  const float* restrict in" << b << " = in[" << b << "];\n";
     body << "  const int64_t n = " << c_expr(product(k.shape)) << ";\n";
-    std::optional<std::string> call = quantized_matmul_call(k);
+    std::optional<QuantizedCall> call = quantized_matmul_call(k);
+    src.packed.push_back(call ? call->packed : std::nullopt);
     if (call) {
-      body << "  (void)n;\n" << *call;
+      body << "  (void)n;\n" << call->text;
     } else if (k.row_form) {
       print_row_form(k, body);
     } else if (!k.reduce) {

@@ -1,10 +1,12 @@
 // CPrinter: Kernel IR -> one C translation unit (C99 + OpenMP pragmas).
 // The loops, prelude and signatures; expressions come from compiler/c_family.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "compiler/kernel.h"
+#include "cpu/q4_0x8.h"
 
 namespace luminal {
 
@@ -12,6 +14,8 @@ struct CSource {
   std::string code;
   std::vector<std::string> kernel_names;  // one per kernel, in order (repeats share one)
   std::vector<std::string> dims;          // the order of the dims array every kernel takes
+  // Per kernel: a weight the runtime repacks and appends as its last input.
+  std::vector<std::optional<PackedWeight>> packed;
 };
 
 // Every kernel is `void name(float* out, const float* const* in, const int64_t* dims)`.

@@ -24,11 +24,13 @@ std::shared_ptr<CPUProgram> CPUProgram::compile(const Graph& g) {
   p->dims_ = src.dims;
   p->library_ = build_c_library(src.code);
   p->matvec_ = reinterpret_cast<MatvecFn>(p->library_->find("lm_matvec"));
+  p->pack_size_ = reinterpret_cast<PackSizeFn>(p->library_->find("lm_q4_0x8_size"));
+  p->pack_ = reinterpret_cast<PackFn>(p->library_->find("lm_q4_0x8_pack"));
 
   for (size_t s = 0; s < p->kernels_.size(); ++s) {
     const Kernel& k = p->kernels_[s];
     Step step{reinterpret_cast<KernelFn>(p->library_->symbol(src.kernel_names[s])), k.output,
-              k.inputs, p->plan_.slot[s], k.matmul, src.kernel_names[s]};
+              k.inputs, p->plan_.slot[s], k.matmul, src.kernel_names[s], src.packed[s]};
     // BLAS takes float operands only; quantized products run their kernel.
     for (const std::string& format : k.input_formats)
       if (!format.empty()) step.gemm.reset();
@@ -73,6 +75,8 @@ void CPUProgram::run(Graph& g) {
     if (out->size() < size_t(count)) out->resize(size_t(count));
     args.clear();
     for (NodeId in : step.inputs) args.push_back(data[in]);
+    if (step.packed)
+      args.push_back(packed_weight(g, step.inputs[step.packed->input], *step.packed));
     bool done = step.gemm && run_gemm(*step.gemm, g, data[step.gemm->a], data[step.gemm->b],
                                       out->data());
     if (!done) step.fn(out->data(), args.data(), dims.data());
@@ -105,6 +109,20 @@ void CPUProgram::run(Graph& g) {
 }  // namespace luminal
 
 namespace luminal {
+
+const float* CPUProgram::packed_weight(const Graph& g, NodeId id, const PackedWeight& w) {
+  auto input = g.input_data().find(id);
+  if (input == g.input_data().end() || !pack_size_ || !pack_) return nullptr;
+  Packed& p = packed_[id];
+  if (p.source != input->second) {  // first run, or the weight was set again
+    p.data.clear();
+    p.data.shrink_to_fit();  // the old copy goes before the new one is built
+    p.data.resize(size_t(pack_size_(w.n, w.k) + 3) / 4);
+    if (!p.data.empty()) pack_(input->second->data(), p.data.data(), w.n, w.k);
+    p.source = input->second;
+  }
+  return p.data.empty() ? nullptr : p.data.data();
+}
 
 bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* a,
                           const float* b, float* c) const {

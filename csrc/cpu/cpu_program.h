@@ -12,6 +12,7 @@
 #include "compiler/run_plan.h"
 #include "core/program.h"
 #include "cpu/jit.h"
+#include "cpu/q4_0x8.h"
 
 namespace luminal {
 
@@ -40,7 +41,20 @@ class CPUProgram : public Program {
     size_t slot;                        // where the output goes (see the memory plan)
     std::optional<MatmulPattern> gemm;  // run with BLAS when loaded and the strides allow
     std::string name;                   // the kernel's name in source(), for profiles
+    std::optional<PackedWeight> packed;  // appended to the inputs, repacked (q4_0x8.h)
   };
+  // A weight repacked for its product, kept while its source buffer is the
+  // input's (holding the source also keeps spare_buffer from reusing it).
+  struct Packed {
+    std::shared_ptr<const std::vector<float>> source;
+    std::vector<float> data;  // empty: this ISA's kernels take GGML's layout
+  };
+  std::unordered_map<NodeId, Packed> packed_;
+  const float* packed_weight(const Graph& g, NodeId id, const PackedWeight& w);
+  using PackSizeFn = int64_t (*)(int64_t, int64_t);
+  using PackFn = void (*)(const float*, float*, int64_t, int64_t);
+  PackSizeFn pack_size_ = nullptr;
+  PackFn pack_ = nullptr;
   // C = A @ B through BLAS for every batch; false (nothing written) when the
   // strides do not fit sgemm, so the generated kernel runs instead.
   bool run_gemm(const MatmulPattern& m, const Graph& g, const float* a, const float* b,
