@@ -70,9 +70,9 @@ static __attribute__((noinline)) void lm_q4_0x8_group(const uint8_t* g8, int64_t
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = g8 + b * 144;
       const int8_t* x = aq + r * k + 32 * b;
-      lm_prefetch(blk);
-      lm_prefetch(blk + 64);
-      lm_prefetch(blk + 128);
+      lm_prefetch(blk + LM_PREFETCH_BYTES);
+      lm_prefetch(blk + LM_PREFETCH_BYTES + 64);
+      lm_prefetch(blk + LM_PREFETCH_BYTES + 128);
 #ifdef LM_VNNI
       __m256i p = _mm256_set1_epi32(-x8[r * nb + b]);
       for (int i = 0; i < 4; ++i) {
