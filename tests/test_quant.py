@@ -125,6 +125,37 @@ def test_q4_0_products_on_repacked_weights(rows, n, k):
         np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, blocks, "q4_0"), rtol=1e-5, atol=1e-4)
 
 
+def _x86_flags() -> set[str]:
+    """This CPU's feature flags (Linux), or none."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags")), set())
+    except OSError:
+        return set()
+
+
+def test_q4_0_repacking_can_be_turned_off(monkeypatch):
+    """LUMINAL_REPACK=0 (read when a graph compiles): no repacked copy, the
+    GGML-layout kernel instead. Both are the emulated int8 product; their
+    float sums run in different orders, so the results differ in the last
+    bits (64 outputs of 128 blocks each: all equal would mean one path ran)."""
+    rng = np.random.default_rng(7)
+    w = rng.normal(0, 1, (64, 4096)).astype(np.float32)
+    x = rng.normal(0, 1, (1, 4096)).astype(np.float32)
+    blocks = quant.quantize(w, "q4_0")
+    results = []
+    for repack in ("1", "0"):
+        monkeypatch.setenv("LUMINAL_REPACK", repack)
+        cx = lm.Graph()
+        y = (cx.tensor(x.shape).set(x) @ cx.parameter(w.shape, dtype="q4_0").set_blocks(blocks).T).retrieve()
+        cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+        cx.execute()
+        results.append(y.numpy())
+        np.testing.assert_allclose(results[-1], _emulated_q8_matmul(x, blocks, "q4_0"), rtol=1e-5, atol=1e-3)
+    if _x86_flags() >= {"avx2", "fma", "f16c"}:  # where the repacked kernel exists
+        assert not np.array_equal(results[0], results[1])
+
+
 def test_quantized_input_errors():
     cx = lm.Graph()
     w = cx.parameter((4, 32), dtype="q8_0")

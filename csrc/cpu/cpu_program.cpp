@@ -24,8 +24,12 @@ std::shared_ptr<CPUProgram> CPUProgram::compile(const Graph& g) {
   p->dims_ = src.dims;
   p->library_ = build_c_library(src.code);
   p->matvec_ = reinterpret_cast<MatvecFn>(p->library_->find("lm_matvec"));
-  p->pack_size_ = reinterpret_cast<PackSizeFn>(p->library_->find("lm_q4_0x8_size"));
-  p->pack_ = reinterpret_cast<PackFn>(p->library_->find("lm_q4_0x8_pack"));
+  // LUMINAL_REPACK=0: no repacked copies (less memory, slower Q4_0 decode).
+  const char* repack = std::getenv("LUMINAL_REPACK");
+  if (!repack || std::string(repack) != "0") {
+    p->pack_size_ = reinterpret_cast<PackSizeFn>(p->library_->find("lm_q4_0x8_size"));
+    p->pack_ = reinterpret_cast<PackFn>(p->library_->find("lm_q4_0x8_pack"));
+  }
 
   for (size_t s = 0; s < p->kernels_.size(); ++s) {
     const Kernel& k = p->kernels_[s];

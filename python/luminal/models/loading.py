@@ -129,7 +129,8 @@ def load_model(
     ``lm_head``) in their stored format when it is Q8_0, Q4_0, Q4_K, Q6_K, F16 or BF16
     (``nn.QuantizedParameter``): never widened in memory, so a 7B model
     takes ~4.4 GB as Q4_K_M, ~8 GB as Q8_0 and ~14.5 GB as F16/BF16 instead
-    of 29 GB as f32. Decode steps run GGML-block products in int8 like
+    of 29 GB as f32 (Q4_0: ~7.6 GB on AVX2 CPUs, whose decode products run on
+    a second, repacked copy, unless ``LUMINAL_REPACK=0``). Decode steps run GGML-block products in int8 like
     llama.cpp's (activations quantized too: per 32 values for Q8_0/Q4_0, per
     256 for Q4_K/Q6_K, whose prompts run in int8 too); Q8_0/Q4_0 prompts of
     16+ tokens, and every F16/BF16 product, widen the weights exactly and
