@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <thread>
 #include <unordered_map>
 
@@ -121,7 +122,11 @@ const float* CPUProgram::packed_weight(const Graph& g, NodeId id, const PackedWe
   if (p.source != input->second) {  // first run, or the weight was set again
     p.data.clear();
     p.data.shrink_to_fit();  // the old copy goes before the new one is built
-    p.data.resize(size_t(pack_size_(w.n, w.k) + 3) / 4);
+    try {
+      p.data.resize(size_t(pack_size_(w.n, w.k) + 3) / 4);
+    } catch (const std::bad_alloc&) {
+      p.data = {};  // no memory for a copy: the kernel reads GGML's layout
+    }
     if (!p.data.empty()) pack_(input->second->data(), p.data.data(), w.n, w.k);
     p.source = input->second;
   }
