@@ -296,12 +296,13 @@ def test_quantized_products_tiles_and_edges(fmt, rows, n):
 
 @pytest.mark.parametrize("fmt", quant.GGML_BLOCKS + quant.K_QUANTS)
 def test_quantized_decode_row_equals_its_row_in_a_batch(fmt):
-    """A row alone (decode: 4 weight rows x 1 activation row; a k-quant row x
-    1) and the same row in a batch of 5 (2x4 tiles, then 4x1; k-quants 1x4,
-    then 1x1) run the same float operations in the same order: bit-equal, so
-    a prompt's logits do not depend on how it was batched. K-quant prompts
-    run the same int8 tiles at any length: a 70-row prompt (two blocks of
-    rows, tiles and leftovers) too."""
+    """A row alone (decode: 4 weight rows x 1 activation row; Q4_0, a
+    repacked group of 8 rows x 1 where the CPU has AVX2; a k-quant row x 1)
+    and the same row in a batch of 5 (2x4 tiles, then 4x1; Q4_0 the same
+    groups; k-quants 1x4, then 1x1) run the same float operations in the
+    same order: bit-equal, so a prompt's logits do not depend on how it was
+    batched. K-quant prompts run the same int8 tiles at any length: a 70-row
+    prompt (two blocks of rows, tiles and leftovers) too."""
     rows = 70 if fmt in quant.K_QUANTS else 5
     rng = np.random.default_rng(3)
     w = rng.normal(0, 0.5, (12, 256)).astype(np.float32)
