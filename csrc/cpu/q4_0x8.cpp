@@ -23,8 +23,10 @@ int64_t lm_q4_0x8_size(int64_t n, int64_t k) { /* bytes, or 0: not used here */
   return 0;
 #endif
 }
-static inline int lm_q4_0_nibble(const uint8_t* blk, int c) { /* column c of a block, 0..15 */
-  return c < 16 ? blk[2 + c] & 0x0f : blk[2 + c - 16] >> 4;
+/* Packing is a byte shuffle done 8 columns at a time: a 64-bit word of a
+   block's nibbles (low: columns 8h.., high: 16 + 8h..) makes a 32-bit lane. */
+static inline uint32_t lm_q4_0x8_lane(uint64_t nibbles) { /* 8 columns, 0..15 each */
+  return (uint32_t)nibbles | (uint32_t)(nibbles >> 32) << 4;
 }
 void lm_q4_0x8_pack(const float* src, float* dst, int64_t n, int64_t k) {
   const uint8_t* s = (const uint8_t*)src;
@@ -39,10 +41,14 @@ void lm_q4_0x8_pack(const float* src, float* dst, int64_t n, int64_t k) {
         const uint8_t* blk = s + ((g * 8 + r) * nb + b) * 18;
         o[2 * r] = blk[0];
         o[2 * r + 1] = blk[1];
-        for (int i = 0; i < 4; ++i)
-          for (int j = 0; j < 4; ++j)
-            o[16 + 32 * i + 4 * r + j] =
-                (uint8_t)(lm_q4_0_nibble(blk, 8 * i + j) | lm_q4_0_nibble(blk, 8 * i + 4 + j) << 4);
+        for (int h = 0; h < 2; ++h) { /* parts h (columns 8h..8h+7) and 2 + h (16 + 8h..) */
+          uint64_t q;
+          memcpy(&q, blk + 2 + 8 * h, 8);
+          const uint32_t lo = lm_q4_0x8_lane(q & 0x0f0f0f0f0f0f0f0full);
+          const uint32_t hi = lm_q4_0x8_lane(q >> 4 & 0x0f0f0f0f0f0f0f0full);
+          memcpy(o + 16 + 32 * h + 4 * r, &lo, 4);
+          memcpy(o + 16 + 32 * (2 + h) + 4 * r, &hi, 4);
+        }
       }
     }
 }
