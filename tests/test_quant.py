@@ -125,6 +125,26 @@ def test_q4_0_products_on_repacked_weights(rows, n, k):
         np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, blocks, "q4_0"), rtol=1e-5, atol=1e-4)
 
 
+def test_q4_0_weight_in_products_of_two_shapes():
+    """One Q4_0 weight read whole and as its first 8 rows: each product gets
+    its own repacked copy (one packed for 8 rows would be read past its end
+    by the 24-row product)."""
+    rng = np.random.default_rng(11)
+    w = rng.normal(0, 1, (24, 64)).astype(np.float32)
+    x = rng.normal(0, 1, (1, 64)).astype(np.float32)
+    blocks = quant.quantize(w, "q4_0")
+    cx = lm.Graph()
+    wt = cx.parameter(w.shape, dtype="q4_0").set_blocks(blocks)
+    xt = cx.tensor(x.shape).set(x)
+    part, whole = (xt @ wt[:8].T).retrieve(), (xt @ wt.T).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    assert cx.kernel_source().count("in1, in[2], ") == 2
+    cx.execute()
+    want = _emulated_q8_matmul(x, blocks, "q4_0")
+    np.testing.assert_allclose(whole.numpy(), want, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(part.numpy(), want[:, :8], rtol=1e-5, atol=1e-4)
+
+
 def _x86_flags() -> set[str]:
     """This CPU's feature flags (Linux), or none."""
     try:

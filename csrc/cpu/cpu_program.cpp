@@ -11,6 +11,7 @@
 #include "core/errors.h"
 #include "compiler/run_profile.h"
 #include "core/executor.h"
+#include "core/host_buffer.h"
 #include "cpu/blas.h"
 #include "cpu/c_printer.h"
 
@@ -118,16 +119,20 @@ namespace luminal {
 const float* CPUProgram::packed_weight(const Graph& g, NodeId id, const PackedWeight& w) {
   auto input = g.input_data().find(id);
   if (input == g.input_data().end() || !pack_size_ || !pack_) return nullptr;
-  Packed& p = packed_[id];
-  if (p.source != input->second) {  // first run, or the weight was set again
-    p.data.clear();
-    p.data.shrink_to_fit();  // the old copy goes before the new one is built
+  const int64_t bytes = pack_size_(w.n, w.k);
+  if (bytes <= 0) return nullptr;  // this ISA's kernels read GGML's layout
+  Packed& p = packed_[{id, w.n, w.k}];
+  if (p.source.lock() != input->second) {  // first run, or the weight was set again
+    p = Packed{};  // the old copy goes before the new one is built
+    const size_t count = size_t(bytes + 3) / 4;
     try {
-      p.data.resize(size_t(pack_size_(w.n, w.k) + 3) / 4);
+      p.data.reserve(count);
+      advise_huge_pages(p.data.data(), count * sizeof(float));  // decode streams the copy
+      p.data.resize(count);
+      pack_(input->second->data(), p.data.data(), w.n, w.k);
     } catch (const std::bad_alloc&) {
       p.data = {};  // no memory for a copy: the kernel reads GGML's layout
     }
-    if (!p.data.empty()) pack_(input->second->data(), p.data.data(), w.n, w.k);
     p.source = input->second;
   }
   return p.data.empty() ? nullptr : p.data.data();

@@ -2,10 +2,12 @@
 // executor. Built once per compile; each run binds dims, allocates buffers,
 // calls the kernels in order and frees buffers after their last reader.
 #pragma once
+#include <map>
 #include <memory>
 #include <optional>
 #include <unordered_map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "compiler/kernel.h"
@@ -43,13 +45,16 @@ class CPUProgram : public Program {
     std::string name;                   // the kernel's name in source(), for profiles
     std::optional<PackedWeight> packed;  // appended to the inputs, repacked (q4_0x8.h)
   };
-  // A weight repacked for its product, kept while its source buffer is the
-  // input's (holding the source also keeps spare_buffer from reusing it).
+  // A weight repacked for its products (per input and product shape), kept
+  // while its source is the input's buffer. The source is held weakly: a
+  // replaced weight's memory goes with it, and a freed one cannot pass for
+  // its successor. (An input's current buffer is never reused in place:
+  // spare_buffer takes only buffers nothing else holds.)
   struct Packed {
-    std::shared_ptr<const std::vector<float>> source;
-    std::vector<float> data;  // empty: this ISA's kernels take GGML's layout
+    std::weak_ptr<const std::vector<float>> source;
+    std::vector<float> data;  // empty: no memory for the copy
   };
-  std::unordered_map<NodeId, Packed> packed_;
+  std::map<std::tuple<NodeId, int64_t, int64_t>, Packed> packed_;
   const float* packed_weight(const Graph& g, NodeId id, const PackedWeight& w);
   using PackSizeFn = int64_t (*)(int64_t, int64_t);
   using PackFn = void (*)(const float*, float*, int64_t, int64_t);

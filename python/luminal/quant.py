@@ -11,11 +11,12 @@ input of one of these dtypes stores the bytes; the CPU compiler runs its
 matrix products on them directly: Q4_K/Q6_K in int8 at every row count
 (``lm_k_matmul``, activations quantized per 256 like llama.cpp's Q8_K);
 Q8_0/Q4_0 decode-sized ones (under 16 rows) in int8 (``lm_quant_matmul``;
-on AVX2 CPUs Q4_0 runs on a copy repacked once into groups of 8 rows, one
-row per vector lane, which doubles a Q4_0 weight's memory; the
-environment variable ``LUMINAL_REPACK=0`` turns it off) and halves on
-widened values (``lm_half_matmul``); larger Q8_0/Q4_0/half products widen
-weight blocks to float32 in cache for a packed GEMM (``lm_wide_gemm``).
+on AVX2 CPUs, with the FMA and F16C that all of them have, Q4_0 runs on a
+copy repacked once into groups of 8 rows, one row per vector lane, which
+doubles a Q4_0 weight's memory; ``LUMINAL_REPACK=0`` in the environment
+turns it off) and halves on widened values (``lm_half_matmul``); larger
+Q8_0/Q4_0/half products widen weight blocks to float32 in cache for a packed
+GEMM (``lm_wide_gemm``).
 
 >>> blocks = quantize(np.random.randn(64, 128).astype(np.float32), "q8_0")
 >>> w = cx.parameter((64, 128), dtype="q8_0").set_blocks(blocks)
