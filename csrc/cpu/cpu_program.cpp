@@ -42,6 +42,11 @@ std::shared_ptr<CPUProgram> CPUProgram::compile(const Graph& g) {
       if (!format.empty()) step.gemm.reset();
     p->steps_.push_back(std::move(step));
   }
+  // Repack the weights already set now, so the first run (a prompt whose
+  // tokens/s a user reads) does not pay for it; weights set later are
+  // repacked by the run that first reads them.
+  for (const Step& step : p->steps_)
+    if (step.packed) p->packed_weight(g, step.inputs[step.packed->input], *step.packed);
   return p;
 }
 
