@@ -2,8 +2,9 @@
 
 namespace luminal {
 
-// Printed after kQuantProducts (it uses lm_dpbusd and lm_quantize_rows);
-// lm_quant_matmul calls lm_q4_0x8_matmul through the prototype there.
+// Printed after kQuantMatmul (c_products.h), as it uses lm_dpbusd and
+// lm_quantize_rows; lm_quant_matmul calls lm_q4_0x8_matmul through the
+// prototype there.
 const char* const kQ4_0x8 = R"(/* Q4_0 weights repacked for decode, as llama.cpp repacks Q4_0 at load. In
    GGML's layout a block of 32 is one row's, so a row's int8 dot product
    ends spread over 8 lanes, and decode paid a scale broadcast, a float

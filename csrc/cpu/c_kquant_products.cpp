@@ -1,0 +1,213 @@
+#include "cpu/c_products.h"
+
+namespace luminal {
+
+// Q4_K/Q6_K products: one weight row against 1 or 4 activation rows quantized
+// per 256 (lm_k_tile), on AVX2 and NEON; defines LM_K_INT8 where one exists.
+const char* const kKQuantProducts = R"(/* A Q4_K super-block's 12 bytes of 6-bit scales and mins (at blk + 4) as 16
+   bytes in 4 words: p[0..1] the 8 scales, p[2..3] the 8 mins. Sub-blocks
+   0..3 are the low 6 bits of bytes 0..3 (4..7 for mins); 4..7 take their
+   low 4 bits from bytes 8..11 and their top 2 from the top of bytes 0..3
+   (4..7). */
+static inline void lm_q4k_unpack(const uint8_t* blk, uint32_t p[4]) {
+  uint32_t u[3];
+  memcpy(u, blk + 4, 12);
+  p[0] = u[0] & 0x3f3f3f3fu;
+  p[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+  p[2] = u[1] & 0x3f3f3f3fu;
+  p[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+}
+#if defined(__AVX2__) && defined(__FMA__)
+/* Byte-shuffle masks that spread int16 lane i of a register's low 128 bits
+   over its low half and lane j of its high 128 bits over its high half:
+   (j, j) for j < 8 (row m = j), then (2r, 2r + 1) for r < 4 (row 8 + r).
+   A table, as llama.cpp keeps one: masks built per use cost as much as the
+   products (and byte-shift intrinsics need constant counts, which loop
+   indices are not for clang or at -O0). */
+#define LM_L2(i) 2 * (i), 2 * (i) + 1
+#define LM_L16(i) LM_L2(i), LM_L2(i), LM_L2(i), LM_L2(i), LM_L2(i), LM_L2(i), LM_L2(i), LM_L2(i)
+static const uint8_t lm_lane_masks[12][32] __attribute__((aligned(32))) = {
+    {LM_L16(0), LM_L16(0)}, {LM_L16(1), LM_L16(1)}, {LM_L16(2), LM_L16(2)}, {LM_L16(3), LM_L16(3)},
+    {LM_L16(4), LM_L16(4)}, {LM_L16(5), LM_L16(5)}, {LM_L16(6), LM_L16(6)}, {LM_L16(7), LM_L16(7)},
+    {LM_L16(0), LM_L16(1)}, {LM_L16(2), LM_L16(3)}, {LM_L16(4), LM_L16(5)}, {LM_L16(6), LM_L16(7)}};
+#undef LM_L16
+#undef LM_L2
+static inline __attribute__((always_inline)) __m256i lm_lane16(__m256i v, int m) {
+  return _mm256_shuffle_epi8(v, _mm256_load_si256((const __m256i*)lm_lane_masks[m]));
+}
+/* Run r (values 128h + 32r ..) of a Q6_K super-block's half h: 32 quants,
+   stored + 32 (0..63), with their low 4 bits in ql row r % 2 (low nibbles
+   for r < 2) and their top 2 in qh bits 2r, 2r + 1, shifted to bits 4, 5
+   (16-bit shifts: the bits that cross a byte fall outside the mask). */
+static inline __attribute__((always_inline)) __m256i lm_q6k_run(const uint8_t* blk, int h, int r) {
+  const __m256i l = _mm256_loadu_si256((const __m256i*)(blk + 64 * h + 32 * (r % 2)));
+  const __m256i hb = _mm256_loadu_si256((const __m256i*)(blk + 128 + 32 * h));
+  const __m256i top = r == 0 ? _mm256_slli_epi16(hb, 4) : r == 1 ? _mm256_slli_epi16(hb, 2)
+                      : r == 2 ? hb : _mm256_srli_epi16(hb, 2);
+  return _mm256_or_si256(_mm256_and_si256(r < 2 ? l : _mm256_srli_epi16(l, 4), _mm256_set1_epi8(0x0f)),
+                         _mm256_and_si256(top, _mm256_set1_epi8(0x30)));
+}
+/* One Q4_K/Q6_K weight row against C activation rows quantized per 256
+   like llama.cpp's Q8_K (row c: scale as[c * nsb + sb], int8
+   aq[(c * nsb + sb) * 256 ..], the int sum of every 16
+   bsum[(c * nsb + sb) * 16 ..]); out[c * ldo]. The sub-block scales are
+   small integers, so a super-block's products sum in int32 (each
+   sub-block's scaled by madd) and meet the float scales once; the offsets
+   (Q4_K's mins, Q6_K's -32) come from the activation sums, one madd per
+   super-block. A tile unpacks each weight sub-block and its scale once for
+   its C rows. Every output gets the same int32 lanes (exact in any order)
+   and the same float operations in super-block order whatever C: a row
+   decoded alone equals itself in a batch. Tiles of more weight rows ran
+   slower here: AVX2's 16 registers cannot hold their sums, and GCC spilled
+   them. */
+static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w, int bb, int C,
+                                                               const float* as, const int16_t* bsum,
+                                                               const int8_t* aq, int64_t nsb, float* out,
+                                                               int64_t ldo) {
+  __m256 acc[4]; /* C <= 4 */
+  for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* blk = w + sb * bb;
+    for (int l = 0; l < bb; l += 64) lm_prefetch(blk + LM_PREFETCH_BYTES + l);
+    __m256i isum[4], scale[8], offset; /* scale per sub-block (Q4_K) or run of 32 (Q6_K) */
+    for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
+    if (bb == 144) {
+      /* lm_q4k_unpack in vector registers (the scalar one went through the
+         stack and back; 2% of a decode step): 32-bit lanes (u0, u2, u1, u2 >> 4) masked to their low
+         6 / 4 bits, or'd with the top 2 bits of (u0, u0, u1, u1) moved to
+         bits 4-5 where lm_q4k_unpack takes them. */
+      const __m128i u = _mm_loadu_si128((const __m128i*)(blk + 4)); /* 12 bytes + 4 of the quants */
+      const __m128i lo = _mm_srlv_epi32(_mm_shuffle_epi32(u, 0x98), _mm_set_epi32(4, 0, 0, 0));
+      const __m128i p = _mm_or_si128(_mm_and_si128(lo, _mm_set_epi32(0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f)),
+                                     _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(u, 0x50), 2),
+                                                   _mm_set_epi32(0x30303030, 0, 0x30303030, 0)));
+      const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(p));
+      const __m128i mn = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(p, p));
+      for (int j = 0; j < 8; ++j) scale[j] = lm_lane16(sc, j);
+      offset = _mm256_set_m128i(_mm_unpackhi_epi16(mn, mn), _mm_unpacklo_epi16(mn, mn)); /* a min per 16 */
+    } else {
+      offset = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(blk + 192))); /* 16 scales */
+      const __m256i lo = _mm256_permute2x128_si256(offset, offset, 0x00);
+      const __m256i hi = _mm256_permute2x128_si256(offset, offset, 0x11);
+      for (int run = 0; run < 4; ++run) {
+        scale[run] = lm_lane16(lo, 8 + run);
+        scale[4 + run] = lm_lane16(hi, 8 + run);
+      }
+    }
+    /* unrolled: constant shifts and indices (GCC kept a loop, half as fast) */
+    #pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) { /* values 32j..: Q4_K sub-block j (chunk j / 2, nibble j % 2), Q6_K run j */
+      __m256i q;
+      if (bb == 144) {
+        const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + 16 + 32 * (j / 2)));
+        q = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0f));
+      } else {
+        q = lm_q6k_run(blk, j / 4, j % 4);
+      }
+      for (int c = 0; c < C; ++c) {
+        const __m256i x = _mm256_loadu_si256((const __m256i*)(aq + (c * nsb + sb) * 256 + 32 * j));
+        isum[c] = lm_dpwssd(isum[c], _mm256_maddubs_epi16(q, x), scale[j]);
+        __asm__("" : "+x"(isum[c])); /* keep the running sums: GCC's tree of products spilled */
+      }
+    }
+    for (int c = 0; c < C; ++c) {
+      const __m256i sums = _mm256_loadu_si256((const __m256i*)(bsum + (c * nsb + sb) * 16)); /* 16 x int16 */
+      const __m256i o = _mm256_madd_epi16(offset, sums);
+      const float s = as[c * nsb + sb];
+      if (bb == 144) { /* minus dmin * sum_j min_j * (sum of sub-block j) */
+        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk) * s), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+        acc[c] = _mm256_fnmadd_ps(_mm256_set1_ps(lm_half(blk + 2) * s), _mm256_cvtepi32_ps(o), acc[c]);
+      } else { /* the quants are stored + 32: minus 32 * sum_g scale_g * (sum of group g) */
+        const __m256i v = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(o, 5));
+        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk + 208) * s), _mm256_cvtepi32_ps(v), acc[c]);
+      }
+    }
+  }
+  for (int c = 0; c < C; ++c) out[c * ldo] = lm_hsum8(acc[c]);
+}
+/* The tiles lm_k_matmul uses, out of line like lm_dot_q_4x1: C = 4
+   activation rows (prefill), or 1 (decode, and the rows after the tiles). */
+static __attribute__((noinline)) void lm_k_tile(const uint8_t* w, int bb, int C, const float* as,
+                                                const int16_t* bsum, const int8_t* aq, int64_t nsb,
+                                                float* out, int64_t ldo) {
+  if (bb == 144) {
+    if (C == 4) lm_k_tile_of(w, 144, 4, as, bsum, aq, nsb, out, ldo);
+    else lm_k_tile_of(w, 144, 1, as, bsum, aq, nsb, out, ldo);
+  } else {
+    if (C == 4) lm_k_tile_of(w, 210, 4, as, bsum, aq, nsb, out, ldo);
+    else lm_k_tile_of(w, 210, 1, as, bsum, aq, nsb, out, ldo);
+  }
+}
+#define LM_K_INT8 1
+#elif defined(LM_NEON)
+/* The same product on NEON: int8 dot products per 16 values (vdotq_s32 with
+   the dot-product extension, widening multiplies without), each scaled by
+   its integer sub-block scale in int32; Q6_K's quants offset by -32 first
+   (so its sums need no correction), Q4_K's mins from the 32-sums. */
+static inline __attribute__((always_inline)) int32x4_t lm_dot16(int8x16_t w, int8x16_t x) {
+#if defined(__ARM_FEATURE_DOTPROD)
+  return vdotq_s32(vdupq_n_s32(0), w, x);
+#else
+  return vpadalq_s16(vpaddlq_s16(vmull_s8(vget_low_s8(w), vget_low_s8(x))), vmull_high_s8(w, x));
+#endif
+}
+static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w, int bb, const float* as,
+                                                               const int16_t* bsum, const int8_t* aq,
+                                                               int64_t nsb) {
+  float acc = 0.0f;
+  const uint8x16_t low4 = vdupq_n_u8(0x0f), low2 = vdupq_n_u8(3);
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* blk = w + sb * bb;
+    const int8_t* x = aq + sb * 256;
+    int32x4_t isum = vdupq_n_s32(0);
+    if (bb == 144) {
+      uint32_t p[4];
+      uint8_t sm[16]; /* 8 scales, then 8 mins */
+      lm_q4k_unpack(blk, p);
+      memcpy(sm, p, 16);
+      int msum = 0;
+      for (int c = 0; c < 4; ++c) {
+        for (int half = 0; half < 2; ++half) { /* 16 bytes: values 16*half.. of sub-blocks 2c, 2c + 1 */
+          const uint8x16_t q = vld1q_u8(blk + 16 + 32 * c + 16 * half);
+          const int8x16_t lo = vreinterpretq_s8_u8(vandq_u8(q, low4)), hi = vreinterpretq_s8_u8(vshrq_n_u8(q, 4));
+          isum = vmlaq_n_s32(isum, lm_dot16(lo, vld1q_s8(x + 64 * c + 16 * half)), sm[2 * c]);
+          isum = vmlaq_n_s32(isum, lm_dot16(hi, vld1q_s8(x + 64 * c + 32 + 16 * half)), sm[2 * c + 1]);
+        }
+        msum += sm[8 + 2 * c] * (bsum[sb * 16 + 4 * c] + bsum[sb * 16 + 4 * c + 1]) +
+                sm[9 + 2 * c] * (bsum[sb * 16 + 4 * c + 2] + bsum[sb * 16 + 4 * c + 3]);
+      }
+      acc += lm_half(blk) * as[sb] * (float)vaddvq_s32(isum) - lm_half(blk + 2) * as[sb] * (float)msum;
+    } else {
+      const int8_t* sc = (const int8_t*)blk + 192;
+      for (int h = 0; h < 2; ++h)
+        for (int g = 0; g < 2; ++g) { /* 16-byte columns g of ql's two 32-byte rows and of qh */
+          const uint8x16_t l0 = vld1q_u8(blk + 64 * h + 16 * g), l1 = vld1q_u8(blk + 64 * h + 32 + 16 * g);
+          const uint8x16_t hb = vld1q_u8(blk + 128 + 32 * h + 16 * g);
+          const uint8x16_t q[4] = {
+              vorrq_u8(vandq_u8(l0, low4), vshlq_n_u8(vandq_u8(hb, low2), 4)),
+              vorrq_u8(vandq_u8(l1, low4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 2), low2), 4)),
+              vorrq_u8(vshrq_n_u8(l0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 4), low2), 4)),
+              vorrq_u8(vshrq_n_u8(l1, 4), vshlq_n_u8(vshrq_n_u8(hb, 6), 4))};
+          for (int r = 0; r < 4; ++r) { /* values 128h + 32r + 16g: scale 8h + 2r + g */
+            const int8x16_t qs = vsubq_s8(vreinterpretq_s8_u8(q[r]), vdupq_n_s8(32));
+            isum = vmlaq_n_s32(isum, lm_dot16(qs, vld1q_s8(x + 128 * h + 32 * r + 16 * g)), sc[8 * h + 2 * r + g]);
+          }
+        }
+      acc += lm_half(blk + 208) * as[sb] * (float)vaddvq_s32(isum);
+    }
+  }
+  return acc;
+}
+/* lm_k_tile's contract (see the AVX2 version), one output at a time. */
+static __attribute__((noinline)) void lm_k_tile(const uint8_t* w, int bb, int C, const float* as,
+                                                const int16_t* bsum, const int8_t* aq, int64_t nsb,
+                                                float* out, int64_t ldo) {
+  for (int c = 0; c < C; ++c)
+    out[c * ldo] = bb == 144 ? lm_dot_k_of(w, 144, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb)
+                             : lm_dot_k_of(w, 210, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb);
+}
+#define LM_K_INT8 1
+#endif
+)";
+
+}  // namespace luminal

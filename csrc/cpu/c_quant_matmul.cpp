@@ -1,0 +1,185 @@
+#include "cpu/c_products.h"
+
+namespace luminal {
+
+// The entry points the printer calls for block formats: activation
+// quantization, lm_k_matmul, lm_quant_matmul and the exact widening fallback.
+const char* const kQuantMatmul = R"(/* Element i of GGML blocks of `bb` bytes (34 Q8_0, 18 Q4_0, 144 Q4_K, 210 Q6_K). */
+static inline float lm_load_blocks(const float* wf, int64_t i, int bb) {
+  return bb == 34 ? lm_load_q8_0(wf, i) : bb == 18 ? lm_load_q4_0(wf, i)
+         : bb == 144 ? lm_load_q4_k(wf, i) : lm_load_q6_k(wf, i);
+}
+/* out[rows, n] = a @ w^T for GGML-block w with each weight row widened once,
+   exactly, then dotted with every activation row: prefill without the packed
+   GEMM (no AVX2; activations unquantized, as in the GEMM, so results do not
+   depend on the ISA), and the fallback when memory runs out. */
+static void lm_quant_matmul_exact(float* out, const float* a, const float* wf, int64_t rows,
+                                  int64_t n, int64_t k, int64_t lda, int bb) {
+  #pragma omp parallel if (rows * n * k > 65536)
+  {
+    float* wrow = (float*)malloc(sizeof(float) * (size_t)k + 32);
+    #pragma omp for schedule(static)
+    for (int64_t j = 0; j < n; ++j) {
+      for (int64_t t = 0; wrow && t < k; ++t)
+        wrow[t] = lm_load_blocks(wf, j * k + t, bb);
+      for (int64_t r = 0; r < rows; ++r) {
+        float acc = 0.0f;
+        if (wrow) {
+          #pragma omp simd reduction(+:acc)
+          for (int64_t t = 0; t < k; ++t) acc += a[r * lda + t] * wrow[t];
+        } else {  /* no memory for the row: dequantize on the fly */
+          for (int64_t t = 0; t < k; ++t)
+            acc += a[r * lda + t] * lm_load_blocks(wf, j * k + t, bb);
+        }
+        out[r * n + j] = acc;
+      }
+    }
+    free(wrow);
+  }
+}
+/* C's roundf (half away from zero), in operations GCC vectorizes (v - t is
+   exact): the scalar roundf calls cost 1-4% of a k-quant prefill product. */
+static inline float lm_round_away(float v) {
+  const float t = truncf(v);
+  return t + (fabsf(v - t) >= 0.5f ? copysignf(1.0f, v) : 0.0f);
+}
+/* Activation rows quantized to int8 per `block` values (32: Q8_0, 256:
+   llama.cpp's Q8_K) with scale amax / 127, as llama.cpp does; with sums16,
+   also the int sum of every 16 (for the k-quants' offsets). */
+static void lm_quantize_rows(const float* a, int64_t rows, int64_t k, int64_t lda, int block, int8_t* q,
+                             float* s, int16_t* sums16) {
+  const int64_t nb = k / block;
+  #pragma omp parallel for schedule(static) if (rows * k > 65536)
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t b = 0; b < nb; ++b) {
+      const float* x = a + r * lda + b * block;
+      int8_t* y = q + r * k + b * block;
+      float amax = 0.0f;
+      for (int j = 0; j < block; ++j) { float v = fabsf(x[j]); amax = v > amax ? v : amax; }
+      const float d = amax / 127.0f, inv = d != 0.0f ? 1.0f / d : 0.0f;
+      const float id = inv <= 3.40282347e38f ? inv : 0.0f; /* a subnormal d: 1 / d is inf */
+      s[r * nb + b] = d;
+      for (int j = 0; j < block; ++j) y[j] = (int8_t)lm_round_away(x[j] * id);
+      if (sums16)
+        for (int g = 0; g < block / 16; ++g) {
+          int sum = 0;
+          for (int j = 0; j < 16; ++j) sum += y[16 * g + j];
+          sums16[(r * nb + b) * (block / 16) + g] = (int16_t)sum;
+        }
+    }
+}
+/* Q4_K (bb 144) / Q6_K (bb 210) products: activations quantized per 256
+   (Q8_K, as llama.cpp does), then lm_k_tile over blocks of 64 activation
+   rows (their int8 copy, 256 KB for k = 4096, stays in L2 while the weight
+   rows stream), one weight row against 4 activation rows per tile; without
+   an int8 kernel for the ISA, or memory, the exact widening product. */
+static void lm_k_matmul(float* out, const float* a, const float* wf, int64_t rows, int64_t n,
+                        int64_t k, int64_t lda, int bb) {
+#ifdef LM_K_INT8
+  const uint8_t* w = (const uint8_t*)wf;
+  const int64_t nsb = k / 256, ldw = nsb * bb;
+  int8_t* kq = (int8_t*)malloc((size_t)(rows * k) + 32);
+  float* ks = (float*)malloc(sizeof(float) * (size_t)(rows * nsb) + 32);
+  int16_t* bsum = (int16_t*)malloc(sizeof(int16_t) * (size_t)(rows * k / 16) + 32); /* per 16 */
+  if (!kq || !ks || !bsum) {
+    free(kq); free(ks); free(bsum);
+    lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
+    return;
+  }
+  lm_quantize_rows(a, rows, k, lda, 256, kq, ks, bsum);
+  for (int64_t r0 = 0; r0 < rows; r0 += 64) {
+    const int64_t r1 = rows - r0 < 64 ? rows : r0 + 64;
+    #pragma omp parallel for schedule(static) if (n * (r1 - r0) * k > 16384)
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t r = r0;
+      for (; r + 4 <= r1; r += 4)
+        lm_k_tile(w + j * ldw, bb, 4, ks + r * nsb, bsum + r * nsb * 16, kq + r * k, nsb, out + r * n + j, n);
+      for (; r < r1; ++r)
+        lm_k_tile(w + j * ldw, bb, 1, ks + r * nsb, bsum + r * nsb * 16, kq + r * k, nsb, out + r * n + j, n);
+    }
+  }
+  free(kq); free(ks); free(bsum);
+#else
+  lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
+#endif
+}
+#ifdef LM_Q4_0X8
+static int lm_q4_0x8_matmul(float* out, const float* a, const float* w8, int64_t rows, int64_t n,
+                            int64_t k, int64_t lda); /* printed after this (cpu/q4_0x8.cpp) */
+#endif
+/* out[rows, n] = a[rows, k] (row stride lda) @ w^T for Q8_0 (bb 34), Q4_0
+   (bb 18), Q4_K (bb 144) or Q6_K (bb 210) w of n rows. K-quants: lm_k_matmul
+   for every row count. Q8_0/Q4_0 with few rows (decode): like llama.cpp,
+   activations are quantized to Q8_0 first so the dot products run in int8;
+   their scales stay float32. Q4_0 decode runs on w8, w repacked by the
+   runtime (lm_q4_0x8_pack), where it is not NULL. */
+static void lm_quant_matmul(float* out, const float* a, const float* wf, const float* w8, int64_t rows,
+                            int64_t n, int64_t k, int64_t lda, int bb) {
+  if (bb >= 144) { /* k-quants: int8 tiles for every row count */
+    lm_k_matmul(out, a, wf, rows, n, k, lda, bb);
+    return;
+  }
+  /* 16+ rows (prefill) are compute-bound: widen weight blocks to float32 and
+     run the packed GEMM (faster here than Q8_0 int8 dot products, and the
+     activations stay unquantized). Decode keeps the int8 kernel. */
+#ifdef LM_HALF_SIMD
+  if (rows >= 16) {
+    const int64_t done = lm_wide_gemm_rows(out, a, wf, rows, n, k, lda, bb);
+    out += done * n; a += done * lda; rows -= done;
+    if (!rows) return;
+  }
+#else
+  if (rows >= 16) {
+    lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
+    return;
+  }
+#endif
+#ifdef LM_Q4_0X8
+  if (w8 && bb == 18 && lm_q4_0x8_matmul(out, a, w8, rows, n, k, lda)) return;
+#else
+  (void)w8;
+#endif
+  const uint8_t* w = (const uint8_t*)wf;
+  const int64_t nb = k / 32;
+  int8_t* aq = (int8_t*)malloc((size_t)(rows * k) + 32);
+  float* as = (float*)malloc(sizeof(float) * (size_t)(rows * nb) + 32);
+  if (!aq || !as) { /* no memory for the quantized copy */
+    free(aq); free(as);
+    lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
+    return;
+  }
+  lm_quantize_rows(a, rows, k, lda, 32, aq, as, NULL);
+
+  #pragma omp parallel for schedule(static) if (n * rows * k > 16384)
+  for (int64_t jq = 0; jq < (n + 3) / 4; ++jq) { /* 4 weight rows per step */
+    const int64_t j = 4 * jq;
+    int64_t r0 = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    if (j + 4 <= n) {
+      const uint8_t* w0 = w + j * nb * bb;
+      for (; r0 + 4 <= rows; r0 += 4) /* tiles of 2 weight rows x 4 activation rows */
+        for (int h = 0; h < 4; h += 2) {
+          const uint8_t* wh = w0 + h * nb * bb;
+          if (bb == 34)
+            lm_dot_q_2x4(wh, wh + nb * bb, 34, as + r0 * nb, aq + r0 * k, nb, k, out + r0 * n + j + h, n);
+          else
+            lm_dot_q_2x4(wh, wh + nb * bb, 18, as + r0 * nb, aq + r0 * k, nb, k, out + r0 * n + j + h, n);
+        }
+      for (; r0 < rows; ++r0) /* decode, and the rows after the tiles */
+        lm_dot_q_4x1(w0, nb * bb, bb, as + r0 * nb, aq + r0 * k, nb, out + r0 * n + j);
+    }
+#endif
+    for (int64_t jj = j; jj < j + 4 && jj < n; ++jj) {  /* the rest, one weight row at a time */
+      const uint8_t* wrow = w + jj * nb * bb;
+      for (int64_t r = r0; r < rows; r += LM_QROWS) {
+        int count = rows - r < LM_QROWS ? (int)(rows - r) : LM_QROWS;
+        lm_dot_q(wrow, bb, as + r * nb, aq + r * k, nb, k, count, out + r * n + jj, n);
+      }
+    }
+  }
+  free(aq);
+  free(as);
+}
+)";
+
+}  // namespace luminal
