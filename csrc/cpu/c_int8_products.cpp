@@ -3,7 +3,8 @@
 namespace luminal {
 
 // Q8_0/Q4_0 products in GGML's layout: the int8 helpers (VNNI where present),
-// lm_dot_q for any rows, the 2x4 prompt tiles and the 4x1 decode rows.
+// lm_dot_q for any rows, the 2x4 prompt tiles and the 4x1 decode rows; and
+// the activations' int8 quantizer every int8 product uses.
 const char* const kInt8Products = R"(/* Outputs of a Q8_0 or Q4_0 product for `count` (1..LM_QROWS) activation rows
    against one weight row w (nb blocks of `bb` bytes: 34 for Q8_0, 18 for
    Q4_0): the activations are quantized to int8 per 32-block (scales as,
@@ -203,6 +204,37 @@ static __attribute__((noinline)) void lm_dot_q_4x1(const uint8_t* w, int64_t ldw
   else lm_dot_q_4x1_of(w, ldw, 18, as, aq, nb, out);
 }
 #endif
+/* C's roundf (half away from zero), in operations GCC vectorizes (v - t is
+   exact): the scalar roundf calls cost 1-4% of a k-quant prefill product. */
+static inline float lm_round_away(float v) {
+  const float t = truncf(v);
+  return t + (fabsf(v - t) >= 0.5f ? copysignf(1.0f, v) : 0.0f);
+}
+/* Activation rows quantized to int8 per `block` values (32: Q8_0, 256:
+   llama.cpp's Q8_K) with scale amax / 127, as llama.cpp does; with sums16,
+   also the int sum of every 16 (for the k-quants' offsets). */
+static void lm_quantize_rows(const float* a, int64_t rows, int64_t k, int64_t lda, int block, int8_t* q,
+                             float* s, int16_t* sums16) {
+  const int64_t nb = k / block;
+  #pragma omp parallel for schedule(static) if (rows * k > 65536)
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t b = 0; b < nb; ++b) {
+      const float* x = a + r * lda + b * block;
+      int8_t* y = q + r * k + b * block;
+      float amax = 0.0f;
+      for (int j = 0; j < block; ++j) { float v = fabsf(x[j]); amax = v > amax ? v : amax; }
+      const float d = amax / 127.0f, inv = d != 0.0f ? 1.0f / d : 0.0f;
+      const float id = inv <= 3.40282347e38f ? inv : 0.0f; /* a subnormal d: 1 / d is inf */
+      s[r * nb + b] = d;
+      for (int j = 0; j < block; ++j) y[j] = (int8_t)lm_round_away(x[j] * id);
+      if (sums16)
+        for (int g = 0; g < block / 16; ++g) {
+          int sum = 0;
+          for (int j = 0; j < 16; ++j) sum += y[16 * g + j];
+          sums16[(r * nb + b) * (block / 16) + g] = (int16_t)sum;
+        }
+    }
+}
 )";
 
 }  // namespace luminal

@@ -1,7 +1,7 @@
 // The C the printer adds to a library whose kernels read compact weights
 // (quantized blocks or packed halves), after kQuantPrelude, lm_half and the
-// element loads (c_family). Printed in this order: each part uses the ones
-// before it (kQ4_0x8, in q4_0x8.h, comes last).
+// element loads (c_family). Printed in this order, each part using the ones
+// before it, with kQ4_0x8 (q4_0x8.h) between kHalfProducts and kQuantMatmul.
 #pragma once
 
 namespace luminal {

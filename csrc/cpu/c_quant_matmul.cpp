@@ -2,8 +2,8 @@
 
 namespace luminal {
 
-// The entry points the printer calls for block formats: activation
-// quantization, lm_k_matmul, lm_quant_matmul and the exact widening fallback.
+// The entry points the printer calls for block formats: lm_k_matmul,
+// lm_quant_matmul and the exact widening fallback.
 const char* const kQuantMatmul = R"(/* Element i of GGML blocks of `bb` bytes (34 Q8_0, 18 Q4_0, 144 Q4_K, 210 Q6_K). */
 static inline float lm_load_blocks(const float* wf, int64_t i, int bb) {
   return bb == 34 ? lm_load_q8_0(wf, i) : bb == 18 ? lm_load_q4_0(wf, i)
@@ -36,37 +36,6 @@ static void lm_quant_matmul_exact(float* out, const float* a, const float* wf, i
     }
     free(wrow);
   }
-}
-/* C's roundf (half away from zero), in operations GCC vectorizes (v - t is
-   exact): the scalar roundf calls cost 1-4% of a k-quant prefill product. */
-static inline float lm_round_away(float v) {
-  const float t = truncf(v);
-  return t + (fabsf(v - t) >= 0.5f ? copysignf(1.0f, v) : 0.0f);
-}
-/* Activation rows quantized to int8 per `block` values (32: Q8_0, 256:
-   llama.cpp's Q8_K) with scale amax / 127, as llama.cpp does; with sums16,
-   also the int sum of every 16 (for the k-quants' offsets). */
-static void lm_quantize_rows(const float* a, int64_t rows, int64_t k, int64_t lda, int block, int8_t* q,
-                             float* s, int16_t* sums16) {
-  const int64_t nb = k / block;
-  #pragma omp parallel for schedule(static) if (rows * k > 65536)
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t b = 0; b < nb; ++b) {
-      const float* x = a + r * lda + b * block;
-      int8_t* y = q + r * k + b * block;
-      float amax = 0.0f;
-      for (int j = 0; j < block; ++j) { float v = fabsf(x[j]); amax = v > amax ? v : amax; }
-      const float d = amax / 127.0f, inv = d != 0.0f ? 1.0f / d : 0.0f;
-      const float id = inv <= 3.40282347e38f ? inv : 0.0f; /* a subnormal d: 1 / d is inf */
-      s[r * nb + b] = d;
-      for (int j = 0; j < block; ++j) y[j] = (int8_t)lm_round_away(x[j] * id);
-      if (sums16)
-        for (int g = 0; g < block / 16; ++g) {
-          int sum = 0;
-          for (int j = 0; j < 16; ++j) sum += y[16 * g + j];
-          sums16[(r * nb + b) * (block / 16) + g] = (int16_t)sum;
-        }
-    }
 }
 /* Q4_K (bb 144) / Q6_K (bb 210) products: activations quantized per 256
    (Q8_K, as llama.cpp does), then lm_k_tile over blocks of 64 activation
@@ -103,10 +72,6 @@ static void lm_k_matmul(float* out, const float* a, const float* wf, int64_t row
   lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
 #endif
 }
-#ifdef LM_Q4_0X8
-static int lm_q4_0x8_matmul(float* out, const float* a, const float* w8, int64_t rows, int64_t n,
-                            int64_t k, int64_t lda); /* printed after this (cpu/q4_0x8.cpp) */
-#endif
 /* out[rows, n] = a[rows, k] (row stride lda) @ w^T for Q8_0 (bb 34), Q4_0
    (bb 18), Q4_K (bb 144) or Q6_K (bb 210) w of n rows. K-quants: lm_k_matmul
    for every row count. Q8_0/Q4_0 with few rows (decode): like llama.cpp,

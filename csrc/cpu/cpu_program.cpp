@@ -4,8 +4,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <new>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 
 #include "core/errors.h"
@@ -33,10 +35,17 @@ std::shared_ptr<CPUProgram> CPUProgram::compile(const Graph& g) {
     p->pack_ = reinterpret_cast<PackFn>(p->library_->find("lm_q4_0x8_pack"));
   }
 
+  std::map<std::tuple<NodeId, int64_t, int64_t>, size_t> pack_of;  // one copy per weight and shape
   for (size_t s = 0; s < p->kernels_.size(); ++s) {
     const Kernel& k = p->kernels_[s];
     Step step{reinterpret_cast<KernelFn>(p->library_->symbol(src.kernel_names[s])), k.output,
-              k.inputs, p->plan_.slot[s], k.matmul, src.kernel_names[s], src.packed[s]};
+              k.inputs, p->plan_.slot[s], k.matmul, src.kernel_names[s], std::nullopt};
+    if (const std::optional<PackedWeight>& w = src.packed[s]) {
+      const NodeId id = k.inputs[w->input];
+      auto [it, fresh] = pack_of.try_emplace({id, w->n, w->k}, p->packs_.size());
+      if (fresh) p->packs_.push_back(Packed{id, w->n, w->k, {}, {}});
+      step.pack = it->second;
+    }
     // BLAS takes float operands only; quantized products run their kernel.
     for (const std::string& format : k.input_formats)
       if (!format.empty()) step.gemm.reset();
@@ -45,8 +54,10 @@ std::shared_ptr<CPUProgram> CPUProgram::compile(const Graph& g) {
   // Repack the weights already set now, so the first run (a prompt whose
   // tokens/s a user reads) does not pay for it; weights set later are
   // repacked by the run that first reads them.
-  for (const Step& step : p->steps_)
-    if (step.packed) p->packed_weight(g, step.inputs[step.packed->input], *step.packed);
+  for (Packed& pk : p->packs_) {
+    auto input = g.input_data().find(pk.input);
+    if (input != g.input_data().end()) p->packed_weight(g, pk, input->second->data());
+  }
   return p;
 }
 
@@ -86,8 +97,10 @@ void CPUProgram::run(Graph& g) {
     if (out->size() < size_t(count)) out->resize(size_t(count));
     args.clear();
     for (NodeId in : step.inputs) args.push_back(data[in]);
-    if (step.packed)
-      args.push_back(packed_weight(g, step.inputs[step.packed->input], *step.packed));
+    if (step.pack) {
+      Packed& pk = packs_[*step.pack];
+      args.push_back(packed_weight(g, pk, data[pk.input]));
+    }
     bool done = step.gemm && run_gemm(*step.gemm, g, data[step.gemm->a], data[step.gemm->b],
                                       out->data());
     if (!done) step.fn(out->data(), args.data(), dims.data());
@@ -121,24 +134,24 @@ void CPUProgram::run(Graph& g) {
 
 namespace luminal {
 
-const float* CPUProgram::packed_weight(const Graph& g, NodeId id, const PackedWeight& w) {
-  auto input = g.input_data().find(id);
-  if (input == g.input_data().end() || !pack_size_ || !pack_) return nullptr;
-  const int64_t bytes = pack_size_(w.n, w.k);
+const float* CPUProgram::packed_weight(const Graph& g, Packed& p, const float* current) {
+  // The copy in hand is this buffer's: a live buffer's data pointer is its own.
+  const std::shared_ptr<const std::vector<float>> source = p.source.lock();
+  if (source && source->data() == current) return p.data.empty() ? nullptr : p.data.data();
+  auto input = g.input_data().find(p.input);
+  if (input == g.input_data().end()) return nullptr;
+  p.data = {};  // the old copy goes before the new one is built
+  p.source = input->second;
+  const int64_t bytes = pack_size_ && pack_ ? pack_size_(p.n, p.k) : 0;
   if (bytes <= 0) return nullptr;  // this ISA's kernels read GGML's layout
-  Packed& p = packed_[{id, w.n, w.k}];
-  if (p.source.lock() != input->second) {  // first run, or the weight was set again
-    p = Packed{};  // the old copy goes before the new one is built
-    const size_t count = size_t(bytes + 3) / 4;
-    try {
-      p.data.reserve(count);
-      advise_huge_pages(p.data.data(), count * sizeof(float));  // decode streams the copy
-      p.data.resize(count);
-      pack_(input->second->data(), p.data.data(), w.n, w.k);
-    } catch (const std::bad_alloc&) {
-      p.data = {};  // no memory for a copy: the kernel reads GGML's layout
-    }
-    p.source = input->second;
+  const size_t count = size_t(bytes + 3) / 4;
+  try {
+    p.data.reserve(count);
+    advise_huge_pages(p.data.data(), count * sizeof(float));  // decode streams the copy
+    p.data.resize(count);
+    pack_(input->second->data(), p.data.data(), p.n, p.k);
+  } catch (const std::bad_alloc&) {
+    p.data = {};  // no memory for a copy: the kernel reads GGML's layout
   }
   return p.data.empty() ? nullptr : p.data.data();
 }

@@ -2,12 +2,10 @@
 // executor. Built once per compile; each run binds dims, allocates buffers,
 // calls the kernels in order and frees buffers after their last reader.
 #pragma once
-#include <map>
 #include <memory>
 #include <optional>
 #include <unordered_map>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "compiler/kernel.h"
@@ -43,19 +41,23 @@ class CPUProgram : public Program {
     size_t slot;                        // where the output goes (see the memory plan)
     std::optional<MatmulPattern> gemm;  // run with BLAS when loaded and the strides allow
     std::string name;                   // the kernel's name in source(), for profiles
-    std::optional<PackedWeight> packed;  // appended to the inputs, repacked (q4_0x8.h)
+    std::optional<size_t> pack;         // packs_[pack], appended to the inputs (q4_0x8.h)
   };
-  // A weight repacked for its products (per input and product shape), kept
-  // while its source is the input's buffer. The source is held weakly: a
-  // replaced weight's memory goes with it, and a freed one cannot pass for
+  // A weight repacked for its products (one per input and product shape),
+  // kept while its source is the input's buffer. The source is held weakly:
+  // a replaced weight's memory goes with it, and a freed one cannot pass for
   // its successor. (An input's current buffer is never reused in place:
   // spare_buffer takes only buffers nothing else holds.)
   struct Packed {
+    NodeId input;
+    int64_t n, k;
     std::weak_ptr<const std::vector<float>> source;
-    std::vector<float> data;  // empty: no memory for the copy
+    std::vector<float> data;  // empty: not packed (no memory, or not used here)
   };
-  std::map<std::tuple<NodeId, int64_t, int64_t>, Packed> packed_;
-  const float* packed_weight(const Graph& g, NodeId id, const PackedWeight& w);
+  std::vector<Packed> packs_;
+  // The copy of `p`'s input whose buffer now holds `current`, packed first
+  // if it is not that one's; nullptr where the kernel reads GGML's layout.
+  const float* packed_weight(const Graph& g, Packed& p, const float* current);
   using PackSizeFn = int64_t (*)(int64_t, int64_t);
   using PackFn = void (*)(const float*, float*, int64_t, int64_t);
   PackSizeFn pack_size_ = nullptr;

@@ -2,9 +2,9 @@
 
 namespace luminal {
 
-// Printed after kQuantMatmul (c_products.h), as it uses lm_dpbusd and
-// lm_quantize_rows; lm_quant_matmul calls lm_q4_0x8_matmul through the
-// prototype there.
+// Printed after the int8, k-quant and half products and before
+// kQuantMatmul (c_products.h): it uses lm_dpbusd and lm_quantize_rows, and
+// lm_quant_matmul calls lm_q4_0x8_matmul.
 const char* const kQ4_0x8 = R"(/* Q4_0 weights repacked for decode, as llama.cpp repacks Q4_0 at load. In
    GGML's layout a block of 32 is one row's, so a row's int8 dot product
    ends spread over 8 lanes, and decode paid a scale broadcast, a float
@@ -63,7 +63,7 @@ static inline __attribute__((always_inline)) __m256i lm_quad(const int8_t* x) { 
 }
 /* out[r * ldo + 0..lanes) for activation rows r < count against one group of
    8 rows (g8), the activations quantized per 32 (scales as, int8 aq, and
-   8 x each block's sum x8; rows nb, k and nb apart). Per block, 8 u8 x s8
+   the sums of every 16, s16; rows nb, k and 2 nb apart). Per block, 8 u8 x s8
    products of 4 columns each (an activation quad in every lane) and one
    float multiply-add for the 8 rows. The nibbles (0..15) enter unsigned and
    the sum starts from -8 x the block's activation sum: the signed product,
@@ -71,7 +71,7 @@ static inline __attribute__((always_inline)) __m256i lm_quad(const int8_t* x) { 
    2 * 15 * 128 = 3840 in size, so 8 of them fit. Each output gets the same
    operations at any `count`: a row decoded alone equals its row in a batch. */
 static __attribute__((noinline)) void lm_q4_0x8_group(const uint8_t* g8, int64_t nb, const float* as,
-                                                      const int8_t* aq, const int32_t* x8, int64_t k,
+                                                      const int8_t* aq, const int16_t* s16, int64_t k,
                                                       int64_t count, float* out, int64_t ldo, int lanes) {
   const __m256i low = _mm256_set1_epi8(0x0f);
   for (int64_t r = 0; r < count; ++r) {
@@ -79,11 +79,12 @@ static __attribute__((noinline)) void lm_q4_0x8_group(const uint8_t* g8, int64_t
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = g8 + b * 144;
       const int8_t* x = aq + r * k + 32 * b;
+      const int32_t x8 = 8 * (s16[2 * (r * nb + b)] + s16[2 * (r * nb + b) + 1]); /* 8 x the block's sum */
       lm_prefetch(blk + LM_PREFETCH_BYTES);
       lm_prefetch(blk + LM_PREFETCH_BYTES + 64);
       lm_prefetch(blk + LM_PREFETCH_BYTES + 128);
 #ifdef LM_VNNI
-      __m256i p = _mm256_set1_epi32(-x8[r * nb + b]);
+      __m256i p = _mm256_set1_epi32(-x8);
       for (int i = 0; i < 4; ++i) {
         const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + 16 + 32 * i));
         p = lm_dpbusd(p, _mm256_and_si256(v, low), lm_quad(x + 8 * i));
@@ -98,7 +99,7 @@ static __attribute__((noinline)) void lm_q4_0x8_group(const uint8_t* g8, int64_t
                                                          lm_quad(x + 8 * i + 4)));
       }
       const __m256i p = _mm256_sub_epi32(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)),
-                                         _mm256_set1_epi32(x8[r * nb + b]));
+                                         _mm256_set1_epi32(x8));
 #endif
       const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)blk)),
                                      _mm256_set1_ps(as[r * nb + b]));
@@ -121,22 +122,17 @@ static int lm_q4_0x8_matmul(float* out, const float* a, const float* w8, int64_t
   const int64_t nb = k / 32, groups = (n + 7) / 8;
   int8_t* aq = (int8_t*)malloc((size_t)(rows * k) + 32);
   float* as = (float*)malloc(sizeof(float) * (size_t)(rows * nb) + 32);
-  int32_t* x8 = (int32_t*)malloc(sizeof(int32_t) * (size_t)(rows * nb) + 32);
-  if (!aq || !as || !x8) {
-    free(aq); free(as); free(x8);
+  int16_t* s16 = (int16_t*)malloc(sizeof(int16_t) * (size_t)(rows * nb * 2) + 32);
+  if (!aq || !as || !s16) {
+    free(aq); free(as); free(s16);
     return 0;
   }
-  lm_quantize_rows(a, rows, k, lda, 32, aq, as, NULL);
-  for (int64_t i = 0; i < rows * nb; ++i) {
-    int32_t sum = 0;
-    for (int j = 0; j < 32; ++j) sum += aq[32 * i + j];
-    x8[i] = 8 * sum;
-  }
+  lm_quantize_rows(a, rows, k, lda, 32, aq, as, s16);
   #pragma omp parallel for schedule(static) if (n * rows * k > 16384)
   for (int64_t g = 0; g < groups; ++g)
-    lm_q4_0x8_group((const uint8_t*)w8 + g * nb * 144, nb, as, aq, x8, k, rows, out + 8 * g, n,
+    lm_q4_0x8_group((const uint8_t*)w8 + g * nb * 144, nb, as, aq, s16, k, rows, out + 8 * g, n,
                     n - 8 * g < 8 ? (int)(n - 8 * g) : 8);
-  free(aq); free(as); free(x8);
+  free(aq); free(as); free(s16);
   return 1;
 }
 #endif
