@@ -3,12 +3,14 @@ in one run. Needs a CUDA GPU and PyTorch with CUDA.
 
     python benchmarks/cuda.py               # ops + a 4-layer Mistral-7B-shaped model
     python benchmarks/cuda.py --layers 8    # more layers
+    python benchmarks/cuda.py --formats q8_0,q4_k   # which compact formats to time
 
 Ops: float32 GEMM (TF32 off on both sides, so both compute in float32),
 softmax and RMSNorm-style rows. Model: prefill and greedy decode tokens/s for
 random float32 weights, luminal's Generator vs transformers eager (float32
 and bfloat16), and decode as a fraction of the bandwidth bound (weight bytes
-per token over the device-to-device copy bandwidth measured here).
+per token over the device-to-device copy bandwidth measured here); then the
+same model with its projections stored in each compact format (``nn.quantize_``).
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def ops(torch: "object") -> None:
         report(f"softmax rows {rows}x{cols}", ours, theirs)
 
 
-def model(layers: int, prompt: int, decode: int) -> None:
+def model(layers: int, prompt: int, decode: int, formats: List[str]) -> None:
     import torch as th
     import transformers
 
@@ -83,20 +85,47 @@ def model(layers: int, prompt: int, decode: int) -> None:
     t = time.perf_counter()
     with th.device("cuda"):
         hf = transformers.MistralForCausalLM(hcfg).eval()
-    lmodel = LlamaForCausalLM(LlamaConfig.from_hf(hf.config), init=False).eval()
-    lmodel.load_state_dict({k: v.float().cpu().numpy() for k, v in hf.state_dict().items()})
-    weight_bytes = sum(v.numel() * 4 for k, v in hf.state_dict().items() if "embed" not in k)
+    import luminal as lm
+    from luminal import quant
+
+    sd = {k: v.float().cpu().numpy() for k, v in hf.state_dict().items()}
+
+    def build(fmt: str) -> "tuple[LlamaForCausalLM, float]":
+        """The luminal model with its projections stored as ``fmt``, and the
+        bytes of weights one decode step reads (the embedding table is not read)."""
+        m = LlamaForCausalLM(LlamaConfig.from_hf(hf.config), init=False).eval()
+        m.load_state_dict(sd)
+        if fmt != "f32":
+            lm.nn.quantize_(m, fmt)
+        read = 0.0
+        for name, p in m.named_parameters():
+            if "embed" in name:
+                continue
+            f = getattr(p, "format", "f32")
+            read += p.numel() * (4 if f == "f32" else quant.BLOCK_BYTES[f] / quant.BLOCK_VALUES[f])
+        return m, read
+
+    lmodel, weight_bytes = build("f32")
     print(f"\n[model] {layers} layers of Mistral-7B shape, {weight_bytes / 1e9:.2f} GB f32 read per "
           f"token, built in {time.perf_counter() - t:.1f} s")
     ids = list(np.random.default_rng(1).integers(0, 32000, size=prompt))
 
-    gen = Generator(lmodel, device="cuda")
-    list(gen.generate_ids(ids[:8], max_tokens=4))  # warm up: kernels built, weights uploaded
     from luminal.models.generate import GenerationStats
 
-    st = GenerationStats()
-    list(gen.generate_ids(ids, max_tokens=decode + 1, stats=st))
-    ours = (st.prefill_tokens_per_s, st.decode_tokens_per_s)
+    def speed(m: LlamaForCausalLM) -> "tuple[float, float]":
+        gen = Generator(m, device="cuda")
+        list(gen.generate_ids(ids[:8], max_tokens=4))  # warm up: kernels built, weights uploaded
+        st = GenerationStats()
+        list(gen.generate_ids(ids, max_tokens=decode + 1, stats=st))
+        return st.prefill_tokens_per_s, st.decode_tokens_per_s
+
+    ours = speed(lmodel)
+    del lmodel
+    compact = []
+    for fmt in formats:
+        m, read = build(fmt)
+        compact.append((fmt, read, speed(m)))
+        del m
 
     def hf_speed(m: "th.nn.Module") -> "tuple[float, float]":
         x = th.tensor([ids], device="cuda")
@@ -130,6 +159,9 @@ def model(layers: int, prompt: int, decode: int) -> None:
           f"{ours[0] / bf16[0]:.2f}x / {ours[1] / bf16[1]:.2f}x; decode at "
           f"{100 * ours[1] / bound:.0f}% of the f32 bandwidth bound ({bound:.0f} tok/s at "
           f"{bandwidth / 1e12:.2f} TB/s)")
+    for fmt, read, (pre, dec) in compact:
+        print(f"{'luminal ' + fmt:24s} {pre:14.1f} {dec:13.1f}   decode at {100 * dec * read / bandwidth:.0f}% "
+              f"of its bound ({read / 1e9:.2f} GB a token), {dec / bf16[1]:.2f}x transformers bf16")
 
 
 def main() -> None:
@@ -138,6 +170,8 @@ def main() -> None:
     p.add_argument("--prompt", type=int, default=64)
     p.add_argument("--decode", type=int, default=32)
     p.add_argument("--skip-model", action="store_true")
+    p.add_argument("--formats", default="q8_0,q4_0,q4_k,bf16_packed",
+                   help="compact weight formats to time after float32 (comma-separated, '' for none)")
     args = p.parse_args()
     import luminal as lm
 
@@ -151,7 +185,7 @@ def main() -> None:
           f"cuBLAS {'yes' if info['cublas'] else 'no'}; torch {torch.__version__}")
     ops(torch)
     if not args.skip_model:
-        model(args.layers, args.prompt, args.decode)
+        model(args.layers, args.prompt, args.decode, [f for f in args.formats.split(",") if f])
 
 
 if __name__ == "__main__":

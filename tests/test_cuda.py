@@ -7,6 +7,9 @@ against numpy, the reference executor or the CPU backend."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any, List
 
 import numpy as np
@@ -80,9 +83,67 @@ def test_printed_source_compiles_with_nvrtc(graph: str) -> None:
           else llama_graph(graph.split("_", 1)[1]))
     src = lm.cuda.kernel_source(cx)
     if graph.startswith("llama_") and graph != "llama_f32":
-        assert f"lm_load_{graph.split('_', 1)[1]}(in" in src  # products read the stored blocks
+        assert f"_{graph.split('_', 1)[1]}(w, c" in src  # the compact-product kernel reads the blocks
     cubin = lm.cuda.compile_source(src, "sm_80")
     assert cubin[:4] == b"\x7fELF"
+
+
+# The CUDA prelude's device functions are C with LM_FN qualifiers: with these
+# shims a host C compiler builds them, so the weight reads run without a GPU.
+HOST_SHIMS = """#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#define __device__
+#define __forceinline__ inline
+static inline float __int_as_float(int b) { float f; memcpy(&f, &b, 4); return f; }
+"""
+
+LOAD4_CHECK = """
+int main(int argc, char** argv) {
+  static uint8_t buf[1 << 20];
+  FILE* f = fopen(argv[1], "rb");
+  fread(buf, 1, sizeof buf, f);
+  int rows = atoi(argv[2]), k = atoi(argv[3]), row_bytes = atoi(argv[4]), bad = 0;
+  for (int j = 0; j < rows; ++j)
+    for (int c = 0; c < k; c += 4) {
+      const float* w = (const float*)(buf + (size_t)j * row_bytes);
+      float v[4];
+      lm_load4_FMT(w, c, v);
+      for (int q = 0; q < 4; ++q) {
+        float e = lm_load_FMT(w, c + q);
+        bad += memcmp(&e, &v[q], 4) != 0;
+      }
+    }
+  printf("%d", bad);
+  return 0;
+}
+"""
+
+
+@pytest.mark.skipif(not shutil.which("gcc"), reason="no gcc")
+@pytest.mark.parametrize("fmt", list(quant.QUANTIZED))
+def test_product_weight_reads_equal_the_elementwise_loads(fmt: str, tmp_path: Path) -> None:
+    """lm_load4_<fmt> (the compact-product kernel's 4 values at once, in 16-
+    and 32-bit loads) gives lm_load_<fmt>'s bits for every group of a row."""
+    src = lm.cuda.kernel_source(llama_graph("f32"))
+    prelude = src[:src.index("/* Block-wide reductions")]
+    for cuda_only in ("typedef long long int64_t;", "typedef unsigned char uint8_t;",
+                      "typedef signed char int8_t;", "typedef unsigned int uint32_t;", "#define exp2f lm_exp2f",
+                      "#define INFINITY", "#define NAN"):
+        prelude = prelude.replace(cuda_only, "// " + cuda_only)
+    (tmp_path / "check.c").write_text(HOST_SHIMS + prelude + LOAD4_CHECK.replace("FMT", fmt))
+    subprocess.run(["gcc", "-O2", "-w", "-o", str(tmp_path / "check"), str(tmp_path / "check.c"), "-lm"], check=True)
+    rng = np.random.default_rng(4)
+    rows, k = 9, 512
+    w = (rng.standard_normal((rows, k)) * rng.uniform(0.1, 5, size=(rows, 1))).astype(np.float32)
+    w[3, 5], w[4, :40] = 60.0, 0.0  # an outlier and an all-zero block
+    quant.quantize(w, fmt).tofile(tmp_path / "w.bin")
+    row_bytes = k // quant.BLOCK_VALUES[fmt] * quant.BLOCK_BYTES[fmt]
+    out = subprocess.run([str(tmp_path / "check"), str(tmp_path / "w.bin"), str(rows), str(k), str(row_bytes)],
+                         check=True, capture_output=True, text=True).stdout
+    assert out == "0"
 
 
 @pytest.mark.skipif(not lm.cuda.find_library("nvrtc"), reason="NVRTC not installed")

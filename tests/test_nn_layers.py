@@ -3,6 +3,7 @@ same input, same output, on every backend."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -115,6 +116,8 @@ def test_rms_norm(backend: Any, kw: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("kw", [{}, {"affine": False}, {"bias": False}])
 def test_group_norm(backend: Any, kw: dict[str, Any]) -> None:
+    if "bias" in kw and "bias" not in inspect.signature(tnn.GroupNorm).parameters:
+        pytest.skip("this torch's GroupNorm takes no bias argument")
     t = tnn.GroupNorm(2, 6, **kw)
     for p in t.parameters():
         p.data.uniform_(-2, 2)

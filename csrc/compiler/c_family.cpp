@@ -1,5 +1,6 @@
 #include "compiler/c_family.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <set>
@@ -231,6 +232,36 @@ bool column_reduction(const Kernel& k) {
         substitute(v.index, Kernel::kReduceVar, r + 1) - v.index == Expr(1))
       return false;
   return true;
+}
+
+std::optional<CompactProduct> compact_product(const Kernel& k) {
+  if (!k.matmul) return std::nullopt;
+  auto index_of = [&](NodeId id) {
+    return size_t(std::find(k.inputs.begin(), k.inputs.end(), id) - k.inputs.begin());
+  };
+  size_t ia = index_of(k.matmul->a), ib = index_of(k.matmul->b);
+  if (ia >= k.inputs.size() || ib >= k.inputs.size() || ia == ib || !k.input_formats[ia].empty())
+    return std::nullopt;
+  const std::string& format = k.input_formats[ib];
+  const bool half = format == "f16_packed" || format == "bf16_packed";
+  const bool k_quant = format == "q4_k" || format == "q6_k";
+  if (!half && !k_quant && format != "q8_0" && format != "q4_0") return std::nullopt;
+  const ShapeTracker &va = k.matmul->a_view, &vb = k.matmul->b_view;
+  size_t r = va.rank();
+  const Shape &shape = va.shape(), &sa = va.strides(), &sb = vb.strides();
+  const Expr &m = shape[r - 3], &kk = shape[r - 2], &n = shape[r - 1];
+  std::optional<int64_t> kc = kk.as_const();
+  if (!kc || (!half && *kc % (k_quant ? 256 : 32) != 0) || !(sb[r - 2] == Expr(1)) || !(sb[r - 1] == kk) ||
+      !(vb.offset() == Expr(0)) || !(sa[r - 2] == Expr(1)) || !(sa[r - 1] == Expr(0)))
+    return std::nullopt;
+  Expr rows = m, span = m * sa[r - 3];  // rows so far and the elements they span
+  for (size_t d = r - 3; d-- > 0;) {
+    if (shape[d] == Expr(1)) continue;  // a size-1 dim's strides never matter
+    if (!(sb[d] == Expr(0)) || !(sa[d] == span)) return std::nullopt;
+    rows = rows * shape[d];
+    span = span * shape[d];
+  }
+  return CompactProduct{ia, ib, format, rows, n, kk, va.offset(), sa[r - 3]};
 }
 
 }  // namespace luminal

@@ -3,6 +3,7 @@
 // kernels reads. Each printer adds its own loops, prelude and signatures; the
 // prelude defines the helpers printed here (lm_floordiv, lm_maxf, lm_load_<format>, INT64_C).
 #pragma once
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -42,5 +43,17 @@ std::vector<std::string> kernel_dims(const std::vector<Kernel>& kernels);
 // whose neighbouring outputs read neighbouring inputs: printers walk r outside
 // a block of outputs instead of one output's r inside.
 bool column_reduction(const Kernel& k);
+
+// A product C = A @ W^T whose weight W is a compact (n, k) row-major input
+// (GGML blocks with k a whole number of them, or packed halves) and whose
+// float activations A are `rows` evenly strided rows of k, batch dims folded
+// in: printers give it a product kernel of their own instead of the generic
+// loop's dequantizing loads. Nothing for any other kernel.
+struct CompactProduct {
+  size_t a = 0, w = 0;  // which kernel inputs are A and W
+  std::string format;
+  Expr rows, n, k, a_offset, a_row_stride;  // k is a constant
+};
+std::optional<CompactProduct> compact_product(const Kernel& k);
 
 }  // namespace luminal

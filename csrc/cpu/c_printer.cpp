@@ -165,53 +165,29 @@ struct QuantizedCall {
   std::optional<PackedWeight> packed;
 };
 
-// A product with GGML-block (Q8_0, Q4_0, Q4_K, Q6_K) or half-precision weights laid out as a (n, k) row-major input read
-// transposed, and float activations whose rows (batch dims folded in) are
-// evenly strided: one lm_quant_matmul (lm_half_matmul) call. Otherwise nothing, and the generic
-// loop (dequantizing loads) computes the same result. Q4_0 weights also
-// come repacked (q4_0x8.h), as the kernel's extra last input.
+// A compact-weight product (c_family.h): one lm_quant_matmul (lm_half_matmul)
+// call; otherwise nothing, and the generic loop (dequantizing loads) computes
+// the same result. Q4_0 weights also come repacked (q4_0x8.h), as the
+// kernel's extra last input.
 std::optional<QuantizedCall> quantized_matmul_call(const Kernel& k) {
-  if (!k.matmul) return std::nullopt;
-  auto index_of = [&](NodeId id) {
-    return size_t(std::find(k.inputs.begin(), k.inputs.end(), id) - k.inputs.begin());
-  };
-  size_t ia = index_of(k.matmul->a), ib = index_of(k.matmul->b);
-  if (ia >= k.inputs.size() || ib >= k.inputs.size() || ia == ib ||
-      !k.input_formats[ia].empty())
-    return std::nullopt;
-  const std::string& format = k.input_formats[ib];
+  std::optional<CompactProduct> p = compact_product(k);
+  if (!p) return std::nullopt;
+  const std::string& format = p->format;
   const bool half = format == "f16_packed" || format == "bf16_packed";
-  const bool k_quant = format == "q4_k" || format == "q6_k";
-  if (!half && !k_quant && format != "q8_0" && format != "q4_0") return std::nullopt;
-  const ShapeTracker &va = k.matmul->a_view, &vb = k.matmul->b_view;
-  size_t r = va.rank();
-  const Shape &shape = va.shape(), &sa = va.strides(), &sb = vb.strides();
-  const Expr &m = shape[r - 3], &kk = shape[r - 2], &n = shape[r - 1];
-  std::optional<int64_t> kc = kk.as_const();
-  if (!kc || (!half && *kc % (k_quant ? 256 : 32) != 0) || !(sb[r - 2] == Expr(1)) || !(sb[r - 1] == kk) ||
-      !(vb.offset() == Expr(0)) || !(sa[r - 2] == Expr(1)) || !(sa[r - 1] == Expr(0)))
-    return std::nullopt;
-  Expr rows = m, span = m * sa[r - 3];  // rows so far and the elements they span
-  for (size_t d = r - 3; d-- > 0;) {
-    if (shape[d] == Expr(1)) continue;  // a size-1 dim's strides never matter
-    if (!(sb[d] == Expr(0)) || !(sa[d] == span)) return std::nullopt;
-    rows = rows * shape[d];
-    span = span * shape[d];
-  }
   // The last argument: the GGML format's block bytes, or whether halves are bfloat16.
   const char* last = format == "q8_0" ? "34" : format == "q4_0" ? "18" : format == "q4_k" ? "144"
                      : format == "q6_k" ? "210" : format == "bf16_packed" ? "1" : "0";
   QuantizedCall call;
   std::string packed = "NULL, ";
-  std::optional<int64_t> nc = n.as_const();
+  std::optional<int64_t> nc = p->n.as_const();
   if (format == "q4_0" && nc) {
-    call.packed = PackedWeight{ib, *nc, *kc};
+    call.packed = PackedWeight{p->w, *nc, *p->k.as_const()};
     packed = "in[" + std::to_string(k.inputs.size()) + "], ";
   }
   call.text = std::string(half ? "  lm_half_matmul(out, in" : "  lm_quant_matmul(out, in") +
-              std::to_string(ia) + " + " + c_expr(va.offset()) + ", in" + std::to_string(ib) + ", " +
-              (half ? "" : packed) + c_expr(rows) + ", " + c_expr(n) + ", " + c_expr(kk) + ", " +
-              c_expr(sa[r - 3]) + ", " + last + ");\n";
+              std::to_string(p->a) + " + " + c_expr(p->a_offset) + ", in" + std::to_string(p->w) + ", " +
+              (half ? "" : packed) + c_expr(p->rows) + ", " + c_expr(p->n) + ", " + c_expr(p->k) + ", " +
+              c_expr(p->a_row_stride) + ", " + last + ");\n";
   return call;
 }
 

@@ -23,10 +23,64 @@ typedef unsigned int uint32_t;
 #define NAN __int_as_float(0x7fffffff)
 #define LM_FN __device__ __forceinline__
 __device__ __forceinline__ float lm_as_float(uint32_t bits) { return __int_as_float((int)bits); }
+/* exp2f (ex2.approx) is off by up to 2 ulp where its result is subnormal; a
+   normal power of two scaled by 2^-64 is exact there, as the C kernels' exp2f is
+   (nan_to_num rebuilds floats from their exponents). */
+__device__ __forceinline__ float lm_exp2f(float x) {
+  return x < -126.0f ? exp2f(x + 64.0f) * 5.42101086e-20f : exp2f(x);
+}
+#define exp2f lm_exp2f
 )";
 
 // After kIndexHelpers and kHalfBits (c_family); kCompactLoads follow it.
 const char* kHalf = R"(__device__ __forceinline__ float lm_half(const uint8_t* p) { return lm_half_bits(p[0] | ((uint32_t)p[1] << 8)); }
+)";
+
+// After kCompactLoads: the compact-product kernel's weight reads, values
+// c..c+3 of a row (c a multiple of 4, so one block and one scale hold them)
+// in 16- or 32-bit loads (blocks start at even bytes, Q4_K's at multiples of
+// 16), with the scale read and multiplied once. Each value equals lm_load_<format>'s.
+const char* kCompactLoads4 = R"(LM_FN uint32_t lm_u16x2(const uint8_t* p) {
+  const unsigned short* h = (const unsigned short*)p;
+  return h[0] | ((uint32_t)h[1] << 16);
+}
+LM_FN void lm_load4_q8_0(const float* base, int c, float* v) {
+  const uint8_t* b = (const uint8_t*)base + (c >> 5) * 34;
+  const float d = lm_half(b);
+  const uint32_t w = lm_u16x2(b + 2 + (c & 31));
+  for (int i = 0; i < 4; ++i) v[i] = d * (float)(int8_t)(uint8_t)(w >> (8 * i));
+}
+LM_FN void lm_load4_q4_0(const float* base, int c, float* v) {
+  const uint8_t* b = (const uint8_t*)base + (c >> 5) * 18;
+  const float d = lm_half(b);
+  const int o = c & 31, shift = o & 16 ? 4 : 0; /* values 16..31 are the high nibbles */
+  const uint32_t w = lm_u16x2(b + 2 + (o & 15));
+  for (int i = 0; i < 4; ++i) v[i] = d * (float)((int)((w >> (8 * i + shift)) & 15) - 8);
+}
+LM_FN void lm_load4_q4_k(const float* base, int c, float* v) {
+  const uint8_t* b = (const uint8_t*)base + (c >> 8) * 144;
+  const int j = c & 255, sub = j >> 5, shift = sub & 1 ? 4 : 0;
+  const float d = lm_half(b) * (float)lm_q4k_scale(b + 4, sub, 0);
+  const float m = lm_half(b + 2) * (float)lm_q4k_scale(b + 4, sub, 4);
+  const uint32_t w = *(const uint32_t*)(b + 16 + 32 * (sub >> 1) + (j & 31));
+  for (int i = 0; i < 4; ++i) v[i] = d * (float)((w >> (8 * i + shift)) & 15) - m;
+}
+LM_FN void lm_load4_q6_k(const float* base, int c, float* v) {
+  const uint8_t* b = (const uint8_t*)base + (c >> 8) * 210;
+  const int j = c & 255, h = j >> 7, p = j & 127, lo_shift = p < 64 ? 0 : 4, hi_shift = 2 * (p >> 5);
+  const float d = lm_half(b + 208) * (float)(int8_t)b[192 + (j >> 4)];
+  const uint32_t lo = lm_u16x2(b + 64 * h + (p & 63)), hi = lm_u16x2(b + 128 + 32 * h + (p & 31));
+  for (int i = 0; i < 4; ++i)
+    v[i] = d * (float)((int)(((lo >> (8 * i + lo_shift)) & 15) | (((hi >> (8 * i + hi_shift)) & 3) << 4)) - 32);
+}
+LM_FN void lm_load4_f16_packed(const float* base, int c, float* v) {
+  const uint8_t* p = (const uint8_t*)base + 2 * c;
+  for (int i = 0; i < 4; ++i) v[i] = lm_half(p + 2 * i);
+}
+LM_FN void lm_load4_bf16_packed(const float* base, int c, float* v) {
+  const uint32_t* p = (const uint32_t*)((const uint8_t*)base + 2 * c); /* rows of 4n halves: 8-byte aligned */
+  for (int i = 0; i < 4; ++i) v[i] = lm_as_float(i & 1 ? p[i >> 1] & 0xffff0000u : p[i >> 1] << 16);
+}
 )";
 
 const char* kReductions = R"(/* Block-wide reductions (every thread gets the result); sums in double, as on the CPU. */
@@ -108,6 +162,57 @@ void print_column_reduce(const Kernel& k, std::ostringstream& body) {
   body << "    out[i] = (float)acc;\n  }\n";
 }
 
+// A compact-weight product (c_family.h): one warp per weight row and group of
+// up to 8 activation rows, so a row of W is decoded once per group (a decode
+// step reads each weight once) and its reads are coalesced: lane l takes
+// values 4l..4l+3 of every 128. The generic warp reduction would give one
+// warp per output and decode every weight once per activation row.
+void print_compact_product(const CompactProduct& p, std::ostringstream& body) {
+  static const std::unordered_map<std::string, std::pair<int64_t, int64_t>> kBlock = {  // values, bytes
+      {"q8_0", {32, 34}}, {"q4_0", {32, 18}}, {"q4_k", {256, 144}}, {"q6_k", {256, 210}},
+      {"f16_packed", {1, 2}}, {"bf16_packed", {1, 2}}};
+  const auto [values, bytes] = kBlock.at(p.format);
+  const int64_t k = *p.k.as_const();
+  const std::string kk = std::to_string(k), load = "lm_load_" + p.format + "(w, c + q)";
+  // A last group of 4 reaching past k (packed halves of any k; blocks hold whole groups).
+  const std::string guard = k % 4 ? "c + q < " + kk : "";
+  body << "  const int64_t rows = " << c_expr(p.rows) << ", wn = " << c_expr(p.n) << ";\n";
+  body << "  const int64_t xs = " << c_expr(p.a_row_stride) << ";\n";
+  body << "  const float* __restrict__ x = in" << p.a << " + " << c_expr(p.a_offset) << ";\n";
+  body << "  const int lane = threadIdx.x & 31;\n  (void)n;\n";
+  body << "  const int64_t tasks = wn * ((rows + 7) / 8);\n";
+  // t is the same for a warp's lanes, so whole warps leave the loop together.
+  body << "  for (int64_t t = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) >> 5; t < tasks; "
+          "t += ((int64_t)gridDim.x * blockDim.x) >> 5) {\n";
+  body << "    const int64_t j = t % wn, r0 = (t / wn) * 8;\n";
+  body << "    const int nr = (int)(rows - r0 < 8 ? rows - r0 : 8);\n";
+  body << "    const float* w = (const float*)((const uint8_t*)in" << p.w << " + j * INT64_C("
+       << k / values * bytes << "));\n";
+  body << "    float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};\n";
+  body << "    for (int c = lane * 4; c < " << kk << "; c += 128) {\n";
+  body << "      float wv[4];\n";
+  if (guard.empty())
+    body << "      lm_load4_" << p.format << "(w, c, wv);\n";
+  else
+    body << "      #pragma unroll\n      for (int q = 0; q < 4; ++q) wv[q] = "
+         << (guard.empty() ? load : "(" + guard + " ? " + load + " : 0.0f)") << ";\n";
+  body << "      #pragma unroll\n";
+  body << "      for (int r = 0; r < 8; ++r) {\n";
+  body << "        if (r >= nr) break;\n";
+  body << "        const float* xr = x + (r0 + r) * xs + c;\n";
+  body << "        #pragma unroll\n";
+  body << "        for (int q = 0; q < 4; ++q) " << (guard.empty() ? "" : "if (" + guard + ") ")
+       << "acc[r] = fmaf(wv[q], xr[q], acc[r]);\n";
+  body << "      }\n    }\n";
+  body << "    #pragma unroll\n";
+  body << "    for (int r = 0; r < 8; ++r) {\n";
+  body << "      if (r >= nr) break;  /* nr is the same for the warp's lanes */\n";
+  body << "      float v = acc[r];\n";
+  body << "      for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);\n";
+  body << "      if (lane == 0) out[(r0 + r) * wn + j] = v;\n";
+  body << "    }\n  }\n";
+}
+
 void print_row_block(const Kernel& k, std::ostringstream& body) {
   Shape rows_shape(k.shape.begin(), k.shape.end() - (k.shape.empty() ? 0 : 1));
   body << "  const int64_t cols = " << c_expr(k.row_length) << ";\n";
@@ -139,11 +244,13 @@ CudaSource print_cuda(const std::vector<Kernel>& kernels) {
   CudaSource src;
   src.dims = kernel_dims(kernels);
   std::ostringstream os;
-  os << kPrelude << kIndexHelpers << kHalfBits << kHalf << kCompactLoads << kReductions;
+  os << kPrelude << kIndexHelpers << kHalfBits << kHalf << kCompactLoads << kCompactLoads4 << kReductions;
   os << "struct LmDims { int64_t v[" << std::max<size_t>(src.dims.size(), 1) << "]; };\n";
   std::unordered_map<std::string, std::string> name_of_text;
   for (const Kernel& k : kernels) {
+    const std::optional<CompactProduct> compact = compact_product(k);
     CudaKernel::Launch launch = k.row_form   ? CudaKernel::Launch::RowBlock
+                                : compact    ? CudaKernel::Launch::WarpReduce
                                 : !k.reduce  ? CudaKernel::Launch::Elementwise
                                 : column_reduction(k) ? CudaKernel::Launch::ColumnReduce
                                                       : CudaKernel::Launch::WarpReduce;
@@ -155,7 +262,8 @@ CudaSource print_cuda(const std::vector<Kernel>& kernels) {
       text << "  const int64_t " << var_name(src.dims[d]) << " = dims.v[" << d << "]; (void)"
            << var_name(src.dims[d]) << ";\n";
     text << "  const int64_t n = " << c_expr(product(k.shape)) << ";\n";
-    switch (launch) {
+    if (compact) print_compact_product(*compact, text);
+    else switch (launch) {
       case CudaKernel::Launch::Elementwise: print_elementwise(k, text); break;
       case CudaKernel::Launch::WarpReduce: print_warp_reduce(k, text); break;
       case CudaKernel::Launch::ColumnReduce: print_column_reduce(k, text); break;
