@@ -4,6 +4,7 @@ CPU-compiled, and CUDA-compiled when a GPU is usable)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Callable, List
 
@@ -32,6 +33,13 @@ class Backend:
             cx._test_compiled = True  # type: ignore[attr-defined]
         return cx.execute()
 
+
+# A path here is tests/cuda_emulator's library, opened in place of the CUDA
+# driver, NVRTC and cuBLAS: the CUDA backend then runs on the host
+# (tests/test_cuda_emulated.py runs the CUDA tests so, in a process of their own).
+_EMULATOR = os.environ.get("LUMINAL_CUDA_EMULATOR")
+if _EMULATOR:
+    lm._core.cuda_open(driver=_EMULATOR, nvrtc=_EMULATOR, cublas=_EMULATOR)
 
 BACKENDS = [
     Backend("reference"),

@@ -1,0 +1,54 @@
+"""The CUDA backend without a GPU: tests/cuda_emulator/emulator.cpp stands in
+for the CUDA driver, NVRTC and cuBLAS (printed kernels compiled as C++, each
+block's threads run as fibers, so barriers and warp shuffles hold), and the
+CUDA tests run on it in a process of their own (the device a process opens is
+for good). What runs is luminal's own CUDA path: the printer, CUDAProgram's
+uploads, slots, launches and cuBLAS calls; each compiled graph is checked
+against the reference executor. Speed means nothing there; a GPU run
+(``python -m pytest -k cuda`` on a GPU machine) is still the word on numerics."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+# tests/test_cuda.py whole, and the CUDA case of the backend tests that reach
+# every launch kind: reductions (warp and column), row blocks (softmax, norms),
+# attention's batched products (cuBLAS), and training's gradients.
+SELECTION = ["test_cuda.py", "test_ops_reduce.py", "test_functional_normalization.py",
+             "test_nn_attention.py", "test_training.py"]
+
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the emulator's fibers are glibc's ucontext")
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cxx = shutil.which(os.environ.get("CXX", "g++"))
+    if not cxx:
+        pytest.skip("no C++ compiler to build the CUDA emulator")
+    out = tmp_path_factory.mktemp("cuda_emulator") / "libcuda_emulator.so"
+    subprocess.run([cxx, "-std=c++17", "-O1", "-shared", "-fPIC", "-o", str(out),
+                    str(TESTS / "cuda_emulator" / "emulator.cpp"), "-ldl"], check=True)
+    return out
+
+
+def test_cuda_tests_pass_on_the_emulator(emulator: Path, tmp_path: Path) -> None:
+    env = dict(os.environ, LUMINAL_CUDA_EMULATOR=str(emulator),
+               LUMINAL_CUDA_EMULATOR_DIR=str(tmp_path / "kernels"), LUMINAL_CACHE_DIR=str(tmp_path / "cache"))
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-k", "cuda",
+                          *(str(TESTS / f) for f in SELECTION)],
+                         env=env, cwd=TESTS.parent, capture_output=True, text=True, timeout=1200)
+    summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr[-2000:]
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    passed = int(re.search(r"(\d+) passed", summary).group(1))  # type: ignore[union-attr]
+    # Every backend test's CUDA case ran (none is skipped for want of a GPU).
+    assert "no usable CUDA GPU" not in run.stdout, run.stdout[-3000:]
+    assert passed >= 270, summary
