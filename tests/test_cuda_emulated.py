@@ -40,15 +40,37 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_cuda_tests_pass_on_the_emulator(emulator: Path, tmp_path: Path) -> None:
-    env = dict(os.environ, LUMINAL_CUDA_EMULATOR=str(emulator),
-               LUMINAL_CUDA_EMULATOR_DIR=str(tmp_path / "kernels"), LUMINAL_CACHE_DIR=str(tmp_path / "cache"))
+def run_on_emulator(emulator: Path, tmp_path: Path, files: list[str], **env: str) -> tuple[str, int]:
+    """pytest -k cuda over ``files`` on the emulator: the summary line and how many passed."""
+    env = dict(os.environ, LUMINAL_CUDA_EMULATOR=str(emulator), LUMINAL_CUDA_EMULATOR_DIR=str(tmp_path / "kernels"),
+               LUMINAL_CACHE_DIR=str(tmp_path / "cache"), **env)
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-k", "cuda",
-                          *(str(TESTS / f) for f in SELECTION)],
+                          *(str(TESTS / f) for f in files)],
                          env=env, cwd=TESTS.parent, capture_output=True, text=True, timeout=1200)
-    summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr[-2000:]
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    passed = int(re.search(r"(\d+) passed", summary).group(1))  # type: ignore[union-attr]
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-4000:]
     # Every backend test's CUDA case ran (none is skipped for want of a GPU).
     assert "no usable CUDA GPU" not in run.stdout, run.stdout[-3000:]
+    summary = run.stdout.strip().splitlines()[-1]
+    return summary, int(re.search(r"(\d+) passed", summary).group(1))  # type: ignore[union-attr]
+
+
+def test_cuda_tests_pass_on_the_emulator(emulator: Path, tmp_path: Path) -> None:
+    summary, passed = run_on_emulator(emulator, tmp_path, SELECTION)
     assert passed >= 270, summary
+
+
+def test_cuda_kernels_stay_in_their_buffers(emulator: Path, tmp_path: Path) -> None:
+    """tests/test_cuda.py with the kernels built under AddressSanitizer (device
+    buffers are allocated at their exact size): a kernel reading or writing
+    past a buffer aborts the run with the kernel's name."""
+    libasan = subprocess.run([shutil.which(os.environ.get("CXX", "g++")) or "g++", "-print-file-name=libasan.so"],
+                             capture_output=True, text=True).stdout.strip()
+    libstdcxx = subprocess.run([shutil.which(os.environ.get("CXX", "g++")) or "g++", "-print-file-name=libstdc++.so.6"],
+                               capture_output=True, text=True).stdout.strip()
+    if not os.path.isabs(libasan) or not os.path.isabs(libstdcxx):
+        pytest.skip("no libasan next to the C++ compiler")
+    # libstdc++ preloaded too: ASan's exception interceptor needs the real __cxa_throw.
+    summary, passed = run_on_emulator(emulator, tmp_path, ["test_cuda.py"], LD_PRELOAD=f"{libasan} {libstdcxx}",
+                                      ASAN_OPTIONS="detect_leaks=0",
+                                      LUMINAL_CUDA_EMULATOR_FLAGS="-fsanitize=address")
+    assert passed >= 30, summary

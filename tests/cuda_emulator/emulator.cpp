@@ -206,8 +206,9 @@ int cuCtxSynchronize() { return 0; }
 int cuGetErrorString(int, const char** text) { *text = last_error.c_str(); return 0; }
 
 int cuMemAlloc_v2(unsigned long long* ptr, size_t bytes) {
-  void* p = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
-  if (!p) return 2;  // CUDA_ERROR_OUT_OF_MEMORY
+  // The exact size, so a sanitizer sees a kernel reading past the end.
+  void* p = nullptr;
+  if (posix_memalign(&p, 256, bytes ? bytes : 1) != 0) return 2;  // CUDA_ERROR_OUT_OF_MEMORY
   *ptr = reinterpret_cast<uintptr_t>(p);
   return 0;
 }
@@ -315,7 +316,9 @@ int nvrtcCreateProgram(Program** prog, const char* src, const char*, int, const 
 int nvrtcCompileProgram(Program* prog, int, const char* const*) {
   const std::string dir = work_dir();
   char key[32];
-  std::snprintf(key, sizeof key, "%016zx", std::hash<std::string>()(prog->source));
+  const char* key_flags = std::getenv("LUMINAL_CUDA_EMULATOR_FLAGS");
+  std::snprintf(key, sizeof key, "%016zx",
+                std::hash<std::string>()(prog->source + (key_flags ? key_flags : "")));
   const std::string lib = dir + "/" + key + ".so";
   if (access(lib.c_str(), R_OK) != 0) {
     const std::string cpp = dir + "/" + key + "." + std::to_string(getpid()) + ".cpp";
@@ -325,9 +328,12 @@ int nvrtcCompileProgram(Program* prog, int, const char* const*) {
       out << kShims << prog->source << "\n}  // namespace lmdev\n" << launchers(prog->source);
     }
     const char* cxx = std::getenv("CXX");
+    // LUMINAL_CUDA_EMULATOR_FLAGS: more compiler flags (-fsanitize=address finds
+    // kernels reading or writing past their buffers, in a process run with libasan).
+    const char* flags = std::getenv("LUMINAL_CUDA_EMULATOR_FLAGS");
     int status = 0;
-    prog->log = run_command(std::string(cxx && *cxx ? cxx : "g++") +
-                                " -std=c++17 -O1 -w -shared -fPIC -o '" + tmp + "' '" + cpp + "'",
+    prog->log = run_command(std::string(cxx && *cxx ? cxx : "g++") + " -std=c++17 -O1 -w -shared -fPIC " +
+                                (flags ? flags : "") + " -o '" + tmp + "' '" + cpp + "'",
                             status);
     std::remove(cpp.c_str());
     if (status != 0) {
