@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "compiler/c_family.h"
+#include "core/quant.h"
 #include "cpu/c_products.h"
 #include "cpu/q4_0x8.h"
 
@@ -175,8 +176,8 @@ std::optional<QuantizedCall> quantized_matmul_call(const Kernel& k) {
   const std::string& format = p->format;
   const bool half = format == "f16_packed" || format == "bf16_packed";
   // The last argument: the GGML format's block bytes, or whether halves are bfloat16.
-  const char* last = format == "q8_0" ? "34" : format == "q4_0" ? "18" : format == "q4_k" ? "144"
-                     : format == "q6_k" ? "210" : format == "bf16_packed" ? "1" : "0";
+  const std::string last = half ? (format == "bf16_packed" ? "1" : "0")
+                                : std::to_string(quant_format(format)->block_bytes);
   QuantizedCall call;
   std::string packed = "NULL, ";
   std::optional<int64_t> nc = p->n.as_const();

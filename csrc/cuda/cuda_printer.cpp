@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "compiler/c_family.h"
+#include "core/quant.h"
 
 namespace luminal {
 
@@ -168,10 +169,7 @@ void print_column_reduce(const Kernel& k, std::ostringstream& body) {
 // values 4l..4l+3 of every 128. The generic warp reduction would give one
 // warp per output and decode every weight once per activation row.
 void print_compact_product(const CompactProduct& p, std::ostringstream& body) {
-  static const std::unordered_map<std::string, std::pair<int64_t, int64_t>> kBlock = {  // values, bytes
-      {"q8_0", {32, 34}}, {"q4_0", {32, 18}}, {"q4_k", {256, 144}}, {"q6_k", {256, 210}},
-      {"f16_packed", {1, 2}}, {"bf16_packed", {1, 2}}};
-  const auto [values, bytes] = kBlock.at(p.format);
+  const QuantFormat& format = *quant_format(p.format);
   const int64_t k = *p.k.as_const();
   const std::string kk = std::to_string(k), load = "lm_load_" + p.format + "(w, c + q)";
   // A last group of 4 reaching past k (packed halves of any k; blocks hold whole groups).
@@ -187,7 +185,7 @@ void print_compact_product(const CompactProduct& p, std::ostringstream& body) {
   body << "    const int64_t j = t % wn, r0 = (t / wn) * 8;\n";
   body << "    const int nr = (int)(rows - r0 < 8 ? rows - r0 : 8);\n";
   body << "    const float* w = (const float*)((const uint8_t*)in" << p.w << " + j * INT64_C("
-       << k / values * bytes << "));\n";
+       << k / format.block_values * format.block_bytes << "));\n";
   body << "    float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};\n";
   body << "    for (int c = lane * 4; c < " << kk << "; c += 128) {\n";
   body << "      float wv[4];\n";
@@ -249,8 +247,8 @@ CudaSource print_cuda(const std::vector<Kernel>& kernels) {
   std::unordered_map<std::string, std::string> name_of_text;
   for (const Kernel& k : kernels) {
     const std::optional<CompactProduct> compact = compact_product(k);
-    CudaKernel::Launch launch = k.row_form   ? CudaKernel::Launch::RowBlock
-                                : compact    ? CudaKernel::Launch::WarpReduce
+    CudaKernel::Launch launch = compact      ? CudaKernel::Launch::WarpReduce  // a warp per task
+                                : k.row_form ? CudaKernel::Launch::RowBlock
                                 : !k.reduce  ? CudaKernel::Launch::Elementwise
                                 : column_reduction(k) ? CudaKernel::Launch::ColumnReduce
                                                       : CudaKernel::Launch::WarpReduce;
