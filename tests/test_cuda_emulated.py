@@ -26,7 +26,10 @@ SELECTION = ["test_cuda.py", "test_ops_reduce.py", "test_functional_normalizatio
              "test_nn_attention.py", "test_training.py"]
 
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the emulator's fibers are glibc's ucontext")
+pytestmark = [
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the emulator's fibers are glibc's ucontext"),
+    pytest.mark.skipif(bool(os.environ.get("LUMINAL_CUDA_EMULATOR")), reason="this process already runs on it"),
+]
 
 
 @pytest.fixture(scope="module")
