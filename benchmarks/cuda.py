@@ -4,9 +4,11 @@ in one run. Needs a CUDA GPU and PyTorch with CUDA.
     python benchmarks/cuda.py               # ops + a 4-layer Mistral-7B-shaped model
     python benchmarks/cuda.py --layers 8    # more layers
     python benchmarks/cuda.py --formats q8_0,q4_k   # which compact formats to time
+    python benchmarks/cuda.py --skip-model          # ops and products only
 
 Ops: float32 GEMM (TF32 off on both sides, so both compute in float32),
-softmax and RMSNorm-style rows. Model: prefill and greedy decode tokens/s for
+softmax and RMSNorm-style rows. Products: 7B-shaped weights in each format,
+decode (1 row) and prefill (64 rows), as weight bytes read a second. Model: prefill and greedy decode tokens/s for
 random float32 weights, luminal's Generator vs transformers eager (float32
 and bfloat16), and decode as a fraction of the bandwidth bound (weight bytes
 per token over the device-to-device copy bandwidth measured here); then the
@@ -69,6 +71,59 @@ def ops(torch: "object") -> None:
         theirs = best_ms(lambda: gx.softmax(-1).sum(-1).cpu(), sync)
         np.testing.assert_allclose(sm.numpy(), np.ones(rows), rtol=1e-4)
         report(f"softmax rows {rows}x{cols}", ours, theirs)
+
+
+def copy_bandwidth() -> "float | None":
+    """Bytes a second of a large device-to-device copy (read + written), by PyTorch; None without it."""
+    try:
+        import torch as th
+    except ImportError:
+        return None
+    if not th.cuda.is_available():
+        return None
+    buf = th.empty(1 << 30, dtype=th.uint8, device="cuda")
+    dst = th.empty_like(buf)
+    ms = best_ms(lambda: dst.copy_(buf), th.cuda.synchronize)
+    return 2 * buf.numel() / (ms / 1e3)
+
+
+def products(formats: List[str], hidden: int = 4096, ffn: int = 14336, chain: int = 8) -> None:
+    """Products with each weight format alone: ``chain`` of them in one graph
+    (hidden -> ffn -> hidden ...), so one run's fixed costs spread over many
+    weights; one row (decode) and 64 rows (prefill). Weight bytes over time,
+    against the copy bandwidth; results checked against numpy."""
+    import luminal as lm
+    from luminal import quant
+
+    rng = np.random.default_rng(2)
+    bandwidth = copy_bandwidth()
+    ws = [(rng.standard_normal((ffn, hidden) if i % 2 == 0 else (hidden, ffn)) * 0.02).astype(np.float32)
+          for i in range(chain)]
+    print(f"\n[products] {chain} chained products {hidden} <-> {ffn}; copy bandwidth "
+          f"{bandwidth / 1e9 if bandwidth else float('nan'):.0f} GB/s")
+    print(f"{'weights':12s} {'rows':>5s} {'ms':>9s} {'weight GB/s':>12s} {'of copy':>8s}")
+    for fmt in ["f32"] + formats:
+        for rows in (1, 64):
+            x = rng.standard_normal((rows, hidden)).astype(np.float32)
+            cx = lm.Graph()
+            h = cx.tensor(x.shape).set(x)
+            want = x.astype(np.float64)
+            read = 0
+            for w in ws:
+                if fmt == "f32":
+                    t, exact, read = cx.tensor(w.shape).set(w), w, read + w.nbytes
+                else:
+                    blocks = quant.quantize(w, fmt)
+                    t = cx.parameter(w.shape, dtype=fmt).set_blocks(blocks)
+                    exact, read = quant.dequantize(blocks, fmt, w.shape), read + quant.storage_bytes(fmt, w.size)
+                h = h @ t.T
+                want = want @ exact.T.astype(np.float64)
+            out = h.retrieve()
+            cx.compile(lm.GenericCompiler(), lm.CUDACompiler())
+            ms = best_ms(cx.execute, lambda: None, repeat=5)
+            np.testing.assert_allclose(out.numpy(), want, rtol=2e-3, atol=2e-3 * float(np.abs(want).max()))
+            share = f"{100 * read / (ms / 1e3) / bandwidth:7.0f}%" if bandwidth else "n/a"
+            print(f"{fmt:12s} {rows:5d} {ms:9.3f} {read / (ms / 1e3) / 1e9:12.0f} {share:>8s}")
 
 
 def model(layers: int, prompt: int, decode: int, formats: List[str]) -> None:
@@ -145,11 +200,7 @@ def model(layers: int, prompt: int, decode: int, formats: List[str]) -> None:
     f32 = hf_speed(hf)
     bf16 = hf_speed(hf.to(th.bfloat16))
     del hf
-    # Bandwidth: a large device-to-device copy (bytes read + written).
-    buf = th.empty(1 << 30, dtype=th.uint8, device="cuda")
-    dst = th.empty_like(buf)
-    ms = best_ms(lambda: dst.copy_(buf), th.cuda.synchronize)
-    bandwidth = 2 * buf.numel() / (ms / 1e3)
+    bandwidth = copy_bandwidth() or float("nan")
     bound = bandwidth / weight_bytes
     print(f"{'':24s} {'prefill tok/s':>14s} {'decode tok/s':>13s}")
     print(f"{'luminal f32':24s} {ours[0]:14.1f} {ours[1]:13.1f}")
@@ -170,6 +221,7 @@ def main() -> None:
     p.add_argument("--prompt", type=int, default=64)
     p.add_argument("--decode", type=int, default=32)
     p.add_argument("--skip-model", action="store_true")
+    p.add_argument("--skip-products", action="store_true")
     p.add_argument("--formats", default="q8_0,q4_0,q4_k,bf16_packed",
                    help="compact weight formats to time after float32 (comma-separated, '' for none)")
     args = p.parse_args()
@@ -184,8 +236,11 @@ def main() -> None:
     print(f"[device] {info['name']}, {info['multiprocessors']} SMs, {info['memory'] / 2**30:.0f} GiB, "
           f"cuBLAS {'yes' if info['cublas'] else 'no'}; torch {torch.__version__}")
     ops(torch)
+    formats = [f for f in args.formats.split(",") if f]
+    if not args.skip_products:
+        products(formats)
     if not args.skip_model:
-        model(args.layers, args.prompt, args.decode, [f for f in args.formats.split(",") if f])
+        model(args.layers, args.prompt, args.decode, formats)
 
 
 if __name__ == "__main__":
