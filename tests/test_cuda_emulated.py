@@ -32,13 +32,17 @@ pytestmark = [
 ]
 
 
+def cxx() -> str:
+    found = shutil.which(os.environ.get("CXX", "g++"))
+    if not found:
+        pytest.skip("no C++ compiler to build the CUDA emulator")
+    return found
+
+
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cxx = shutil.which(os.environ.get("CXX", "g++"))
-    if not cxx:
-        pytest.skip("no C++ compiler to build the CUDA emulator")
     out = tmp_path_factory.mktemp("cuda_emulator") / "libcuda_emulator.so"
-    subprocess.run([cxx, "-std=c++17", "-O1", "-shared", "-fPIC", "-o", str(out),
+    subprocess.run([cxx(), "-std=c++17", "-O1", "-shared", "-fPIC", "-o", str(out),
                     str(TESTS / "cuda_emulator" / "emulator.cpp"), "-ldl"], check=True)
     return out
 
@@ -66,10 +70,8 @@ def test_cuda_kernels_stay_in_their_buffers(emulator: Path, tmp_path: Path) -> N
     """tests/test_cuda.py with the kernels built under AddressSanitizer (device
     buffers are allocated at their exact size): a kernel reading or writing
     past a buffer aborts the run with the kernel's name."""
-    libasan = subprocess.run([shutil.which(os.environ.get("CXX", "g++")) or "g++", "-print-file-name=libasan.so"],
-                             capture_output=True, text=True).stdout.strip()
-    libstdcxx = subprocess.run([shutil.which(os.environ.get("CXX", "g++")) or "g++", "-print-file-name=libstdc++.so.6"],
-                               capture_output=True, text=True).stdout.strip()
+    libasan, libstdcxx = (subprocess.run([cxx(), f"-print-file-name={lib}"], capture_output=True,
+                                         text=True).stdout.strip() for lib in ("libasan.so", "libstdc++.so.6"))
     if not os.path.isabs(libasan) or not os.path.isabs(libstdcxx):
         pytest.skip("no libasan next to the C++ compiler")
     # libstdc++ preloaded too: ASan's exception interceptor needs the real __cxa_throw.
