@@ -238,25 +238,41 @@ def tiny_model(seed: int = 0, hidden: int = 64) -> LlamaForCausalLM:
     return model
 
 
+def step_logits(gen: Generator, prompt: List[int], tokens: int) -> tuple[List[int], List[Any]]:
+    """Greedy ids and each step's logits (prefill, then one per decoded token)."""
+    seen: List[Any] = []
+    real_step = gen._step
+
+    def step(ids: Any) -> Any:
+        out = real_step(ids)
+        seen.append(out.copy())
+        return out
+
+    gen._step = step  # type: ignore[method-assign]
+    return list(gen.generate_ids(prompt, max_tokens=tokens)), seen
+
+
 @gpu
 def test_generation_on_the_gpu_matches_the_cpu() -> None:
     model = tiny_model()
     prompt = [5, 17, 3, 88, 41, 2, 60]
-    logits: List[List[Any]] = []
-    for device in ("cpu", "cuda"):
-        gen = Generator(model, device=device)
-        seen: List[Any] = []
-        real_step = gen._step
+    (cpu_ids, cpu), (cuda_ids, cuda) = (step_logits(Generator(model, device=d), prompt, 12) for d in ("cpu", "cuda"))
+    assert len(cpu_ids) == len(cuda_ids) == 12 and len(cpu) == len(cuda) == 12
+    for want, got in zip(cpu, cuda):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
 
-        def step(ids: Any, real_step: Any = real_step, seen: List[Any] = seen) -> Any:
-            out = real_step(ids)
-            seen.append(out.copy())
-            return out
 
-        gen._step = step  # type: ignore[method-assign]
-        ids = list(gen.generate_ids(prompt, max_tokens=12))
-        logits.append(seen)
-        assert len(ids) == 12
-    assert len(logits[0]) == len(logits[1]) == 12
-    for cpu, cuda in zip(*logits):
-        np.testing.assert_allclose(cuda, cpu, rtol=1e-3, atol=1e-3)
+@gpu
+@pytest.mark.parametrize("fmt", ["q8_0", "q4_0", "q4_k", "q6_k", "bf16_packed"])
+def test_compact_weight_generation_on_the_gpu_matches_the_reference(fmt: str) -> None:
+    """A model with compact projections (nn.quantize_): prefill (7 rows) and
+    decode (1 row) through the GPU's product kernel give the reference
+    executor's logits (both widen the stored weights exactly) and its tokens."""
+    model = tiny_model(hidden=256 if fmt in quant.K_QUANTS else 64)
+    assert lm.nn.quantize_(model, fmt)
+    prompt = [5, 17, 3, 88, 41, 2, 60]
+    ref_ids, ref = step_logits(Generator(model, compilers=[]), prompt, 6)
+    cuda_ids, cuda = step_logits(Generator(model, device="cuda"), prompt, 6)
+    assert cuda_ids == ref_ids
+    for want, got in zip(ref, cuda):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
