@@ -8,11 +8,12 @@ in one run. Needs a CUDA GPU and PyTorch with CUDA.
 
 Ops: float32 GEMM (TF32 off on both sides, so both compute in float32),
 softmax and RMSNorm-style rows. Products: 7B-shaped weights in each format,
-decode (1 row) and prefill (64 rows), as weight bytes read a second. Model: prefill and greedy decode tokens/s for
-random float32 weights, luminal's Generator vs transformers eager (float32
-and bfloat16), and decode as a fraction of the bandwidth bound (weight bytes
-per token over the device-to-device copy bandwidth measured here); then the
-same model with its projections stored in each compact format (``nn.quantize_``).
+decode (1 row) and prefill (64 rows), as weight bytes read a second. Model:
+prefill and greedy decode tokens/s for random float32 weights, luminal's
+Generator vs transformers eager (float32 and bfloat16), and decode as a
+fraction of the bandwidth bound (weight bytes per token over the
+device-to-device copy bandwidth measured here); then the same model with its
+projections stored in each compact format (``nn.quantize_``).
 """
 
 from __future__ import annotations
