@@ -47,11 +47,12 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def run_on_emulator(emulator: Path, tmp_path: Path, files: list[str], **env: str) -> tuple[str, int]:
-    """pytest -k cuda over ``files`` on the emulator: the summary line and how many passed."""
+def run_on_emulator(emulator: Path, tmp_path: Path, files: list[str], select: str = "cuda",
+                    **env: str) -> tuple[str, int]:
+    """pytest -k ``select`` over ``files`` on the emulator: the summary line and how many passed."""
     env = dict(os.environ, LUMINAL_CUDA_EMULATOR=str(emulator), LUMINAL_CUDA_EMULATOR_DIR=str(tmp_path / "kernels"),
                LUMINAL_CACHE_DIR=str(tmp_path / "cache"), **env)
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-k", "cuda",
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-k", select,
                           *(str(TESTS / f) for f in files)],
                          env=env, cwd=TESTS.parent, capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-4000:]
@@ -69,13 +70,15 @@ def test_cuda_tests_pass_on_the_emulator(emulator: Path, tmp_path: Path) -> None
 def test_cuda_kernels_stay_in_their_buffers(emulator: Path, tmp_path: Path) -> None:
     """tests/test_cuda.py with the kernels built under AddressSanitizer (device
     buffers are allocated at their exact size): a kernel reading or writing
-    past a buffer aborts the run with the kernel's name."""
+    past a buffer aborts the run with the kernel's name. The generation tests,
+    slow under both, run in the selection above."""
     libasan, libstdcxx = (subprocess.run([cxx(), f"-print-file-name={lib}"], capture_output=True,
                                          text=True).stdout.strip() for lib in ("libasan.so", "libstdc++.so.6"))
     if not os.path.isabs(libasan) or not os.path.isabs(libstdcxx):
         pytest.skip("no libasan next to the C++ compiler")
     # libstdc++ preloaded too: ASan's exception interceptor needs the real __cxa_throw.
-    summary, passed = run_on_emulator(emulator, tmp_path, ["test_cuda.py"], LD_PRELOAD=f"{libasan} {libstdcxx}",
+    summary, passed = run_on_emulator(emulator, tmp_path, ["test_cuda.py"], "cuda and not generation",
+                                      LD_PRELOAD=f"{libasan} {libstdcxx}",
                                       ASAN_OPTIONS="detect_leaks=0",
                                       LUMINAL_CUDA_EMULATOR_FLAGS="-fsanitize=address")
     assert passed >= 30, summary
