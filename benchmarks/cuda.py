@@ -153,13 +153,9 @@ def model(layers: int, prompt: int, decode: int, formats: List[str]) -> None:
         m.load_state_dict(sd)
         if fmt != "f32":
             lm.nn.quantize_(m, fmt)
-        read = 0.0
-        for name, p in m.named_parameters():
-            if "embed" in name:
-                continue
-            f = getattr(p, "format", "f32")
-            read += p.numel() * (4 if f == "f32" else quant.BLOCK_BYTES[f] / quant.BLOCK_VALUES[f])
-        return m, read
+        read = sum(p.numel() * 4 if getattr(p, "format", "f32") == "f32" else quant.storage_bytes(p.format, p.numel())
+                   for name, p in m.named_parameters() if "embed" not in name)
+        return m, float(read)
 
     lmodel, weight_bytes = build("f32")
     print(f"\n[model] {layers} layers of Mistral-7B shape, {weight_bytes / 1e9:.2f} GB f32 read per "

@@ -261,7 +261,7 @@ std::optional<CompactProduct> compact_product(const Kernel& k) {
     rows = rows * shape[d];
     span = span * shape[d];
   }
-  return CompactProduct{ia, ib, format, rows, n, kk, va.offset(), sa[r - 3]};
+  return CompactProduct{ia, ib, format, *kc, rows, n, va.offset(), sa[r - 3]};
 }
 
 }  // namespace luminal

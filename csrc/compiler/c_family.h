@@ -52,7 +52,8 @@ bool column_reduction(const Kernel& k);
 struct CompactProduct {
   size_t a = 0, w = 0;  // which kernel inputs are A and W
   std::string format;
-  Expr rows, n, k, a_offset, a_row_stride;  // k is a constant
+  int64_t k = 0;        // the reduced length (constant)
+  Expr rows, n, a_offset, a_row_stride;
 };
 std::optional<CompactProduct> compact_product(const Kernel& k);
 

@@ -182,12 +182,12 @@ std::optional<QuantizedCall> quantized_matmul_call(const Kernel& k) {
   std::string packed = "NULL, ";
   std::optional<int64_t> nc = p->n.as_const();
   if (format == "q4_0" && nc) {
-    call.packed = PackedWeight{p->w, *nc, *p->k.as_const()};
+    call.packed = PackedWeight{p->w, *nc, p->k};
     packed = "in[" + std::to_string(k.inputs.size()) + "], ";
   }
   call.text = std::string(half ? "  lm_half_matmul(out, in" : "  lm_quant_matmul(out, in") +
               std::to_string(p->a) + " + " + c_expr(p->a_offset) + ", in" + std::to_string(p->w) + ", " +
-              (half ? "" : packed) + c_expr(p->rows) + ", " + c_expr(p->n) + ", " + c_expr(p->k) + ", " +
+              (half ? "" : packed) + c_expr(p->rows) + ", " + c_expr(p->n) + ", " + c_expr(Expr(p->k)) + ", " +
               c_expr(p->a_row_stride) + ", " + last + ");\n";
   return call;
 }
@@ -248,7 +248,7 @@ CSource print_c(const std::vector<Kernel>& kernels) {
     }
   }
   for (const Kernel& k : kernels) {
-    if (k.matmul && !quantized_matmul_call(k)) {
+    if (k.matmul && !compact_product(k)) {
       os << kMatvecPrelude;
       break;
     }

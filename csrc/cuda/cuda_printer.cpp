@@ -170,10 +170,8 @@ void print_column_reduce(const Kernel& k, std::ostringstream& body) {
 // warp per output and decode every weight once per activation row.
 void print_compact_product(const CompactProduct& p, std::ostringstream& body) {
   const QuantFormat& format = *quant_format(p.format);
-  const int64_t k = *p.k.as_const();
-  const std::string kk = std::to_string(k), load = "lm_load_" + p.format + "(w, c + q)";
-  // A last group of 4 reaching past k (packed halves of any k; blocks hold whole groups).
-  const std::string guard = k % 4 ? "c + q < " + kk : "";
+  const int64_t k = p.k;
+  const std::string kk = std::to_string(k);
   body << "  const int64_t rows = " << c_expr(p.rows) << ", wn = " << c_expr(p.n) << ";\n";
   body << "  const int64_t xs = " << c_expr(p.a_row_stride) << ";\n";
   body << "  const float* __restrict__ x = in" << p.a << " + " << c_expr(p.a_offset) << ";\n";
@@ -189,11 +187,14 @@ void print_compact_product(const CompactProduct& p, std::ostringstream& body) {
   body << "    float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};\n";
   body << "    for (int c = lane * 4; c < " << kk << "; c += 128) {\n";
   body << "      float wv[4];\n";
+  // A last group of 4 reaching past k (packed halves of any k; blocks hold
+  // whole groups) reads value by value.
+  const std::string guard = k % 4 ? "c + q < " + kk : "";
   if (guard.empty())
     body << "      lm_load4_" << p.format << "(w, c, wv);\n";
   else
-    body << "      #pragma unroll\n      for (int q = 0; q < 4; ++q) wv[q] = "
-         << (guard.empty() ? load : "(" + guard + " ? " + load + " : 0.0f)") << ";\n";
+    body << "      #pragma unroll\n      for (int q = 0; q < 4; ++q) wv[q] = (" << guard << " ? lm_load_"
+         << p.format << "(w, c + q) : 0.0f);\n";
   body << "      #pragma unroll\n";
   body << "      for (int r = 0; r < 8; ++r) {\n";
   body << "        if (r >= nr) break;\n";

@@ -90,8 +90,7 @@ struct Launch {
   void (*launch)(void**) = nullptr;
   void** params = nullptr;
   std::vector<Fiber> fibers;
-  ucontext_t scheduler{};
-  unsigned current = 0;
+  ucontext_t scheduler{};  // the running thread is state.thread.x
   // Barriers: arrivals and a generation, per block and per warp.
   unsigned block_arrived = 0, block_generation = 0;
   std::vector<unsigned> warp_arrived, warp_generation;
@@ -104,7 +103,7 @@ double shfl_down(double v, int delta);
 LmEmuState state{{0, 0, 0}, {0, 0, 0}, {1, 1, 1}, {1, 1, 1}, syncthreads, shfl_down};
 std::string last_error;
 
-void yield() { swapcontext(&launch_state.fibers[launch_state.current].context, &launch_state.scheduler); }
+void yield() { swapcontext(&launch_state.fibers[state.thread.x].context, &launch_state.scheduler); }
 
 void wait_barrier(unsigned& arrived, unsigned& generation, unsigned expected) {
   const unsigned g = generation;
@@ -124,7 +123,7 @@ void syncthreads() {
 
 double shfl_down(double v, int delta) {
   Launch& l = launch_state;
-  const unsigned t = l.current, warp = t / 32, lane = t % 32;
+  const unsigned t = state.thread.x, warp = t / 32, lane = t % 32;
   l.warp_values[t] = v;
   wait_barrier(l.warp_arrived[warp], l.warp_generation[warp], 32);
   const double r = lane + unsigned(delta) < 32 ? l.warp_values[t + unsigned(delta)] : v;
@@ -135,7 +134,7 @@ double shfl_down(double v, int delta) {
 void fiber_main() {
   Launch& l = launch_state;
   l.launch(l.params);
-  l.fibers[l.current].done = true;
+  l.fibers[state.thread.x].done = true;
   // returning resumes uc_link: the scheduler
 }
 
@@ -291,7 +290,6 @@ int cuLaunchKernel(void* fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
       const uint64_t arrivals_before = l.arrivals;
       for (unsigned t = 0; t < bx; ++t) {
         if (l.fibers[t].done) continue;
-        l.current = t;
         state.thread = {t, 0, 0};
         swapcontext(&l.scheduler, &l.fibers[t].context);
         if (l.fibers[t].done) --left;
