@@ -450,3 +450,35 @@ def test_index_math_over_symbolic_dims_uses_plain_division() -> None:
         x.set(data)
         cx.execute()
         np.testing.assert_array_equal(y.numpy(), data.T.reshape(2, 4, s) * 2)
+
+
+def test_concatenated_scores_read_without_divisions() -> None:
+    """Attention's softmax over cat([past scores, new scores + causal mask]):
+    the fused kernel reads each part at r - past through the concatenation
+    (a pad), with no division or modulo of it by the symbolic lengths (those
+    made this softmax 3x slower at 64 tokens). Values as torch's, for several
+    (past, seq) bindings of the one compiled graph."""
+    from luminal.models.llama import attention_biases
+
+    cx = lm.Graph()
+    q = cx.tensor((1, 2, 2, "seq", 8), name="q")
+    k_new = cx.tensor((1, 2, 1, 8, "seq"), name="k_new")
+    k_past = cx.tensor((1, 2, 1, 8, "past"), name="k_past")
+    bias_new, _ = attention_biases(cx, q.shape[3], k_past.shape[4], None)
+    scores = (q @ k_new) * 0.3 + bias_new
+    probs = lm.cat([(q @ k_past) * 0.3, scores], -1).softmax(-1).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+    softmax = [k for k in cx.kernel_source().split("\nvoid k_")[1:] if "reduction(max:" in k]
+    assert len(softmax) == 1
+    assert "lm_floordiv" not in softmax[0] and "lm_floormod" not in softmax[0], softmax[0]
+    rng = np.random.default_rng(5)
+    for past, seq in [(0, 5), (3, 1), (7, 4)]:
+        data = {t: rng.standard_normal(s).astype(np.float32)
+                for t, s in [(q, (1, 2, 2, seq, 8)), (k_new, (1, 2, 1, 8, seq)), (k_past, (1, 2, 1, 8, past))]}
+        for t, d in data.items():
+            t.set(d)
+        cx.execute()
+        tq, tk, tp = (torch.from_numpy(data[t]) for t in (q, k_new, k_past))
+        causal = torch.full((seq, seq), float("-inf")).triu(1)
+        want = torch.cat([(tq @ tp) * 0.3, (tq @ tk) * 0.3 + causal], -1).softmax(-1)
+        np.testing.assert_allclose(probs.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)

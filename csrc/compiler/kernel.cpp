@@ -42,6 +42,34 @@ std::vector<Expr> unravel(const Expr& p, const Shape& shape) {
   return idx;
 }
 
+// The multi-index in `shape` (the source's) that `view` reads at `idx`.
+// Only positions inside the view's shape and mask matter (a value read
+// outside the mask is guarded to 0), so each compound index idx[k] reads
+// through a fresh index t over [0, hi - lo) and idx[k] - lo is put back for
+// t afterwards: the simplifier then sees the range (t // n == 0, t % n == t
+// for extent n). Unravelled from the view's flat index alone, attention's
+// concatenation of the past and new scores read x // seq and x % seq of
+// r - past, divisions per element that made that softmax 10x slower.
+std::vector<Expr> source_index(const ShapeTracker& view, const std::vector<Expr>& idx,
+                               const Shape& shape) {
+  std::vector<Expr> at = idx;
+  std::vector<std::pair<std::string, Expr>> fresh;  // t's name, idx[k] - lo
+  for (size_t k = 0; k < view.rank(); ++k) {
+    const bool masked = view.is_masked() && !((*view.mask())[k].lo == Expr(0) &&
+                                              (*view.mask())[k].hi == view.shape()[k]);
+    if (!masked && (idx[k].is_const() || idx[k].kind() == Expr::Kind::Var)) continue;
+    const Expr lo = masked ? (*view.mask())[k].lo : Expr(0);
+    const Expr hi = masked ? (*view.mask())[k].hi : view.shape()[k];
+    std::string name = "@t" + std::to_string(k);
+    at[k] = lo + loop_var(name, hi - lo);
+    fresh.push_back({name, idx[k] - lo});
+  }
+  std::vector<Expr> out = unravel(view.index_expr(at), shape);
+  for (Expr& e : out)
+    for (const auto& [name, value] : fresh) e = substitute(e, name, value);
+  return out;
+}
+
 Expr row_major(const std::vector<Expr>& idx, const Shape& shape) {
   Expr p = 0;
   for (size_t k = 0; k < shape.size(); ++k) p = p * shape[k] + idx[k];
@@ -126,7 +154,7 @@ class KernelBuilder {
              inner_need.printed_size(kMaxIndexSize) > kMaxIndexSize)
       throw NeedsBuffer{e.node};  // composing views got too long: store this node
     else
-      x = value_of(e.node, unravel(p, src.shape), inner_need);
+      x = value_of(e.node, source_index(v, idx, src.shape), inner_need);
     if (valid.is_const() && valid.value() == 1) return x;
     return push({.kind = KValue::Kind::Guard, .a = x, .valid = valid});
   }
