@@ -482,3 +482,28 @@ def test_concatenated_scores_read_without_divisions() -> None:
         causal = torch.full((seq, seq), float("-inf")).triu(1)
         want = torch.cat([(tq @ tp) * 0.3, (tq @ tk) * 0.3 + causal], -1).softmax(-1)
         np.testing.assert_allclose(probs.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_permuted_head_outputs_read_without_divisions() -> None:
+    """Attention's two partial outputs (past and new keys), summed and put
+    back in (seq, heads * head_dim) order for o_proj: the row-form kernel's
+    loads divide nothing per element by the symbolic length (row // 4 is
+    below seq, so (c + 64 * (row // 4)) // (64 * seq) folds to 0)."""
+    cx = lm.Graph()
+    p_past, v_past = cx.tensor((1, 2, 2, "seq", "past")), cx.tensor((1, 2, 1, "past", 64))
+    p_new, v_new = cx.tensor((1, 2, 2, "seq", "seq")), cx.tensor((1, 2, 1, "seq", 64))
+    w = cx.tensor((16, 256))
+    heads = (p_past @ v_past + p_new @ v_new).permute(0, 3, 1, 2, 4).reshape(1, p_new.shape[3], 256)
+    y = (heads @ w.T).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+    summed = [k for k in cx.kernel_source().split("\nvoid k_")[1:] if "(v0 + v1)" in k]
+    assert len(summed) == 1 and "/ (d_seq" not in summed[0] and "/ d_seq" not in summed[0], summed
+    rng = np.random.default_rng(6)
+    for past, seq in [(0, 3), (5, 1), (4, 6)]:
+        data = [rng.standard_normal(s).astype(np.float32) for s in
+                [(1, 2, 2, seq, past), (1, 2, 1, past, 64), (1, 2, 2, seq, seq), (1, 2, 1, seq, 64), (16, 256)]]
+        for t, d in zip([p_past, v_past, p_new, v_new, w], data):
+            t.set(d)
+        cx.execute()  # verify=True: the reference executor agrees
+        want = (data[0] @ data[1] + data[2] @ data[3]).transpose(0, 3, 1, 2, 4).reshape(1, seq, 256) @ data[4].T
+        np.testing.assert_allclose(y.numpy(), want, rtol=1e-4, atol=1e-4)

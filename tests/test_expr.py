@@ -179,6 +179,11 @@ def test_expr_equals_int_by_value() -> None:
         ("(s % t + t * (s % 4)) % (t * 4)", "s % t + t * (s % 4)"),
         ("(s % t + t * (s % 5)) // (t * 4)", "(s % t + t * (s % 5)) // (t * 4)"),  # may reach 5t
         ("((s % t) % t) // t", "E(0)"),
+        # a quotient bounds by its numerator's bound: (s % 4t) // 4 <= t - 1
+        ("(s % 64 + ((s % (t * 4)) // 4) * 64) // (t * 64)", "E(0)"),
+        ("(s % 64 + ((s % (t * 4)) // 4) * 64) % (t * 64)", "s % 64 + ((s % (t * 4)) // 4) * 64"),
+        ("(s % 64 + ((s % (t * 4 + 4)) // 4) * 64) // (t * 64)",  # may reach 64t + 63
+         "(s % 64 + ((s % (t * 4 + 4)) // 4) * 64) // (t * 64)"),
     ],
 )
 def test_index_math_simplifies(got: str, want: str) -> None:

@@ -189,18 +189,27 @@ std::optional<PolySplit> split_multiple(const Expr& a, const Expr& d) {
 }
 
 // An upper bound of a nonnegative index expression as an expression of
-// dims: a loop index's extent - 1, a dim itself, m - 1 for x % m, sums and
+// dims: a loop index's extent - 1 (or its constant bound), a dim itself,
+// m - 1 for x % m, M // d for x // d (M bounding x, d >= 1), sums and
 // products of those (every factor nonnegative). None where it has no such
-// bound (a quotient, a negative coefficient).
+// bound (a negative coefficient). The quotient case lets a row-form kernel's
+// row // 4 (row < 4 * seq) bound to seq - 1, so (c + 64 * (row // 4)) //
+// (64 * seq) folds to 0 for c < 64 instead of dividing per element.
 std::optional<Expr> symbolic_max(const Expr& e) {
   switch (e.kind()) {
     case Expr::Kind::Const: return e;
     case Expr::Kind::Var:
       if (const Expr* x = e.extent()) return *x - 1;
-      return e.range().lo >= 0 ? std::optional<Expr>(e) : std::nullopt;
+      if (e.range().lo < 0) return std::nullopt;
+      return is_inf(e.range().hi) ? e : Expr(e.range().hi);
     case Expr::Kind::Mod:
       if (e.args()[1].range().lo >= 0 && e.args()[0].range().lo >= 0) return e.args()[1] - 1;
       return std::nullopt;
+    case Expr::Kind::Div: {
+      if (e.args()[0].range().lo < 0 || e.args()[1].range().lo < 1) return std::nullopt;
+      auto m = symbolic_max(e.args()[0]);
+      return m ? std::optional<Expr>(floordiv(*m, e.args()[1])) : std::nullopt;
+    }
     case Expr::Kind::Add:
     case Expr::Kind::Mul: {
       Expr acc = e.kind() == Expr::Kind::Add ? Expr(0) : Expr(1);
