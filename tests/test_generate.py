@@ -371,6 +371,41 @@ def test_gguf_vocabulary(tmp_path: Path) -> None:
         Tokenizer.from_gguf(bpe)
 
 
+@pytest.mark.parametrize("key, value, vtype, match", [
+    ("tokenizer.ggml.scores", 1.0, "FLOAT32", r"scores has shape \(\), expected one value per token"),
+    ("tokenizer.ggml.scores", ["a"] * 8, "ARRAY", "scores is not a list of numbers"),
+    ("tokenizer.ggml.scores", [1.0] * 3, "ARRAY", r"scores has shape \(3,\)"),
+    ("tokenizer.ggml.token_type", [float("inf")] * 8, "ARRAY", "token_type holds a value that is not an integer"),
+    ("tokenizer.ggml.tokens", [[1, 2]] * 8, "ARRAY", "tokens holds a value that is not a string"),
+    ("tokenizer.ggml.bos_token_id", 1000, "UINT32", r"bos_token_id is 1000, not a token id of this vocabulary"),
+    ("tokenizer.ggml.unknown_token_id", 2**32 - 1, "UINT32", "unknown_token_id is 4294967295, not a token id"),
+    ("tokenizer.ggml.add_bos_token", [1, 2], "ARRAY", "add_bos_token is .*not a boolean"),
+    ("tokenizer.ggml.add_space_prefix", 1.5, "FLOAT32", "add_space_prefix is 1.5, not a boolean"),
+])
+def test_gguf_vocabulary_hostile_metadata(tmp_path: Path, key: str, value: Any, vtype: str, match: str) -> None:
+    """Tokenizer metadata of the wrong type, shape or range: a ValueError
+    naming the file (not a TypeError, OverflowError or an id that fails at
+    decode time)."""
+    gguf = pytest.importorskip("gguf")
+    path = tmp_path / "vocab.gguf"
+    w = gguf.GGUFWriter(str(path), arch="llama")
+    w.add_tokenizer_model("llama")
+    w.add_token_list(SPM_TOKENS[:8])
+    w.add_token_scores(SPM_SCORES[:8])
+    w.add_token_types(SPM_TYPES[:8])
+    w.add_bos_token_id(1)
+    w.add_key_value(key, value, getattr(gguf.GGUFValueType, vtype),
+                    sub_type=gguf.GGUFValueType.get_type(value[0]) if vtype == "ARRAY" else None)
+    w.add_tensor("x", np.zeros(4, np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    with pytest.raises(ValueError, match=match) as e:
+        Tokenizer.from_gguf(path)
+    assert str(path) in str(e.value)
+
+
 MISTRAL_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}"
     "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"

@@ -483,6 +483,9 @@ def test_bad_tensor_infos(tmp_path: Path) -> None:
     expect_error(tmp_path, build([], [ti("t", [8], 0, 2**64 - 32)], F32_DATA), "tensor 't'.*file is only")
     expect_error(tmp_path, build([], [ti("t", [2**62, 2**62], 0, 0)], F32_DATA), "file is only")
     expect_error(tmp_path, build([], [ti("t", [2**63], 0, 0)], F32_DATA), "negative")
+    # zero elements, so no bytes to check, but no array has that shape
+    expect_error(tmp_path, build([], [ti("t", [0, 2**61], 0, 0)], F32_DATA), "no elements, yet too large")
+    expect_error(tmp_path, build([], [ti("t", [32, 0, 2**60], 8, 0)], F32_DATA), "no elements, yet too large")
     expect_error(tmp_path, build([], [ti("t", [4], 0, 4)], F32_DATA), "offset 4, not a multiple of the alignment 32")
     expect_error(tmp_path, build([], [ti("t", [8], 4, 0)], F32_DATA), "tensor 't' has unknown ggml type id 4")
     expect_error(tmp_path, build([], [ti("t", [8], 2**31, 0)], F32_DATA), f"unknown ggml type id {2**31}")

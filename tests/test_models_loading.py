@@ -315,10 +315,12 @@ def write_gguf(
     quant: str = "F32",
     arch: str = "llama",
     edit: Optional[Callable[[Dict[str, np.ndarray]], None]] = None,
+    metadata: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, np.ndarray]:
     """Write ``sd`` as llama.cpp would (its names, q/k rows permuted, 2-D
     weights quantized to ``quant``); return the weights as stored, dequantized,
-    in Hugging Face's names and row order."""
+    in Hugging Face's names and row order. ``metadata``: keys to set (or
+    overwrite) last, each a (value, GGUFValueType name) pair."""
     gguf = pytest.importorskip("gguf")
     heads, kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
     w = gguf.GGUFWriter(str(path), arch=arch)
@@ -334,6 +336,9 @@ def write_gguf(
     w.add_token_list(["<unk>", "<s>", "</s>"] + [f"t{i}" for i in range(3, cfg["vocab_size"])])
     w.add_bos_token_id(1)
     w.add_eos_token_id(2)
+    for key, (value, vtype) in (metadata or {}).items():
+        w.add_key_value(key, value, getattr(gguf.GGUFValueType, vtype),
+                        sub_type=gguf.GGUFValueType.get_type(value[0]) if vtype == "ARRAY" else None)
     tensors = {hf_to_gguf_name(k): v for k, v in sd.items()}
     if edit is not None:
         edit(tensors)
@@ -590,3 +595,72 @@ def test_resolve_model_path(tmp_path: Path) -> None:
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("a" * 40)
     assert Path(resolve_model_path("someone/tiny", cache_dir=tmp_path)) == snap
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("llama.attention.head_count", (0, "UINT32"), "head_count is 0, not positive"),
+    ("llama.block_count", (2**32 - 8, "UINT32"), "num_hidden_layers must be a positive int"),
+    # built first, 10,000 layers took seconds before the StateDictError (and 2**31 never ended)
+    ("llama.block_count", (10_000, "UINT32"), r"10000 layers.*but the checkpoint holds"),
+    ("llama.embedding_length", (2**30, "UINT32"), "describes .* parameters"),
+    ("llama.attention.key_length", (2**28, "UINT32"), "describes .* parameters"),
+    ("llama.rope.freq_base", ([1.0, 2.0], "ARRAY"), "freq_base is .*not a number"),
+    ("llama.attention.layer_norm_rms_epsilon", ("x", "STRING"), "epsilon is 'x', not a number"),
+    ("llama.rope.scaling.type", ([1, 2], "ARRAY"), "scaling.type is .*not a string"),
+    ("llama.rope.scaling.factor", ("abc", "STRING"), "scaling.factor is 'abc', not a number"),
+    ("tokenizer.ggml.bos_token_id", ("a", "STRING"), "bos_token_id is 'a', not an integer"),
+    ("tokenizer.ggml.eos_token_id", (float("inf"), "FLOAT32"), "eos_token_id is inf, not an integer"),
+])
+def test_gguf_hostile_metadata(tmp_path: Path, key: str, value: Any, match: str) -> None:
+    """Metadata of the wrong type, or describing a model the tensors cannot
+    be, is a CheckpointError naming the file, raised before the model is
+    built (no ZeroDivisionError, TypeError, huge allocation or endless build)."""
+    cfg = hf_config_dict()
+    path = tmp_path / "hostile.gguf"
+    write_gguf(path, random_state_dict(LlamaConfig.from_hf(cfg)), cfg, metadata={key: value})
+    for quantized in (False, True):
+        with pytest.raises(CheckpointError, match=match) as e:
+            load_model(path, quantized=quantized)
+        assert str(e.value).startswith(str(path)) and str(path) not in e.value.problem
+
+
+@pytest.mark.parametrize("over, match", [
+    (dict(rms_norm_eps=None), "rms_norm_eps must be a finite number >= 0, got None"),
+    (dict(rms_norm_eps=[1e-5]), "rms_norm_eps must be a finite number"),
+    (dict(rope_theta={"a": 1}), "rope_theta must be a positive finite number"),
+    (dict(rope_theta=10**400), "rope_theta must be a positive finite number, got an int of 1329 bits"),
+    (dict(head_dim=10**400), "head_dim must be a positive int"),
+    (dict(num_hidden_layers=10_000), r"10000 layers.*but the checkpoint holds"),
+    (dict(hidden_size=2**20, num_attention_heads=4), "describes .* parameters"),
+    (dict(rope_scaling={"rope_type": ["llama3"]}), "rope_type must be a string"),
+    (dict(rope_scaling="linear"), "rope_scaling must be a dict or None"),
+    (dict(rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 0,
+                        "high_freq_factor": 4.0, "original_max_position_embeddings": 16}),
+     "low_freq_factor must be a positive finite number, got 0"),
+    (dict(rope_scaling={"rope_type": "linear", "factor": [2.0]}), "factor must be a positive finite number"),
+    (dict(model_type="mistral", sliding_window=10**400), "sliding_window must be None or a positive int"),
+    (dict(bos_token_id=[1.5]), "bos_token_id must be None, a token id or a list of them"),
+])
+def test_hf_config_hostile_values(tmp_path: Path, over: Dict[str, Any], match: str) -> None:
+    """config.json values of the wrong type or size: a CheckpointError naming
+    config.json, before the model is built."""
+    sd = random_state_dict(LlamaConfig.from_hf(hf_config_dict()))
+    d = write_hf_dir(tmp_path / "m", hf_config_dict(**over), sd)
+    with pytest.raises(CheckpointError, match=match) as e:
+        load_model(d)
+    assert e.value.path.endswith("config.json") or e.value.path.endswith("model.safetensors")
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("", "JSONDecodeError"), ("{'a': 1}", "JSONDecodeError"), ("[" * 100_000, "RecursionError"),
+    ('{"vocab_size": ' + "9" * 5000 + "}", "ValueError"),
+])
+def test_unreadable_config_json(tmp_path: Path, text: str, kind: str) -> None:
+    sd = random_state_dict(LlamaConfig.from_hf(hf_config_dict()))
+    d = write_hf_dir(tmp_path / "m", hf_config_dict(), sd)
+    (d / "config.json").write_text(text)
+    with pytest.raises(CheckpointError, match=f"config.json: not a readable JSON config \\({kind}"):
+        load_model(d)
+    (d / "config.json").write_bytes(b'{"model_type": "\xff"}')
+    with pytest.raises(CheckpointError, match="UnicodeDecodeError"):
+        load_model(d)

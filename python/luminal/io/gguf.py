@@ -442,9 +442,12 @@ class GGUFFile:
                 f"tensor {name!r} of type {t.name} has a row of {dims[0]} elements, "
                 f"not a multiple of the block size {t.block_size}"
             )
-        n = 1
+        n = nonzero = 1
         for d in dims:
             n *= d
+            nonzero *= max(d, 1)
+        if n == 0 and nonzero > 2**48:  # no bytes to check, but numpy cannot shape (or widen) it
+            raise r.fail(f"tensor {name!r} has dims {dims}: no elements, yet too large for any array")
         nbytes = n // t.block_size * t.type_size
         if offset % self.alignment != 0:
             raise r.fail(f"tensor {name!r} has offset {offset}, not a multiple of the alignment {self.alignment}")

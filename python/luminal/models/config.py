@@ -17,6 +17,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Union
 
+from luminal.io.errors import CheckpointError
+
 __all__ = ["LlamaConfig", "SUPPORTED_MODEL_TYPES", "SUPPORTED_ROPE_TYPES"]
 
 SUPPORTED_MODEL_TYPES = ("llama", "mistral")
@@ -76,9 +78,7 @@ class LlamaConfig:
 
     def __post_init__(self) -> None:
         for name in _REQUIRED + ("max_position_embeddings",):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ValueError(f"[LlamaConfig] {name} must be a positive int, got {v!r}")
+            _check_size(name, getattr(self, name))
         if self.model_type not in SUPPORTED_MODEL_TYPES:
             raise ValueError(
                 f"[LlamaConfig] model_type {self.model_type!r} is not supported "
@@ -94,9 +94,7 @@ class LlamaConfig:
         if self.head_dim is None:
             self.head_dim = self.hidden_size // self.num_attention_heads
         for name in ("num_key_value_heads", "head_dim"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ValueError(f"[LlamaConfig] {name} must be a positive int, got {v!r}")
+            _check_size(name, getattr(self, name))
         if self.num_attention_heads % self.num_key_value_heads:
             raise ValueError(
                 f"[LlamaConfig] num_attention_heads ({self.num_attention_heads}) is not a multiple of "
@@ -104,15 +102,15 @@ class LlamaConfig:
             )
         if self.head_dim % 2:
             raise ValueError(f"[LlamaConfig] head_dim must be even for rotary embeddings, got {self.head_dim}")
-        if not (self.rms_norm_eps >= 0 and math.isfinite(self.rms_norm_eps)):
-            raise ValueError(f"[LlamaConfig] rms_norm_eps must be >= 0, got {self.rms_norm_eps!r}")
-        if not (self.rope_theta > 0 and math.isfinite(self.rope_theta)):
-            raise ValueError(f"[LlamaConfig] rope_theta must be positive, got {self.rope_theta!r}")
-        if self.sliding_window is not None and (
-            isinstance(self.sliding_window, bool) or not isinstance(self.sliding_window, int)
-            or self.sliding_window <= 0
-        ):
-            raise ValueError(f"[LlamaConfig] sliding_window must be None or a positive int, got {self.sliding_window!r}")
+        self.rms_norm_eps = _real("rms_norm_eps", self.rms_norm_eps, positive=False)
+        self.rope_theta = _real("rope_theta", self.rope_theta)
+        if self.sliding_window is not None:
+            _check_size("sliding_window", self.sliding_window, "None or a positive int")
+        for name in ("bos_token_id", "eos_token_id"):
+            v = getattr(self, name)
+            ids = v if isinstance(v, list) else [v]
+            if v is not None and not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
+                raise ValueError(f"[LlamaConfig] {name} must be None, a token id or a list of them, got {v!r}")
         if self.hidden_act != "silu":
             raise ValueError(f"[LlamaConfig] hidden_act {self.hidden_act!r} is not supported (only 'silu')")
         self.rope_scaling = _normalize_rope_scaling(self.rope_scaling, self.max_position_embeddings)
@@ -148,6 +146,18 @@ class LlamaConfig:
         4096
         """
         d = _read_source(source)
+        try:
+            return cls._from_dict(d)
+        except CheckpointError:
+            raise
+        except ValueError as e:  # name the file the bad value came from
+            path = _source_path(source)
+            if path is None:
+                raise
+            raise CheckpointError(path, str(e)) from None
+
+    @classmethod
+    def _from_dict(cls, d: dict[str, Any]) -> LlamaConfig:
         model_type = d.get("model_type")
         if model_type is None:
             raise ValueError("[LlamaConfig.from_hf] the config has no 'model_type' key "
@@ -167,7 +177,7 @@ class LlamaConfig:
         kwargs.update(
             num_key_value_heads=d.get("num_key_value_heads"),
             head_dim=d.get("head_dim"),
-            rms_norm_eps=float(d.get("rms_norm_eps", 1e-6)),
+            rms_norm_eps=d.get("rms_norm_eps", 1e-6),
             rope_theta=theta,
             rope_scaling=scaling,
             max_position_embeddings=d.get("max_position_embeddings", 131072 if mistral else 2048),
@@ -186,19 +196,28 @@ class LlamaConfig:
         return cls(**kwargs)
 
 
+def _source_path(source: Any) -> str | None:
+    """The config.json a path source names, or None for a dict or object."""
+    if not isinstance(source, (str, os.PathLike)):
+        return None
+    path = os.fspath(source)
+    return os.path.join(path, "config.json") if os.path.isdir(path) else path
+
+
 def _read_source(source: Any) -> dict[str, Any]:
     if isinstance(source, Mapping):
         return dict(source)
     if hasattr(source, "to_dict") and callable(source.to_dict):
         return dict(source.to_dict())
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if os.path.isdir(path):
-            path = os.path.join(path, "config.json")
+    path = _source_path(source)
+    if path is not None:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"[LlamaConfig.from_hf] no config file at {path!r}")
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (ValueError, RecursionError) as e:  # bad JSON or UTF-8, absurd nesting or digits
+            raise CheckpointError(path, f"not a readable JSON config ({type(e).__name__}: {str(e)[:200]})") from None
         if not isinstance(data, dict):
             raise ValueError(f"[LlamaConfig.from_hf] {path!r} does not hold a JSON object")
         return data
@@ -207,7 +226,7 @@ def _read_source(source: Any) -> dict[str, Any]:
     )
 
 
-def _hf_rope(d: Mapping[str, Any]) -> tuple[float, dict[str, Any] | None]:
+def _hf_rope(d: Mapping[str, Any]) -> tuple[Any, Any]:
     """(rope_theta, rope_scaling) from either the config-file layout
     (``rope_theta`` + ``rope_scaling``) or transformers 5's ``rope_parameters``."""
     theta = d.get("rope_theta")
@@ -222,7 +241,7 @@ def _hf_rope(d: Mapping[str, Any]) -> tuple[float, dict[str, Any] | None]:
             scaling = {k: v for k, v in params.items() if k != "rope_theta"}
     if theta is None:
         theta = 10000.0
-    return float(theta), dict(scaling) if isinstance(scaling, Mapping) else None
+    return theta, dict(scaling) if isinstance(scaling, Mapping) else scaling
 
 
 def _normalize_rope_scaling(scaling: Any, max_position_embeddings: int) -> dict[str, Any] | None:
@@ -234,6 +253,8 @@ def _normalize_rope_scaling(scaling: Any, max_position_embeddings: int) -> dict[
     s = dict(scaling)
     kind = s.get("rope_type", s.get("type", "default"))
     s.pop("type", None)
+    if not isinstance(kind, str):
+        raise ValueError(f"[LlamaConfig] rope_scaling's rope_type must be a string, got {kind!r}")
     if kind == "default":
         return None
     if kind not in _ROPE_KEYS:
@@ -247,8 +268,40 @@ def _normalize_rope_scaling(scaling: Any, max_position_embeddings: int) -> dict[
     missing = [k for k in _ROPE_KEYS[kind] if s.get(k) is None]
     if missing:
         raise ValueError(f"[LlamaConfig] {kind!r} rope_scaling is missing key(s): {', '.join(missing)}")
-    if not float(s["factor"]) > 0:
-        raise ValueError(f"[LlamaConfig] rope_scaling factor must be positive, got {s['factor']!r}")
-    if kind == "llama3" and float(s["high_freq_factor"]) == float(s["low_freq_factor"]):
+    for key in _ROPE_KEYS[kind]:
+        if key == "original_max_position_embeddings":
+            _check_size(f"rope_scaling's {key}", s[key])
+        else:
+            s[key] = _real(f"rope_scaling's {key}", s[key])
+    if kind == "llama3" and s["high_freq_factor"] == s["low_freq_factor"]:
         raise ValueError("[LlamaConfig] llama3 rope_scaling needs high_freq_factor != low_freq_factor")
     return s
+
+
+_MAX_SIZE = 2**31 - 1
+"""The largest size (dims, layer and head counts, lengths) a config may give:
+the biggest released models stay far below it, and past it a lying config
+would only make the first allocation fail, or never finish."""
+
+
+def _check_size(name: str, v: Any, what: str = "a positive int") -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= _MAX_SIZE:
+        raise ValueError(f"[LlamaConfig] {name} must be {what} (at most {_MAX_SIZE}), got {_short(v)}")
+
+
+def _real(name: str, v: Any, *, positive: bool = True) -> float:
+    """``v`` as a finite float, > 0 (``positive``) or >= 0; else ValueError."""
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+    try:
+        x = float(v) if ok else math.nan
+    except OverflowError:  # an int with hundreds of digits
+        x = math.inf
+    if not (math.isfinite(x) and (x > 0 if positive else x >= 0)):
+        what = "a positive finite number" if positive else "a finite number >= 0"
+        raise ValueError(f"[LlamaConfig] {name} must be {what}, got {_short(v)}")
+    return x
+
+
+def _short(v: Any, limit: int = 60) -> str:
+    text = repr(v) if not isinstance(v, int) or v.bit_length() < 200 else f"an int of {v.bit_length()} bits"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

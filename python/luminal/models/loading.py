@@ -39,10 +39,11 @@ from __future__ import annotations
 
 import functools
 import importlib
+import math
 import os
 import re
 from collections.abc import Iterator
-from typing import Any, Callable, Iterable, Union
+from typing import Any, Callable, Iterable, Mapping, Union
 
 import numpy as np
 
@@ -149,12 +150,15 @@ def load_model(
     if _is_gguf(p):
         with GGUFFile(p) as f:
             cfg = config or config_from_gguf(f)
+            shapes = {gguf_to_hf_name(n) or n: f.tensor_info(n).shape for n in f.tensor_names()}
+            _check_config_fits(cfg, shapes, f.path)
             model = LlamaForCausalLM(cfg, init=False).eval()
             _load_gguf_weights(model, f, progress, quantized=quantized)
         return model
     cfg = config or LlamaConfig.from_hf(_config_dir(p))
-    model = LlamaForCausalLM(cfg, init=False).eval()
     with open_checkpoint(p) as ckpt:
+        _check_config_fits(cfg, {n: ckpt.shape(n) for n in ckpt.keys()}, os.fspath(ckpt.path))
+        model = LlamaForCausalLM(cfg, init=False).eval()
         _load_checkpoint(model, ckpt, progress, os.fspath(ckpt.path), quantized=quantized)
     return model
 
@@ -302,18 +306,25 @@ def config_from_gguf(f: GGUFFile) -> LlamaConfig:
 
     def as_int(key: str, value: Any) -> int:
         if isinstance(value, (bool, float, str)) or not isinstance(value, (int, np.integer)):
-            raise CheckpointError(f.path, f"metadata {arch}.{key} is {value!r}, not an integer")
+            raise CheckpointError(f.path, f"metadata {key} is {_short(value)}, not an integer")
         return int(value)
 
-    hidden = as_int("embedding_length", get("embedding_length", required=True))
-    heads = as_int("attention.head_count", get("attention.head_count", required=True))
-    kv_heads = as_int("attention.head_count_kv", get("attention.head_count_kv", heads))
-    layers = as_int("block_count", get("block_count", required=True))
-    ffn = as_int("feed_forward_length", get("feed_forward_length", required=True))
+    def as_real(key: str, value: Any) -> Any:
+        if isinstance(value, (bool, str)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise CheckpointError(f.path, f"metadata {key} is {_short(value)}, not a number")
+        return float(value)
+
+    hidden = as_int(f"{arch}.embedding_length", get("embedding_length", required=True))
+    heads = as_int(f"{arch}.attention.head_count", get("attention.head_count", required=True))
+    if heads <= 0:
+        raise CheckpointError(f.path, f"metadata {arch}.attention.head_count is {heads}, not positive")
+    kv_heads = as_int(f"{arch}.attention.head_count_kv", get("attention.head_count_kv", heads))
+    layers = as_int(f"{arch}.block_count", get("block_count", required=True))
+    ffn = as_int(f"{arch}.feed_forward_length", get("feed_forward_length", required=True))
     head_dim = get("attention.key_length")
-    head_dim = hidden // heads if head_dim is None else as_int("attention.key_length", head_dim)
+    head_dim = hidden // heads if head_dim is None else as_int(f"{arch}.attention.key_length", head_dim)
     rot = get("rope.dimension_count")
-    if rot is not None and as_int("rope.dimension_count", rot) != head_dim:
+    if rot is not None and as_int(f"{arch}.rope.dimension_count", rot) != head_dim:
         raise CheckpointError(f.path, f"{arch}.rope.dimension_count is {rot} but the head size is {head_dim}: "
                               "partial rotary embeddings are not supported")
     tokens = md.get("tokenizer.ggml.tokens")
@@ -322,14 +333,28 @@ def config_from_gguf(f: GGUFFile) -> LlamaConfig:
     elif isinstance(tokens, list):
         vocab = len(tokens)
     else:
-        vocab = as_int("vocab_size", get("vocab_size", required=True))
+        vocab = as_int(f"{arch}.vocab_size", get("vocab_size", required=True))
     scaling: dict[str, Any] | None = None
     kind = get("rope.scaling.type")
     factor = get("rope.scaling.factor")
-    if kind == "linear" and factor is not None and float(factor) != 1.0:
-        scaling = {"rope_type": "linear", "factor": float(factor)}
+    if kind is not None and not isinstance(kind, str):
+        raise CheckpointError(f.path, f"metadata {arch}.rope.scaling.type is {_short(kind)}, not a string")
+    if factor is not None:
+        factor = as_real(f"{arch}.rope.scaling.factor", factor)
+    if kind == "linear" and factor is not None and factor != 1.0:
+        scaling = {"rope_type": "linear", "factor": factor}
     elif kind not in (None, "none", "linear"):
         raise CheckpointError(f.path, f"{arch}.rope.scaling.type {kind!r} is not supported")
+
+    def token_id(key: str) -> int | None:
+        v = md.get(key)
+        return None if v is None else as_int(key, v)
+
+    bos, eos = token_id("tokenizer.ggml.bos_token_id"), token_id("tokenizer.ggml.eos_token_id")
+    eps = as_real(f"{arch}.attention.layer_norm_rms_epsilon", get("attention.layer_norm_rms_epsilon", 1e-5))
+    theta = as_real(f"{arch}.rope.freq_base", get("rope.freq_base", 10000.0))
+    context = as_int(f"{arch}.context_length", get("context_length", 2048))
+
     try:
         return LlamaConfig(
             vocab_size=int(vocab),
@@ -339,14 +364,14 @@ def config_from_gguf(f: GGUFFile) -> LlamaConfig:
             num_attention_heads=heads,
             num_key_value_heads=kv_heads,
             head_dim=head_dim,
-            rms_norm_eps=float(get("attention.layer_norm_rms_epsilon", 1e-5)),
-            rope_theta=float(get("rope.freq_base", 10000.0)),
+            rms_norm_eps=eps,
+            rope_theta=theta,
             rope_scaling=scaling,
-            max_position_embeddings=as_int("context_length", get("context_length", 2048)),
+            max_position_embeddings=context,
             tie_word_embeddings="output.weight" not in f,
             sliding_window=None,
-            bos_token_id=_opt_int(md.get("tokenizer.ggml.bos_token_id")),
-            eos_token_id=_opt_int(md.get("tokenizer.ggml.eos_token_id")),
+            bos_token_id=bos,
+            eos_token_id=eos,
             model_type="llama",
             attention_bias="blk.0.attn_q.bias" in f,
             mlp_bias="blk.0.ffn_up.bias" in f,
@@ -380,8 +405,25 @@ def _config_dir(path: str) -> str:
     return d
 
 
-def _opt_int(v: Any) -> int | None:
-    return None if v is None or isinstance(v, (bool, str)) else int(v)
+def _check_config_fits(cfg: LlamaConfig, shapes: Mapping[str, tuple[int, ...]], where: str) -> None:
+    """Before the model is built: a config (or GGUF metadata) describing far
+    more parameters than the checkpoint holds is a lie about these weights.
+    Building from it first would allocate its sizes, or loop over billions of
+    layers, before a tensor is read; near misses are left to the load's
+    ``StateDictError``, which names every missing and mis-shaped tensor."""
+    h, hd, ffn = cfg.hidden_size, cfg.head_size, cfg.intermediate_size
+    per_layer = 2 * h * hd * (cfg.num_attention_heads + cfg.kv_heads) + 3 * h * ffn + 2 * h
+    described = cfg.num_hidden_layers * per_layer + cfg.vocab_size * h * (1 if cfg.tie_word_embeddings else 2) + h
+    held = sum(math.prod(shape) for shape in shapes.values())
+    if described > 2 * held + (1 << 20):
+        raise CheckpointError(where, f"the config describes {described:,} parameters ({cfg.num_hidden_layers} "
+                              f"layers, hidden size {h}) but the checkpoint holds {held:,} values: a config or "
+                              "metadata that does not belong to these weights")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _progress(total: int, enabled: bool | None, desc: str) -> Any:

@@ -41,6 +41,8 @@ import os
 import re
 from typing import Any, Iterable, Mapping, Protocol, Sequence, Union
 
+import numpy as np
+
 __all__ = [
     "ByteVocab",
     "SentencePieceVocab",
@@ -431,24 +433,58 @@ class Tokenizer:
             raise NotImplementedError(
                 f"[Tokenizer] {where}: GGUF tokenizer model {model!r} is not supported yet (only 'llama', "
                 "SentencePiece-style); pass a directory with the model's tokenizer.json instead")
-        scores = md.get("tokenizer.ggml.scores")
-        types = md.get("tokenizer.ggml.token_type")
-        bos = _first_int(md.get("tokenizer.ggml.bos_token_id"))
-        eos = _first_int(md.get("tokenizer.ggml.eos_token_id"))
-        unk = _first_int(md.get("tokenizer.ggml.unknown_token_id"))
+        # Untrusted metadata: every value checked for its type and range here,
+        # so a hostile file gives one clear error naming it.
+        def bad(key: str, what: str) -> ValueError:
+            return ValueError(f"[Tokenizer] {where}: tokenizer.ggml.{key} {what}")
+
+        n = len(tokens)
+        if not all(isinstance(t, str) for t in tokens):
+            raise bad("tokens", "holds a value that is not a string")
+
+        def column(key: str, dtype: type) -> list[Any] | None:
+            v = md.get(f"tokenizer.ggml.{key}")
+            if v is None:
+                return None
+            try:
+                a = np.asarray(v, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise bad(key, "is not a list of numbers") from None
+            if a.shape != (n,):
+                raise bad(key, f"has shape {a.shape}, expected one value per token ({n})")
+            if dtype is int and not (np.isfinite(a).all() and (a == np.round(a)).all()):
+                raise bad(key, "holds a value that is not an integer")
+            values: list[Any] = a.astype(np.int64).tolist() if dtype is int else a.tolist()
+            return values
+
+        def token_id(key: str) -> int | None:
+            v = md.get(f"tokenizer.ggml.{key}")
+            if v is None:
+                return None
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= int(v) < n:
+                raise bad(key, f"is {v!r}, not a token id of this vocabulary (0..{n - 1})")
+            return int(v)
+
+        def flag(key: str) -> bool:
+            v = md.get(f"tokenizer.ggml.{key}", True)
+            if not isinstance(v, (bool, np.bool_)):
+                raise bad(key, f"is {v!r}, not a boolean")
+            return bool(v)
+
+        bos, eos, unk = token_id("bos_token_id"), token_id("eos_token_id"), token_id("unknown_token_id")
         vocab = SentencePieceVocab(
             tokens,
-            None if scores is None else [float(s) for s in scores],
-            None if types is None else [int(t) for t in types],
+            column("scores", float),
+            column("token_type", int),
             bos_id=bos,
             eos_id=eos,
             unk_id=unk,
-            add_space_prefix=bool(md.get("tokenizer.ggml.add_space_prefix", True)),
+            add_space_prefix=flag("add_space_prefix"),
         )
         template = md.get("tokenizer.chat_template")
         return cls(vocab, bos_token_id=bos, eos_token_ids=[] if eos is None else [eos],
                    chat_template=template if isinstance(template, str) else None,
-                   add_bos=bool(md.get("tokenizer.ggml.add_bos_token", True)), name=where)
+                   add_bos=flag("add_bos_token"), name=where)
 
     @classmethod
     def byte_level(cls) -> Tokenizer:
@@ -635,7 +671,7 @@ def _int_list(v: Any) -> list[int]:
         return [int(x) for x in v if isinstance(x, int) and not isinstance(x, bool)]
     try:
         return [int(x) for x in v]  # numpy arrays from GGUF
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: inf
         return []
 
 
