@@ -377,8 +377,7 @@ def test_gguf_vocabulary(tmp_path: Path) -> None:
     ("tokenizer.ggml.scores", [1.0] * 3, "ARRAY", r"scores has shape \(3,\)"),
     ("tokenizer.ggml.token_type", [float("inf")] * 8, "ARRAY", "token_type holds a value that is not an integer"),
     ("tokenizer.ggml.tokens", [[1, 2]] * 8, "ARRAY", "tokens holds a value that is not a string"),
-    ("tokenizer.ggml.bos_token_id", 1000, "UINT32", r"bos_token_id is 1000, not a token id of this vocabulary"),
-    ("tokenizer.ggml.unknown_token_id", 2**32 - 1, "UINT32", "unknown_token_id is 4294967295, not a token id"),
+    ("tokenizer.ggml.bos_token_id", "1", "STRING", "bos_token_id is '1', not a token id"),
     ("tokenizer.ggml.add_bos_token", [1, 2], "ARRAY", "add_bos_token is .*not a boolean"),
     ("tokenizer.ggml.add_space_prefix", 1.5, "FLOAT32", "add_space_prefix is 1.5, not a boolean"),
 ])
@@ -404,6 +403,32 @@ def test_gguf_vocabulary_hostile_metadata(tmp_path: Path, key: str, value: Any, 
     with pytest.raises(ValueError, match=match) as e:
         Tokenizer.from_gguf(path)
     assert str(path) in str(e.value)
+
+
+@pytest.mark.parametrize("key, value", [("bos_token_id", 1000), ("bos_token_id", 2**32 - 1),
+                                        ("unknown_token_id", 2**32 - 1)])
+def test_gguf_special_ids_outside_the_vocabulary_are_ignored(tmp_path: Path, key: str, value: int) -> None:
+    """An id past the vocabulary (some files write 2**32 - 1 for "none"):
+    a warning and no such special token, as llama.cpp does, not an id that
+    encode() emits and decode() then refuses."""
+    gguf = pytest.importorskip("gguf")
+    path = tmp_path / "vocab.gguf"
+    w = gguf.GGUFWriter(str(path), arch="llama")
+    w.add_tokenizer_model("llama")
+    w.add_token_list(SPM_TOKENS)
+    w.add_token_scores(SPM_SCORES)
+    w.add_token_types(SPM_TYPES)
+    w.add_eos_token_id(2)
+    w.add_uint32(f"tokenizer.ggml.{key}", value)
+    w.add_tensor("x", np.zeros(4, np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    with pytest.warns(UserWarning, match=f"{key} {value} is outside the vocabulary"):
+        tok = Tokenizer.from_gguf(path)
+    ids = tok.encode("hello wörld")
+    assert all(0 <= i < len(SPM_TOKENS) for i in ids) and tok.decode(ids) == "hello wörld"
 
 
 MISTRAL_TEMPLATE = (

@@ -640,6 +640,7 @@ def test_gguf_hostile_metadata(tmp_path: Path, key: str, value: Any, match: str)
     (dict(rope_scaling={"rope_type": "linear", "factor": [2.0]}), "factor must be a positive finite number"),
     (dict(model_type="mistral", sliding_window=10**400), "sliding_window must be None or a positive int"),
     (dict(bos_token_id=[1.5]), "bos_token_id must be None, a token id or a list of them"),
+    (dict(eos_token_id="2"), "eos_token_id must be None, a token id or a list of them"),
 ])
 def test_hf_config_hostile_values(tmp_path: Path, over: Dict[str, Any], match: str) -> None:
     """config.json values of the wrong type or size: a CheckpointError naming

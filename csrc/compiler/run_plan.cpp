@@ -53,7 +53,7 @@ RunPlan RunPlan::make(const Graph& g, const std::vector<Kernel>& kernels) {
   return p;
 }
 
-std::vector<std::vector<int64_t>> RunPlan::shapes(const Graph& g) const {
+void RunPlan::shapes(const Graph& g, std::vector<std::vector<int64_t>>& out) const {
   std::vector<int64_t> dim_values;
   dim_values.reserve(dim_exprs.size());
   for (const auto& [d, id] : dim_exprs) {
@@ -63,12 +63,13 @@ std::vector<std::vector<int64_t>> RunPlan::shapes(const Graph& g) const {
                            " evaluates to " + std::to_string(v) + " < 0");
     dim_values.push_back(v);
   }
-  std::vector<std::vector<int64_t>> out(g.node_slots());
+  out.resize(g.node_slots());
   for (const auto& [id, dims] : shaped) {
-    for (int i : dims) out[id].push_back(dim_values[size_t(i)]);
-    if (g.node(id).op == Op::Input) ReferenceExecutor::check_input(g, id, out[id]);
+    std::vector<int64_t>& shape = out[id];
+    shape.clear();
+    for (int i : dims) shape.push_back(dim_values[size_t(i)]);
+    if (g.node(id).op == Op::Input) ReferenceExecutor::check_input(g, id, shape);
   }
-  return out;
 }
 
 }  // namespace luminal

@@ -76,7 +76,8 @@ std::shared_ptr<std::vector<float>> CPUProgram::spare_buffer(
 
 void CPUProgram::run(Graph& g) {
   const auto run_start = std::chrono::steady_clock::now();
-  std::vector<std::vector<int64_t>> shapes = plan_.shapes(g);
+  std::vector<std::vector<int64_t>>& shapes = shapes_;
+  plan_.shapes(g, shapes);
   const double check_ms = ms_since(run_start);
   std::vector<int64_t> dims;
   for (const std::string& d : dims_) dims.push_back(Expr::var(d).eval(g.dims()));

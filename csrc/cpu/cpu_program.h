@@ -74,6 +74,7 @@ class CPUProgram : public Program {
   std::vector<Step> steps_;
   std::vector<Kernel> kernels_;
   std::vector<std::shared_ptr<std::vector<float>>> slots_;  // grown on demand, kept across runs
+  std::vector<std::vector<int64_t>> shapes_;  // each run's node shapes, refilled in place
   // Buffers handed to the graph (results fed back into inputs by assign):
   // reused once the graph lets go, so training steps do not allocate.
   std::vector<std::shared_ptr<std::vector<float>>> spares_;

@@ -78,7 +78,8 @@ void CUDAProgram::run(Graph& g) {
   const cuda::Api& api = dev.api;
   const auto run_start = std::chrono::steady_clock::now();
   cuda::check(api.cuCtxSetCurrent(dev.context), "cuCtxSetCurrent");
-  std::vector<std::vector<int64_t>> shapes = plan_.shapes(g);
+  std::vector<std::vector<int64_t>>& shapes = shapes_;
+  plan_.shapes(g, shapes);
   const double check_ms = ms_since(run_start);
   std::vector<int64_t> dims(std::max<size_t>(dims_.size(), 1), 0);
   for (size_t d = 0; d < dims_.size(); ++d) dims[d] = Expr::var(dims_[d]).eval(g.dims());

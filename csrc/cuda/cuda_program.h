@@ -66,6 +66,7 @@ class CUDAProgram : public Program {
   std::vector<std::string> dims_;
   std::string source_;
   std::vector<cuda::DeviceBuffer> slots_;  // grown on demand, kept across runs
+  std::vector<std::vector<int64_t>> shapes_;  // each run's node shapes, refilled in place
   std::unordered_map<NodeId, InputCopy> inputs_;
   // Last run's results as handed to the graph, and the slot still holding each.
   std::vector<std::pair<std::weak_ptr<const std::vector<float>>, size_t>> handed_;

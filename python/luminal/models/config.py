@@ -109,7 +109,7 @@ class LlamaConfig:
         for name in ("bos_token_id", "eos_token_id"):
             v = getattr(self, name)
             ids = v if isinstance(v, list) else [v]
-            if v is not None and not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
+            if v is not None and not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
                 raise ValueError(f"[LlamaConfig] {name} must be None, a token id or a list of them, got {v!r}")
         if self.hidden_act != "silu":
             raise ValueError(f"[LlamaConfig] hidden_act {self.hidden_act!r} is not supported (only 'silu')")
@@ -219,7 +219,7 @@ def _read_source(source: Any) -> dict[str, Any]:
         except (ValueError, RecursionError) as e:  # bad JSON or UTF-8, absurd nesting or digits
             raise CheckpointError(path, f"not a readable JSON config ({type(e).__name__}: {str(e)[:200]})") from None
         if not isinstance(data, dict):
-            raise ValueError(f"[LlamaConfig.from_hf] {path!r} does not hold a JSON object")
+            raise CheckpointError(path, f"holds a JSON {type(data).__name__}, not an object")
         return data
     raise TypeError(
         f"[LlamaConfig.from_hf] expected a dict, a path or a transformers config, got {type(source).__name__}"

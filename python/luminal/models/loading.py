@@ -418,7 +418,8 @@ def _check_config_fits(cfg: LlamaConfig, shapes: Mapping[str, tuple[int, ...]], 
     if described > 2 * held + (1 << 20):
         raise CheckpointError(where, f"the config describes {described:,} parameters ({cfg.num_hidden_layers} "
                               f"layers, hidden size {h}) but the checkpoint holds {held:,} values: a config or "
-                              "metadata that does not belong to these weights")
+                              "metadata that does not belong to these weights (or packed weights, "
+                              "e.g. GPTQ, which luminal does not read)")
 
 
 def _short(value: Any, limit: int = 60) -> str:

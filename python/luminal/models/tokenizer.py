@@ -39,6 +39,7 @@ import heapq
 import json
 import os
 import re
+import warnings
 from typing import Any, Iterable, Mapping, Protocol, Sequence, Union
 
 import numpy as np
@@ -461,8 +462,12 @@ class Tokenizer:
             v = md.get(f"tokenizer.ggml.{key}")
             if v is None:
                 return None
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= int(v) < n:
-                raise bad(key, f"is {v!r}, not a token id of this vocabulary (0..{n - 1})")
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise bad(key, f"is {v!r}, not a token id")
+            if not 0 <= int(v) < n:  # some files mean "none" by -1 or 2**32 - 1; llama.cpp warns too
+                warnings.warn(f"[Tokenizer] {where}: tokenizer.ggml.{key} {int(v)} is outside the "
+                              f"vocabulary (0..{n - 1}); ignored", stacklevel=4)
+                return None
             return int(v)
 
         def flag(key: str) -> bool:
