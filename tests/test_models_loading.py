@@ -628,7 +628,7 @@ def test_gguf_hostile_metadata(tmp_path: Path, key: str, value: Any, match: str)
     (dict(rms_norm_eps=None), "rms_norm_eps must be a finite number >= 0, got None"),
     (dict(rms_norm_eps=[1e-5]), "rms_norm_eps must be a finite number"),
     (dict(rope_theta={"a": 1}), "rope_theta must be a positive finite number"),
-    (dict(rope_theta=10**400), "rope_theta must be a positive finite number, got an int of 1329 bits"),
+    (dict(rope_theta=10**400), "rope_theta must be a positive finite number, got <1329-bit integer>"),
     (dict(head_dim=10**400), "head_dim must be a positive int"),
     (dict(num_hidden_layers=10_000), r"10000 layers.*but the checkpoint holds"),
     (dict(hidden_size=2**20, num_attention_heads=4), "describes .* parameters"),

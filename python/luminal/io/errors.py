@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Union
 
-__all__ = ["CheckpointError"]
+__all__ = ["CheckpointError", "short_repr"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -34,3 +34,16 @@ class CheckpointError(ValueError):
     # would not match this two-argument constructor on unpickling.
     def __reduce__(self) -> tuple[type[CheckpointError], tuple[str, str]]:
         return (type(self), (self.path, self.problem))
+
+
+def short_repr(value: object, limit: int = 60) -> str:
+    """repr() clipped for error messages, since file contents are untrusted."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"<{value.bit_length()}-bit integer>"
+    if isinstance(value, list) and len(value) > 16:
+        return f"<list of {len(value)} items>"
+    try:
+        text = repr(value)
+    except ValueError:  # ints beyond sys.get_int_max_str_digits()
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

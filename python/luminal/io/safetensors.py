@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import CheckpointError
+from .errors import short_repr as _short
 
 __all__ = [
     "Checkpoint",
@@ -782,19 +783,6 @@ def _json_kind(value: object) -> str:
     if isinstance(value, list):
         return "array"
     return "object"
-
-
-def _short(value: object, limit: int = 60) -> str:
-    """repr() clipped for error messages, since header values are untrusted."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
-        return f"<{value.bit_length()}-bit integer>"
-    if isinstance(value, list) and len(value) > 16:
-        return f"<list of {len(value)} items>"
-    try:
-        text = repr(value)
-    except ValueError:  # ints beyond sys.get_int_max_str_digits()
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _missing_tensor(path: str, name: object, available: Mapping[str, object]) -> KeyError:

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Union
 
-from luminal.io.errors import CheckpointError
+from luminal.io.errors import CheckpointError, short_repr
 
 __all__ = ["LlamaConfig", "SUPPORTED_MODEL_TYPES", "SUPPORTED_ROPE_TYPES"]
 
@@ -286,7 +286,7 @@ would only make the first allocation fail, or never finish."""
 
 def _check_size(name: str, v: Any, what: str = "a positive int") -> None:
     if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= _MAX_SIZE:
-        raise ValueError(f"[LlamaConfig] {name} must be {what} (at most {_MAX_SIZE}), got {_short(v)}")
+        raise ValueError(f"[LlamaConfig] {name} must be {what} (at most {_MAX_SIZE}), got {short_repr(v)}")
 
 
 def _real(name: str, v: Any, *, positive: bool = True) -> float:
@@ -298,10 +298,5 @@ def _real(name: str, v: Any, *, positive: bool = True) -> float:
         x = math.inf
     if not (math.isfinite(x) and (x > 0 if positive else x >= 0)):
         what = "a positive finite number" if positive else "a finite number >= 0"
-        raise ValueError(f"[LlamaConfig] {name} must be {what}, got {_short(v)}")
+        raise ValueError(f"[LlamaConfig] {name} must be {what}, got {short_repr(v)}")
     return x
-
-
-def _short(v: Any, limit: int = 60) -> str:
-    text = repr(v) if not isinstance(v, int) or v.bit_length() < 200 else f"an int of {v.bit_length()} bits"
-    return text if len(text) <= limit else text[: limit - 3] + "..."

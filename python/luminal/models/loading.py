@@ -47,7 +47,7 @@ from typing import Any, Callable, Iterable, Mapping, Union
 
 import numpy as np
 
-from luminal.io.errors import CheckpointError
+from luminal.io.errors import CheckpointError, short_repr
 from luminal.io.gguf import GGUFFile
 from luminal.io.safetensors import Checkpoint, open_checkpoint
 from luminal.models.config import LlamaConfig
@@ -306,12 +306,12 @@ def config_from_gguf(f: GGUFFile) -> LlamaConfig:
 
     def as_int(key: str, value: Any) -> int:
         if isinstance(value, (bool, float, str)) or not isinstance(value, (int, np.integer)):
-            raise CheckpointError(f.path, f"metadata {key} is {_short(value)}, not an integer")
+            raise CheckpointError(f.path, f"metadata {key} is {short_repr(value)}, not an integer")
         return int(value)
 
-    def as_real(key: str, value: Any) -> Any:
+    def as_real(key: str, value: Any) -> float:
         if isinstance(value, (bool, str)) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise CheckpointError(f.path, f"metadata {key} is {_short(value)}, not a number")
+            raise CheckpointError(f.path, f"metadata {key} is {short_repr(value)}, not a number")
         return float(value)
 
     hidden = as_int(f"{arch}.embedding_length", get("embedding_length", required=True))
@@ -338,7 +338,7 @@ def config_from_gguf(f: GGUFFile) -> LlamaConfig:
     kind = get("rope.scaling.type")
     factor = get("rope.scaling.factor")
     if kind is not None and not isinstance(kind, str):
-        raise CheckpointError(f.path, f"metadata {arch}.rope.scaling.type is {_short(kind)}, not a string")
+        raise CheckpointError(f.path, f"metadata {arch}.rope.scaling.type is {short_repr(kind)}, not a string")
     if factor is not None:
         factor = as_real(f"{arch}.rope.scaling.factor", factor)
     if kind == "linear" and factor is not None and factor != 1.0:
@@ -420,11 +420,6 @@ def _check_config_fits(cfg: LlamaConfig, shapes: Mapping[str, tuple[int, ...]], 
                               f"layers, hidden size {h}) but the checkpoint holds {held:,} values: a config or "
                               "metadata that does not belong to these weights (or packed weights, "
                               "e.g. GPTQ, which luminal does not read)")
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _progress(total: int, enabled: bool | None, desc: str) -> Any:
