@@ -334,22 +334,33 @@ def test_streaming_keeps_spaces_with_context() -> None:
     assert "".join(stream.put(i) for i in reply) == " world hello"
 
 
-def test_gguf_vocabulary(tmp_path: Path) -> None:
+def write_vocab_gguf(path: Path, count: int = len(SPM_TOKENS), **metadata: Any) -> Path:
+    """A GGUF holding the first ``count`` SentencePiece test tokens (bos 1,
+    eos 2), then ``metadata``: GGUF key -> (value, GGUFValueType name), set
+    last (overwriting)."""
     gguf = pytest.importorskip("gguf")
-    path = tmp_path / "vocab.gguf"
     w = gguf.GGUFWriter(str(path), arch="llama")
     w.add_tokenizer_model("llama")
-    w.add_token_list(SPM_TOKENS)
-    w.add_token_scores(SPM_SCORES)
-    w.add_token_types(SPM_TYPES)
+    w.add_token_list(SPM_TOKENS[:count])
+    w.add_token_scores(SPM_SCORES[:count])
+    w.add_token_types(SPM_TYPES[:count])
     w.add_bos_token_id(1)
     w.add_eos_token_id(2)
-    w.add_chat_template("{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}")
+    for key, (value, vtype) in metadata.items():
+        w.add_key_value(key, value, getattr(gguf.GGUFValueType, vtype),
+                        sub_type=gguf.GGUFValueType.get_type(value[0]) if vtype == "ARRAY" else None)
     w.add_tensor("x", np.zeros(4, np.float32))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+    return path
+
+
+def test_gguf_vocabulary(tmp_path: Path) -> None:
+    gguf = pytest.importorskip("gguf")
+    template = "{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}"
+    path = write_vocab_gguf(tmp_path / "vocab.gguf", **{"tokenizer.chat_template": (template, "STRING")})
     tok = Tokenizer.from_pretrained(path)
     assert tok.bos_token_id == 1 and tok.eos_token_ids == {2} and tok.vocab_size == len(SPM_TOKENS)
     assert tok.encode("hello world") == spm().encode("hello world")
@@ -385,21 +396,7 @@ def test_gguf_vocabulary_hostile_metadata(tmp_path: Path, key: str, value: Any, 
     """Tokenizer metadata of the wrong type, shape or range: a ValueError
     naming the file (not a TypeError, OverflowError or an id that fails at
     decode time)."""
-    gguf = pytest.importorskip("gguf")
-    path = tmp_path / "vocab.gguf"
-    w = gguf.GGUFWriter(str(path), arch="llama")
-    w.add_tokenizer_model("llama")
-    w.add_token_list(SPM_TOKENS[:8])
-    w.add_token_scores(SPM_SCORES[:8])
-    w.add_token_types(SPM_TYPES[:8])
-    w.add_bos_token_id(1)
-    w.add_key_value(key, value, getattr(gguf.GGUFValueType, vtype),
-                    sub_type=gguf.GGUFValueType.get_type(value[0]) if vtype == "ARRAY" else None)
-    w.add_tensor("x", np.zeros(4, np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    path = write_vocab_gguf(tmp_path / "vocab.gguf", 8, **{key: (value, vtype)})
     with pytest.raises(ValueError, match=match) as e:
         Tokenizer.from_gguf(path)
     assert str(path) in str(e.value)
@@ -411,20 +408,7 @@ def test_gguf_special_ids_outside_the_vocabulary_are_ignored(tmp_path: Path, key
     """An id past the vocabulary (some files write 2**32 - 1 for "none"):
     a warning and no such special token, as llama.cpp does, not an id that
     encode() emits and decode() then refuses."""
-    gguf = pytest.importorskip("gguf")
-    path = tmp_path / "vocab.gguf"
-    w = gguf.GGUFWriter(str(path), arch="llama")
-    w.add_tokenizer_model("llama")
-    w.add_token_list(SPM_TOKENS)
-    w.add_token_scores(SPM_SCORES)
-    w.add_token_types(SPM_TYPES)
-    w.add_eos_token_id(2)
-    w.add_uint32(f"tokenizer.ggml.{key}", value)
-    w.add_tensor("x", np.zeros(4, np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    path = write_vocab_gguf(tmp_path / "vocab.gguf", **{f"tokenizer.ggml.{key}": (value, "UINT32")})
     with pytest.warns(UserWarning, match=f"{key} {value} is outside the vocabulary"):
         tok = Tokenizer.from_gguf(path)
     ids = tok.encode("hello wörld")
