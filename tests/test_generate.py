@@ -529,6 +529,13 @@ def test_cli_errors() -> None:
     assert r.returncode == 2 and "no such file or directory" in r.stderr
 
 
+def test_cli_reports_a_corrupt_model_file_without_a_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "cut.gguf"
+    bad.write_bytes(b"GGUF" + (3).to_bytes(4, "little") + b"\0" * 5)  # truncated in the tensor count
+    r = run_cli("--model", str(bad))
+    assert r.returncode == 2 and r.stderr.startswith("error: " + str(bad)) and "Traceback" not in r.stderr
+
+
 def test_cli_with_a_local_model(tmp_path: Path) -> None:
     """--model with a local Hugging Face directory: weights + tokenizer.json + chat template."""
     d = hf_tokenizer_dir(tmp_path)

@@ -117,9 +117,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         model, tok, suppress = demo_model(args.seed)
         chat = False
     else:
+        from luminal.nn import StateDictError
+
         try:
             model, tok = load(args.model)
-        except (FileNotFoundError, ImportError) as e:
+        except (FileNotFoundError, ImportError, NotImplementedError, ValueError, StateDictError) as e:
+            # ValueError covers CheckpointError: a corrupt, truncated or mismatched model file
             print(f"error: {e}", file=sys.stderr)
             return 2
         chat = tok.chat_template is not None if args.chat is None else args.chat
