@@ -209,6 +209,42 @@ def test_append_grows_an_input(backend):
     np.testing.assert_array_equal(cache.numpy(), np.concatenate(rows))
 
 
+@pytest.mark.parametrize("layout", ["permuted size-1 dim", "reshaped", "transposed"])
+def test_append_reads_a_same_order_view_without_a_copy(backend, layout):
+    """KV caches append (seq, 1, heads, dim) rows that a (1, seq, heads, dim)
+    node holds in the same order: its data is appended as is, with no copy
+    kernel. A view in another order (a transpose) still gets its copy."""
+    cx = lm.Graph()
+    x = cx.tensor((1, "n", 2, 3), name="x")
+    k = x * 2.0 + 1.0
+    if layout == "permuted size-1 dim":
+        cache, rows = cx.tensor(("past", 1, 2, 3)), k.permute(1, 0, 2, 3)
+    elif layout == "reshaped":
+        cache, rows = cx.tensor(("past", 6)), k.reshape(x.shape[1], 6)
+    else:
+        cache, rows = cx.tensor(("past", 3, 2)), k.reshape(x.shape[1], 2, 3).permute(0, 2, 1)
+    cache.set(np.zeros((0, *cache.shape[1:]), np.float32))
+    cx.append(cache, rows)
+    w_np = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
+    y = (k.reshape(1, x.shape[1], 6) @ cx.tensor((6, 4)).set(w_np)).retrieve()  # reads k itself
+    backend.compile(cx)
+    if backend.name == "cpu":  # k's kernel, the product, and for the transpose its copy
+        assert cx.kernel_count() == (3 if layout == "transposed" else 2)
+    past, want = 0, []
+    for n in (2, 1, 3):
+        data = np.random.default_rng(n).standard_normal((1, n, 2, 3)).astype(np.float32)
+        cx.set_dim("past", past)
+        x.set(data)
+        cx.execute()
+        k_np = data * 2 + 1
+        want.append(k_np.reshape(n, 2, 3).transpose(0, 2, 1) if layout == "transposed"
+                    else k_np.reshape(n, *cache.shape[1:]))
+        np.testing.assert_allclose(y.numpy(), k_np.reshape(1, n, 6) @ w_np, rtol=1e-5, atol=1e-5)
+        past += n
+    cx.set_dim("past", past)
+    np.testing.assert_allclose(cache.numpy(), np.concatenate(want), rtol=1e-6)
+
+
 def test_feedback_errors():
     cx = lm.Graph()
     a = cx.tensor((2,))

@@ -163,7 +163,7 @@ NB_MODULE(_core, m) {
         if (it != from.input_data().end()) g.set_input(h, it->second);
       })
       .def("assign", &Graph::assign, "target"_a, "value"_a)
-      .def("append", &Graph::append, "target"_a, "rows"_a)
+      .def("append", &Graph::append, "target"_a, "rows"_a, "rows_shape"_a = nb::none())
       .def("execute", &Graph::execute, nb::call_guard<nb::gil_scoped_release>())
       .def(
           "read",

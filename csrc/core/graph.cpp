@@ -120,10 +120,13 @@ void Graph::assign(HandleId target, HandleId value) {
   retrieve(value);
 }
 
-void Graph::append(HandleId target, HandleId rows) {
+void Graph::append(HandleId target, HandleId rows, const std::optional<Shape>& rows_shape) {
   NodeId t = node_of(target), r = node_of(rows);
   check_feedback_target("append", t);
-  const Shape &ts = nodes_[t].shape, &rs = nodes_[r].shape;
+  const Shape &ts = nodes_[t].shape, &rs = rows_shape ? *rows_shape : nodes_[r].shape;
+  if (rows_shape && !(product(rs) == product(nodes_[r].shape)))
+    throw ShapeError("[append] rows of shape " + shape_str(rs) + " do not hold the " +
+                     shape_str(nodes_[r].shape) + " values of their node");
   if (ts.empty() || ts.size() != rs.size() ||
       !same_shape(Shape(ts.begin() + 1, ts.end()), Shape(rs.begin() + 1, rs.end())))
     throw ShapeError("[append] rows of shape " + shape_str(rs) + " do not extend dim 0 of " +

@@ -73,8 +73,12 @@ class Graph {
   void assign(HandleId target, HandleId value);
   // After every execute(), the result of `rows` is appended along dim 0 of
   // input `target`'s data, in place when the graph owns the buffer (amortized
-  // O(rows)). The caller then rebinds target's dim-0 symbol.
-  void append(HandleId target, HandleId rows);
+  // O(rows)). The caller then rebinds target's dim-0 symbol. `rows_shape`:
+  // the rows' shape when the node's whole row-major data is read as another
+  // shape of the same element count (a reshape, or a permute of size-1 dims:
+  // a KV cache's (seq, 1, heads, dim) rows from a (1, seq, heads, dim) node),
+  // so no copy kernel makes a node of that shape first.
+  void append(HandleId target, HandleId rows, const std::optional<Shape>& rows_shape = std::nullopt);
 
   // ---- running --------------------------------------------------------
   // Runs the compiled program if a backend compiler set one, else the

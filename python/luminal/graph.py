@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Sequence, cast
 
@@ -135,7 +136,12 @@ class Graph:
         >>> cx.append(cache, new_rows)   # new_rows: (n, 4)
         """
         self._check_feedback("append", target, rows)
-        self._core.append(target._handle, rows._materialized()._handle)
+        node_shape = self._core.node_shape(rows._handle)
+        if rows._view.is_identity and math.prod(rows._view.shape) == math.prod(node_shape):
+            # the node's data in its own order (a reshape, a permute of size-1 dims): no copy
+            self._core.append(target._handle, rows._handle, rows._view.shape)
+        else:
+            self._core.append(target._handle, rows._materialized()._handle)
 
     def _check_feedback(self, op: str, target: Tensor, value: Tensor) -> None:
         if self._reference is not None:
