@@ -577,7 +577,9 @@ class KVCache:
                              "(one cache per forward: make another KVCache)")
 
     def _record(self, new_keys: list[Tensor], new_values: list[Tensor]) -> None:
-        self.new_keys = [k.contiguous().retrieve() for k in new_keys]
-        self.new_values = [v.contiguous().retrieve() for v in new_values]
+        # No copies: with batch 1 the (seq, 1, heads, dim) rows are their
+        # node's own data in order, and Graph.append takes them as they are.
+        self.new_keys = [k.retrieve() for k in new_keys]
+        self.new_values = [v.retrieve() for v in new_values]
         for target, rows in zip(self.keys + self.values, self.new_keys + self.new_values):
             self.graph.append(target, rows)
