@@ -7,7 +7,7 @@ per kernel is small and a framework's fixed costs per op show.
 
 The same random weights for every engine; greedy decoding of ``--tokens``
 tokens after a 4-token prompt, best of ``--rounds``, each engine in turn.
-luminal runs ~700 kernels a token; its f32 weights are 76 MB, read once per
+luminal runs 600 kernels a token; its f32 weights are 76 MB, read once per
 token, so at f32 the memory bandwidth sets a floor (printed: the weight bytes
 over the bandwidth measured here); the compact formats fit in cache.
 """
