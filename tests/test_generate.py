@@ -459,6 +459,9 @@ def test_hf_tokenizer_json(tmp_path: Path) -> None:
     assert tok.encode(rendered, add_bos=False)[:5] == [1, 3, 5, 4, 6]
     with pytest.raises(ValueError, match="alternate"):
         tok.apply_chat_template(msgs[1:])
+    # ids of the wrong JSON type are no ids: "57" is not tokens 5 and 7
+    (tmp_path / "generation_config.json").write_text(json.dumps({"eos_token_id": "57", "bos_token_id": "1"}))
+    assert Tokenizer.from_pretrained(tmp_path).eos_token_ids == {2}
 
 
 LLAMA3_TEMPLATE = (

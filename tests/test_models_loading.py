@@ -649,7 +649,9 @@ def test_hf_config_hostile_values(tmp_path: Path, over: Dict[str, Any], match: s
     d = write_hf_dir(tmp_path / "m", hf_config_dict(**over), sd)
     with pytest.raises(CheckpointError, match=match) as e:
         load_model(d)
-    assert e.value.path.endswith("config.json") or e.value.path.endswith("model.safetensors")
+    # a value of the wrong type is config.json's fault; a model the weights cannot be, the checkpoint's
+    blamed = "model.safetensors" if "parameters" in match or "checkpoint holds" in match else "config.json"
+    assert e.value.path == str(d / blamed)
 
 
 @pytest.mark.parametrize("text, kind", [

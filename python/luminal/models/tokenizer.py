@@ -443,7 +443,7 @@ class Tokenizer:
         if not all(isinstance(t, str) for t in tokens):
             raise bad("tokens", "holds a value that is not a string")
 
-        def column(key: str, dtype: type) -> list[Any] | None:
+        def column(key: str, integer: bool = False) -> list[Any] | None:
             v = md.get(f"tokenizer.ggml.{key}")
             if v is None:
                 return None
@@ -453,9 +453,9 @@ class Tokenizer:
                 raise bad(key, "is not a list of numbers") from None
             if a.shape != (n,):
                 raise bad(key, f"has shape {a.shape}, expected one value per token ({n})")
-            if dtype is int and not (np.isfinite(a).all() and (a == np.round(a)).all()):
+            if integer and not (np.isfinite(a).all() and (a == np.round(a)).all()):
                 raise bad(key, "holds a value that is not an integer")
-            values: list[Any] = a.astype(np.int64).tolist() if dtype is int else a.tolist()
+            values: list[Any] = a.astype(np.int64).tolist() if integer else a.tolist()
             return values
 
         def token_id(key: str) -> int | None:
@@ -479,8 +479,8 @@ class Tokenizer:
         bos, eos, unk = token_id("bos_token_id"), token_id("eos_token_id"), token_id("unknown_token_id")
         vocab = SentencePieceVocab(
             tokens,
-            column("scores", float),
-            column("token_type", int),
+            column("scores"),
+            column("token_type", integer=True),
             bos_id=bos,
             eos_id=eos,
             unk_id=unk,
@@ -674,10 +674,7 @@ def _int_list(v: Any) -> list[int]:
         return [v]
     if isinstance(v, (list, tuple)):
         return [int(x) for x in v if isinstance(x, int) and not isinstance(x, bool)]
-    try:
-        return [int(x) for x in v]  # numpy arrays from GGUF
-    except (TypeError, ValueError, OverflowError):  # OverflowError: inf
-        return []
+    return []  # JSON holds nothing else that is an id ("57" is not [5, 7])
 
 
 def _first_int(*vals: Any) -> int | None:
