@@ -68,32 +68,36 @@ static inline __attribute__((always_inline)) void lm_dot_h(
       out[i * ldo + j] = add ? out[i * ldo + j] + s : s;
     }
 }
+/* Weight rows [4 jq, 4 jq + 4) of lm_half_block's product: 4 at a time,
+   against 4 activation rows (two 4x2 tiles) or one (a 1x4 tile, decode). */
+static inline void lm_half_rows4(float* out, const float* a, const uint16_t* w, int64_t r0, int64_t r1,
+                                 int64_t n, int64_t k, int64_t lda, int64_t k0, int64_t len, int bf16,
+                                 int64_t jq) {
+  const int add = k0 > 0;
+  const int64_t j = 4 * jq;
+  const uint16_t* wj = w + j * k + k0;
+  if (j + 4 <= n) {
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+      lm_dot_h(a + r * lda + k0, lda, 4, wj, k, 2, len, bf16, out + r * n + j, n, add);
+      lm_dot_h(a + r * lda + k0, lda, 4, wj + 2 * k, k, 2, len, bf16, out + r * n + j + 2, n, add);
+    }
+    for (; r < r1; ++r)
+      lm_dot_h(a + r * lda + k0, lda, 1, wj, k, 4, len, bf16, out + r * n + j, n, add);
+  } else {
+    for (int64_t jj = j; jj < n; ++jj)
+      for (int64_t r = r0; r < r1; ++r)
+        lm_dot_h(a + r * lda + k0, lda, 1, wj + (jj - j) * k, k, 1, len, bf16, out + r * n + jj,
+                 n, add);
+  }
+}
 /* Rows [r0, r1) of out[rows, n] (+)= a[:, k0:k0+len] @ w[:, k0:k0+len]^T, w
-   (n, k) halves: 4 weight rows at a time, against 4 activation rows (two
-   4x2 tiles) or one (a 1x4 tile, decode). */
+   (n, k) halves. */
 static inline __attribute__((always_inline)) void lm_half_block(
     float* out, const float* a, const uint16_t* w, int64_t r0, int64_t r1, int64_t n, int64_t k,
     int64_t lda, int64_t k0, int64_t len, int bf16) {
-  const int add = k0 > 0;
-  #pragma omp parallel for schedule(static) if ((r1 - r0) * n * len > 16384)
-  for (int64_t jq = 0; jq < (n + 3) / 4; ++jq) {
-    const int64_t j = 4 * jq;
-    const uint16_t* wj = w + j * k + k0;
-    if (j + 4 <= n) {
-      int64_t r = r0;
-      for (; r + 4 <= r1; r += 4) {
-        lm_dot_h(a + r * lda + k0, lda, 4, wj, k, 2, len, bf16, out + r * n + j, n, add);
-        lm_dot_h(a + r * lda + k0, lda, 4, wj + 2 * k, k, 2, len, bf16, out + r * n + j + 2, n, add);
-      }
-      for (; r < r1; ++r)
-        lm_dot_h(a + r * lda + k0, lda, 1, wj, k, 4, len, bf16, out + r * n + j, n, add);
-    } else {
-      for (int64_t jj = j; jj < n; ++jj)
-        for (int64_t r = r0; r < r1; ++r)
-          lm_dot_h(a + r * lda + k0, lda, 1, wj + (jj - j) * k, k, 1, len, bf16, out + r * n + jj,
-                   n, add);
-    }
-  }
+  LM_FOR((r1 - r0) * n * len > 16384, jq, (n + 3) / 4,
+         lm_half_rows4(out, a, w, r0, r1, n, k, lda, k0, len, bf16, jq));
 }
 #ifdef LM_HALF_SIMD
 /* Many rows (prefill) are compute-bound: a packed outer-product GEMM.

@@ -213,27 +213,31 @@ static inline float lm_round_away(float v) {
 /* Activation rows quantized to int8 per `block` values (32: Q8_0, 256:
    llama.cpp's Q8_K) with scale amax / 127, as llama.cpp does; with sums16,
    also the int sum of every 16 (for the k-quants' offsets). */
+static inline void lm_quantize_row(const float* x, int64_t k, int block, int8_t* q, float* s,
+                                   int16_t* sums16) {
+  for (int64_t b = 0; b < k / block; ++b) {
+    const float* xb = x + b * block;
+    int8_t* y = q + b * block;
+    float amax = 0.0f;
+    for (int j = 0; j < block; ++j) { float v = fabsf(xb[j]); amax = v > amax ? v : amax; }
+    const float d = amax / 127.0f, inv = d != 0.0f ? 1.0f / d : 0.0f;
+    const float id = inv <= 3.40282347e38f ? inv : 0.0f; /* a subnormal d: 1 / d is inf */
+    s[b] = d;
+    for (int j = 0; j < block; ++j) y[j] = (int8_t)lm_round_away(xb[j] * id);
+    if (sums16)
+      for (int g = 0; g < block / 16; ++g) {
+        int sum = 0;
+        for (int j = 0; j < 16; ++j) sum += y[16 * g + j];
+        sums16[b * (block / 16) + g] = (int16_t)sum;
+      }
+  }
+}
 static void lm_quantize_rows(const float* a, int64_t rows, int64_t k, int64_t lda, int block, int8_t* q,
                              float* s, int16_t* sums16) {
   const int64_t nb = k / block;
-  #pragma omp parallel for schedule(static) if (rows * k > 65536)
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t b = 0; b < nb; ++b) {
-      const float* x = a + r * lda + b * block;
-      int8_t* y = q + r * k + b * block;
-      float amax = 0.0f;
-      for (int j = 0; j < block; ++j) { float v = fabsf(x[j]); amax = v > amax ? v : amax; }
-      const float d = amax / 127.0f, inv = d != 0.0f ? 1.0f / d : 0.0f;
-      const float id = inv <= 3.40282347e38f ? inv : 0.0f; /* a subnormal d: 1 / d is inf */
-      s[r * nb + b] = d;
-      for (int j = 0; j < block; ++j) y[j] = (int8_t)lm_round_away(x[j] * id);
-      if (sums16)
-        for (int g = 0; g < block / 16; ++g) {
-          int sum = 0;
-          for (int j = 0; j < 16; ++j) sum += y[16 * g + j];
-          sums16[(r * nb + b) * (block / 16) + g] = (int16_t)sum;
-        }
-    }
+  LM_FOR(rows * k > 65536, r, rows,
+         lm_quantize_row(a + r * lda, k, block, q + r * k, s + r * nb,
+                         sums16 ? sums16 + r * nb * (block / 16) : NULL));
 }
 )";
 

@@ -42,6 +42,16 @@ static void lm_quant_matmul_exact(float* out, const float* a, const float* wf, i
    rows (their int8 copy, 256 KB for k = 4096, stays in L2 while the weight
    rows stream), one weight row against 4 activation rows per tile; without
    an int8 kernel for the ISA, or memory, the exact widening product. */
+/* Weight row w against activation rows [r0, r1): out[r * n] for each. */
+static inline void lm_k_rows(const uint8_t* w, int bb, int64_t r0, int64_t r1, const float* ks,
+                             const int16_t* bsum, const int8_t* kq, int64_t nsb, int64_t k, float* out,
+                             int64_t n) {
+  int64_t r = r0;
+  for (; r + 4 <= r1; r += 4)
+    lm_k_tile(w, bb, 4, ks + r * nsb, bsum + r * nsb * 16, kq + r * k, nsb, out + r * n, n);
+  for (; r < r1; ++r)
+    lm_k_tile(w, bb, 1, ks + r * nsb, bsum + r * nsb * 16, kq + r * k, nsb, out + r * n, n);
+}
 static void lm_k_matmul(float* out, const float* a, const float* wf, int64_t rows, int64_t n,
                         int64_t k, int64_t lda, int bb) {
 #ifdef LM_K_INT8
@@ -58,19 +68,43 @@ static void lm_k_matmul(float* out, const float* a, const float* wf, int64_t row
   lm_quantize_rows(a, rows, k, lda, 256, kq, ks, bsum);
   for (int64_t r0 = 0; r0 < rows; r0 += 64) {
     const int64_t r1 = rows - r0 < 64 ? rows : r0 + 64;
-    #pragma omp parallel for schedule(static) if (n * (r1 - r0) * k > 16384)
-    for (int64_t j = 0; j < n; ++j) {
-      int64_t r = r0;
-      for (; r + 4 <= r1; r += 4)
-        lm_k_tile(w + j * ldw, bb, 4, ks + r * nsb, bsum + r * nsb * 16, kq + r * k, nsb, out + r * n + j, n);
-      for (; r < r1; ++r)
-        lm_k_tile(w + j * ldw, bb, 1, ks + r * nsb, bsum + r * nsb * 16, kq + r * k, nsb, out + r * n + j, n);
-    }
+    LM_FOR(n * (r1 - r0) * k > 16384, j, n,
+           lm_k_rows(w + j * ldw, bb, r0, r1, ks, bsum, kq, nsb, k, out + j, n));
   }
   free(kq); free(ks); free(bsum);
 #else
   lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
 #endif
+}
+/* Weight rows [4 jq, 4 jq + 4) against every activation row (int8 copies aq,
+   scales as): out[r * n + j]. */
+static inline void lm_quant_rows4(float* out, const uint8_t* w, const float* as, const int8_t* aq,
+                                  int64_t rows, int64_t n, int64_t k, int bb, int64_t jq) {
+  const int64_t nb = k / 32;
+  const int64_t j = 4 * jq;
+  int64_t r0 = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+  if (j + 4 <= n) {
+    const uint8_t* w0 = w + j * nb * bb;
+    for (; r0 + 4 <= rows; r0 += 4) /* tiles of 2 weight rows x 4 activation rows */
+      for (int h = 0; h < 4; h += 2) {
+        const uint8_t* wh = w0 + h * nb * bb;
+        if (bb == 34)
+          lm_dot_q_2x4(wh, wh + nb * bb, 34, as + r0 * nb, aq + r0 * k, nb, k, out + r0 * n + j + h, n);
+        else
+          lm_dot_q_2x4(wh, wh + nb * bb, 18, as + r0 * nb, aq + r0 * k, nb, k, out + r0 * n + j + h, n);
+      }
+    for (; r0 < rows; ++r0) /* decode, and the rows after the tiles */
+      lm_dot_q_4x1(w0, nb * bb, bb, as + r0 * nb, aq + r0 * k, nb, out + r0 * n + j);
+  }
+#endif
+  for (int64_t jj = j; jj < j + 4 && jj < n; ++jj) {  /* the rest, one weight row at a time */
+    const uint8_t* wrow = w + jj * nb * bb;
+    for (int64_t r = r0; r < rows; r += LM_QROWS) {
+      int count = rows - r < LM_QROWS ? (int)(rows - r) : LM_QROWS;
+      lm_dot_q(wrow, bb, as + r * nb, aq + r * k, nb, k, count, out + r * n + jj, n);
+    }
+  }
 }
 /* out[rows, n] = a[rows, k] (row stride lda) @ w^T for Q8_0 (bb 34), Q4_0
    (bb 18), Q4_K (bb 144) or Q6_K (bb 210) w of n rows. K-quants: lm_k_matmul
@@ -114,34 +148,7 @@ static void lm_quant_matmul(float* out, const float* a, const float* wf, const f
     return;
   }
   lm_quantize_rows(a, rows, k, lda, 32, aq, as, NULL);
-
-  #pragma omp parallel for schedule(static) if (n * rows * k > 16384)
-  for (int64_t jq = 0; jq < (n + 3) / 4; ++jq) { /* 4 weight rows per step */
-    const int64_t j = 4 * jq;
-    int64_t r0 = 0;
-#if defined(__AVX2__) && defined(__FMA__)
-    if (j + 4 <= n) {
-      const uint8_t* w0 = w + j * nb * bb;
-      for (; r0 + 4 <= rows; r0 += 4) /* tiles of 2 weight rows x 4 activation rows */
-        for (int h = 0; h < 4; h += 2) {
-          const uint8_t* wh = w0 + h * nb * bb;
-          if (bb == 34)
-            lm_dot_q_2x4(wh, wh + nb * bb, 34, as + r0 * nb, aq + r0 * k, nb, k, out + r0 * n + j + h, n);
-          else
-            lm_dot_q_2x4(wh, wh + nb * bb, 18, as + r0 * nb, aq + r0 * k, nb, k, out + r0 * n + j + h, n);
-        }
-      for (; r0 < rows; ++r0) /* decode, and the rows after the tiles */
-        lm_dot_q_4x1(w0, nb * bb, bb, as + r0 * nb, aq + r0 * k, nb, out + r0 * n + j);
-    }
-#endif
-    for (int64_t jj = j; jj < j + 4 && jj < n; ++jj) {  /* the rest, one weight row at a time */
-      const uint8_t* wrow = w + jj * nb * bb;
-      for (int64_t r = r0; r < rows; r += LM_QROWS) {
-        int count = rows - r < LM_QROWS ? (int)(rows - r) : LM_QROWS;
-        lm_dot_q(wrow, bb, as + r * nb, aq + r * k, nb, k, count, out + r * n + jj, n);
-      }
-    }
-  }
+  LM_FOR(n * rows * k > 16384, jq, (n + 3) / 4, lm_quant_rows4(out, w, as, aq, rows, n, k, bb, jq));
   free(aq);
   free(as);
 }

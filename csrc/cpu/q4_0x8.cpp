@@ -128,10 +128,9 @@ static int lm_q4_0x8_matmul(float* out, const float* a, const float* w8, int64_t
     return 0;
   }
   lm_quantize_rows(a, rows, k, lda, 32, aq, as, s16);
-  #pragma omp parallel for schedule(static) if (n * rows * k > 16384)
-  for (int64_t g = 0; g < groups; ++g)
-    lm_q4_0x8_group((const uint8_t*)w8 + g * nb * 144, nb, as, aq, s16, k, rows, out + 8 * g, n,
-                    n - 8 * g < 8 ? (int)(n - 8 * g) : 8);
+  LM_FOR(n * rows * k > 16384, g, groups,
+         lm_q4_0x8_group((const uint8_t*)w8 + g * nb * 144, nb, as, aq, s16, k, rows, out + 8 * g, n,
+                         n - 8 * g < 8 ? (int)(n - 8 * g) : 8));
   free(aq); free(as); free(s16);
   return 1;
 }
