@@ -70,9 +70,9 @@ static inline __attribute__((always_inline)) void lm_dot_h(
 }
 /* Weight rows [4 jq, 4 jq + 4) of lm_half_block's product: 4 at a time,
    against 4 activation rows (two 4x2 tiles) or one (a 1x4 tile, decode). */
-static inline void lm_half_rows4(float* out, const float* a, const uint16_t* w, int64_t r0, int64_t r1,
-                                 int64_t n, int64_t k, int64_t lda, int64_t k0, int64_t len, int bf16,
-                                 int64_t jq) {
+static __attribute__((noinline)) void lm_half_rows4(
+    float* out, const float* a, const uint16_t* w, int64_t r0, int64_t r1, int64_t n, int64_t k,
+    int64_t lda, int64_t k0, int64_t len, int bf16, int64_t jq) {
   const int add = k0 > 0;
   const int64_t j = 4 * jq;
   const uint16_t* wj = w + j * k + k0;

@@ -43,9 +43,9 @@ static void lm_quant_matmul_exact(float* out, const float* a, const float* wf, i
    rows stream), one weight row against 4 activation rows per tile; without
    an int8 kernel for the ISA, or memory, the exact widening product. */
 /* Weight row w against activation rows [r0, r1): out[r * n] for each. */
-static inline void lm_k_rows(const uint8_t* w, int bb, int64_t r0, int64_t r1, const float* ks,
-                             const int16_t* bsum, const int8_t* kq, int64_t nsb, int64_t k, float* out,
-                             int64_t n) {
+static __attribute__((noinline)) void lm_k_rows(
+    const uint8_t* w, int bb, int64_t r0, int64_t r1, const float* ks, const int16_t* bsum,
+    const int8_t* kq, int64_t nsb, int64_t k, float* out, int64_t n) {
   int64_t r = r0;
   for (; r + 4 <= r1; r += 4)
     lm_k_tile(w, bb, 4, ks + r * nsb, bsum + r * nsb * 16, kq + r * k, nsb, out + r * n, n);
@@ -78,8 +78,9 @@ static void lm_k_matmul(float* out, const float* a, const float* wf, int64_t row
 }
 /* Weight rows [4 jq, 4 jq + 4) against every activation row (int8 copies aq,
    scales as): out[r * n + j]. */
-static inline void lm_quant_rows4(float* out, const uint8_t* w, const float* as, const int8_t* aq,
-                                  int64_t rows, int64_t n, int64_t k, int bb, int64_t jq) {
+static __attribute__((noinline)) void lm_quant_rows4(
+    float* out, const uint8_t* w, const float* as, const int8_t* aq, int64_t rows, int64_t n,
+    int64_t k, int bb, int64_t jq) {
   const int64_t nb = k / 32;
   const int64_t j = 4 * jq;
   int64_t r0 = 0;
