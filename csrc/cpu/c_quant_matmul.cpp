@@ -37,11 +37,7 @@ static void lm_quant_matmul_exact(float* out, const float* a, const float* wf, i
     free(wrow);
   }
 }
-/* Q4_K (bb 144) / Q6_K (bb 210) products: activations quantized per 256
-   (Q8_K, as llama.cpp does), then lm_k_tile over blocks of 64 activation
-   rows (their int8 copy, 256 KB for k = 4096, stays in L2 while the weight
-   rows stream), one weight row against 4 activation rows per tile; without
-   an int8 kernel for the ISA, or memory, the exact widening product. */
+#ifdef LM_K_INT8
 /* Weight row w against activation rows [r0, r1): out[r * n] for each. */
 static __attribute__((noinline)) void lm_k_rows(
     const uint8_t* w, int bb, int64_t r0, int64_t r1, const float* ks, const int16_t* bsum,
@@ -52,6 +48,12 @@ static __attribute__((noinline)) void lm_k_rows(
   for (; r < r1; ++r)
     lm_k_tile(w, bb, 1, ks + r * nsb, bsum + r * nsb * 16, kq + r * k, nsb, out + r * n, n);
 }
+#endif
+/* Q4_K (bb 144) / Q6_K (bb 210) products: activations quantized per 256
+   (Q8_K, as llama.cpp does), then lm_k_tile over blocks of 64 activation
+   rows (their int8 copy, 256 KB for k = 4096, stays in L2 while the weight
+   rows stream), one weight row against 4 activation rows per tile; without
+   an int8 kernel for the ISA, or memory, the exact widening product. */
 static void lm_k_matmul(float* out, const float* a, const float* wf, int64_t rows, int64_t n,
                         int64_t k, int64_t lda, int bb) {
 #ifdef LM_K_INT8
