@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <set>
 
 namespace luminal {
@@ -157,6 +158,12 @@ void collect_dims(const Expr& e, std::set<std::string>& out) {
 }
 
 }  // namespace
+
+std::string hashed_name(const char* prefix, const std::string& text) {
+  char hash[24];
+  std::snprintf(hash, sizeof hash, "_%016llx", (unsigned long long)std::hash<std::string>()(text));
+  return prefix + std::string(hash);
+}
 
 std::string c_expr(const Expr& e) {
   switch (e.kind()) {

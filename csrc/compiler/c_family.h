@@ -30,6 +30,10 @@ std::string var_name(const std::string& name);
 // An integer expression, with dims read from locals named d_<name>.
 std::string c_expr(const Expr& e);
 
+// A generated function's name: `prefix`_ and a hash of its text, so equal
+// texts (every layer of a deep model repeats a few) share one function.
+std::string hashed_name(const char* prefix, const std::string& text);
+
 // Statements `const float <prefix><j> = ...;` for `body`; returns the name of
 // value `result` (default: the last). Quantized loads call lm_load_<format>.
 std::string print_values(const std::vector<KValue>& body, const Kernel& k, std::ostringstream& os,

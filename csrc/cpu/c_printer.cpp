@@ -187,10 +187,8 @@ void print_outer_loop(const std::string& head, const OuterLoop& loop, std::ostri
       head + loop.pre + (loop.simd ? "  #pragma omp simd\n" : "") + for_line("lo", "hi");
   auto [it, fresh] = part_names.try_emplace(part, "");
   if (fresh) {
-    char name[32];
-    std::snprintf(name, sizeof name, "p_%016llx", (unsigned long long)std::hash<std::string>()(part));
-    it->second = name;
-    parts << "\nstatic void " << name
+    it->second = hashed_name("p", part);
+    parts << "\nstatic void " << it->second
           << "(float* restrict out, const float* const* restrict in, const int64_t* restrict dims, "
              "int64_t lo, int64_t hi) {\n"
           << part << "}\n";
@@ -385,10 +383,8 @@ CSource print_c(const std::vector<Kernel>& kernels) {
     std::string text = body.str();
     auto [it, fresh] = name_of_body.try_emplace(text, "");
     if (fresh) {
-      char name[32];
-      std::snprintf(name, sizeof name, "k_%016llx", (unsigned long long)std::hash<std::string>()(text));
-      it->second = name;
-      os << parts.str() << "\nvoid " << name
+      it->second = hashed_name("k", text);
+      os << parts.str() << "\nvoid " << it->second
          << "(float* restrict out, const float* const* restrict in, const int64_t* restrict dims) {\n"
          << text << "}\n";
     }

@@ -271,11 +271,8 @@ CudaSource print_cuda(const std::vector<Kernel>& kernels) {
     text << "}\n";
     auto [it, fresh] = name_of_text.try_emplace(text.str(), "");
     if (fresh) {
-      char name[32];
-      std::snprintf(name, sizeof name, "k_%016llx",
-                    (unsigned long long)std::hash<std::string>()(text.str()));
-      it->second = name;
-      os << "\nextern \"C\" __global__ void __launch_bounds__(" << kCudaBlock << ") " << name
+      it->second = hashed_name("k", text.str());
+      os << "\nextern \"C\" __global__ void __launch_bounds__(" << kCudaBlock << ") " << it->second
          << text.str();
     }
     src.kernels.push_back({it->second, launch});
