@@ -16,10 +16,13 @@ struct CudaKernel {
   //   ColumnReduce: a thread per output, reducing serially (neighbouring
   //     threads read neighbouring elements: a sum over an outer axis);
   //   RowBlock: a block per row of a row-form kernel, its threads splitting
-  //     each row reduction and then the row's elements.
-  enum class Launch { Elementwise, WarpReduce, ColumnReduce, RowBlock };
+  //     each row reduction and then the row's elements;
+  //   CompactProduct: a block per weight row and group of up to 8
+  //     activation rows of a compact-weight product, its threads splitting k.
+  enum class Launch { Elementwise, WarpReduce, ColumnReduce, RowBlock, CompactProduct };
   std::string name;
   Launch launch;
+  int threads;  // per block: kCudaBlock, or fewer for a compact product's short rows
 };
 
 struct CudaSource {
@@ -28,7 +31,7 @@ struct CudaSource {
   std::vector<std::string> dims;    // the order of the LmDims values every kernel takes
 };
 
-constexpr int kCudaBlock = 256;  // threads per block, every kernel
+constexpr int kCudaBlock = 256;  // threads per block, every kernel but short products
 
 // Every kernel is `extern "C" __global__ void name(float* out, const float* in0, ...,
 // LmDims dims)`: one pointer per input (quantized ones point at raw blocks).

@@ -27,7 +27,7 @@ std::shared_ptr<CUDAProgram> CUDAProgram::compile(const Graph& g) {
     auto [it, fresh] = functions.try_emplace(ck.name, nullptr);
     if (fresh) cuda::check(dev.api.cuModuleGetFunction(&it->second, p->module_->get(), ck.name.c_str()),
                            "cuModuleGetFunction");
-    Step step{it->second, ck.launch, k.output, k.inputs, p->plan_.slot[s], k.matmul, ck.name};
+    Step step{it->second, ck.launch, ck.threads, k.output, k.inputs, p->plan_.slot[s], k.matmul, ck.name};
     // cuBLAS takes float operands only; quantized products run their kernel.
     for (const std::string& format : k.input_formats)
       if (!format.empty() || !dev.blas) step.gemm.reset();
@@ -131,10 +131,16 @@ void CUDAProgram::run(Graph& g) {
           blocks = s.empty() ? 1 : count / std::max<int64_t>(s.back(), 1);
           break;
         }
+        case CudaKernel::Launch::CompactProduct: {  // a block per weight row and group of 8 rows of A
+          const std::vector<int64_t>& s = shapes[step.output];
+          const int64_t wn = s.empty() ? 1 : std::max<int64_t>(s.back(), 1);
+          blocks = wn * ((count / wn + 7) / 8);
+          break;
+        }
       }
       blocks = std::clamp<int64_t>(blocks, 1, cap);
       // The error text is built only on failure: this runs for every kernel of every run.
-      if (cuda::CUresult r = api.cuLaunchKernel(step.fn, unsigned(blocks), 1, 1, kCudaBlock, 1, 1, 0,
+      if (cuda::CUresult r = api.cuLaunchKernel(step.fn, unsigned(blocks), 1, 1, unsigned(step.threads), 1, 1, 0,
                                                 nullptr, params.data(), nullptr))
         cuda::check(r, ("cuLaunchKernel " + step.name).c_str());
     }

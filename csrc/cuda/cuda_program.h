@@ -38,6 +38,7 @@ class CUDAProgram : public Program {
   struct Step {
     cuda::CUfunction fn;
     CudaKernel::Launch launch;
+    int threads;  // per block
     NodeId output;
     std::vector<NodeId> inputs;
     size_t slot;
