@@ -196,10 +196,11 @@ def test_products_match_numpy(name: str) -> None:
 @pytest.mark.parametrize("rows", [1, 20])
 @pytest.mark.parametrize("long", [False, True])
 def test_compact_weight_products_match_the_reference(fmt: str, rows: int, long: bool) -> None:
-    """The GPU dequantizes exactly: float64's result within float32 rounding. Long rows
-    give a block's threads several groups of 4 each, and uneven counts (k is
-    no multiple of the 1024 values a block takes per step; packed halves end
-    in a part group)."""
+    """The GPU dequantizes exactly: float64's result within float32 rounding.
+    One row runs the product kernel, 20 rows widen W and call cuBLAS (where
+    it loaded). Long rows give the kernel's threads several groups of 4
+    each, in uneven counts (k is no multiple of the 4 values x threads a
+    block takes per step; packed halves end in a part group)."""
     rng = np.random.default_rng(2)
     if fmt in quant.K_QUANTS:
         k = 9 * 256 if long else 256
@@ -218,6 +219,8 @@ def test_compact_weight_products_match_the_reference(fmt: str, rows: int, long: 
     # float32 sums: off by a few ulps of the sum of |terms|; one term wrong or
     # missing is ~1/k of that sum, far more.
     np.testing.assert_array_less(np.abs(out.numpy() - want), 1e-5 * (np.abs(x) @ np.abs(exact)))
+    if lm.cuda.device_info()["cublas"]:  # the product may go to cuBLAS (with 20 rows it does)
+        assert lm._core.gemm_count(cx._core) == 1
 
 
 @gpu
@@ -275,12 +278,13 @@ def test_generation_on_the_gpu_matches_the_cpu() -> None:
 @gpu
 @pytest.mark.parametrize("fmt", ["q8_0", "q4_0", "q4_k", "q6_k", "bf16_packed"])
 def test_compact_weight_generation_on_the_gpu_matches_the_reference(fmt: str) -> None:
-    """A model with compact projections (nn.quantize_): prefill (7 rows) and
-    decode (1 row) through the GPU's product kernel give the reference
-    executor's logits (both widen the stored weights exactly) and its tokens."""
+    """A model with compact projections (nn.quantize_): prefill (11 rows: W
+    widened, then cuBLAS) and decode (1 row: the product kernel) give the
+    reference executor's logits (all widen the stored weights exactly) and
+    its tokens."""
     model = tiny_model(hidden=256 if fmt in quant.K_QUANTS else 64)
     assert lm.nn.quantize_(model, fmt)
-    prompt = [5, 17, 3, 88, 41, 2, 60]
+    prompt = [5, 17, 3, 88, 41, 2, 60, 9, 33, 71, 12]
     ref_ids, ref = step_logits(Generator(model, compilers=[]), prompt, 6)
     cuda_ids, cuda = step_logits(Generator(model, device="cuda"), prompt, 6)
     assert cuda_ids == ref_ids

@@ -244,6 +244,13 @@ void print_compact_product(const CompactProduct& p, int threads, std::ostringstr
   body << "  }\n";
 }
 
+// W of a compact product widened to floats, one thread per value (writing
+// 4 bytes a value dominates; each value's block scale comes from cache).
+void print_widen(const CompactProduct& p, std::ostringstream& body) {
+  body << "  const int64_t n = (" << c_expr(p.n) << ") * INT64_C(" << p.k << ");\n";
+  body << "  for (int64_t i = " << kGridLoop << ") out[i] = lm_load_" << p.format << "(in0, i);\n";
+}
+
 void print_row_block(const Kernel& k, std::ostringstream& body) {
   Shape rows_shape(k.shape.begin(), k.shape.end() - (k.shape.empty() ? 0 : 1));
   body << "  const int64_t cols = " << c_expr(k.row_length) << ";\n";
@@ -278,6 +285,20 @@ CudaSource print_cuda(const std::vector<Kernel>& kernels) {
   os << kPrelude << kIndexHelpers << kHalfBits << kHalf << kCompactLoads << kCompactLoads4 << kReductions;
   os << "struct LmDims { int64_t v[" << std::max<size_t>(src.dims.size(), 1) << "]; };\n";
   std::unordered_map<std::string, std::string> name_of_text;
+  auto print_dims = [&](std::ostringstream& text) {
+    for (size_t d = 0; d < src.dims.size(); ++d)
+      text << "  const int64_t " << var_name(src.dims[d]) << " = dims.v[" << d << "]; (void)"
+           << var_name(src.dims[d]) << ";\n";
+  };
+  // The function named by a hash of its text, printed once.
+  auto define = [&](const char* prefix, int threads, const std::string& text) {
+    auto [it, fresh] = name_of_text.try_emplace(text, "");
+    if (fresh) {
+      it->second = hashed_name(prefix, text);
+      os << "\nextern \"C\" __global__ void __launch_bounds__(" << threads << ") " << it->second << text;
+    }
+    return it->second;
+  };
   for (const Kernel& k : kernels) {
     const std::optional<CompactProduct> compact = compact_product(k);
     CudaKernel::Launch launch = compact      ? CudaKernel::Launch::CompactProduct
@@ -290,9 +311,7 @@ CudaSource print_cuda(const std::vector<Kernel>& kernels) {
     text << "(float* __restrict__ out";
     for (size_t b = 0; b < k.inputs.size(); ++b) text << ", const float* __restrict__ in" << b;
     text << ", LmDims dims) {\n";
-    for (size_t d = 0; d < src.dims.size(); ++d)
-      text << "  const int64_t " << var_name(src.dims[d]) << " = dims.v[" << d << "]; (void)"
-           << var_name(src.dims[d]) << ";\n";
+    print_dims(text);
     text << "  const int64_t n = " << c_expr(product(k.shape)) << ";\n";
     switch (launch) {
       case CudaKernel::Launch::Elementwise: print_elementwise(k, text); break;
@@ -302,13 +321,16 @@ CudaSource print_cuda(const std::vector<Kernel>& kernels) {
       case CudaKernel::Launch::CompactProduct: print_compact_product(*compact, threads, text); break;
     }
     text << "}\n";
-    auto [it, fresh] = name_of_text.try_emplace(text.str(), "");
-    if (fresh) {
-      it->second = hashed_name("k", text.str());
-      os << "\nextern \"C\" __global__ void __launch_bounds__(" << threads << ") " << it->second
-         << text.str();
+    CudaKernel out{define("k", threads, text.str()), launch, threads, ""};
+    if (compact) {
+      std::ostringstream widen;
+      widen << "(float* __restrict__ out, const float* __restrict__ in0, LmDims dims) {\n";
+      print_dims(widen);
+      print_widen(*compact, widen);
+      widen << "}\n";
+      out.widen = define("w", kCudaBlock, widen.str());
     }
-    src.kernels.push_back({it->second, launch, threads});
+    src.kernels.push_back(std::move(out));
   }
   src.code = os.str();
   return src;

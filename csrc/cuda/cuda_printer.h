@@ -23,6 +23,10 @@ struct CudaKernel {
   std::string name;
   Launch launch;
   int threads;  // per block: kCudaBlock, or fewer for a compact product's short rows
+  // A compact product's second kernel, `widen(float* out, const float* w, LmDims)`:
+  // W widened to floats (row-major, as a float weight is stored), so products
+  // with many rows of A can go to cuBLAS instead. Empty for other kernels.
+  std::string widen;
 };
 
 struct CudaSource {

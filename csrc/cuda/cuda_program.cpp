@@ -3,12 +3,19 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include "compiler/c_family.h"
 #include "compiler/run_profile.h"
 #include "core/errors.h"
 
 namespace luminal {
 
 using cuda::CUdeviceptr;
+
+// A compact product's kernel decodes W once per group of 8 rows of A, and
+// each further group costs about as much again (64 rows took 22x one row's
+// time on an H100): with more rows than one group, W is widened to floats
+// once and the product goes to cuBLAS.
+constexpr int64_t kWidenRows = 8;
 
 std::shared_ptr<CUDAProgram> CUDAProgram::compile(const Graph& g) {
   const cuda::Device& dev = cuda::device();
@@ -21,16 +28,23 @@ std::shared_ptr<CUDAProgram> CUDAProgram::compile(const Graph& g) {
   p->module_ = cuda::load_module(src.code);
   std::unordered_map<std::string, cuda::CUfunction> functions;
   std::unordered_set<NodeId> read;
+  auto function = [&](const std::string& name) {
+    auto [it, fresh] = functions.try_emplace(name, nullptr);
+    if (fresh) cuda::check(dev.api.cuModuleGetFunction(&it->second, p->module_->get(), name.c_str()),
+                           "cuModuleGetFunction");
+    return it->second;
+  };
   for (size_t s = 0; s < p->kernels_.size(); ++s) {
     const Kernel& k = p->kernels_[s];
     const CudaKernel& ck = src.kernels[s];
-    auto [it, fresh] = functions.try_emplace(ck.name, nullptr);
-    if (fresh) cuda::check(dev.api.cuModuleGetFunction(&it->second, p->module_->get(), ck.name.c_str()),
-                           "cuModuleGetFunction");
-    Step step{it->second, ck.launch, ck.threads, k.output, k.inputs, p->plan_.slot[s], k.matmul, ck.name};
-    // cuBLAS takes float operands only; quantized products run their kernel.
+    Step step{function(ck.name), ck.launch, ck.threads, k.output, k.inputs,
+              p->plan_.slot[s], k.matmul, ck.name, std::nullopt};
+    // cuBLAS takes float operands only; compact products run their kernel,
+    // or widen W first when A has many rows.
     for (const std::string& format : k.input_formats)
       if (!format.empty() || !dev.blas) step.gemm.reset();
+    if (!ck.widen.empty() && dev.blas)
+      step.widen = Step::Widen{function(ck.widen), *k.matmul, compact_product(k)->k};
     for (NodeId in : k.inputs)
       if (g.node(in).op == Op::Input && read.insert(in).second) p->read_inputs_.push_back(in);
     p->steps_.push_back(std::move(step));
@@ -114,13 +128,27 @@ void CUDAProgram::run(Graph& g) {
     data[step.output] = out.ptr();
     bool done = count == 0 ||
                 (step.gemm && run_gemm(*step.gemm, g, data[step.gemm->a], data[step.gemm->b], out.ptr()));
+    const MatmulPattern* product = step.gemm ? &*step.gemm : nullptr;  // for the profile
+    const int64_t cap = int64_t(dev.multiprocessors) * 32;  // blocks a launch gets at most
+    if (!done && step.widen && count / std::max<int64_t>(shapes[step.output].back(), 1) > kWidenRows) {
+      const Step::Widen& w = *step.widen;
+      const size_t values = size_t(shapes[step.output].back() * w.k);
+      if (widened_.bytes() < values * sizeof(float)) widened_ = cuda::DeviceBuffer(values * sizeof(float));
+      CUdeviceptr wargs[2] = {widened_.ptr(), data[w.gemm.b]};
+      void* wparams[3] = {&wargs[0], &wargs[1], dims.data()};
+      const int64_t blocks = std::clamp<int64_t>((int64_t(values) + kCudaBlock - 1) / kCudaBlock, 1, cap);
+      if (cuda::CUresult r = api.cuLaunchKernel(w.fn, unsigned(blocks), 1, 1, kCudaBlock, 1, 1, 0, nullptr,
+                                                wparams, nullptr))
+        cuda::check(r, ("cuLaunchKernel (widen) " + step.name).c_str());
+      done = run_gemm(w.gemm, g, data[w.gemm.a], widened_.ptr(), out.ptr());
+      if (done) product = &w.gemm;
+    }
     if (!done) {
       args.assign(1, out.ptr());
       for (NodeId in : step.inputs) args.push_back(data[in]);
       params.clear();
       for (CUdeviceptr& a : args) params.push_back(&a);
       params.push_back(dims.data());  // LmDims, by value
-      const int64_t cap = int64_t(dev.multiprocessors) * 32;
       int64_t blocks = 1;
       switch (step.launch) {
         case CudaKernel::Launch::Elementwise:
@@ -150,7 +178,7 @@ void CUDAProgram::run(Graph& g) {
     }
     if (profile) {  // launches are asynchronous: wait for this one to time it
       if (cuda::CUresult r = api.cuCtxSynchronize()) cuda::check(r, ("kernel " + step.name).c_str());
-      times.push_back({ms_since(t0), step.name, step.gemm ? &*step.gemm : nullptr});
+      times.push_back({ms_since(t0), step.name, product});
     }
   }
   std::unordered_map<NodeId, Buffer> results;

@@ -30,7 +30,7 @@ class CUDAProgram : public Program {
   std::string source() const override { return source_; }
   size_t gemm_count() const {  // steps that are matrix products (cuBLAS when it loaded)
     size_t n = 0;
-    for (const Step& s : steps_) n += s.gemm.has_value();
+    for (const Step& s : steps_) n += s.gemm.has_value() || s.widen.has_value();
     return n;
   }
 
@@ -44,6 +44,14 @@ class CUDAProgram : public Program {
     size_t slot;
     std::optional<MatmulPattern> gemm;  // run by cuBLAS when the strides allow
     std::string name;
+    // A compact product with more rows of A than the product kernel's group
+    // (kWidenRows): W widened into widened_ by `fn`, then cuBLAS.
+    struct Widen {
+      cuda::CUfunction fn;
+      MatmulPattern gemm;  // gemm.b is W
+      int64_t k;           // W's row length
+    };
+    std::optional<Widen> widen;
   };
   // A graph input's device copy: valid while `host` is the graph's buffer;
   // its first `uploaded` values are on the device.
@@ -67,6 +75,7 @@ class CUDAProgram : public Program {
   std::vector<std::string> dims_;
   std::string source_;
   std::vector<cuda::DeviceBuffer> slots_;  // grown on demand, kept across runs
+  cuda::DeviceBuffer widened_;             // the largest widened W so far
   std::vector<std::vector<int64_t>> shapes_;  // each run's node shapes, refilled in place
   std::unordered_map<NodeId, InputCopy> inputs_;
   // Last run's results as handed to the graph, and the slot still holding each.
