@@ -60,8 +60,10 @@ SPECIAL_SAFE = ["relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "hardtanh"
 
 @pytest.mark.parametrize("name", SPECIAL_SAFE)
 def test_activation_specials(backend, name):
-    check(backend, [], lambda x: getattr(TF, name)(x), lambda x: getattr(F, name)(x), data=[_mixed()],
-          atol=1e-6, rtol=1e-5)
+    # torch in float64, rounded once: its float32 kernels answer specials by
+    # CPU (gelu(inf) is inf with AVX2 and NaN with AVX-512 in torch 2.13).
+    check(backend, [], lambda x: getattr(TF, name)(x.double()).float(), lambda x: getattr(F, name)(x),
+          data=[_mixed()], atol=1e-6, rtol=1e-5)
 
 
 def test_threshold(backend):

@@ -80,6 +80,8 @@ def test_unary_random(backend, name, shape):
 def test_unary_special_values(backend, name):
     """NaN, ±inf, ±0, ±FLT_MAX, denormals, halves, overflow points: as torch."""
     tfn, method, _, _, _, atol, rtol = UNARY[name]
+    if name == "gelu":  # torch's float32 gelu answers inf by CPU: inf with AVX2, NaN with AVX-512
+        tfn = lambda t, f=tfn: f(t.double()).float()  # noqa: E731
     check(backend, [], tfn, method, data=[SPECIAL_DATA], atol=max(atol, 1e-6), rtol=max(rtol, 1e-5))
 
 
