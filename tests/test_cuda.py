@@ -122,26 +122,62 @@ int main(int argc, char** argv) {
 """
 
 
-@pytest.mark.skipif(not shutil.which("gcc"), reason="no gcc")
-@pytest.mark.parametrize("fmt", list(quant.QUANTIZED))
-def test_product_weight_reads_equal_the_elementwise_loads(fmt: str, tmp_path: Path) -> None:
-    """lm_load4_<fmt> (the compact-product kernel's 4 values at once, in 16-
-    and 32-bit loads) gives lm_load_<fmt>'s bits for every group of a row."""
+HALF_CHECK = """
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+int main(int argc, char** argv) {
+#if defined(__SSE__)
+  if (argc > 1) _mm_setcsr(_mm_getcsr() | 0x8040); /* flush to zero, denormals are zero */
+#endif
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const unsigned short b = (unsigned short)h;
+    const float v = lm_half((const uint8_t*)&b);
+    fwrite(&v, 4, 1, stdout);
+  }
+  return 0;
+}
+"""
+
+
+def host_program(tmp_path: Path, main: str) -> Path:
+    """The CUDA prelude (up to the reductions) with ``main``, built by gcc for this CPU."""
     src = lm.cuda.kernel_source(llama_graph("f32"))
     prelude = src[:src.index("/* Block-wide reductions")]
     for cuda_only in ("typedef long long int64_t;", "typedef unsigned char uint8_t;",
                       "typedef signed char int8_t;", "typedef unsigned int uint32_t;", "#define exp2f lm_exp2f",
                       "#define INFINITY", "#define NAN"):
         prelude = prelude.replace(cuda_only, "// " + cuda_only)
-    (tmp_path / "check.c").write_text(HOST_SHIMS + prelude + LOAD4_CHECK.replace("FMT", fmt))
+    (tmp_path / "check.c").write_text(HOST_SHIMS + prelude + main)
     subprocess.run(["gcc", "-O2", "-w", "-o", str(tmp_path / "check"), str(tmp_path / "check.c"), "-lm"], check=True)
+    return tmp_path / "check"
+
+
+@pytest.mark.skipif(not shutil.which("gcc"), reason="no gcc")
+@pytest.mark.parametrize("flush", [False, True])
+def test_half_widening_is_exact(flush: bool, tmp_path: Path) -> None:
+    """lm_half (lm_half_bits, shared with the C printer's fallback): numpy's
+    float32 for every one of the 65,536 halves, NaN payloads and subnormals
+    included, also with flush-to-zero and denormals-are-zero set."""
+    check = host_program(tmp_path, HALF_CHECK)
+    out = subprocess.run([str(check)] + (["flush"] if flush else []), check=True, capture_output=True).stdout
+    want = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32)
+    np.testing.assert_array_equal(np.frombuffer(out, dtype=np.uint32), want.view(np.uint32))
+
+
+@pytest.mark.skipif(not shutil.which("gcc"), reason="no gcc")
+@pytest.mark.parametrize("fmt", list(quant.QUANTIZED))
+def test_product_weight_reads_equal_the_elementwise_loads(fmt: str, tmp_path: Path) -> None:
+    """lm_load4_<fmt> (the compact-product kernel's 4 values at once, in 16-
+    and 32-bit loads) gives lm_load_<fmt>'s bits for every group of a row."""
+    check = host_program(tmp_path, LOAD4_CHECK.replace("FMT", fmt))
     rng = np.random.default_rng(4)
     rows, k = 9, 512
     w = (rng.standard_normal((rows, k)) * rng.uniform(0.1, 5, size=(rows, 1))).astype(np.float32)
     w[3, 5], w[4, :40] = 60.0, 0.0  # an outlier and an all-zero block
     quant.quantize(w, fmt).tofile(tmp_path / "w.bin")
     row_bytes = k // quant.BLOCK_VALUES[fmt] * quant.BLOCK_BYTES[fmt]
-    out = subprocess.run([str(tmp_path / "check"), str(tmp_path / "w.bin"), str(rows), str(k), str(row_bytes)],
+    out = subprocess.run([str(check), str(tmp_path / "w.bin"), str(rows), str(k), str(row_bytes)],
                          check=True, capture_output=True, text=True).stdout
     assert out == "0"
 

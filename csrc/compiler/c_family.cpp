@@ -17,13 +17,15 @@ LM_FN int64_t lm_max(int64_t a, int64_t b) { return a > b ? a : b; }
 LM_FN float lm_maxf(float acc, float v) { return (v != v || acc != acc) ? (v + acc) : (v > acc ? v : acc); }
 )";
 
+// Without branches (a branch on a loaded value holds a GPU's later loads
+// behind it) and exact under flush-to-zero: normals and inf/NaN are bit
+// moves, subnormals an integer times 2^-24, whose result is normal.
 const char* const kHalfBits = R"(LM_FN float lm_half_bits(uint32_t h) {
-  uint32_t sign = (h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, bits;
-  if (e == 0x1f) bits = sign | 0x7f800000 | (m << 13);
-  else if (e) bits = sign | ((e + 112) << 23) | (m << 13);
-  else if (!m) bits = sign;
-  else { int s = 0; while (!(m & 0x400)) { m <<= 1; ++s; } bits = sign | ((uint32_t)(113 - s) << 23) | ((m & 0x3ff) << 13); }
-  return lm_as_float(bits);
+  const uint32_t em = h & 0x7fff;
+  const uint32_t big = em >= 0x7c00 ? (em << 13) | 0x7f800000u : (em << 13) + (112u << 23); /* inf, NaN; normal */
+  const float small = (float)em * 5.9604644775390625e-08f;                                    /* subnormal, zero */
+  const float mag = em >= 0x0400 ? lm_as_float(big) : small;
+  return h & 0x8000 ? -mag : mag;
 }
 )";
 

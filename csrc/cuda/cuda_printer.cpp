@@ -34,16 +34,9 @@ __device__ __forceinline__ float lm_exp2f(float x) {
 )";
 
 // After kIndexHelpers and kHalfBits (c_family); kCompactLoads follow it.
-// Without branches, in one 16-bit load (every half read here starts at an
-// even byte): a branch on a loaded value waits for the load, so with
-// lm_half_bits the product kernel's loads of later groups waited for the
-// first group's scale. A half's exponent and mantissa shifted into a float
-// are its value times 2^-112, subnormals included (no flush to zero: the
-// module is built without fast math), so one exact multiply widens it.
+// One 16-bit load: every half read here starts at an even byte.
 const char* kHalf = R"(__device__ __forceinline__ float lm_half(const uint8_t* p) {
-  const uint32_t h = *(const unsigned short*)p, em = h & 0x7fff;
-  const float mag = em >= 0x7c00 ? lm_as_float((em << 13) | 0x7f800000u) : lm_as_float(em << 13) * 0x1p112f;
-  return h & 0x8000 ? -mag : mag;
+  return lm_half_bits(*(const unsigned short*)p);
 }
 )";
 
