@@ -545,3 +545,24 @@ def test_permuted_head_outputs_read_without_divisions() -> None:
         cx.execute()  # verify=True: the reference executor agrees
         want = (data[0] @ data[1] + data[2] @ data[3]).transpose(0, 3, 1, 2, 4).reshape(1, seq, 256) @ data[4].T
         np.testing.assert_allclose(y.numpy(), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("seq, want", [(1, dict(batches=2, m=3)), (4, dict(batches=6, m=4))])
+def test_grouped_query_attention_folds_heads_into_rows(seq, want):
+    """Decode's grouped-query scores (one query row per head; a kv head read
+    by 3 query heads) are one BLAS product per kv head with the 3 heads as
+    its rows; with several query rows per head, the heads' rows do not
+    continue one another, so each head is its own product."""
+    B, KV, rep, hd, past = 1, 2, 3, 8, 5
+    rng = np.random.default_rng(0)
+    q, k = rng.normal(size=(B, seq, KV * rep, hd)), rng.normal(size=(past, B, KV, hd))
+    cx = lm.Graph()
+    q5 = cx.tensor(q.shape).set(q).reshape(B, seq, KV, rep, hd).permute(0, 2, 3, 1, 4)
+    k_t = cx.tensor(k.shape).set(k).permute(1, 2, 3, 0).unsqueeze(2)
+    out = (q5 @ k_t).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    cx.execute()
+    assert lm._core.blas_products(cx._core) == [dict(want, n=past, k=hd)]
+    tq = torch.tensor(q).reshape(B, seq, KV, rep, hd).permute(0, 2, 3, 1, 4)
+    tk = torch.tensor(k).permute(1, 2, 3, 0).unsqueeze(2)
+    np.testing.assert_allclose(out.numpy(), (tq @ tk).numpy(), rtol=1e-5, atol=1e-5)

@@ -257,11 +257,27 @@ NB_MODULE(_core, m) {
   m.def("kernel_count", [](const Graph& g) -> size_t {
     return g.program() ? g.program()->kernel_count() : 0;
   });
-  m.def("gemm_count", [](const Graph& g) -> size_t {
-    if (auto* p = dynamic_cast<const CPUProgram*>(g.program())) return p->gemm_count();
-    if (auto* p = dynamic_cast<const CUDAProgram*>(g.program())) return p->gemm_count();
-    return size_t(0);
-  });
+  auto products = [](const Graph& g) -> std::vector<const MatmulPattern*> {
+    if (auto* p = dynamic_cast<const CPUProgram*>(g.program())) return p->products();
+    if (auto* p = dynamic_cast<const CUDAProgram*>(g.program())) return p->products();
+    return {};
+  };
+  m.def("gemm_count", [products](const Graph& g) { return products(g).size(); });
+  m.def(
+      "blas_products",
+      [products](const Graph& g) {
+        std::vector<std::optional<std::map<std::string, int64_t>>> out;
+        for (const MatmulPattern* mm : products(g)) {
+          std::optional<BlasProduct> p = blas_product(*mm, g.dims());
+          if (!p) out.emplace_back();
+          else out.push_back(std::map<std::string, int64_t>{
+              {"batches", p->batches}, {"m", p->m}, {"n", p->n}, {"k", p->k}});
+        }
+        return out;
+      },
+      "graph"_a,
+      "Each compiled matrix product as BLAS runs it with the graph's current dims: "
+      "{batches, m, n, k}, or None where its strides fit no BLAS layout.");
   m.def(
       "first_difference",
       [](Graph& g, double rtol, double atol) -> std::optional<std::map<std::string, nb::object>> {

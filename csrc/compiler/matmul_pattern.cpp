@@ -256,23 +256,22 @@ std::optional<BlasProduct> blas_product(const MatmulPattern& mm, const Bindings&
   if (!p.a.ok || !p.b.ok) return std::nullopt;
   p.a_offset = va.offset;
   p.b_offset = vb.offset;
-  int64_t rows = p.m;
+  // Batch dims fold into m from the innermost out, while B does not vary
+  // along them and A's rows continue one another: grouped-query attention's
+  // (kv heads, heads per kv head, 1 query row) becomes one product of
+  // (heads per kv head) rows per kv head, one BLAS call for all of them.
   bool fold = !p.a.trans;
   for (size_t d = r - 3; d-- > 0;) {
     if (va.shape[d] == 1) continue;  // a size-1 dim's strides never matter
+    fold = fold && vb.strides[d] == 0 && va.strides[d] == p.m * p.a.ld && p.m * va.shape[d] < limit;
+    if (fold) {
+      p.m *= va.shape[d];
+      continue;
+    }
     p.batch_shape.insert(p.batch_shape.begin(), va.shape[d]);
     p.a_strides.insert(p.a_strides.begin(), va.strides[d]);
     p.b_strides.insert(p.b_strides.begin(), vb.strides[d]);
     p.batches *= va.shape[d];
-    fold = fold && vb.strides[d] == 0 && va.strides[d] == rows * p.a.ld;
-    rows *= va.shape[d];
-  }
-  if (fold && rows < limit) {
-    p.m = rows;
-    p.batches = 1;
-    p.batch_shape.clear();
-    p.a_strides.clear();
-    p.b_strides.clear();
   }
   return p;
 }

@@ -51,7 +51,8 @@ BlasMatrix as_blas(int64_t rows, int64_t cols, int64_t row_stride, int64_t col_s
 // A matched product for one run's dims, as a BLAS sees it: `batches`
 // products of (m x k) @ (k x n) matrices `a` and `b`, written one after the
 // other. Batch dims along which B does not vary, over rows of A that continue
-// one another (a Linear on (batch, seq, features)), fold into m.
+// one another, fold into m, innermost first: a Linear on (batch, seq,
+// features) is one product, and grouped-query attention one per kv head.
 struct BlasProduct {
   int64_t m = 0, n = 0, k = 0, batches = 1;
   BlasMatrix a, b;

@@ -25,14 +25,11 @@ void print_profile(const Graph& g, double run_ms, double check_ms, const std::ve
   for (const StepTime& s : steps) {
     total += s.ms;
     std::string label = s.kernel;
-    if (const MatmulPattern* mm = s.gemm) {  // "(gemm batch x m x n x k)"
+    if (const MatmulPattern* mm = s.gemm) {  // "(gemm batches x m x n x k)", as BLAS ran it
       gemm += s.ms;
-      ConcreteView a = mm->a_view.resolve(g.dims()), b = mm->b_view.resolve(g.dims());
-      size_t r = a.shape.size();
-      int64_t batch = 1;
-      for (size_t d = 0; d + 3 < r; ++d) batch *= a.shape[d];
-      label += " (gemm " + std::to_string(batch) + "x" + std::to_string(a.shape[r - 3]) + "x" +
-               std::to_string(b.shape[r - 1]) + "x" + std::to_string(a.shape[r - 2]) + ")";
+      if (std::optional<BlasProduct> p = blas_product(*mm, g.dims()))
+        label += " (gemm " + std::to_string(p->batches) + "x" + std::to_string(p->m) + "x" +
+                 std::to_string(p->n) + "x" + std::to_string(p->k) + ")";
     }
     auto& k = by_kernel[label];
     k.first += s.ms;

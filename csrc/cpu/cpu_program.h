@@ -25,11 +25,12 @@ class CPUProgram : public Program {
 
   void run(Graph& g) override;
   size_t kernel_count() const override { return kernels_.size(); }
-  // Steps that are matrix products (run by BLAS when it is loaded).
-  size_t gemm_count() const {
-    size_t n = 0;
-    for (const Step& s : steps_) n += s.gemm.has_value();
-    return n;
+  // The steps' matrix products (run by BLAS when it is loaded), in run order.
+  std::vector<const MatmulPattern*> products() const {
+    std::vector<const MatmulPattern*> out;
+    for (const Step& s : steps_)
+      if (s.gemm) out.push_back(&*s.gemm);
+    return out;
   }
   std::string source() const override { return source_; }
 

@@ -28,10 +28,12 @@ class CUDAProgram : public Program {
   void run(Graph& g) override;
   size_t kernel_count() const override { return kernels_.size(); }
   std::string source() const override { return source_; }
-  size_t gemm_count() const {  // steps that are matrix products (cuBLAS when it loaded)
-    size_t n = 0;
-    for (const Step& s : steps_) n += s.gemm.has_value() || s.widen.has_value();
-    return n;
+  // The steps' matrix products (cuBLAS when it loaded), in run order.
+  std::vector<const MatmulPattern*> products() const {
+    std::vector<const MatmulPattern*> out;
+    for (const Step& s : steps_)
+      if (s.gemm || s.widen) out.push_back(s.gemm ? &*s.gemm : &s.widen->gemm);
+    return out;
   }
 
  private:

@@ -207,6 +207,11 @@ def kernel_count(arg: Graph, /) -> int: ...
 
 def gemm_count(arg: Graph, /) -> int: ...
 
+def blas_products(graph: Graph) -> list[dict[str, int] | None]:
+    """
+    Each compiled matrix product as BLAS runs it with the graph's current dims: {batches, m, n, k}, or None where its strides fit no BLAS layout.
+    """
+
 def first_difference(graph: Graph, rtol: float, atol: float) -> dict[str, object] | None:
     """
     Re-run the compiled program and the reference executor on it; the first kernel whose output differs (a dict), or None.
