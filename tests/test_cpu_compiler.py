@@ -547,22 +547,33 @@ def test_permuted_head_outputs_read_without_divisions() -> None:
         np.testing.assert_allclose(y.numpy(), want, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("seq, want", [(1, dict(batches=2, m=3)), (4, dict(batches=6, m=4))])
-def test_grouped_query_attention_folds_heads_into_rows(seq, want):
-    """Decode's grouped-query scores (one query row per head; a kv head read
-    by 3 query heads) are one BLAS product per kv head with the 3 heads as
-    its rows; with several query rows per head, the heads' rows do not
-    continue one another, so each head is its own product."""
+@pytest.mark.parametrize("seq, scores_as, values_as", [
+    (1, dict(batches=2, m=3), dict(batches=2, m=3)),
+    (4, dict(batches=6, m=4), dict(batches=2, m=12)),
+])
+def test_grouped_query_attention_folds_heads_into_rows(seq, scores_as, values_as):
+    """Decode's grouped-query attention (one query row per head; a kv head
+    read by 3 query heads) is one BLAS product per kv head with the 3 heads
+    as its rows, for the scores and for the weights (narrowed to the past
+    part, so their rows are past + 1 apart) times the values. With several
+    query rows per head, the queries' rows do not continue one another
+    across heads (each head is its own product), while the weights' rows,
+    one buffer in (kv head, head, row) order, still do."""
     B, KV, rep, hd, past = 1, 2, 3, 8, 5
     rng = np.random.default_rng(0)
     q, k = rng.normal(size=(B, seq, KV * rep, hd)), rng.normal(size=(past, B, KV, hd))
+    w, v = rng.normal(size=(B, KV, rep, seq, past + 1)), rng.normal(size=(past, B, KV, hd))
     cx = lm.Graph()
     q5 = cx.tensor(q.shape).set(q).reshape(B, seq, KV, rep, hd).permute(0, 2, 3, 1, 4)
     k_t = cx.tensor(k.shape).set(k).permute(1, 2, 3, 0).unsqueeze(2)
-    out = (q5 @ k_t).retrieve()
+    v5 = cx.tensor(v.shape).set(v).permute(1, 2, 0, 3).unsqueeze(2)
+    scores = (q5 @ k_t).retrieve()
+    out = (cx.tensor(w.shape).set(w).narrow(-1, 0, past) @ v5).retrieve()
     cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
     cx.execute()
-    assert lm._core.blas_products(cx._core) == [dict(want, n=past, k=hd)]
+    assert lm._core.blas_products(cx._core) == [dict(scores_as, n=past, k=hd), dict(values_as, n=hd, k=past)]
     tq = torch.tensor(q).reshape(B, seq, KV, rep, hd).permute(0, 2, 3, 1, 4)
     tk = torch.tensor(k).permute(1, 2, 3, 0).unsqueeze(2)
-    np.testing.assert_allclose(out.numpy(), (tq @ tk).numpy(), rtol=1e-5, atol=1e-5)
+    tv = torch.tensor(v).permute(1, 2, 0, 3).unsqueeze(2)
+    np.testing.assert_allclose(scores.numpy(), (tq @ tk).numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out.numpy(), (torch.tensor(w)[..., :past] @ tv).numpy(), rtol=1e-5, atol=1e-5)

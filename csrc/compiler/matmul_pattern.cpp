@@ -263,6 +263,11 @@ std::optional<BlasProduct> blas_product(const MatmulPattern& mm, const Bindings&
   bool fold = !p.a.trans;
   for (size_t d = r - 3; d-- > 0;) {
     if (va.shape[d] == 1) continue;  // a size-1 dim's strides never matter
+    // One row's stride is free: take the distance to the next batch's row
+    // (attention weights narrowed to the cache's past part: rows P + 1 apart).
+    if (fold && p.m == 1 && vb.strides[d] == 0 && va.strides[d] >= std::max<int64_t>(p.k, 1) &&
+        va.strides[d] < limit)
+      p.a.ld = va.strides[d];
     fold = fold && vb.strides[d] == 0 && va.strides[d] == p.m * p.a.ld && p.m * va.shape[d] < limit;
     if (fold) {
       p.m *= va.shape[d];
