@@ -170,9 +170,12 @@ bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* 
   SgemvFn gemv = blas_sgemv();
   // Many small single-threaded products (attention's, per head): split the
   // batch over the cores when the whole is worth a thread start.
+  // Few rows of A (decode's attention) make a product memory-bound: reading
+  // a value of B costs about as long as 8 multiply-adds on a core (measured:
+  // decode attention splits from 512 past tokens on, not at 256).
   constexpr int64_t kSplitWork = int64_t(1) << 22;
   const int64_t split = std::min<int64_t>(workers, batches);
-  const bool split_batches = split > 1 && batches * M * N * K >= kSplitWork;
+  const bool split_batches = split > 1 && batches * std::max<int64_t>(M, 8) * N * K >= kSplitWork;
   // One-row products this big run lm_matvec on all cores (sgemv uses one),
   // unless the batch is already split over the cores.
   constexpr int64_t kParallelMatvec = int64_t(1) << 14;
