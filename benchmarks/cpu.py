@@ -10,6 +10,7 @@ means luminal is faster.
     python benchmarks/cpu.py              # full sizes
     python benchmarks/cpu.py --quick      # small sizes, fewer repeats, no torch.compile
     python benchmarks/cpu.py --threads 4  # 4 threads for luminal (OpenMP), torch and numpy
+    python benchmarks/cpu.py --only GQA   # the cases whose name contains "GQA"
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def parse_args() -> argparse.Namespace:
         "imported; without --threads, OMP_NUM_THREADS from the environment (else all cores) is used.",
     )
     p.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats, skip torch.compile")
+    p.add_argument("--only", default="", metavar="TEXT", help="run only the cases whose name contains TEXT")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="threads for luminal (sets OMP_NUM_THREADS before import), torch and numpy")
     return p.parse_args()
@@ -294,7 +296,8 @@ def main() -> None:
           "LUMINAL_CACHE_DIR=$(mktemp -d) for a cold build)\n")
     print(HEADER)
     for case in make_cases(ARGS.quick):
-        run_case(case, use_compile)
+        if ARGS.only in case.name:
+            run_case(case, use_compile)
 
 
 if __name__ == "__main__":
