@@ -555,7 +555,7 @@ def test_permuted_head_outputs_read_without_divisions() -> None:
     (1, dict(batches=2, m=3), dict(batches=2, m=3)),
     (4, dict(batches=6, m=4), dict(batches=2, m=12)),
 ])
-def test_grouped_query_attention_folds_heads_into_rows(seq, scores_as, values_as):
+def test_grouped_query_attention_folds_heads_into_rows(seq: int, scores_as: dict, values_as: dict) -> None:
     """Decode's grouped-query attention (one query row per head; a kv head
     read by 3 query heads) is one BLAS product per kv head with the 3 heads
     as its rows, for the scores and for the weights (narrowed to the past
