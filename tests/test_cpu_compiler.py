@@ -581,3 +581,21 @@ def test_grouped_query_attention_folds_heads_into_rows(seq: int, scores_as: dict
     tv = torch.tensor(v).permute(1, 2, 0, 3).unsqueeze(2)
     np.testing.assert_allclose(scores.numpy(), (tq @ tk).numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(out.numpy(), (torch.tensor(w)[..., :past] @ tv).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_batched_few_row_products_split_over_the_cores_match_torch() -> None:
+    """Decode attention long enough that its kv heads' products are split
+    over the cores (8 kv heads x 4 query rows, 512 past tokens: the products
+    are counted by the bytes they read), against torch."""
+    KV, rep, hd, past = 8, 4, 128, 512
+    rng = np.random.default_rng(1)
+    q, k = rng.normal(size=(1, 1, KV * rep, hd)), rng.normal(size=(past, 1, KV, hd))
+    cx = lm.Graph()
+    q5 = cx.tensor(q.shape).set(q).reshape(1, 1, KV, rep, hd).permute(0, 2, 3, 1, 4)
+    scores = (q5 @ cx.tensor(k.shape).set(k).permute(1, 2, 3, 0).unsqueeze(2)).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    cx.execute()
+    assert lm._core.blas_products(cx._core) == [dict(batches=KV, m=rep, n=past, k=hd)]
+    tq = torch.tensor(q).reshape(1, 1, KV, rep, hd).permute(0, 2, 3, 1, 4)
+    want = tq @ torch.tensor(k).permute(1, 2, 3, 0).unsqueeze(2)
+    np.testing.assert_allclose(scores.numpy(), want.numpy(), rtol=1e-4, atol=1e-4)
