@@ -189,17 +189,6 @@ def rand(rng: np.random.Generator, *shape: int, lo: float = -1.0, hi: float = 1.
     return rng.uniform(lo, hi, shape).astype(np.float32)
 
 
-def gqa_decode_attention(q: lm.Tensor, k: lm.Tensor, v: lm.Tensor) -> lm.Tensor:
-    """softmax(q k^T / sqrt(d)) v for q (1, 1, heads, d) and a cache k, v (past, 1, kv, d),
-    as luminal's Llama computes it: each kv head's query heads read its keys without a copy."""
-    heads, d = q.shape[2], q.shape[3]
-    kv = k.shape[2]
-    q5 = q.reshape(1, 1, kv, heads // kv, d).permute(0, 2, 3, 1, 4)  # (1, kv, rep, 1, d)
-    scores = q5 @ k.permute(1, 2, 3, 0).unsqueeze(2) * (1.0 / float(np.sqrt(d)))  # (1, kv, rep, 1, past)
-    out = LF.softmax(scores, -1) @ v.permute(1, 2, 0, 3).unsqueeze(2)  # (1, kv, rep, 1, d)
-    return out.permute(0, 3, 1, 2, 4).reshape(1, 1, heads, d)
-
-
 def make_cases(quick: bool) -> list[Case]:
     rng = np.random.default_rng(0)
     cases: list[Case] = []
@@ -250,17 +239,21 @@ def make_cases(quick: bool) -> list[Case]:
     ))
 
     # One decode step's grouped-query attention over a KV cache in luminal's
-    # layout (past, batch, kv heads, head dim); torch gets the same memory as
-    # (batch, kv heads, past, head dim) views and its fused SDPA.
+    # layout (past, batch, kv heads, head dim): both frameworks get it as
+    # (batch, kv heads, past, head dim) views, through the same SDPA call.
     heads, kv, hd = 32, 8, 128
+
+    def decode_attention(sdpa: Callable[..., Any], q: Any, k: Any, v: Any) -> Any:
+        return sdpa(q.permute(0, 2, 1, 3), k.permute(1, 2, 0, 3), v.permute(1, 2, 0, 3),
+                    enable_gqa=True).permute(0, 2, 1, 3)
+
     for past in ((512,) if quick else (512, 4096)):
         cases.append(Case(
             f"GQA decode attn, past {past}",
             [rand(rng, 1, 1, heads, hd), rand(rng, past, 1, kv, hd), rand(rng, past, 1, kv, hd)],
-            lambda cx, d: gqa_decode_attention(*(cx.tensor(a.shape, name=f"x{i}").set(a) for i, a in enumerate(d))),
-            lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(
-                q.permute(0, 2, 1, 3), k.permute(1, 2, 0, 3), v.permute(1, 2, 0, 3), enable_gqa=True
-            ).permute(0, 2, 1, 3),
+            lambda cx, d: decode_attention(LF.scaled_dot_product_attention,
+                                           *(cx.tensor(a.shape, name=f"x{i}").set(a) for i, a in enumerate(d))),
+            lambda q, k, v: decode_attention(torch.nn.functional.scaled_dot_product_attention, q, k, v),
             flops=4.0 * heads * past * hd,
         ))
 
