@@ -34,11 +34,21 @@ std::string c_expr(const Expr& e);
 // texts (every layer of a deep model repeats a few) share one function.
 std::string hashed_name(const char* prefix, const std::string& text);
 
+// Where print_values puts the values that do not vary with loop variable
+// `var`: statements before that loop. A load there is no longer behind the
+// loop's stores, which gcc cannot otherwise prove it does not alias (it does
+// not vectorize a loop that reloads a per-row value after every store).
+struct Hoist {
+  std::ostringstream& os;
+  std::string indent;
+  std::string var;
+};
+
 // Statements `const float <prefix><j> = ...;` for `body`; returns the name of
 // value `result` (default: the last). Quantized loads call lm_load_<format>.
 std::string print_values(const std::vector<KValue>& body, const Kernel& k, std::ostringstream& os,
                          const std::string& indent, const std::string& prefix = "v",
-                         int result = -1);
+                         int result = -1, const Hoist* hoist = nullptr);
 
 // Every dim the kernels read, sorted: the order of the dims argument.
 std::vector<std::string> kernel_dims(const std::vector<Kernel>& kernels);

@@ -232,9 +232,14 @@ OuterLoop row_form_loop(const Kernel& k) {
     loop << "    const float rv" << q << " = " << (is_max ? nan + " ? NAN : " + acc : "(float)" + acc)
          << ";\n";
   }
+  // What does not vary along the row is computed once, before its loop;
+  // an empty row must not reach those loads (their index may be past a buffer).
+  if (!k.row_length.as_const()) loop << "    if (cols <= 0) continue;\n";
+  std::ostringstream columns;
+  Hoist hoist{loop, "    ", Kernel::kColVar};
+  std::string result = print_values(k.body, k, columns, "      ", "v", -1, &hoist);
   loop << "    #pragma omp simd\n";
-  loop << "    for (int64_t c = 0; c < cols; ++c) {\n";
-  std::string result = print_values(k.body, k, loop, "      ");
+  loop << "    for (int64_t c = 0; c < cols; ++c) {\n" << columns.str();
   loop << "      out[row * cols + c] = " << result << ";\n    }\n";
   outer.body = loop.str();
   return outer;
