@@ -607,18 +607,47 @@ def test_grouped_query_attention_folds_heads_into_rows(seq: int, scores_as: dict
 
 
 def test_batched_few_row_products_split_over_the_cores_match_torch() -> None:
-    """Decode attention long enough that its kv heads' products are split
-    over the cores (8 kv heads x 4 query rows, 512 past tokens: the products
-    are counted by the bytes they read), against torch."""
+    """Attention over keys laid out head by head, (batch, kv heads, past,
+    head dim) as torch's SDPA takes them, long enough that its kv heads'
+    products are split over the cores (8 kv heads x 4 query rows, 512 past
+    tokens: the products are counted by the bytes they read), against torch."""
     KV, rep, hd, past = 8, 4, 128, 512
     rng = np.random.default_rng(1)
-    q, k = rng.normal(size=(1, 1, KV * rep, hd)), rng.normal(size=(past, 1, KV, hd))
+    q, k = rng.normal(size=(1, 1, KV * rep, hd)), rng.normal(size=(1, KV, past, hd))
     cx = lm.Graph()
     q5 = cx.tensor(q.shape).set(q).reshape(1, 1, KV, rep, hd).permute(0, 2, 3, 1, 4)
-    scores = (q5 @ cx.tensor(k.shape).set(k).permute(1, 2, 3, 0).unsqueeze(2)).retrieve()
+    scores = (q5 @ cx.tensor(k.shape).set(k).mT.unsqueeze(2)).retrieve()
     cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
     cx.execute()
     assert lm._core.blas_products(cx._core) == [dict(batches=KV, m=rep, n=past, k=hd)]
     tq = torch.tensor(q).reshape(1, 1, KV, rep, hd).permute(0, 2, 3, 1, 4)
-    want = tq @ torch.tensor(k).permute(1, 2, 3, 0).unsqueeze(2)
+    want = tq @ torch.tensor(k).mT.unsqueeze(2)
     np.testing.assert_allclose(scores.numpy(), want.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kv, rep, past", [(8, 4, 512), (4, 1, 1031), (2, 8, 2049)])
+def test_attention_over_a_position_major_cache_matches_torch(kv: int, rep: int, past: int) -> None:
+    """Decode attention over a KV cache laid out (past, batch, kv heads, head
+    dim), as the models keep it: each kv head's keys are one short piece per
+    position, so these few-row products walk the cache position by position
+    over the cores (lm_interleaved_products) instead of head by head. The
+    scores, and the weights (narrowed to the past, as the models do) times
+    the values, against torch in float64; odd lengths split unevenly."""
+    hd = 128
+    rng = np.random.default_rng(past)
+    q, k = rng.normal(size=(1, 1, kv * rep, hd)), rng.normal(size=(past, 1, kv, hd))
+    w, v = rng.uniform(size=(1, kv, rep, 1, past + 1)), rng.normal(size=(past, 1, kv, hd))
+    cx = lm.Graph()
+    q5 = cx.tensor(q.shape).set(q).reshape(1, 1, kv, rep, hd).permute(0, 2, 3, 1, 4)
+    scores = (q5 @ cx.tensor(k.shape).set(k).permute(1, 2, 3, 0).unsqueeze(2)).retrieve()
+    v5 = cx.tensor(v.shape).set(v).permute(1, 2, 0, 3).unsqueeze(2)
+    out = (cx.tensor(w.shape).set(w).narrow(-1, 0, past) @ v5).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    cx.execute()
+    assert lm._core.blas_products(cx._core) == [dict(batches=kv, m=rep, n=past, k=hd),
+                                                dict(batches=kv, m=rep, n=hd, k=past)]
+    tq = torch.tensor(q).reshape(1, 1, kv, rep, hd).permute(0, 2, 3, 1, 4)
+    want_scores = tq @ torch.tensor(k).permute(1, 2, 3, 0).unsqueeze(2)
+    want_out = torch.tensor(w)[..., :past] @ torch.tensor(v).permute(1, 2, 0, 3).unsqueeze(2)
+    np.testing.assert_allclose(scores.numpy(), want_scores.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(out.numpy(), want_out.numpy(), rtol=1e-4, atol=1e-4)

@@ -8,6 +8,7 @@
 
 #include "compiler/c_family.h"
 #include "core/quant.h"
+#include "cpu/c_float_products.h"
 #include "cpu/c_products.h"
 #include "cpu/q4_0x8.h"
 
@@ -98,51 +99,6 @@ const char* kQuantHalf = R"(static inline float lm_half(const uint8_t* p) { /* o
 #else
   return lm_half_bits(h);
 #endif
-}
-)";
-
-// Matrix-vector products (decode steps: one activation row), printed into
-// every library with a float product and called by CPUProgram instead of
-// sgemv, which streams the weight on one core: here the outputs are split
-// over the cores, so both cores' memory bandwidth is used.
-const char* kMatvecPrelude = R"(
-/* x (stride incx) . w, k long. */
-static inline float lm_dot_row(const float* x, int64_t incx, const float* w, int64_t k) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t t = 0;
-  if (incx == 1) {
-    for (; t + 8 <= k; t += 8) {
-      #pragma omp simd
-      for (int l = 0; l < 8; ++l) acc[l] += x[t + l] * w[t + l];
-    }
-  }
-  float sum = 0.0f;
-  for (; t < k; ++t) sum += x[t * incx] * w[t];
-  for (int l = 0; l < 8; ++l) sum += acc[l];
-  return sum;
-}
-/* y[j0, j0 + 256) for b read row-major (b[k * ldb + n]). */
-static inline void lm_matvec_cols(float* y, const float* x, int64_t incx, const float* b, int64_t n,
-                                  int64_t k, int64_t ldb, int64_t j0) {
-  const int64_t j1 = j0 + 256 < n ? j0 + 256 : n;
-  float acc[256];
-  for (int64_t j = 0; j < 256; ++j) acc[j] = 0.0f;
-  for (int64_t t = 0; t < k; ++t) {
-    const float xv = x[t * incx];
-    const float* row = b + t * ldb;
-    #pragma omp simd
-    for (int64_t j = j0; j < j1; ++j) acc[j - j0] += xv * row[j];
-  }
-  for (int64_t j = j0; j < j1; ++j) y[j] = acc[j - j0];
-}
-/* y[n] = sum_k x[k * incx] * B(k, n); B(k, n) is b[n * ldb + k] when trans
-   (a Linear's weight read as W^T) else b[k * ldb + n]. */
-void lm_matvec(float* y, const float* x, int64_t incx, const float* b, int64_t n, int64_t k,
-               int64_t ldb, int trans) {
-  if (trans)
-    LM_FOR(n * k > 16384, j, n, y[j] = lm_dot_row(x, incx, b + j * ldb, k));
-  else
-    LM_FOR(n * k > 16384, q, (n + 255) / 256, lm_matvec_cols(y, x, incx, b, n, k, ldb, 256 * q));
 }
 )";
 
@@ -336,7 +292,7 @@ CSource print_c(const std::vector<Kernel>& kernels) {
   }
   for (const Kernel& k : kernels) {
     if (k.matmul && !compact_product(k)) {
-      os << kMatvecPrelude;
+      os << kFloatProducts;
       break;
     }
   }

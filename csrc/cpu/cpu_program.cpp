@@ -28,6 +28,7 @@ std::shared_ptr<CPUProgram> CPUProgram::compile(const Graph& g) {
   p->dims_ = src.dims;
   p->library_ = build_c_library(src.code);
   p->matvec_ = reinterpret_cast<MatvecFn>(p->library_->find("lm_matvec"));
+  p->interleaved_ = reinterpret_cast<InterleavedFn>(p->library_->find("lm_interleaved_products"));
   // LUMINAL_REPACK=0: no repacked copies (less memory, slower Q4_0 decode).
   const char* repack = std::getenv("LUMINAL_REPACK");
   if (!repack || std::string(repack) != "0") {
@@ -157,6 +158,19 @@ const float* CPUProgram::packed_weight(const Graph& g, Packed& p, const float* c
   return p.data.empty() ? nullptr : p.data.data();
 }
 
+namespace {
+
+// Whether B's batch dims step inside its rows (a KV cache's heads, laid out
+// (position, heads, head dim)): the matrices interleave in memory.
+bool interleaved(const BlasProduct& p) {
+  if (p.batches < 2) return false;
+  for (int64_t stride : p.b_strides)
+    if (stride > 0 && stride < p.b.ld) return true;
+  return false;
+}
+
+}  // namespace
+
 bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* a,
                           const float* b, float* c) const {
   SgemmFn sgemm = blas_sgemm();
@@ -175,7 +189,19 @@ bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* 
   // decode attention splits from 512 past tokens on, not at 256).
   constexpr int64_t kSplitWork = int64_t(1) << 22;
   const int64_t split = std::min<int64_t>(workers, batches);
-  const bool split_batches = split > 1 && batches * std::max<int64_t>(M, 8) * N * K >= kSplitWork;
+  const bool memory_bound = batches * std::max<int64_t>(M, 8) * N * K >= kSplitWork;
+  // Few rows over matrices that interleave (decode attention over a KV
+  // cache): position by position, see lm_interleaved_products. The values'
+  // sums (batches x m x n per core) stay in cache.
+  constexpr int64_t kMaxInterleavedSums = int64_t(1) << 16;
+  if (interleaved_ && memory_bound && M <= 8 && !ma.trans && interleaved(*p) &&
+      (mb.trans || batches * M * N <= kMaxInterleavedSums)) {
+    std::vector<int64_t> a_off(static_cast<size_t>(batches)), b_off(static_cast<size_t>(batches));
+    for (int64_t t = 0; t < batches; ++t) std::tie(a_off[size_t(t)], b_off[size_t(t)]) = p->offsets(t);
+    interleaved_(c, a, ma.ld, a_off.data(), b, mb.ld, b_off.data(), mb.trans, batches, M, N, K);
+    return true;
+  }
+  const bool split_batches = split > 1 && memory_bound;
   // One-row products this big run lm_matvec on all cores (sgemv uses one),
   // unless the batch is already split over the cores.
   constexpr int64_t kParallelMatvec = int64_t(1) << 14;

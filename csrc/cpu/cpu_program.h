@@ -71,6 +71,12 @@ class CPUProgram : public Program {
   using MatvecFn = void (*)(float*, const float*, int64_t, const float*, int64_t, int64_t,
                             int64_t, int);
   MatvecFn matvec_ = nullptr;
+  // The library's lm_interleaved_products: few-row products whose B matrices
+  // interleave (decode attention over a KV cache), position by position.
+  using InterleavedFn = void (*)(float*, const float*, int64_t, const int64_t*, const float*,
+                                 int64_t, const int64_t*, int, int64_t, int64_t, int64_t,
+                                 int64_t);
+  InterleavedFn interleaved_ = nullptr;
   RunPlan plan_;
   std::vector<Step> steps_;
   std::vector<Kernel> kernels_;
