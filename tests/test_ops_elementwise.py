@@ -63,6 +63,50 @@ def test_exp_overflow_and_underflow(backend):
     check(backend, [], torch.exp, lambda t: t.exp(), data=[x], atol=0, rtol=2e-5)
 
 
+def test_exp2_at_the_edges_of_the_float_range(backend):
+    """exp2 where the result is subnormal, rounds to 0 or overflows, each
+    lane beside ordinary ones in the same vector (the compiled CPU kernels
+    compute such lanes apart from glibc's vector exp2f): within 4 ulp of the
+    float64 value (1 where it is subnormal), zero exactly where it rounds to
+    0, infinities exact, NaN kept (either sign)."""
+    edges = [-np.inf, -1e30, -1000, -200, -151, -150.5, -150, -149.5, -149, -148.3, -140, -127,
+             -126.5, -126, -125.9, -125, -64.5, 0, 100, 127.9, 128, 200, np.inf, np.nan, -np.nan]
+    x = np.array([v for e in edges for v in (e, -1.0, 0.5, e, 3.25)] * 2, dtype=np.float32)
+    cx = lm.Graph()
+    y = cx.tensor(x.shape).set(x).exp2().retrieve()
+    backend.run(cx)
+    with np.errstate(over="ignore"):  # exp2(200) and up: inf, as wanted
+        want = np.exp2(x.astype(np.float64)).astype(np.float32)
+    got = y.numpy()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    finite = ~np.isnan(want)
+    np.testing.assert_array_equal(got[finite] == 0, want[finite] == 0)
+    np.testing.assert_array_equal(got[np.isinf(want)], want[np.isinf(want)])
+    subnormal = finite & (want < np.finfo(np.float32).tiny)
+    np.testing.assert_array_max_ulp(got[subnormal], want[subnormal], maxulp=1)
+    np.testing.assert_array_max_ulp(got[finite], want[finite], maxulp=4)
+
+
+def test_log2_at_the_edges_of_the_float_range(backend):
+    """log2 of 0 (either sign), negatives, subnormals, the least and largest
+    floats, inf and NaN, each beside ordinary lanes in the same vector (the
+    compiled CPU kernels answer the special ones apart from glibc's vector
+    log2f): -inf, NaN and inf exact, the rest within 4 ulp."""
+    edges = [0.0, -0.0, -1.0, -np.inf, 1e-45, 1e-40, 1.17549435e-38, 1e-30, 0.75, 1.0, 3e38,
+             np.finfo(np.float32).max, np.inf, np.nan, -np.nan]
+    x = np.array([v for e in edges for v in (e, 2.0, 0.3, e, 7.5)] * 2, dtype=np.float32)
+    cx = lm.Graph()
+    y = cx.tensor(x.shape).set(x).log2().retrieve()
+    backend.run(cx)
+    with np.errstate(divide="ignore", invalid="ignore"):  # log2(0), log2(-1): as wanted
+        want = np.log2(x.astype(np.float64)).astype(np.float32)
+    got = y.numpy()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
+    np.testing.assert_array_max_ulp(got[finite], want[finite], maxulp=4)
+
+
 # ---------------------------------------------------------------- binary arithmetic
 
 def _away_from_zero(shape, seed):

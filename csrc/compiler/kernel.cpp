@@ -143,6 +143,10 @@ class KernelBuilder {
     Expr valid = v.valid_expr(idx);
     Expr p = v.index_expr(idx);
     const Node& src = g_.node(e.node);
+    // Never valid (the far side of a pad or of a stack): 0, without computing
+    // the source (a row reduction there would loop for nothing).
+    if (valid.is_const() && valid.value() == 0)
+      return push({.kind = KValue::Kind::Literal, .literal = 0.0});
     Expr inner_need = logical_and(need, valid);
     int x;
     if (src.op == Op::Constant)
@@ -277,6 +281,9 @@ std::vector<bool> materialized_nodes(const Graph& g, const std::vector<bool>& ne
   std::vector<bool> out(g.node_slots(), false);
   std::vector<int64_t> size(g.node_slots(), 0);  // ops inlined when this node is read
   std::vector<bool> reduces(g.node_slots(), false);  // a reduction is inlined with it
+  // Computed from row reductions and constants alone (softmax's shift): one
+  // value per row, which a row form kernel computes once, before the row.
+  std::vector<bool> row_value(g.node_slots(), false);
   // The stored buffers an inlined node reads (up to kFewLeaves + 1 of them).
   constexpr size_t kFewLeaves = 3;
   std::vector<std::vector<NodeId>> leaves(g.node_slots());
@@ -306,7 +313,15 @@ std::vector<bool> materialized_nodes(const Graph& g, const std::vector<bool>& ne
     // for its readers it costs like a stored value.
     bool row_reduction = is_reduce(n.op) && size_t(n.axis) + 1 == n.inputs[0].view.rank() &&
                          !gemm[id] && !unrolled_length(n);
-    size[id] = row_reduction ? 1 : own;
+    bool from_rows = !is_reduce(n.op) || unrolled_length(n), any_row = false;
+    for (const Edge& e : n.inputs) {
+      any_row = any_row || (!out[e.node] && row_value[e.node]);
+      from_rows = from_rows && ((!out[e.node] && row_value[e.node]) ||
+                                g.node(e.node).op == Op::Constant);
+    }
+    from_rows = from_rows && any_row;
+    row_value[id] = row_reduction || from_rows;
+    size[id] = row_value[id] ? 1 : own;
     bool shared = readers[id] > 1 || broadcast_read[id];
     // A reduction over the last axis may fuse into its elementwise readers
     // as a row reduction; the kernel builder stores it when it cannot.

@@ -61,6 +61,41 @@ float exp2f(float);
 float log2f(float);
 #pragma omp declare simd notinbranch
 float sinf(float);
+/* Its exp2f leaves the fast path for a whole vector when one lane is below
+   -126 (3-10 ns an element instead of 0.4): a causal mask's -inf scores are
+   half a softmax's. Below -150 (and -inf) the answer is 0: the lane is
+   clamped and its result scaled by 0 (a product that underflows is slow
+   too). In [-150, -126) the result is subnormal: 2^64 times it, scaled back.
+   The clamp is an integer min, not a select: gcc's PRE turns exp2f of a
+   select against a constant back into exp2f of the unclamped value. */
+static inline float lm_exp2f(float x) {
+  uint32_t bits;
+  __builtin_memcpy(&bits, &x, 4);
+  const uint32_t below = 0xC3160000u; /* -150.0f; larger bits are further below (and -inf) */
+  bits = bits < below ? bits : below;
+  float clamped;
+  __builtin_memcpy(&clamped, &bits, 4);
+  const float low = (float)(clamped < -126.0f);
+  const float scale = x < -150.0f ? 0.0f : 1.0f - low + 0x1p-64f * low;
+  const float r = exp2f(clamped + 64.0f * low) * scale;
+  return x == x ? r : x; /* a NaN stays NaN */
+}
+#define exp2f lm_exp2f
+/* Likewise its log2f, for a lane at 0 (a boolean mask's log2(0) = -inf),
+   below 0, inf or NaN (subnormals are on its fast path): each lane reads a
+   positive finite float (an integer clamp), and those get their answer
+   apart. */
+static inline float lm_log2f(float x) {
+  uint32_t bits;
+  __builtin_memcpy(&bits, &x, 4);
+  bits = bits > 1u ? bits : 1u;                   /* +0 up to the least subnormal */
+  bits = bits < 0x7F7FFFFFu ? bits : 0x7F7FFFFFu; /* negatives, inf, NaN: down to FLT_MAX */
+  float clamped;
+  __builtin_memcpy(&clamped, &bits, 4);
+  const float r = log2f(clamped);
+  return x > 0.0f ? (x < INFINITY ? r : x) : (x == 0.0f ? -INFINITY : NAN);
+}
+#define log2f lm_log2f
 #endif
 )";
 
@@ -157,6 +192,11 @@ void print_outer_loop(const std::string& head, const OuterLoop& loop, std::ostri
   out << "  } else {\n    " << name << "(out, in, dims, 0, count);\n  }\n";
 }
 
+bool positive(const Expr& length) {
+  std::optional<int64_t> c = length.as_const();
+  return c && *c > 0;
+}
+
 // A row form kernel: per row, its row reductions (rv0, rv1, ...), then the
 // row's elements. Sums accumulate in double (SIMD lanes reorder them
 // harmlessly); a max keeps a NaN flag, since a vector max drops NaNs.
@@ -166,31 +206,38 @@ OuterLoop row_form_loop(const Kernel& k) {
                   c_expr(product(rows_shape)), "", product(k.shape)};
   for (const RowReduction& rr : k.row_reductions) outer.work = outer.work + product(rows_shape) * rr.length;
   std::ostringstream loop;
+  // What does not vary along a loop is computed once, before it; a loop of
+  // symbolic length sits in a block entered only when it runs, since those
+  // values' loads may be past a buffer when it is empty.
   for (size_t q = 0; q < k.row_reductions.size(); ++q) {
     const RowReduction& rr = k.row_reductions[q];
     std::string acc = "acc" + std::to_string(q), nan = "nan" + std::to_string(q);
     bool is_max = rr.op == Op::MaxReduce;
-    if (is_max) {
+    if (is_max)
       loop << "    float " << acc << " = -INFINITY;\n    int " << nan << " = 0;\n";
-      loop << "    #pragma omp simd reduction(max:" << acc << ") reduction(|:" << nan << ")\n";
-    } else {
+    else
       loop << "    double " << acc << " = 0.0;\n";
+    const std::string length = c_expr(rr.length);
+    loop << (positive(rr.length) ? "    {\n" : "    if (" + length + " > 0) {\n");
+    std::ostringstream steps;
+    Hoist hoist{loop, "    ", Kernel::kReduceVar};
+    std::string v =
+        print_values(rr.body, k, steps, "      ", "w" + std::to_string(q) + "_", rr.result, &hoist);
+    if (is_max)
+      loop << "    #pragma omp simd reduction(max:" << acc << ") reduction(|:" << nan << ")\n";
+    else
       loop << "    #pragma omp simd reduction(+:" << acc << ")\n";
-    }
-    loop << "    for (int64_t r = 0; r < " << c_expr(rr.length) << "; ++r) {\n";
-    std::string v = print_values(rr.body, k, loop, "      ", "w" + std::to_string(q) + "_", rr.result);
+    loop << "    for (int64_t r = 0; r < " << length << "; ++r) {\n" << steps.str();
     if (is_max)
       loop << "      " << nan << " |= " << v << " != " << v << ";\n      " << acc << " = " << v
            << " > " << acc << " ? " << v << " : " << acc << ";\n";
     else
       loop << "      " << acc << " += (double)" << v << ";\n";
-    loop << "    }\n";
+    loop << "    }\n    }\n";
     loop << "    const float rv" << q << " = " << (is_max ? nan + " ? NAN : " + acc : "(float)" + acc)
          << ";\n";
   }
-  // What does not vary along the row is computed once, before its loop;
-  // an empty row must not reach those loads (their index may be past a buffer).
-  if (!k.row_length.as_const()) loop << "    if (cols <= 0) continue;\n";
+  if (!positive(k.row_length)) loop << "    if (cols <= 0) continue;\n";
   std::ostringstream columns;
   Hoist hoist{loop, "    ", Kernel::kColVar};
   std::string result = print_values(k.body, k, columns, "      ", "v", -1, &hoist);

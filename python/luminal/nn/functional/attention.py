@@ -18,20 +18,21 @@ from typing import TYPE_CHECKING
 from luminal._core import Expr, ShapeError
 from luminal._shape import fmt_shape
 from luminal.hl_ops import creation
-from luminal.hl_ops.binary import select
+from luminal.hl_ops.binary import maximum
 
 if TYPE_CHECKING:
     from luminal.tensor import Tensor
 
 __all__ = ["scaled_dot_product_attention"]
 
-INF = float("inf")
+FLT_MAX = 3.4028234663852886e38  # the largest float32
 
 
 def _safe_softmax(scores: Tensor) -> Tensor:
     """softmax over the last dim; 0 (not NaN) for rows of all -inf."""
-    m = scores.amax(-1, keepdim=True)
-    shift = select((m < INF) * (m > -INF), m)  # the max where finite, else 0
+    # A row of all -inf is shifted by the lowest float instead of its max, so
+    # its exps are exp(-inf) = 0, not NaN; a +inf max still makes its row NaN.
+    shift = maximum(scores.amax(-1, keepdim=True), -FLT_MAX)
     e = (scores - shift).exp()
     denom = e.sum(-1, keepdim=True)  # >= 1 unless the row is all -inf (then 0)
     return e / (denom + (denom < 0.5))
