@@ -257,6 +257,17 @@ def make_cases(quick: bool) -> list[Case]:
             flops=4.0 * heads * past * hd,
         ))
 
+    # Causal self-attention over a prompt (prefill): scores, the causal mask,
+    # softmax (-inf in half its scores) and the values product.
+    heads, seq, hd = (4, 256, 64) if quick else (16, 1024, 64)
+    cases.append(Case(
+        f"causal attention {heads}x{seq}x{hd}", [rand(rng, 1, heads, seq, hd) for _ in range(3)],
+        lambda cx, d: LF.scaled_dot_product_attention(
+            *(cx.tensor(a.shape, name=f"x{i}").set(a) for i, a in enumerate(d)), is_causal=True),
+        lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True),
+        flops=4.0 * heads * seq * seq * hd,
+    ))
+
     seq, d_model, heads = (32, 256, 4) if quick else (128, 1024, 16)
     torch.manual_seed(0)
     tlayer = torch.nn.TransformerEncoderLayer(d_model, heads, dim_feedforward=4 * d_model, dropout=0.0,

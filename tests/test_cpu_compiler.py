@@ -97,6 +97,25 @@ def test_row_form_reads_per_row_values_before_the_column_loop(length) -> None:
         np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("length", [100, "n"])
+def test_softmax_computes_each_exp_once(length) -> None:
+    """softmax's kernel sums exp(x - max) over the row, then divides the same
+    exps: the sum's loop stores them in the output row and the row's loop
+    reads them back, instead of computing every exp twice."""
+    cx, (x,), y = compiled(lambda x: x.softmax(-1), (32, length))
+    (kernel,) = [k for k in kernel_functions(cx) if "c < cols" in k]
+    assert kernel.count("exp2f(") == 1 and "out[row * cols + r] =" in kernel
+    rng = np.random.default_rng(5)
+    for n in [100] if length == 100 else [100, 0, 19]:
+        data = rng.normal(0, 3, (32, n)).astype(np.float32)
+        x.set(data)
+        if length == "n":
+            cx.set_dim("n", n)
+        cx.execute()
+        want = torch.from_numpy(data).double().softmax(-1).float().numpy()
+        np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-7)
+
+
 def test_mlp_and_attention_kernel_counts() -> None:
     rng = np.random.default_rng(2)
     cx = lm.Graph()

@@ -198,7 +198,7 @@ std::string c_expr(const Expr& e) {
 
 std::string print_values(const std::vector<KValue>& body, const Kernel& k, std::ostringstream& os,
                          const std::string& indent, const std::string& prefix, int result,
-                         const Hoist* hoist) {
+                         const Hoist* hoist, const Given* given) {
   std::vector<std::string> names;
   std::vector<bool> varies(body.size(), true);
   for (size_t j = 0; j < body.size(); ++j) {
@@ -207,13 +207,15 @@ std::string print_values(const std::vector<KValue>& body, const Kernel& k, std::
     if (hoist) {
       auto uses = [&](const Expr& e) { return e.vars().count(hoist->var) > 0; };
       const bool operands = v.kind != KValue::Kind::RowValue;  // a RowValue's `a` names a reduction
-      varies[j] = uses(v.index) || uses(v.valid) || uses(v.dim) ||
+      varies[j] = (given && given->value == int(j)) || uses(v.index) || uses(v.valid) || uses(v.dim) ||
                   (operands && v.a >= 0 && varies[size_t(v.a)]) ||
                   (operands && v.b >= 0 && varies[size_t(v.b)]);
     }
+    const std::string expr = given && given->value == int(j)
+                                 ? given->expr
+                                 : value_expr(v, names, k.input_formats);
     (varies[j] ? os : hoist->os) << (varies[j] ? indent : hoist->indent) << "const float "
-                                 << names.back() << " = "
-                                 << value_expr(v, names, k.input_formats) << ";\n";
+                                 << names.back() << " = " << expr << ";\n";
   }
   return names[result < 0 ? names.size() - 1 : size_t(result)];
 }

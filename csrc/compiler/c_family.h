@@ -44,11 +44,19 @@ struct Hoist {
   std::string var;
 };
 
+// A value print_values reads instead of computing: `value` of the body is
+// `expr` (an element a loop before stored).
+struct Given {
+  int value = -1;
+  std::string expr;
+};
+
 // Statements `const float <prefix><j> = ...;` for `body`; returns the name of
 // value `result` (default: the last). Quantized loads call lm_load_<format>.
 std::string print_values(const std::vector<KValue>& body, const Kernel& k, std::ostringstream& os,
                          const std::string& indent, const std::string& prefix = "v",
-                         int result = -1, const Hoist* hoist = nullptr);
+                         int result = -1, const Hoist* hoist = nullptr,
+                         const Given* given = nullptr);
 
 // Every dim the kernels read, sorted: the order of the dims argument.
 std::vector<std::string> kernel_dims(const std::vector<Kernel>& kernels);

@@ -192,6 +192,56 @@ void print_outer_loop(const std::string& head, const OuterLoop& loop, std::ostri
   out << "  } else {\n    " << name << "(out, in, dims, 0, count);\n  }\n";
 }
 
+// Whether column value `j` of the kernel's body computes what value `i` of
+// row reduction `rr` computes at the same position (r in place of c).
+bool same_value(const Kernel& k, int j, const RowReduction& rr, int i, const Expr& r) {
+  const KValue &v = k.body[size_t(j)], &w = rr.body[size_t(i)];
+  if (v.kind != w.kind || v.op != w.op || v.buffer != w.buffer || !(v.dim == w.dim) ||
+      !(v.literal == w.literal || (v.literal != v.literal && w.literal != w.literal)) ||
+      !(substitute(v.index, Kernel::kColVar, r) == w.index) ||
+      !(substitute(v.valid, Kernel::kColVar, r) == w.valid))
+    return false;
+  if (v.kind == KValue::Kind::RowValue) return v.a == w.a;
+  return (v.a < 0) == (w.a < 0) && (v.b < 0) == (w.b < 0) &&
+         (v.a < 0 || same_value(k, v.a, rr, w.a, r)) && (v.b < 0 || same_value(k, v.b, rr, w.b, r));
+}
+
+// A transcendental (exp2, log2, sin) the column body computes again, as some
+// row reduction computed it over the same row: softmax's exp, for its sum
+// and its output. That reduction stores it in the output row, and the
+// column loop reads it back (an exp costs more than a store and a load from
+// L1). {reduction, its value, the column value}, or nothing.
+struct SharedValue {
+  size_t reduction;
+  int reduced, column;
+};
+std::optional<SharedValue> shared_value(const Kernel& k) {
+  auto costly = [](const std::vector<KValue>& body, int j) {
+    std::vector<int> todo = {j};
+    while (!todo.empty()) {
+      const KValue& v = body[size_t(todo.back())];
+      todo.pop_back();
+      if (v.kind == KValue::Kind::Unary && (v.op == Op::Exp2 || v.op == Op::Log2 || v.op == Op::Sin))
+        return true;
+      if (v.kind == KValue::Kind::RowValue) continue;
+      if (v.a >= 0) todo.push_back(v.a);
+      if (v.b >= 0) todo.push_back(v.b);
+    }
+    return false;
+  };
+  for (int j = int(k.body.size()) - 1; j >= 0; --j) {
+    if (!costly(k.body, j)) continue;
+    for (size_t q = 0; q < k.row_reductions.size(); ++q) {
+      const RowReduction& rr = k.row_reductions[q];
+      if (!(rr.length == k.row_length)) continue;
+      const Expr r = loop_var(Kernel::kReduceVar, rr.length);
+      for (int i = int(rr.body.size()) - 1; i >= 0; --i)
+        if (same_value(k, j, rr, i, r)) return SharedValue{q, i, j};
+    }
+  }
+  return std::nullopt;
+}
+
 bool positive(const Expr& length) {
   std::optional<int64_t> c = length.as_const();
   return c && *c > 0;
@@ -209,6 +259,7 @@ OuterLoop row_form_loop(const Kernel& k) {
   // What does not vary along a loop is computed once, before it; a loop of
   // symbolic length sits in a block entered only when it runs, since those
   // values' loads may be past a buffer when it is empty.
+  const std::optional<SharedValue> shared = shared_value(k);
   for (size_t q = 0; q < k.row_reductions.size(); ++q) {
     const RowReduction& rr = k.row_reductions[q];
     std::string acc = "acc" + std::to_string(q), nan = "nan" + std::to_string(q);
@@ -233,6 +284,8 @@ OuterLoop row_form_loop(const Kernel& k) {
            << " > " << acc << " ? " << v << " : " << acc << ";\n";
     else
       loop << "      " << acc << " += (double)" << v << ";\n";
+    if (shared && shared->reduction == q)
+      loop << "      out[row * cols + r] = w" << q << "_" << shared->reduced << ";\n";
     loop << "    }\n    }\n";
     loop << "    const float rv" << q << " = " << (is_max ? nan + " ? NAN : " + acc : "(float)" + acc)
          << ";\n";
@@ -240,7 +293,8 @@ OuterLoop row_form_loop(const Kernel& k) {
   if (!positive(k.row_length)) loop << "    if (cols <= 0) continue;\n";
   std::ostringstream columns;
   Hoist hoist{loop, "    ", Kernel::kColVar};
-  std::string result = print_values(k.body, k, columns, "      ", "v", -1, &hoist);
+  Given given{shared ? shared->column : -1, "out[row * cols + c]"};
+  std::string result = print_values(k.body, k, columns, "      ", "v", -1, &hoist, &given);
   loop << "    #pragma omp simd\n";
   loop << "    for (int64_t c = 0; c < cols; ++c) {\n" << columns.str();
   loop << "      out[row * cols + c] = " << result << ";\n    }\n";
