@@ -59,37 +59,32 @@ void lm_matvec(float* y, const float* x, int64_t incx, const float* b, int64_t n
    position), else b[b_off[t] + k * ldb + n] (values: each position's row
    added in, weighted). */
 #define LM_AHEAD 4 /* measured: 4 and 16 alike, both well ahead of no prefetch */
-static void lm_interleaved_dots(float* c, const float* a, int64_t lda, const int64_t* a_off,
-                                const float* b, int64_t ldb, const int64_t* b_off, int64_t batches,
-                                int64_t m, int64_t n, int64_t k, int64_t j0, int64_t j1) {
-  for (int64_t j = j0; j < j1; ++j)
-    for (int64_t t = 0; t < batches; ++t) {
-      const float* bj = b + b_off[t] + j * ldb;
-      if (j + LM_AHEAD < j1)
-        for (int64_t q = 0; q < k; q += 16) __builtin_prefetch(bj + LM_AHEAD * ldb + q);
-      for (int64_t r = 0; r < m; ++r) {
-        const float* ar = a + a_off[t] + r * lda;
-        float s = 0.0f;
-        #pragma omp simd reduction(+:s)
-        for (int64_t q = 0; q < k; ++q) s += ar[q] * bj[q];
-        c[(t * m + r) * n + j] = s;
-      }
-    }
-}
-/* c (zeroed, batches x m x n) += the terms of positions [p0, p1). */
-static void lm_interleaved_axpys(float* c, const float* a, int64_t lda, const int64_t* a_off,
-                                 const float* b, int64_t ldb, const int64_t* b_off, int64_t batches,
-                                 int64_t m, int64_t n, int64_t p0, int64_t p1) {
+/* Positions [p0, p1) of every B_t, in memory order: a dot product per row of
+   A (b_trans: C's column p), or the position's row added to C's rows,
+   weighted (c zeroed before). */
+static void lm_interleaved_part(float* c, const float* a, int64_t lda, const int64_t* a_off,
+                                const float* b, int64_t ldb, const int64_t* b_off, int b_trans,
+                                int64_t batches, int64_t m, int64_t n, int64_t k, int64_t p0,
+                                int64_t p1) {
+  const int64_t row = b_trans ? k : n; /* a position's piece of one B_t */
   for (int64_t p = p0; p < p1; ++p)
     for (int64_t t = 0; t < batches; ++t) {
       const float* bp = b + b_off[t] + p * ldb;
       if (p + LM_AHEAD < p1)
-        for (int64_t q = 0; q < n; q += 16) __builtin_prefetch(bp + LM_AHEAD * ldb + q);
+        for (int64_t q = 0; q < row; q += 16) __builtin_prefetch(bp + LM_AHEAD * ldb + q);
       for (int64_t r = 0; r < m; ++r) {
-        const float w = a[a_off[t] + r * lda + p];
-        float* cr = c + (t * m + r) * n;
-        #pragma omp simd
-        for (int64_t q = 0; q < n; ++q) cr[q] += w * bp[q];
+        if (b_trans) {
+          const float* ar = a + a_off[t] + r * lda;
+          float s = 0.0f;
+          #pragma omp simd reduction(+:s)
+          for (int64_t q = 0; q < k; ++q) s += ar[q] * bp[q];
+          c[(t * m + r) * n + p] = s;
+        } else {
+          const float w = a[a_off[t] + r * lda + p];
+          float* cr = c + (t * m + r) * n;
+          #pragma omp simd
+          for (int64_t q = 0; q < n; ++q) cr[q] += w * bp[q];
+        }
       }
     }
 }
@@ -100,13 +95,13 @@ void lm_interleaved_products(float* c, const float* a, int64_t lda, const int64_
   const int par = size * k > 16384;
   if (b_trans) {
     if (!par) {
-      lm_interleaved_dots(c, a, lda, a_off, b, ldb, b_off, batches, m, n, k, 0, n);
+      lm_interleaved_part(c, a, lda, a_off, b, ldb, b_off, 1, batches, m, n, k, 0, n);
       return;
     }
     #pragma omp parallel
     {
       LM_SHARE(n, lo, hi);
-      lm_interleaved_dots(c, a, lda, a_off, b, ldb, b_off, batches, m, n, k, lo, hi);
+      lm_interleaved_part(c, a, lda, a_off, b, ldb, b_off, 1, batches, m, n, k, lo, hi);
     }
     return;
   }
@@ -124,14 +119,14 @@ void lm_interleaved_products(float* c, const float* a, int64_t lda, const int64_
       }
       if (parts) {
         LM_SHARE(k, lo, hi);
-        lm_interleaved_axpys(parts + omp_get_thread_num() * size, a, lda, a_off, b, ldb, b_off,
-                             batches, m, n, lo, hi);
+        lm_interleaved_part(parts + omp_get_thread_num() * size, a, lda, a_off, b, ldb, b_off, 0,
+                            batches, m, n, k, lo, hi);
       }
     }
   }
   for (int64_t i = 0; i < size; ++i) c[i] = 0.0f;
   if (!parts) { /* small, or no memory for the parts: one core */
-    lm_interleaved_axpys(c, a, lda, a_off, b, ldb, b_off, batches, m, n, 0, k);
+    lm_interleaved_part(c, a, lda, a_off, b, ldb, b_off, 0, batches, m, n, k, 0, k);
     return;
   }
   for (int64_t w = 0; w < used; ++w)
