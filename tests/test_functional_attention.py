@@ -90,6 +90,18 @@ def test_nan_score_gives_nan_row(backend):
     check(backend, [], sdpa_t, sdpa, data=data, atol=ATOL, rtol=RTOL)
 
 
+def test_inf_score_gives_nan_row_beside_masked_rows(backend):
+    """A +inf in a float mask makes its row NaN (the max is inf), while a row
+    masked whole gives 0 and the others are untouched, as torch."""
+    data = _qkv()
+    L, S = data[0].shape[-2], data[1].shape[-2]
+    m = np.zeros((L, S), np.float32)
+    m[1, 2] = np.inf
+    m[2, :] = -np.inf
+    check(backend, [], lambda q, k, v, mask: sdpa_t(q, k, v, attn_mask=mask),
+          lambda q, k, v, mask: sdpa(q, k, v, attn_mask=mask), data=data + [m], atol=ATOL, rtol=RTOL)
+
+
 @pytest.mark.parametrize("hq,hkv", [(6, 2), (4, 1), (3, 3)])
 def test_gqa(backend, hq, hkv):
     data = _qkv(hq=hq, hkv=hkv)
