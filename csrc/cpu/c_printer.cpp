@@ -194,16 +194,25 @@ void print_outer_loop(const std::string& head, const OuterLoop& loop, std::ostri
 
 // Whether column value `j` of the kernel's body computes what value `i` of
 // row reduction `rr` computes at the same position (r in place of c).
-bool same_value(const Kernel& k, int j, const RowReduction& rr, int i, const Expr& r) {
+// `memo` (columns x reduction values; -1 unknown) keeps shared operands from
+// being compared again: a DAG's paths can be exponentially many.
+bool same_value(const Kernel& k, int j, const RowReduction& rr, int i, const Expr& r,
+                std::vector<int8_t>& memo) {
+  int8_t& known = memo[size_t(j) * rr.body.size() + size_t(i)];
+  if (known >= 0) return known;
   const KValue &v = k.body[size_t(j)], &w = rr.body[size_t(i)];
-  if (v.kind != w.kind || v.op != w.op || v.buffer != w.buffer || !(v.dim == w.dim) ||
-      !(v.literal == w.literal || (v.literal != v.literal && w.literal != w.literal)) ||
-      !(substitute(v.index, Kernel::kColVar, r) == w.index) ||
-      !(substitute(v.valid, Kernel::kColVar, r) == w.valid))
-    return false;
-  if (v.kind == KValue::Kind::RowValue) return v.a == w.a;
-  return (v.a < 0) == (w.a < 0) && (v.b < 0) == (w.b < 0) &&
-         (v.a < 0 || same_value(k, v.a, rr, w.a, r)) && (v.b < 0 || same_value(k, v.b, rr, w.b, r));
+  bool same = v.kind == w.kind && v.op == w.op && v.buffer == w.buffer && v.dim == w.dim &&
+              (v.literal == w.literal || (v.literal != v.literal && w.literal != w.literal)) &&
+              substitute(v.index, Kernel::kColVar, r) == w.index &&
+              substitute(v.valid, Kernel::kColVar, r) == w.valid;
+  if (same && v.kind == KValue::Kind::RowValue)
+    same = v.a == w.a;
+  else if (same)
+    same = (v.a < 0) == (w.a < 0) && (v.b < 0) == (w.b < 0) &&
+           (v.a < 0 || same_value(k, v.a, rr, w.a, r, memo)) &&
+           (v.b < 0 || same_value(k, v.b, rr, w.b, r, memo));
+  known = int8_t(same);
+  return same;
 }
 
 // A transcendental (exp2, log2, sin) the column body computes again, as some
@@ -216,28 +225,22 @@ struct SharedValue {
   int reduced, column;
 };
 std::optional<SharedValue> shared_value(const Kernel& k) {
-  auto costly = [](const std::vector<KValue>& body, int j) {
-    std::vector<int> todo = {j};
-    while (!todo.empty()) {
-      const KValue& v = body[size_t(todo.back())];
-      todo.pop_back();
-      if (v.kind == KValue::Kind::Unary && (v.op == Op::Exp2 || v.op == Op::Log2 || v.op == Op::Sin))
-        return true;
-      if (v.kind == KValue::Kind::RowValue) continue;
-      if (v.a >= 0) todo.push_back(v.a);
-      if (v.b >= 0) todo.push_back(v.b);
-    }
-    return false;
-  };
-  for (int j = int(k.body.size()) - 1; j >= 0; --j) {
-    if (!costly(k.body, j)) continue;
-    for (size_t q = 0; q < k.row_reductions.size(); ++q) {
-      const RowReduction& rr = k.row_reductions[q];
-      if (!(rr.length == k.row_length)) continue;
-      const Expr r = loop_var(Kernel::kReduceVar, rr.length);
-      for (int i = int(rr.body.size()) - 1; i >= 0; --i)
-        if (same_value(k, j, rr, i, r)) return SharedValue{q, i, j};
-    }
+  std::vector<bool> costly(k.body.size(), false);  // a transcendental inside (operands come first)
+  for (size_t j = 0; j < k.body.size(); ++j) {
+    const KValue& v = k.body[j];
+    if (v.kind == KValue::Kind::RowValue) continue;  // its `a` names a reduction
+    costly[j] = (v.kind == KValue::Kind::Unary &&
+                 (v.op == Op::Exp2 || v.op == Op::Log2 || v.op == Op::Sin)) ||
+                (v.a >= 0 && costly[size_t(v.a)]) || (v.b >= 0 && costly[size_t(v.b)]);
+  }
+  for (size_t q = 0; q < k.row_reductions.size(); ++q) {
+    const RowReduction& rr = k.row_reductions[q];
+    if (!(rr.length == k.row_length)) continue;
+    const Expr r = loop_var(Kernel::kReduceVar, rr.length);
+    std::vector<int8_t> memo(k.body.size() * rr.body.size(), -1);
+    for (int j = int(k.body.size()) - 1; j >= 0; --j)
+      for (int i = int(rr.body.size()) - 1; costly[size_t(j)] && i >= 0; --i)
+        if (same_value(k, j, rr, i, r, memo)) return SharedValue{q, i, j};
   }
   return std::nullopt;
 }
