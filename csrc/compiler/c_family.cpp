@@ -204,16 +204,15 @@ std::string print_values(const std::vector<KValue>& body, const Kernel& k, std::
   for (size_t j = 0; j < body.size(); ++j) {
     const KValue& v = body[j];
     names.push_back(prefix + std::to_string(j));
+    const bool is_given = given && given->value == int(j);
     if (hoist) {
       auto uses = [&](const Expr& e) { return e.vars().count(hoist->var) > 0; };
       const bool operands = v.kind != KValue::Kind::RowValue;  // a RowValue's `a` names a reduction
-      varies[j] = (given && given->value == int(j)) || uses(v.index) || uses(v.valid) || uses(v.dim) ||
+      varies[j] = is_given || uses(v.index) || uses(v.valid) || uses(v.dim) ||
                   (operands && v.a >= 0 && varies[size_t(v.a)]) ||
                   (operands && v.b >= 0 && varies[size_t(v.b)]);
     }
-    const std::string expr = given && given->value == int(j)
-                                 ? given->expr
-                                 : value_expr(v, names, k.input_formats);
+    const std::string expr = is_given ? given->expr : value_expr(v, names, k.input_formats);
     (varies[j] ? os : hoist->os) << (varies[j] ? indent : hoist->indent) << "const float "
                                  << names.back() << " = " << expr << ";\n";
   }

@@ -91,13 +91,9 @@ static void lm_interleaved_part(float* c, const float* a, int64_t lda, const int
 void lm_interleaved_products(float* c, const float* a, int64_t lda, const int64_t* a_off,
                              const float* b, int64_t ldb, const int64_t* b_off, int b_trans,
                              int64_t batches, int64_t m, int64_t n, int64_t k) {
-  const int64_t size = batches * m * n;
-  const int par = size * k > 16384;
+  /* CPUProgram calls this only for products that read megabytes: always
+     worth both cores. */
   if (b_trans) {
-    if (!par) {
-      lm_interleaved_part(c, a, lda, a_off, b, ldb, b_off, 1, batches, m, n, k, 0, n);
-      return;
-    }
     #pragma omp parallel
     {
       LM_SHARE(n, lo, hi);
@@ -107,25 +103,24 @@ void lm_interleaved_products(float* c, const float* a, int64_t lda, const int64_
   }
   /* Each core sums its positions' terms apart; the parts are added in core
      order, so a result does not depend on which core finished first. */
+  const int64_t size = batches * m * n;
   float* parts = 0;
   int64_t used = 1;
-  if (par) {
-    #pragma omp parallel
+  #pragma omp parallel
+  {
+    #pragma omp single
     {
-      #pragma omp single
-      {
-        used = omp_get_num_threads();
-        parts = (float*)calloc((size_t)(used * size), sizeof(float));
-      }
-      if (parts) {
-        LM_SHARE(k, lo, hi);
-        lm_interleaved_part(parts + omp_get_thread_num() * size, a, lda, a_off, b, ldb, b_off, 0,
-                            batches, m, n, k, lo, hi);
-      }
+      used = omp_get_num_threads();
+      parts = (float*)calloc((size_t)(used * size), sizeof(float));
+    }
+    if (parts) {
+      LM_SHARE(k, lo, hi);
+      lm_interleaved_part(parts + omp_get_thread_num() * size, a, lda, a_off, b, ldb, b_off, 0,
+                          batches, m, n, k, lo, hi);
     }
   }
   for (int64_t i = 0; i < size; ++i) c[i] = 0.0f;
-  if (!parts) { /* small, or no memory for the parts: one core */
+  if (!parts) { /* no memory for the parts: one core */
     lm_interleaved_part(c, a, lda, a_off, b, ldb, b_off, 0, batches, m, n, k, 0, k);
     return;
   }
