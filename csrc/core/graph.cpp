@@ -294,6 +294,7 @@ void Graph::execute() {
     program_->run(*this);
   }
   apply_feedback();
+  if (program_) program_->after_feedback(*this);
 }
 
 std::vector<TracedStep> Graph::execute_traced() {

@@ -79,6 +79,12 @@ class Graph {
   // a KV cache's (seq, 1, heads, dim) rows from a (1, seq, heads, dim) node),
   // so no copy kernel makes a node of that shape first.
   void append(HandleId target, HandleId rows, const std::optional<Shape>& rows_shape = std::nullopt);
+  struct Feedback {
+    HandleId target, value;
+    bool append;
+  };
+  // The assigns and appends, in the order they were asked for.
+  const std::vector<Feedback>& feedback() const { return feedback_; }
 
   // ---- running --------------------------------------------------------
   // Runs the compiled program if a backend compiler set one, else the
@@ -127,10 +133,6 @@ class Graph {
   void apply_feedback();
   void check_feedback_target(const char* op, NodeId target) const;
 
-  struct Feedback {
-    HandleId target, value;
-    bool append;
-  };
   std::vector<Feedback> feedback_;
 
   std::vector<Node> nodes_;

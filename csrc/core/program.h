@@ -24,6 +24,9 @@ class Program {
   virtual ~Program() = default;
   // Compute every retrieved output of `g` into its results.
   virtual void run(Graph& g) = 0;
+  // Called by execute() after the graph's assigns and appends reached its
+  // inputs: a backend holding device copies of inputs may adopt the new data.
+  virtual void after_feedback(Graph&) {}
   // run(), also returning every kernel's output in execution order.
   std::vector<TracedStep> run_traced(Graph& g);
   virtual size_t kernel_count() const = 0;

@@ -33,6 +33,7 @@ struct CudaSource {
   std::string code;
   std::vector<CudaKernel> kernels;  // one per kernel, in order (repeats share a name)
   std::vector<std::string> dims;    // the order of the LmDims values every kernel takes
+  bool few_rows = false;            // the few-row product kernels (cuda_few_rows.h) are in code
 };
 
 constexpr int kCudaBlock = 256;  // threads per block, every kernel but short products

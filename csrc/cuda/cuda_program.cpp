@@ -34,15 +34,17 @@ std::shared_ptr<CUDAProgram> CUDAProgram::compile(const Graph& g) {
                            "cuModuleGetFunction");
     return it->second;
   };
+  if (src.few_rows)
+    p->few_rows_ = {function("lm_few_rows_dot"), function("lm_few_rows_columns"), function("lm_few_rows_sum")};
   for (size_t s = 0; s < p->kernels_.size(); ++s) {
     const Kernel& k = p->kernels_[s];
     const CudaKernel& ck = src.kernels[s];
     Step step{function(ck.name), ck.launch, ck.threads, k.output, k.inputs,
               p->plan_.slot[s], k.matmul, ck.name, std::nullopt};
-    // cuBLAS takes float operands only; compact products run their kernel,
-    // or widen W first when A has many rows.
+    // The few-row kernels and cuBLAS take float operands only; compact
+    // products run their kernel, or widen W first when A has many rows.
     for (const std::string& format : k.input_formats)
-      if (!format.empty() || !dev.blas) step.gemm.reset();
+      if (!format.empty()) step.gemm.reset();
     if (!ck.widen.empty() && dev.blas)
       step.widen = Step::Widen{function(ck.widen), *k.matmul, compact_product(k)->k};
     for (NodeId in : k.inputs)
@@ -58,13 +60,7 @@ CUdeviceptr CUDAProgram::resolve_input(const cuda::Api& api, NodeId id,
   const size_t count = host->size(), bytes = count * sizeof(float);
   if (copy.host.lock() == host && copy.uploaded <= count) {
     if (copy.uploaded == count) return copy.buffer.ptr();
-    if (copy.buffer.bytes() < bytes) {  // grown in place (append): double, keep what is there
-      cuda::DeviceBuffer bigger(std::max(bytes, 2 * copy.buffer.bytes()));
-      if (copy.uploaded)
-        cuda::check(api.cuMemcpyDtoD(bigger.ptr(), copy.buffer.ptr(), copy.uploaded * sizeof(float)),
-                    "cuMemcpyDtoD");
-      copy.buffer = std::move(bigger);
-    }
+    reserve(api, copy, count);  // grown in place (append)
   } else {
     copy.host = host;
     copy.uploaded = 0;
@@ -85,6 +81,51 @@ CUdeviceptr CUDAProgram::resolve_input(const cuda::Api& api, NodeId id,
                 "cuMemcpyHtoD");
   copy.uploaded = count;
   return copy.buffer.ptr();
+}
+
+void CUDAProgram::reserve(const cuda::Api& api, InputCopy& copy, size_t count) {
+  const size_t bytes = count * sizeof(float);
+  if (copy.buffer.bytes() >= bytes) return;
+  cuda::DeviceBuffer bigger(std::max(bytes, 2 * copy.buffer.bytes()));
+  if (copy.uploaded)
+    cuda::check(api.cuMemcpyDtoD(bigger.ptr(), copy.buffer.ptr(), copy.uploaded * sizeof(float)),
+                "cuMemcpyDtoD");
+  copy.buffer = std::move(bigger);
+}
+
+// A KV cache's new rows are results the graph appends to its inputs on the
+// host; without this they would go back up with the next run (after a
+// prefill, the whole prompt's keys and values).
+void CUDAProgram::append_on_device(const Graph& g, const cuda::Api& api) {
+  for (const Graph::Feedback& f : g.feedback()) {
+    if (!f.append) continue;
+    const NodeId target = g.node_of(f.target), value = g.node_of(f.value);
+    auto slot = plan_.output_slot.find(value);
+    auto copy_it = inputs_.find(target);
+    if (slot == plan_.output_slot.end() || copy_it == inputs_.end()) continue;
+    InputCopy& copy = copy_it->second;
+    std::shared_ptr<const std::vector<float>> host = copy.host.lock();
+    if (!host || copy.uploaded != host->size()) continue;  // the device copy is not current
+    size_t count = 1;
+    for (int64_t d : shapes_[value]) count *= size_t(d);
+    reserve(api, copy, copy.uploaded + count);
+    if (count)
+      cuda::check(api.cuMemcpyDtoD(copy.buffer.ptr() + copy.uploaded * sizeof(float), slots_[slot->second].ptr(),
+                                   count * sizeof(float)),
+                  "cuMemcpyDtoD");
+    appended_.push_back({target, copy.uploaded + count});
+  }
+}
+
+void CUDAProgram::after_feedback(Graph& g) {
+  for (const auto& [target, count] : appended_) {
+    InputCopy& copy = inputs_[target];
+    const std::shared_ptr<const std::vector<float>>& host = g.input_data().at(target);
+    if (host->size() != count) continue;  // not what was appended: uploaded anew when read
+    copy.host = host;
+    copy.uploaded = count;
+  }
+  appended_.clear();
 }
 
 void CUDAProgram::run(Graph& g) {
@@ -198,14 +239,21 @@ void CUDAProgram::run(Graph& g) {
     results[id] = Buffer{buffer, shapes[id]};
   }
   g.set_results(std::move(results));
+  appended_.clear();
+  if (!trace_) append_on_device(g, api);  // a traced run applies no feedback
   if (profile) print_profile(g, ms_since(run_start), check_ms, times);
 }
 
 bool CUDAProgram::run_gemm(const MatmulPattern& mm, const Graph& g, CUdeviceptr a, CUdeviceptr b,
-                           CUdeviceptr c) const {
+                           CUdeviceptr c) {
   const cuda::Device& dev = cuda::device();
   std::optional<BlasProduct> p = blas_product(mm, g.dims());
   if (!p || p->k == 0) return false;  // k == 0: the kernel writes the zeros
+  if (few_rows_.dot && few_row_product(*p)) {
+    run_few_rows(dev, few_rows_, *p, a, b, c, few_rows_parts_);
+    return true;
+  }
+  if (!dev.blas) return false;
   const int64_t M = p->m, N = p->n, K = p->k;
   const BlasMatrix &ma = p->a, &mb = p->b;
   // Row-major C = A B is column-major C^T = B^T A^T: cuBLAS gets B first.

@@ -16,6 +16,7 @@
 #include "compiler/run_plan.h"
 #include "core/program.h"
 #include "cuda/cuda_api.h"
+#include "cuda/cuda_few_rows.h"
 #include "cuda/cuda_printer.h"
 
 namespace luminal {
@@ -26,6 +27,7 @@ class CUDAProgram : public Program {
   static std::shared_ptr<CUDAProgram> compile(const Graph& g);
 
   void run(Graph& g) override;
+  void after_feedback(Graph& g) override;
   size_t kernel_count() const override { return kernels_.size(); }
   std::string source() const override { return source_; }
   // The steps' matrix products (cuBLAS when it loaded), in run order.
@@ -65,9 +67,16 @@ class CUDAProgram : public Program {
   // The device address of input `id`'s data for this run, uploading what changed.
   cuda::CUdeviceptr resolve_input(const cuda::Api& api, NodeId id,
                                   const std::shared_ptr<const std::vector<float>>& host);
-  // C = A @ B by cuBLAS; false (nothing written) when the strides do not fit.
+  // Room for `count` values in `copy`'s buffer, keeping what is uploaded
+  // (doubling, so appends are amortized).
+  static void reserve(const cuda::Api& api, InputCopy& copy, size_t count);
+  // After a run: each appended result's rows copied on the device to the end
+  // of its target's copy; after_feedback adopts the grown host data.
+  void append_on_device(const Graph& g, const cuda::Api& api);
+  // C = A @ B by the few-row kernels or cuBLAS; false (nothing written) when
+  // neither takes it (the step's own kernel runs).
   bool run_gemm(const MatmulPattern& m, const Graph& g, cuda::CUdeviceptr a, cuda::CUdeviceptr b,
-                cuda::CUdeviceptr c) const;
+                cuda::CUdeviceptr c);
 
   std::unique_ptr<cuda::Module> module_;  // before the functions taken from it
   RunPlan plan_;
@@ -78,10 +87,14 @@ class CUDAProgram : public Program {
   std::string source_;
   std::vector<cuda::DeviceBuffer> slots_;  // grown on demand, kept across runs
   cuda::DeviceBuffer widened_;             // the largest widened W so far
+  FewRowFunctions few_rows_;               // null when the module has no products
+  cuda::DeviceBuffer few_rows_parts_;      // the few-row kernels' sums per chunk of k
   std::vector<std::vector<int64_t>> shapes_;  // each run's node shapes, refilled in place
   std::unordered_map<NodeId, InputCopy> inputs_;
   // Last run's results as handed to the graph, and the slot still holding each.
   std::vector<std::pair<std::weak_ptr<const std::vector<float>>, size_t>> handed_;
+  // Inputs whose device copy this run's appends extended, and their new length.
+  std::vector<std::pair<NodeId, size_t>> appended_;
 };
 
 }  // namespace luminal

@@ -153,7 +153,7 @@ std::string run_command(const std::string& cmd, int& status) {
 }
 
 // One launcher per kernel: lmemu_launch_<name>(params) calls the kernel with
-// cuLaunchKernel's argument array (out, in0.., dims).
+// cuLaunchKernel's argument array (out, in0.., a struct by value: LmDims for printed kernels).
 std::string launchers(const std::string& source) {
   std::ostringstream os;
   const std::string mark = "extern \"C\" __global__ void __launch_bounds__(";
@@ -164,10 +164,14 @@ std::string launchers(const std::string& source) {
     std::string params = source.substr(paren + 1, source.find(')', paren) - paren - 1);
     int inputs = 0;
     for (size_t p = params.find(" in"); p != std::string::npos; p = params.find(" in", p + 1)) ++inputs;
+    // The last parameter is a struct by value (LmDims, or a fixed kernel's own).
+    std::string last = params.substr(params.rfind(',') + 1);
+    last = last.substr(last.find_first_not_of(' '));
+    const std::string type = last.substr(0, last.rfind(' '));
     os << "extern \"C\" void lmemu_launch_" << name << "(void** p) {\n  lmdev::" << name
        << "(*(float**)p[0]";
     for (int i = 0; i < inputs; ++i) os << ", *(const float**)p[" << i + 1 << "]";
-    os << ", *(lmdev::LmDims*)p[" << inputs + 1 << "]);\n}\n";
+    os << ", *(lmdev::" << type << "*)p[" << inputs + 1 << "]);\n}\n";
   }
   return os.str();
 }
