@@ -5,6 +5,7 @@ in one run. Needs a CUDA GPU and PyTorch with CUDA.
     python benchmarks/cuda.py --layers 8    # more layers
     python benchmarks/cuda.py --formats q8_0,q4_k   # which compact formats to time
     python benchmarks/cuda.py --skip-model          # ops and products only
+    python benchmarks/cuda.py --contexts 1024,4096  # also decode after longer prompts
 
 Ops: float32 GEMM (TF32 off on both sides, so both compute in float32),
 softmax and RMSNorm-style rows. Products: 7B-shaped weights in each format,
@@ -127,7 +128,7 @@ def products(formats: List[str], hidden: int = 4096, ffn: int = 14336, chain: in
             print(f"{fmt:12s} {rows:5d} {ms:9.3f} {read / (ms / 1e3) / 1e9:12.0f} {share:>8s}")
 
 
-def model(layers: int, prompt: int, decode: int, formats: List[str]) -> None:
+def model(layers: int, prompt: int, decode: int, formats: List[str], contexts: List[int]) -> None:
     import torch as th
     import transformers
 
@@ -164,19 +165,29 @@ def model(layers: int, prompt: int, decode: int, formats: List[str]) -> None:
 
     from luminal.models.generate import GenerationStats
 
-    def speed(m: LlamaForCausalLM) -> "tuple[float, float]":
+    long_rows: List[str] = []
+
+    def speed(m: LlamaForCausalLM, name: str) -> "tuple[float, float]":
         gen = Generator(m, device="cuda")
         list(gen.generate_ids(ids[:8], max_tokens=4))  # warm up: kernels built, weights uploaded
         st = GenerationStats()
         list(gen.generate_ids(ids, max_tokens=decode + 1, stats=st))
+        per_context = []
+        for n in contexts:  # decode after a longer prompt: attention over a longer cache
+            lst = GenerationStats()
+            long_ids = list(np.random.default_rng(n).integers(0, 32000, size=n))
+            list(gen.generate_ids(long_ids, max_tokens=decode + 1, stats=lst))
+            per_context.append(f"{1e3 / lst.decode_tokens_per_s:10.3f}")
+        if contexts:
+            long_rows.append(f"{name:24s} " + " ".join(per_context))
         return st.prefill_tokens_per_s, st.decode_tokens_per_s
 
-    ours = speed(lmodel)
+    ours = speed(lmodel, "luminal f32")
     del lmodel
     compact = []
     for fmt in formats:
         m, read = build(fmt)
-        compact.append((fmt, read, speed(m)))
+        compact.append((fmt, read, speed(m, "luminal " + fmt)))
         del m
 
     def hf_speed(m: "th.nn.Module") -> "tuple[float, float]":
@@ -210,6 +221,11 @@ def model(layers: int, prompt: int, decode: int, formats: List[str]) -> None:
     for fmt, read, (pre, dec) in compact:
         print(f"{'luminal ' + fmt:24s} {pre:14.1f} {dec:13.1f}   decode at {100 * dec * read / bandwidth:.0f}% "
               f"of its bound ({read / 1e9:.2f} GB a token), {dec / bf16[1]:.2f}x transformers bf16")
+    if contexts:
+        print("\ndecode ms a token after a prompt of")
+        print(f"{'':24s} " + " ".join(f"{n:>10d}" for n in contexts))
+        for row in long_rows:
+            print(row)
 
 
 def main() -> None:
@@ -219,6 +235,8 @@ def main() -> None:
     p.add_argument("--decode", type=int, default=32)
     p.add_argument("--skip-model", action="store_true")
     p.add_argument("--skip-products", action="store_true")
+    p.add_argument("--contexts", default="",
+                   help="also time decode after prompts of these lengths (comma-separated, e.g. 1024,4096)")
     p.add_argument("--formats", default="q8_0,q4_0,q4_k,bf16_packed",
                    help="compact weight formats to time after float32 (comma-separated, '' for none)")
     args = p.parse_args()
@@ -237,7 +255,7 @@ def main() -> None:
     if not args.skip_products:
         products(formats)
     if not args.skip_model:
-        model(args.layers, args.prompt, args.decode, formats)
+        model(args.layers, args.prompt, args.decode, formats, [int(n) for n in args.contexts.split(",") if n])
 
 
 if __name__ == "__main__":
