@@ -30,81 +30,81 @@ const char* kFewRowKernels = R"(struct LmFewRows {
   int64_t m, n, k, batches, a_m, a_k, b_k, b_n, a_off, b_off, chunk, col_blocks, dims;
   int64_t size[4], a_stride[4], b_stride[4];
 };
-/* Batch t's offsets into A and B (its batch dims walked row-major). Column
-   and batch indices fit 32 bits (the host checks): 64-bit divisions are
-   long subroutines on a GPU, and these run once per column. */
-__device__ __forceinline__ void lm_few_rows_at(const LmFewRows& p, unsigned t, int64_t* oa, int64_t* ob) {
-  int64_t a = p.a_off, b = p.b_off;
-  for (int d = (int)p.dims - 1; d >= 0; --d) {
+/* Output column w (batch t = w / n, column j = w % n): where its rows of A
+   and its column of B start, and where its value of the first row goes.
+   Column and batch indices fit 32 bits (the host checks): 64-bit divisions
+   are long subroutines on a GPU. */
+__device__ __forceinline__ int64_t lm_few_rows_column(const LmFewRows& p, int64_t w, const float* in0, const float* in1,
+                                                      const float** a, const float** b) {
+  unsigned t = (unsigned)w / (unsigned)p.n;
+  const unsigned j = (unsigned)w - t * (unsigned)p.n;
+  const int64_t out = (int64_t)t * p.m * p.n + j;
+  int64_t oa = p.a_off, ob = p.b_off;
+  for (int d = (int)p.dims - 1; d >= 0; --d) {  /* batch dims, innermost last */
     const unsigned size = (unsigned)p.size[d], i = t % size;
     t /= size;
-    a += (int64_t)i * p.a_stride[d];
-    b += (int64_t)i * p.b_stride[d];
+    oa += (int64_t)i * p.a_stride[d];
+    ob += (int64_t)i * p.b_stride[d];
   }
-  *oa = a;
-  *ob = b;
+  *a = in0 + oa;
+  *b = in1 + ob + (int64_t)j * p.b_n;
+  return out;
 }
-/* A warp per output column (batch t, column j) and chunk of k (blockIdx.x /
-   col_blocks), its lanes splitting the chunk: B's columns run along k, so a
-   warp's reads are coalesced. Chunk q writes its sums to out + q * (batches * m * n). */
+/* This block's chunk of k, [k0, k1): blockIdx.x / col_blocks. */
+__device__ __forceinline__ int64_t lm_few_rows_chunk(const LmFewRows& p, int64_t* k0, int64_t* k1) {
+  const int64_t q = blockIdx.x / p.col_blocks;
+  *k0 = q * p.chunk;
+  *k1 = *k0 + p.chunk < p.k ? *k0 + p.chunk : p.k;
+  return q;
+}
+/* acc[r] += A[r][c] * bv for A's m rows. */
+__device__ __forceinline__ void lm_few_rows_fma(const LmFewRows& p, const float* a, int64_t c, float bv, float* acc) {
+  #pragma unroll
+  for (int r = 0; r < 8; ++r) {
+    if (r >= p.m) break;
+    acc[r] = fmaf(a[r * p.a_m + c * p.a_k], bv, acc[r]);
+  }
+}
+/* A warp per output column and chunk of k, its lanes splitting the chunk:
+   B's columns run along k, so a warp's reads are coalesced. Chunk q writes
+   its sums to out + q * (batches * m * n). */
 extern "C" __global__ void __launch_bounds__(256) lm_few_rows_dot(float* __restrict__ out, const float* __restrict__ in0, const float* __restrict__ in1, LmFewRows p) {
   const int lane = threadIdx.x & 31;
-  const int64_t cols = p.batches * p.n, q = blockIdx.x / p.col_blocks;
-  const int64_t k0 = q * p.chunk, k1 = k0 + p.chunk < p.k ? k0 + p.chunk : p.k;
-  float* __restrict__ dst = out + q * cols * p.m;
+  const int64_t cols = p.batches * p.n;
+  int64_t k0, k1;
+  float* __restrict__ dst = out + lm_few_rows_chunk(p, &k0, &k1) * cols * p.m;
   /* w is the same for a warp's lanes, so whole warps shuffle */
   for (int64_t w = ((blockIdx.x % p.col_blocks) * (int64_t)blockDim.x + threadIdx.x) >> 5; w < cols; w += (p.col_blocks * (int64_t)blockDim.x) >> 5) {
-    const unsigned t = (unsigned)w / (unsigned)p.n, j = (unsigned)w - t * (unsigned)p.n;
-    int64_t oa, ob;
-    lm_few_rows_at(p, t, &oa, &ob);
-    const float* __restrict__ a = in0 + oa;
-    const float* __restrict__ b = in1 + ob + j * p.b_n;
+    const float *a, *b;
+    const int64_t o = lm_few_rows_column(p, w, in0, in1, &a, &b);
     float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
     #pragma unroll 4
-    for (int64_t c = k0 + lane; c < k1; c += 32) {
-      const float bv = b[c * p.b_k];
-      #pragma unroll
-      for (int r = 0; r < 8; ++r) {
-        if (r >= p.m) break;
-        acc[r] = fmaf(a[r * p.a_m + c * p.a_k], bv, acc[r]);
-      }
-    }
+    for (int64_t c = k0 + lane; c < k1; c += 32) lm_few_rows_fma(p, a, c, b[c * p.b_k], acc);
     #pragma unroll
     for (int r = 0; r < 8; ++r) {
       if (r >= p.m) break;
       float v = acc[r];
-      for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-      if (lane == 0) dst[((int64_t)t * p.m + r) * p.n + j] = v;
+      for (int d = 16; d > 0; d >>= 1) v += __shfl_down_sync(0xffffffffu, v, d);
+      if (lane == 0) dst[o + r * p.n] = v;
     }
   }
 }
-/* A thread per output column (t, j) and chunk of k (blockIdx.x / col_blocks):
-   B's rows run along n, so a warp's reads are coalesced. Chunk q writes its
-   sums to out + q * (batches * m * n). */
+/* A thread per output column and chunk of k: B's rows run along n, so a
+   warp's reads are coalesced. Chunk q writes as lm_few_rows_dot's does. */
 extern "C" __global__ void __launch_bounds__(256) lm_few_rows_columns(float* __restrict__ out, const float* __restrict__ in0, const float* __restrict__ in1, LmFewRows p) {
-  const int64_t cols = p.batches * p.n, q = blockIdx.x / p.col_blocks;
-  const int64_t k0 = q * p.chunk, k1 = k0 + p.chunk < p.k ? k0 + p.chunk : p.k;
-  float* __restrict__ dst = out + q * cols * p.m;
+  const int64_t cols = p.batches * p.n;
+  int64_t k0, k1;
+  float* __restrict__ dst = out + lm_few_rows_chunk(p, &k0, &k1) * cols * p.m;
   for (int64_t w = (blockIdx.x % p.col_blocks) * (int64_t)blockDim.x + threadIdx.x; w < cols; w += p.col_blocks * (int64_t)blockDim.x) {
-    const unsigned t = (unsigned)w / (unsigned)p.n, j = (unsigned)w - t * (unsigned)p.n;
-    int64_t oa, ob;
-    lm_few_rows_at(p, t, &oa, &ob);
-    const float* __restrict__ a = in0 + oa;
-    const float* __restrict__ b = in1 + ob + j * p.b_n;
+    const float *a, *b;
+    const int64_t o = lm_few_rows_column(p, w, in0, in1, &a, &b);
     float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
     #pragma unroll 16
-    for (int64_t c = k0; c < k1; ++c) {
-      const float bv = b[c * p.b_k];
-      #pragma unroll
-      for (int r = 0; r < 8; ++r) {
-        if (r >= p.m) break;
-        acc[r] = fmaf(a[r * p.a_m + c * p.a_k], bv, acc[r]);
-      }
-    }
+    for (int64_t c = k0; c < k1; ++c) lm_few_rows_fma(p, a, c, b[c * p.b_k], acc);
     #pragma unroll
     for (int r = 0; r < 8; ++r) {
       if (r >= p.m) break;
-      dst[((int64_t)t * p.m + r) * p.n + j] = acc[r];
+      dst[o + r * p.n] = acc[r];
     }
   }
 }
