@@ -30,7 +30,8 @@ class CUDAProgram : public Program {
   void after_feedback(Graph& g) override;
   size_t kernel_count() const override { return kernels_.size(); }
   std::string source() const override { return source_; }
-  // The steps' matrix products (cuBLAS when it loaded), in run order.
+  // The steps' float matrix products, in run order: few-row kernels or cuBLAS
+  // (without cuBLAS, products of more rows run their own generated kernel).
   std::vector<const MatmulPattern*> products() const {
     std::vector<const MatmulPattern*> out;
     for (const Step& s : steps_)
