@@ -277,7 +277,9 @@ CudaSource print_cuda(const std::vector<Kernel>& kernels) {
   src.dims = kernel_dims(kernels);
   std::ostringstream os;
   os << kPrelude << kIndexHelpers << kHalfBits << kHalf << kCompactLoads << kCompactLoads4 << kReductions;
-  src.few_rows = std::any_of(kernels.begin(), kernels.end(), [](const Kernel& k) { return k.matmul.has_value(); });
+  // As the C printer's float products: only graphs with a float product need them.
+  src.few_rows = std::any_of(kernels.begin(), kernels.end(),
+                             [](const Kernel& k) { return k.matmul && !compact_product(k); });
   if (src.few_rows) os << kFewRowKernels;
   os << "struct LmDims { int64_t v[" << std::max<size_t>(src.dims.size(), 1) << "]; };\n";
   std::unordered_map<std::string, std::string> name_of_text;

@@ -83,6 +83,12 @@ CUdeviceptr CUDAProgram::resolve_input(const cuda::Api& api, NodeId id,
   return copy.buffer.ptr();
 }
 
+int64_t CUDAProgram::count_of(NodeId id) const {
+  int64_t c = 1;
+  for (int64_t d : shapes_[size_t(id)]) c *= d;
+  return c;
+}
+
 void CUDAProgram::reserve(const cuda::Api& api, InputCopy& copy, size_t count) {
   const size_t bytes = count * sizeof(float);
   if (copy.buffer.bytes() >= bytes) return;
@@ -106,8 +112,7 @@ void CUDAProgram::append_on_device(const Graph& g, const cuda::Api& api) {
     InputCopy& copy = copy_it->second;
     std::shared_ptr<const std::vector<float>> host = copy.host.lock();
     if (!host || copy.uploaded != host->size()) continue;  // the device copy is not current
-    size_t count = 1;
-    for (int64_t d : shapes_[value]) count *= size_t(d);
+    const size_t count = size_t(count_of(value));
     reserve(api, copy, copy.uploaded + count);
     if (count)
       cuda::check(api.cuMemcpyDtoD(copy.buffer.ptr() + copy.uploaded * sizeof(float), slots_[slot->second].ptr(),
@@ -119,9 +124,9 @@ void CUDAProgram::append_on_device(const Graph& g, const cuda::Api& api) {
 
 void CUDAProgram::after_feedback(Graph& g) {
   for (const auto& [target, count] : appended_) {
-    InputCopy& copy = inputs_[target];
     const std::shared_ptr<const std::vector<float>>& host = g.input_data().at(target);
     if (host->size() != count) continue;  // not what was appended: uploaded anew when read
+    InputCopy& copy = inputs_.at(target);
     copy.host = host;
     copy.uploaded = count;
   }
@@ -145,11 +150,6 @@ void CUDAProgram::run(Graph& g) {
   handed_.clear();
   if (slots_.size() < plan_.slot_count) slots_.resize(plan_.slot_count);
 
-  auto count_of = [&](NodeId id) {
-    int64_t c = 1;
-    for (int64_t d : shapes[id]) c *= d;
-    return c;
-  };
   auto download = [&](CUdeviceptr ptr, int64_t count) {
     auto host = std::make_shared<std::vector<float>>(size_t(count));
     if (count) cuda::check(api.cuMemcpyDtoH(host->data(), ptr, size_t(count) * sizeof(float)),

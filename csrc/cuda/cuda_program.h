@@ -68,6 +68,8 @@ class CUDAProgram : public Program {
   // The device address of input `id`'s data for this run, uploading what changed.
   cuda::CUdeviceptr resolve_input(const cuda::Api& api, NodeId id,
                                   const std::shared_ptr<const std::vector<float>>& host);
+  // Elements of node `id` in this run (shapes_).
+  int64_t count_of(NodeId id) const;
   // Room for `count` values in `copy`'s buffer, keeping what is uploaded
   // (doubling, so appends are amortized).
   static void reserve(const cuda::Api& api, InputCopy& copy, size_t count);
