@@ -194,6 +194,43 @@ def test_one_compile_for_every_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
     assert list(ref.generate_ids([256, 72, 105], 8)) == first
 
 
+def test_prompt_in_blocks_matches_one_block() -> None:
+    """A prompt run in blocks through the cache gives the one-block logits
+    (to rounding) and the same tokens, sliding window included; the block
+    size rule keeps every block's scores under the budget."""
+    from luminal.models.generate import PREFILL_SCORES_BUDGET, prefill_chunk_size
+
+    model = tiny_model(sliding_window=4)
+    prompt = [256] + list(range(60, 72))  # 13 tokens
+    whole = Generator(model)
+    whole.cache.reset()
+    want = whole._step(prompt)
+    for chunk, blocks in ((5, [5, 5, 3]), (7, [7, 6]), (1, [1] * 13)):
+        gen = Generator(model, prefill_chunk=chunk)
+        seen: List[int] = []
+        real = gen._step
+        gen._step = lambda ids, real=real: (seen.append(len(ids)), real(ids))[1]  # type: ignore[method-assign]
+        ids = list(gen.generate_ids(prompt, 6))
+        assert ids == list(whole.generate_ids(prompt, 6))
+        assert seen[:len(blocks)] == blocks and seen[len(blocks):] == [1] * 5
+        gen.cache.reset()
+        got = np.zeros_like(want)
+        for s in range(0, len(prompt), blocks[0]):
+            got = gen._step(prompt[s:s + blocks[0]])
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    # the rule: whole prompts while heads * n * n fits, else equal blocks under the budget
+    assert prefill_chunk_size(1000, 32) == 1000
+    for n, heads in ((4096, 32), (8192, 32), (5000, 32), (100_000, 8), (100_000, 64), (2900, 32)):
+        c = prefill_chunk_size(n, heads)
+        blocks = -(-n // c)
+        assert c >= 512 and (heads * c * n <= PREFILL_SCORES_BUDGET or c < 1024)
+        assert blocks * c - n < blocks  # equal blocks, the last one short by less than one row each
+    assert prefill_chunk_size(10, 4, chunk=3) == 3 and prefill_chunk_size(9, 4, chunk=100) == 9
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="prefill_chunk"):
+            Generator(model, prefill_chunk=bad)  # type: ignore[arg-type]
+
+
 def test_stop_tokens_and_limits() -> None:
     model = tiny_model(max_position_embeddings=16)
     tok = Tokenizer.byte_level()
@@ -519,6 +556,8 @@ def test_cli_demo_runs_offline_and_reports_speed() -> None:
     assert elapsed < 20, f"the demo took {elapsed:.1f} s"
     again = run_cli("--max-tokens", "24", "--prompt", "Hi")
     assert again.stdout == r.stdout  # greedy: deterministic
+    blocks = run_cli("--max-tokens", "24", "--prompt", "Hi", "--prefill-chunk", "1")
+    assert blocks.returncode == 0 and blocks.stdout == r.stdout  # the prompt token by token: same text
     sampled = run_cli("--max-tokens", "24", "--prompt", "Hi", "--temperature", "0.9", "--top-k", "20",
                       "--top-p", "0.9", "--seed", "3")
     assert sampled.returncode == 0 and sampled.stdout != r.stdout
@@ -530,6 +569,8 @@ def test_cli_errors() -> None:
         assert r.returncode == 2 and "--device cuda: no usable CUDA GPU" in r.stderr
     r = run_cli("--model", str(ROOT / "no-such-model-dir"))
     assert r.returncode == 2 and "no such file or directory" in r.stderr
+    r = run_cli("--prefill-chunk", "0")
+    assert r.returncode == 2 and "--prefill-chunk must be >= 1" in r.stderr
 
 
 def test_cli_reports_a_corrupt_model_file_without_a_traceback(tmp_path: Path) -> None:

@@ -48,6 +48,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         "products; q4_k: 4.5 bits a weight); GGML-quantized files stay as they are")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="cuda: run on the first NVIDIA GPU (CUDACompiler; weights stay on the GPU)")
+    p.add_argument("--prefill-chunk", type=int, default=None, metavar="N",
+                   help="run the prompt in blocks of at most N tokens (default: whole, unless its attention "
+                        "scores would take over 1 GiB; then equal blocks under that)")
     chat = p.add_mutually_exclusive_group()
     chat.add_argument("--chat", dest="chat", action="store_true", default=None,
                       help="wrap the prompt in the chat template (default: if the tokenizer has one)")
@@ -105,6 +108,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"error: --device cuda: no usable CUDA GPU ({lm.cuda.unavailable_reason()})",
                   file=sys.stderr)
             return 2
+    if args.prefill_chunk is not None and args.prefill_chunk < 1:
+        print("error: --prefill-chunk must be >= 1", file=sys.stderr)
+        return 2
     if args.max_tokens < 1:
         print("error: --max-tokens must be >= 1", file=sys.stderr)
         return 2
@@ -133,7 +139,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"[load] {len(done)} matrices stored as {args.quantize}", file=sys.stderr)
 
     t = time.perf_counter()
-    gen = Generator(model, tok, device=args.device)
+    gen = Generator(model, tok, device=args.device, prefill_chunk=args.prefill_chunk)
     print(f"[compile] {time.perf_counter() - t:.1f} s", file=sys.stderr)
     try:
         stream = gen.stream(args.prompt, args.max_tokens, temperature=args.temperature, top_k=args.top_k,

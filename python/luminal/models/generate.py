@@ -12,9 +12,11 @@ prompt (prefill) and every following token (decode).
 4.2
 
 The graph takes ids of shape (1, "seq") and a ``KVCache`` of ("past", ...)
-rows; the prompt runs as one block (seq = prompt length), then each new
-token as a block of one, on the same compiled program. ``Generator`` keeps
-the compiled graph for reuse across prompts.
+rows; the prompt runs as one block (seq = prompt length), or in a few equal
+blocks when its attention scores would be large (``Generator``'s
+``prefill_chunk``), then each new token as a block of one, all on the same
+compiled program. ``Generator`` keeps the compiled graph for reuse across
+prompts.
 
 Sampling (``Sampler``) follows transformers' order: repetition penalty
 (``RepetitionPenaltyLogitsProcessor``), then temperature, top-k, top-p;
@@ -47,8 +49,38 @@ __all__ = [
     "apply_top_k",
     "apply_top_p",
     "generate",
+    "prefill_chunk_size",
     "softmax",
 ]
+
+
+# A prompt block's attention scores (and their softmax) are stored: heads x
+# rows x keys floats, per layer in turn. Past this many, the prompt runs in
+# equal blocks of at least PREFILL_MIN_CHUNK rows: a 4,096-token prompt of a
+# 32-head model in one block stores 2 GiB of scores (4.8 GB more at its peak
+# on the CPU), an 8,192-token one four times that. Smaller blocks read the
+# weights once more each; at 512+ rows a block's products stay compute-bound
+# (llama.cpp's prompt batches are 512 tokens).
+PREFILL_SCORES_BUDGET = 1 << 28  # floats: 1 GiB
+PREFILL_MIN_CHUNK = 512
+
+
+def prefill_chunk_size(prompt_tokens: int, heads: int, chunk: int | None = None) -> int:
+    """Rows per prompt block: ``chunk`` if given, else the whole prompt when
+    its scores (``heads * n * n`` floats) fit ``PREFILL_SCORES_BUDGET``, else
+    equal blocks each under it (at least ``PREFILL_MIN_CHUNK`` rows).
+
+    >>> prefill_chunk_size(100, 32), prefill_chunk_size(8192, 32)
+    (100, 1024)
+    """
+    n = max(int(prompt_tokens), 1)
+    if chunk is not None:
+        blocks = -(-n // min(chunk, n))  # ceil
+    elif heads * n * n <= PREFILL_SCORES_BUDGET:
+        return n
+    else:  # as many blocks as the budget needs, as long as each keeps the minimum
+        blocks = min(-(-n // max(PREFILL_SCORES_BUDGET // (heads * n), 1)), max(n // PREFILL_MIN_CHUNK, 1))
+    return -(-n // blocks)  # equal blocks, none longer than chunk
 
 
 # ---------------------------------------------------------------- sampling rules
@@ -254,6 +286,12 @@ class Generator:
     compiler: ``CPUCompiler()`` for "cpu", ``CUDACompiler()`` for "cuda"
     (weights upload to the GPU on the first step and stay there). Pass ``[]``
     for the reference executor.
+
+    ``prefill_chunk``: the most prompt tokens run in one block. None (the
+    default) runs the prompt whole unless its attention scores would pass
+    ``PREFILL_SCORES_BUDGET`` floats, then in equal blocks under it
+    (``prefill_chunk_size``); the cache carries each block's keys and values
+    to the next, so the logits are the one-block ones up to rounding.
     """
 
     def __init__(
@@ -263,11 +301,16 @@ class Generator:
         *,
         compilers: Sequence[Compiler] | None = None,
         device: str = "cpu",
+        prefill_chunk: int | None = None,
     ) -> None:
         import luminal as lm
 
         if device not in ("cpu", "cuda"):
             raise ValueError(f"[Generator] device must be 'cpu' or 'cuda', got {device!r}")
+        if prefill_chunk is not None and (isinstance(prefill_chunk, bool) or not isinstance(prefill_chunk, int)
+                                          or prefill_chunk <= 0):
+            raise ValueError(f"[Generator] prefill_chunk must be None or a positive int, got {prefill_chunk!r}")
+        self.prefill_chunk = prefill_chunk
 
         self.model = model
         self.tokenizer = tokenizer
@@ -325,7 +368,9 @@ class Generator:
             st.stop_reason = "length"
             return
         t = time.perf_counter()
-        logits = self._step(prompt)
+        chunk = prefill_chunk_size(len(prompt), self.config.num_attention_heads, self.prefill_chunk)
+        for start in range(0, len(prompt), chunk):
+            logits = self._step(prompt[start:start + chunk])
         st.prefill_seconds = time.perf_counter() - t
         while True:
             tok = sampler(logits, history)
@@ -452,6 +497,7 @@ def generate(
     system: str | None = None,
     suppress_tokens: Iterable[int] = (),
     compilers: Sequence[Compiler] | None = None,
+    prefill_chunk: int | None = None,
 ) -> GenerationStream:
     """Compile ``model`` for generation (``Generator``) and stream from
     ``prompt``: iterate for text pieces, then read ``.stats``. To generate
@@ -460,7 +506,7 @@ def generate(
     >>> for piece in generate(model, tok, "Hello", max_tokens=10, temperature=0.7, seed=0):
     ...     print(piece, end="")
     """
-    gen = Generator(model, tokenizer, compilers=compilers)
+    gen = Generator(model, tokenizer, compilers=compilers, prefill_chunk=prefill_chunk)
     return gen.stream(prompt, max_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                       repetition_penalty=repetition_penalty, seed=seed, stop=stop, chat=chat, system=system,
                       suppress_tokens=suppress_tokens)
