@@ -53,6 +53,32 @@ def test_arange_int_exact(backend, args):
     compare(a, torch.arange(*args))
 
 
+def test_arange_is_a_leaf_read_through_views(backend):
+    """An integer arange is one leaf valued by its index (no nodes per binary
+    digit), read right through reshapes, permutes, slices, pads and
+    broadcasts, and with a symbolic length one compile serves every binding."""
+    cx = lm.Graph()
+    a = cx.arange(24)
+    assert cx.node_count() == 1
+    v = a.reshape(2, 3, 4).permute(2, 0, 1)[1:, :, ::2]  # (3, 2, 2)
+    padded = lm.pad(a.reshape(4, 6), (1, 2))  # (4, 9), zeros at the sides
+    outs = [v.float() * 1.0, padded.float() + 0.5, a.reshape(4, 6).float().unsqueeze(0).expand(3, 4, 6) * 2.0,
+            (cx.arange("n").float() * 3.0 + cx.arange("n").float().unsqueeze(1))]
+    for o in outs:
+        o.retrieve()
+    cx.set_dim("n", 5)
+    backend.run(cx)
+    t = torch.arange(24)
+    compare(outs[0], t.reshape(2, 3, 4).permute(2, 0, 1)[1:, :, ::2].float())
+    compare(outs[1], torch.nn.functional.pad(t.reshape(4, 6), (1, 2)).float() + 0.5)
+    compare(outs[2], t.reshape(4, 6).float().expand(3, 4, 6) * 2.0)
+    for n in (5, 9, 1):
+        cx.set_dim("n", n)
+        cx.execute()
+        m = torch.arange(n).float()
+        compare(outs[3], m * 3.0 + m.unsqueeze(1), what=f"n={n}: ")
+
+
 @pytest.mark.parametrize("args", FLOAT_ARANGES, ids=str)
 def test_arange_float(backend, args):
     """torch rounds start + i*step computed in double; float32 math may differ by an ulp."""

@@ -138,6 +138,7 @@ NB_MODULE(_core, m) {
       .def("add_input", &Graph::add_input, "shape"_a, "name"_a, "dtype"_a, "parameter"_a)
       .def("add_constant", &Graph::add_constant, "value"_a)
       .def("add_symbolic_constant", &Graph::add_symbolic_constant, "value"_a)
+      .def("add_iota", &Graph::add_iota, "n"_a)
       .def(
           "add_op",
           [](Graph& g, const std::string& op,

@@ -106,7 +106,7 @@ class KernelBuilder {
   // The value of node `id` at logical multi-index `idx`, needed where `need` is 1.
   int value_of(NodeId id, const std::vector<Expr>& idx, const Expr& need) {
     const Node& n = g_.node(id);
-    if (n.op == Op::Constant) return constant(n);
+    if (n.op == Op::Constant) return constant(n, row_major(idx, n.shape));
     if (materialized_[id] && id != root_) return load(id, row_major(idx, n.shape), need);
     if (is_binary(n.op)) {
       int a = read(n.inputs[0], idx, need), b = read(n.inputs[1], idx, need);
@@ -150,7 +150,7 @@ class KernelBuilder {
     Expr inner_need = logical_and(need, valid);
     int x;
     if (src.op == Op::Constant)
-      x = constant(src);
+      x = constant(src, p);
     else if (materialized_[e.node])
       return load(e.node, p, inner_need);  // the load itself reads 0 when invalid
     else if (p.printed_size(kMaxIndexSize) > kMaxIndexSize ||
@@ -163,8 +163,10 @@ class KernelBuilder {
   }
 
  private:
-  int constant(const Node& n) {
-    if (n.symbolic) return push({.kind = KValue::Kind::DimValue, .dim = *n.symbolic});
+  // Constant `n` at element `flat` of its shape.
+  int constant(const Node& n, const Expr& flat) {
+    if (n.symbolic)
+      return push({.kind = KValue::Kind::DimValue, .dim = substitute(*n.symbolic, kElementVar, flat)});
     return push({.kind = KValue::Kind::Literal, .literal = n.value});
   }
 
@@ -316,8 +318,9 @@ std::vector<bool> materialized_nodes(const Graph& g, const std::vector<bool>& ne
     bool from_rows = !is_reduce(n.op) || unrolled_length(n), any_row = false;
     for (const Edge& e : n.inputs) {
       any_row = any_row || (!out[e.node] && row_value[e.node]);
-      from_rows = from_rows && ((!out[e.node] && row_value[e.node]) ||
-                                g.node(e.node).op == Op::Constant);
+      const Node& src = g.node(e.node);
+      bool uniform = src.op == Op::Constant && !(src.symbolic && src.symbolic->vars().count(kElementVar));
+      from_rows = from_rows && ((!out[e.node] && row_value[e.node]) || uniform);
     }
     from_rows = from_rows && any_row;
     row_value[id] = row_reduction || from_rows;

@@ -146,8 +146,7 @@ std::unordered_map<NodeId, Buffer> ReferenceExecutor::evaluate(Graph& g,
       if (const QuantFormat* q = quant_format(n.dtype))
         out.data = std::make_shared<std::vector<float>>(dequantize(*q, *out.data, count));
     } else if (n.op == Op::Constant) {
-      double v = n.symbolic ? double(n.symbolic->eval(g.dims_)) : n.value;
-      out.data = std::make_shared<std::vector<float>>(size_t(count), float(v));
+      out.data = std::make_shared<std::vector<float>>(constant_data(n, g.dims_, count));
     } else {
       std::vector<ConcreteView> views;
       for (const Edge& e : n.inputs) views.push_back(e.view.resolve(g.dims_));

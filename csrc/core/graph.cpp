@@ -48,6 +48,25 @@ HandleId Graph::add_symbolic_constant(const Expr& value) {
   return new_handle(add_node(std::move(n)));
 }
 
+HandleId Graph::add_iota(const Expr& n) {
+  if (auto c = n.as_const(); c && *c < 0)
+    throw std::invalid_argument("[iota] the length must be >= 0, got " + n.str());
+  Node node;
+  node.op = Op::Constant;
+  node.shape = {n};
+  node.symbolic = Expr::var(kElementVar, 0);
+  return new_handle(add_node(std::move(node)));
+}
+
+std::vector<float> constant_data(const Node& n, const Bindings& dims, int64_t count) {
+  if (!n.symbolic) return std::vector<float>(size_t(count), float(n.value));
+  if (!n.symbolic->vars().count(kElementVar))
+    return std::vector<float>(size_t(count), float(n.symbolic->eval(dims)));
+  std::vector<float> out(static_cast<size_t>(count));  // an iota (add_iota)
+  for (int64_t z = 0; z < count; ++z) out[size_t(z)] = float(z);
+  return out;
+}
+
 HandleId Graph::add_op(Op op, const std::vector<std::pair<HandleId, ShapeTracker>>& inputs,
                        int axis) {
   std::string tag = std::string("[") + op_name(op) + "] ";

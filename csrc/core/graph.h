@@ -32,6 +32,8 @@ struct Node {
   Shape shape;  // output shape; the output buffer is row-major in it
   int axis = -1;  // reduces only
   // Constant: `value` everywhere, or the value of `symbolic` when present.
+  // An iota (add_iota) is the Constant of shape (n) whose `symbolic` is
+  // kElementVar, the element's index: no data, and kernels compute it in place.
   double value = 0.0;
   std::optional<Expr> symbolic;
   // Input: a display name, whether it is a parameter (kept across runs, never
@@ -41,6 +43,12 @@ struct Node {
   std::string dtype = "f32";
   bool alive = true;
 };
+
+// The variable a Constant's `symbolic` value names its element index by.
+inline const std::string kElementVar = "@z";
+
+// The `count` values of Constant node `n` under `dims` (row-major).
+std::vector<float> constant_data(const Node& n, const Bindings& dims, int64_t count);
 
 // A computed or uploaded buffer with the concrete shape it was made in.
 struct Buffer {
@@ -55,6 +63,8 @@ class Graph {
                      bool parameter);
   HandleId add_constant(double value);
   HandleId add_symbolic_constant(const Expr& value);
+  // 0, 1, ..., n - 1 (a Constant of shape (n), valued by its element index).
+  HandleId add_iota(const Expr& n);
   // Add a primitive over (handle, view) inputs; checks shapes, throws ShapeError.
   HandleId add_op(Op op, const std::vector<std::pair<HandleId, ShapeTracker>>& inputs,
                   int axis = -1);

@@ -120,8 +120,7 @@ void CPUProgram::run(Graph& g) {
     if (n.op == Op::Constant) {  // a constant output has no kernel: fill it here
       int64_t count = 1;
       for (int64_t d : shapes[id]) count *= d;
-      double v = n.symbolic ? double(n.symbolic->eval(g.dims())) : n.value;
-      buffer = std::make_shared<std::vector<float>>(size_t(count), float(v));
+      buffer = std::make_shared<std::vector<float>>(constant_data(n, g.dims(), count));
     } else if (n.op == Op::Input) {
       buffer = g.input_data().at(id);
     } else {

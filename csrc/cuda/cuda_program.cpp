@@ -227,8 +227,7 @@ void CUDAProgram::run(Graph& g) {
     const Node& n = g.node(id);
     std::shared_ptr<const std::vector<float>> buffer;
     if (n.op == Op::Constant) {  // a constant output has no kernel: fill it here
-      double v = n.symbolic ? double(n.symbolic->eval(g.dims())) : n.value;
-      buffer = std::make_shared<std::vector<float>>(size_t(count_of(id)), float(v));
+      buffer = std::make_shared<std::vector<float>>(constant_data(n, g.dims(), count_of(id)));
     } else if (n.op == Op::Input) {
       buffer = g.input_data().at(id);
     } else {

@@ -1,10 +1,10 @@
 """Tensors made from nothing (``arange``, ``full``, ``eye``, ``linspace``, ...)
 and triangular parts (``tril``, ``triu``), from the primitives and views.
 
-Integer sequences are exact: ``iota`` builds 0..n-1 by binary digits, each
-level ``2 * a[:, None] + [0, 1]`` flattened, so n elements cost O(n) work and
-O(log n) nodes and every value is a small integer, exact in float32. Symbolic
-lengths work the same way with a fixed number of levels (``MAX_LOG2``).
+Integer sequences are exact: ``iota`` is a leaf valued by its element index
+(0..n-1, exact in float32 below 2**24), for any symbolic length; kernels
+compute it in place. Log-depth loops over a symbolic length (cumulative
+sums) run a fixed number of levels (``MAX_LOG2``).
 
 Functions without a tensor argument use the graph given as ``graph=`` or the
 current one (``with cx:``); ``Graph`` has them as methods (``cx.arange(5)``).
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Sequence, Union
 
 import numpy as np
 
+from luminal import _core
 from luminal._core import Expr, ShapeError
 from luminal._shape import DimLike, as_expr, as_shape, fmt_shape
 from luminal.dtype import check_dtype, round_bf16
@@ -92,18 +93,13 @@ def _levels(n: Expr) -> int:
 
 
 def iota(graph: Graph, n: Expr | int) -> Tensor:
-    """0, 1, ..., n-1 as float32 (exact), shape ``(n,)``; ``n`` may be symbolic."""
-    sizes = [as_expr(n, "arange") if isinstance(n, int) else n]
-    for _ in range(_levels(sizes[0])):
-        sizes.append((sizes[-1] + 1) // 2)
-    # The last size is 1 (or 0), so all zeros; symbolic: 1 for n <= 2**24.
-    out = filled(graph, [sizes[-1]], 0.0)
-    digit = _pad_view(filled(graph, [Expr(1)], 1.0), 0, 1, 0).unsqueeze(0)  # [[0, 1]]
-    for size in reversed(sizes[:-1]):
-        pairs = out.unsqueeze(-1) * 2.0 + digit  # (m, 2): 2a + 0, 2a + 1
-        flat = pairs.reshape([pairs._view.shape[0] * 2])
-        out = _slice_last(flat, 0, size)
-    return out
+    """0, 1, ..., n-1 as float32 (exact below 2**24), shape ``(n,)``; ``n``
+    may be symbolic. A leaf valued by its element index: no data, and a
+    kernel reading it computes ``(float)index`` in place."""
+    from luminal.tensor import Tensor
+
+    size = as_expr(n, "arange") if isinstance(n, int) else n
+    return Tensor(graph, graph._core.add_iota(size), _core.ShapeTracker.contiguous([size]))
 
 
 # ---------------------------------------------------------------- sequences
