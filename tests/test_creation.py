@@ -77,6 +77,9 @@ def test_arange_is_a_leaf_read_through_views(backend):
         cx.execute()
         m = torch.arange(n).float()
         compare(outs[3], m * 3.0 + m.unsqueeze(1), what=f"n={n}: ")
+    cx.set_dim("n", 2**31)  # kernels convert indices through int32
+    with pytest.raises(lm.ExecutionError, match=r"shorter than 2\*\*31"):
+        cx.execute()
 
 
 @pytest.mark.parametrize("args", FLOAT_ARANGES, ids=str)

@@ -125,7 +125,14 @@ std::string value_expr(const KValue& v, const std::vector<std::string>& names,
       return "(" + c_expr(v.valid) + " ? " + read + " : 0.0f)";
     }
     case KValue::Kind::Literal: return float_literal(v.literal);
-    case KValue::Kind::DimValue: return "(float)" + c_expr(v.dim);
+    case KValue::Kind::DimValue: {
+      // Over loop variables ("@..."), it is an iota's element index, below
+      // 2**31 (Graph::execute checks iota lengths): converted through int,
+      // since int64 to float does not vectorize on AVX2.
+      bool index = false;
+      for (const std::string& name : v.dim.vars()) index = index || name.rfind('@', 0) == 0;
+      return (index ? "(float)(int)" : "(float)") + c_expr(v.dim);
+    }
     case KValue::Kind::Guard: return "(" + c_expr(v.valid) + " ? " + names[v.a] + " : 0.0f)";
     case KValue::Kind::Max: return "lm_maxf(" + names[v.a] + ", " + names[v.b] + ")";
     case KValue::Kind::RowValue: return "rv" + std::to_string(v.a);

@@ -55,7 +55,9 @@ HandleId Graph::add_iota(const Expr& n) {
   node.op = Op::Constant;
   node.shape = {n};
   node.symbolic = Expr::var(kElementVar, 0);
-  return new_handle(add_node(std::move(node)));
+  NodeId id = add_node(std::move(node));
+  iotas_.push_back(id);
+  return new_handle(id);
 }
 
 std::vector<float> constant_data(const Node& n, const Bindings& dims, int64_t count) {
@@ -303,7 +305,19 @@ void Graph::set_program(std::shared_ptr<Program> program) {
   results_.clear();
 }
 
+void Graph::check_iota_lengths() const {
+  for (NodeId id : iotas_) {
+    const Node& n = nodes_[size_t(id)];
+    if (!n.alive) continue;
+    int64_t len = n.shape[0].eval(dims_);
+    if (len >= (int64_t(1) << 31))
+      throw ExecutionError("[arange] length " + std::to_string(len) + " (" + n.shape[0].str() +
+                           "): an arange or iota must be shorter than 2**31");
+  }
+}
+
 void Graph::execute() {
+  check_iota_lengths();
   if (!program_) {
     ReferenceExecutor::run(*this);
   } else {
@@ -318,6 +332,7 @@ void Graph::execute() {
 
 std::vector<TracedStep> Graph::execute_traced() {
   if (!program_) return {};
+  check_iota_lengths();
   if (program_version_ != version_)
     throw ExecutionError("[execute] the graph changed after it was compiled for a backend: "
                          "call compile() again");

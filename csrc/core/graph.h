@@ -141,9 +141,13 @@ class Graph {
   HandleId new_handle(NodeId node);
   void changed();
   void apply_feedback();
+  // Every live iota is shorter than 2**31 under the bound dims (kernels
+  // convert its indices through int); throws ExecutionError if not.
+  void check_iota_lengths() const;
   void check_feedback_target(const char* op, NodeId target) const;
 
   std::vector<Feedback> feedback_;
+  std::vector<NodeId> iotas_;
 
   std::vector<Node> nodes_;
   std::vector<NodeId> handles_;
