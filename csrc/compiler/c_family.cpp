@@ -126,12 +126,16 @@ std::string value_expr(const KValue& v, const std::vector<std::string>& names,
     }
     case KValue::Kind::Literal: return float_literal(v.literal);
     case KValue::Kind::DimValue: {
-      // Over loop variables ("@..."), it is an iota's element index, below
-      // 2**31 (Graph::execute checks iota lengths): converted through int,
-      // since int64 to float does not vectorize on AVX2.
       bool index = false;
       for (const std::string& name : v.dim.vars()) index = index || name.rfind('@', 0) == 0;
-      return (index ? "(float)(int)" : "(float)") + c_expr(v.dim);
+      if (!index) return "(float)" + c_expr(v.dim);
+      // Over loop variables ("@..."), it is an iota's element index, below
+      // 2**31 (Graph::execute checks iota lengths): converted through int,
+      // since int64 to float does not vectorize on AVX2. Like a load, it is
+      // computed only where valid: elsewhere its index math may divide by 0.
+      std::string x = "(float)(int)" + c_expr(guarded_index(v.dim, v.valid));
+      if (v.valid.is_const() && v.valid.value() == 1) return x;
+      return "(" + c_expr(v.valid) + " ? " + x + " : 0.0f)";
     }
     case KValue::Kind::Guard: return "(" + c_expr(v.valid) + " ? " + names[v.a] + " : 0.0f)";
     case KValue::Kind::Max: return "lm_maxf(" + names[v.a] + ", " + names[v.b] + ")";

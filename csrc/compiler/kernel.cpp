@@ -106,7 +106,7 @@ class KernelBuilder {
   // The value of node `id` at logical multi-index `idx`, needed where `need` is 1.
   int value_of(NodeId id, const std::vector<Expr>& idx, const Expr& need) {
     const Node& n = g_.node(id);
-    if (n.op == Op::Constant) return constant(n, row_major(idx, n.shape));
+    if (n.op == Op::Constant) return constant(n, row_major(idx, n.shape), need);
     if (materialized_[id] && id != root_) return load(id, row_major(idx, n.shape), need);
     if (is_binary(n.op)) {
       int a = read(n.inputs[0], idx, need), b = read(n.inputs[1], idx, need);
@@ -150,7 +150,7 @@ class KernelBuilder {
     Expr inner_need = logical_and(need, valid);
     int x;
     if (src.op == Op::Constant)
-      x = constant(src, p);
+      x = constant(src, p, inner_need);
     else if (materialized_[e.node])
       return load(e.node, p, inner_need);  // the load itself reads 0 when invalid
     else if (p.printed_size(kMaxIndexSize) > kMaxIndexSize ||
@@ -163,10 +163,13 @@ class KernelBuilder {
   }
 
  private:
-  // Constant `n` at element `flat` of its shape.
-  int constant(const Node& n, const Expr& flat) {
-    if (n.symbolic)
-      return push({.kind = KValue::Kind::DimValue, .dim = substitute(*n.symbolic, kElementVar, flat)});
+  // Constant `n` at element `flat` of its shape, needed where `need` is 1
+  // (an iota's index math is computed only there).
+  int constant(const Node& n, const Expr& flat, const Expr& need) {
+    if (n.symbolic && n.symbolic->vars().count(kElementVar))
+      return push({.kind = KValue::Kind::DimValue, .valid = need,
+                   .dim = substitute(*n.symbolic, kElementVar, flat)});
+    if (n.symbolic) return push({.kind = KValue::Kind::DimValue, .dim = *n.symbolic});
     return push({.kind = KValue::Kind::Literal, .literal = n.value});
   }
 

@@ -201,7 +201,8 @@ bool same_value(const Kernel& k, int j, const RowReduction& rr, int i, const Exp
   int8_t& known = memo[size_t(j) * rr.body.size() + size_t(i)];
   if (known >= 0) return known;
   const KValue &v = k.body[size_t(j)], &w = rr.body[size_t(i)];
-  bool same = v.kind == w.kind && v.op == w.op && v.buffer == w.buffer && v.dim == w.dim &&
+  bool same = v.kind == w.kind && v.op == w.op && v.buffer == w.buffer &&
+              substitute(v.dim, Kernel::kColVar, r) == w.dim &&
               (v.literal == w.literal || (v.literal != v.literal && w.literal != w.literal)) &&
               substitute(v.index, Kernel::kColVar, r) == w.index &&
               substitute(v.valid, Kernel::kColVar, r) == w.valid;
