@@ -428,6 +428,7 @@ def test_gguf_vocabulary(tmp_path: Path) -> None:
     ("tokenizer.ggml.bos_token_id", "1", "STRING", "bos_token_id is '1', not a token id"),
     ("tokenizer.ggml.add_bos_token", [1, 2], "ARRAY", "add_bos_token is .*not a boolean"),
     ("tokenizer.ggml.add_space_prefix", 1.5, "FLOAT32", "add_space_prefix is 1.5, not a boolean"),
+    ("tokenizer.ggml.model", [1, 2], "ARRAY", r"model is array\(\[1, 2\].*not a string"),
 ])
 def test_gguf_vocabulary_hostile_metadata(tmp_path: Path, key: str, value: Any, vtype: str, match: str) -> None:
     """Tokenizer metadata of the wrong type, shape or range: a ValueError
@@ -437,6 +438,30 @@ def test_gguf_vocabulary_hostile_metadata(tmp_path: Path, key: str, value: Any, 
     with pytest.raises(ValueError, match=match) as e:
         Tokenizer.from_gguf(path)
     assert str(path) in str(e.value)
+
+
+@pytest.mark.parametrize("template, match", [
+    ("{{ 'x' * 10**10 }}", "a repetition of 10,000,000,000 elements"),
+    ("{{ 2 ** 100000 }}", r"2 \*\* 100000 is too large"),
+    ("{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}",
+     "more than 1,000,000 range steps"),
+    ("{{ messages[0]['content'] ", "TemplateSyntaxError"),
+    ("{{ foo.bar }}", "UndefinedError: 'foo' is undefined"),
+    ("{{ 1 / 0 }}", "ZeroDivisionError"),
+    ("{{ ().__class__.__base__.__subclasses__() }}", "SecurityError"),
+    ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "RecursionError"),
+])
+def test_hostile_chat_templates_fail_cleanly(tmp_path: Path, template: str, match: str) -> None:
+    """A chat template is code from the model file: whatever it does (build
+    10 GB, loop 10**10 times, break out of the sandbox, fail to parse), the
+    caller gets a ValueError, fast."""
+    pytest.importorskip("jinja2")
+    path = write_vocab_gguf(tmp_path / "vocab.gguf", 8, **{"tokenizer.chat_template": (template, "STRING")})
+    tok = Tokenizer.from_gguf(path)
+    t = time.perf_counter()
+    with pytest.raises(ValueError, match=r"\[chat template\].*" + match):
+        tok.apply_chat_template([{"role": "user", "content": "hi"}])
+    assert time.perf_counter() - t < 5
 
 
 @pytest.mark.parametrize("key, value", [("bos_token_id", 1000), ("bos_token_id", 2**32 - 1),

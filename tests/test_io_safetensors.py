@@ -392,6 +392,8 @@ CORRUPT: dict[str, tuple[Callable[[Path], Path], str]] = {
     "too_many_dims": (_entry(shape=[1] * 65), "dimensions"),
     "overflowing_shape": (_entry(shape=[2**40, 2**40, 2**40]), "too large"),
     "overflowing_empty_shape": (_entry(shape=[0, 2**62, 2**62], data_offsets=[0, 0]), "too large"),
+    # 2 bytes a value as stored, 4 once get() widens BF16: numpy's "array is too big"
+    "overflowing_empty_widened": (_entry(dtype="BF16", shape=[0, 2**62 - 1], data_offsets=[0, 0]), "too large"),
     "size_mismatch": (_entry(shape=[2, 3]), "(24 bytes) but data_offsets [0, 16] span 16 bytes"),
     "offsets_past_end": (
         _entry(shape=[2, 4], data_offsets=[0, 32]),

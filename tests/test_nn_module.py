@@ -498,3 +498,18 @@ def test_transformer_parameter_names_in_graph() -> None:
     labels = {cx._names[p.tensor(cx)._handle] for p in enc.parameters()}
     assert labels == set(enc.state_dict())
     assert "layers.1.self_attn.in_proj_weight" in labels
+
+
+def test_state_dict_error_message_is_bounded() -> None:
+    """A hostile checkpoint can name millions of tensors: the message lists
+    the first MAX_LISTED of each kind, the attributes every one."""
+    from luminal.nn import StateDictError
+
+    keys = [f"w{i}" for i in range(120)]
+    bad = [(k, (1,), (2,)) for k in keys]
+    e = StateDictError("Net", keys, keys[:3], bad)
+    msg = str(e)
+    assert e.missing_keys == keys and len(e.mismatched) == 120
+    assert '"w49", ... and 70 more.' in msg and '"w50"' not in msg
+    assert 'Unexpected key(s) in state_dict: "w0", "w1", "w2".' in msg
+    assert msg.count("size mismatch for") == 50 and "... and 70 more size mismatches." in msg

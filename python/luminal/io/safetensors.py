@@ -365,8 +365,9 @@ def _parse_entry(path: str, name: str, info: object, data_len: int) -> _Entry:
             fail(f"shape {_short(raw_shape)} has {_short(d)}, not a non-negative integer")
     shape = tuple(raw_shape)
     # numpy must be able to address the array even when a zero dimension
-    # makes it empty; checking early also keeps later numbers printable.
-    bound = itemsize
+    # makes it empty, also once get() widens it (BF16 to 4 bytes, or any
+    # float to an 8-byte dtype=); checking early keeps later numbers printable.
+    bound = max(itemsize, 8)
     for d in shape:
         bound *= max(d, 1)
         if bound > sys.maxsize:

@@ -291,8 +291,8 @@ def config_from_gguf(f: GGUFFile) -> LlamaConfig:
     """
     md = f.metadata
     arch = md.get("general.architecture")
-    if arch not in _GGUF_ARCHITECTURES:
-        raise CheckpointError(f.path, f"general.architecture is {arch!r}; only "
+    if not isinstance(arch, str) or arch not in _GGUF_ARCHITECTURES:
+        raise CheckpointError(f.path, f"general.architecture is {short_repr(arch)}; only "
                               f"{', '.join(repr(a) for a in _GGUF_ARCHITECTURES)} GGUF models "
                               "(Llama, Mistral) are supported")
 
@@ -411,6 +411,14 @@ def _check_config_fits(cfg: LlamaConfig, shapes: Mapping[str, tuple[int, ...]], 
     Building from it first would allocate its sizes, or loop over billions of
     layers, before a tensor is read; near misses are left to the load's
     ``StateDictError``, which names every missing and mis-shaped tensor."""
+    # Each layer is a module built before any tensor is read: a config of
+    # 40,000 tiny layers fits the parameter bound below, but took half a
+    # minute to build before failing on every missing name.
+    layers = {int(m.group(1)) for name in shapes if (m := _HF_BLOCK.match(name))}
+    if cfg.num_hidden_layers > 2 * len(layers) + 8:
+        raise CheckpointError(where, f"the config describes {cfg.num_hidden_layers} layers but the checkpoint "
+                              f"has tensors for {len(layers)}: a config or metadata that does not belong to "
+                              "these weights")
     h, hd, ffn = cfg.hidden_size, cfg.head_size, cfg.intermediate_size
     per_layer = 2 * h * hd * (cfg.num_attention_heads + cfg.kv_heads) + 3 * h * ffn + 2 * h
     described = cfg.num_hidden_layers * per_layer + cfg.vocab_size * h * (1 if cfg.tie_word_embeddings else 2) + h

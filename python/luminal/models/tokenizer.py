@@ -44,6 +44,8 @@ from typing import Any, Iterable, Mapping, Protocol, Sequence, Union
 
 import numpy as np
 
+from luminal.io.errors import short_repr
+
 __all__ = [
     "ByteVocab",
     "SentencePieceVocab",
@@ -430,6 +432,8 @@ class Tokenizer:
         tokens = md.get("tokenizer.ggml.tokens")
         if not isinstance(tokens, list):
             raise ValueError(f"[Tokenizer] {where}: the GGUF file has no tokenizer.ggml.tokens vocabulary")
+        if not isinstance(model, str):
+            raise ValueError(f"[Tokenizer] {where}: tokenizer.ggml.model is {short_repr(model)}, not a string")
         if model != "llama":
             raise NotImplementedError(
                 f"[Tokenizer] {where}: GGUF tokenizer model {model!r} is not supported yet (only 'llama', "
@@ -630,6 +634,13 @@ def render_inst_chat(messages: Sequence[Mapping[str, str]], bos: str = "<s>", eo
     return out
 
 
+# A chat template comes from the model file: untrusted code. The sandbox
+# stops attribute tricks; these bound what it may build or loop over (a
+# `{{ 'x' * 10**10 }}` or two nested `range(99999)` loops would take the
+# memory or the CPU) while real templates stay far below them.
+TEMPLATE_MAX_ITEMS = 1_000_000  # elements a `*` may build; range() steps per render
+
+
 def _render_jinja(
     template: str,
     messages: Sequence[Mapping[str, str]],
@@ -638,21 +649,52 @@ def _render_jinja(
     eos: str,
     extra: Mapping[str, Any],
 ) -> str:
+    import jinja2
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     def raise_exception(message: str) -> None:
         raise ValueError(f"[chat template] {message}")
 
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
-                                        extensions=["jinja2.ext.loopcontrols"])
+    steps = [0]
+
+    def bounded_range(*args: int) -> range:
+        r = range(*args)
+        steps[0] += len(r)
+        if steps[0] > TEMPLATE_MAX_ITEMS:
+            raise ValueError(f"[chat template] loops over more than {TEMPLATE_MAX_ITEMS:,} range steps")
+        return r
+
+    class Bounded(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset(["*", "**"])
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            if operator == "*":
+                for seq, times in ((left, right), (right, left)):
+                    if (isinstance(seq, (str, list, tuple)) and isinstance(times, int)
+                            and len(seq) * times > TEMPLATE_MAX_ITEMS):
+                        raise ValueError(f"[chat template] a repetition of {len(seq) * times:,} elements")
+            elif (isinstance(left, int) and isinstance(right, int) and right > 0
+                  and max(abs(left), 1).bit_length() * right > 4096):
+                raise ValueError(f"[chat template] {short_repr(left)} ** {short_repr(right)} is too large")
+            return super().call_binop(context, operator, left, right)
+
+    env = Bounded(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
     env.globals["raise_exception"] = raise_exception
+    env.globals["range"] = bounded_range
     env.globals["strftime_now"] = lambda fmt: datetime.datetime.now().strftime(fmt)
     env.filters["tojson"] = lambda v, indent=None: json.dumps(v, ensure_ascii=False, indent=indent)
     variables: dict[str, Any] = {"tools": None, "documents": None}  # what templates test with `is none`
     variables.update(extra)
-    return str(env.from_string(template).render(
-        messages=list(messages), add_generation_prompt=add_generation_prompt,
-        bos_token=bos, eos_token=eos, **variables))
+    try:
+        return str(env.from_string(template).render(
+            messages=list(messages), add_generation_prompt=add_generation_prompt,
+            bos_token=bos, eos_token=eos, **variables))
+    except ValueError as e:
+        if str(e).startswith("[chat template]"):
+            raise
+        raise ValueError(f"[chat template] the template failed: {e}") from None
+    except (jinja2.TemplateError, ArithmeticError, RecursionError, TypeError, LookupError, AttributeError) as e:
+        raise ValueError(f"[chat template] the template failed: {type(e).__name__}: {e}") from None
 
 
 # ---------------------------------------------------------------- helpers

@@ -32,7 +32,10 @@ class IncompatibleKeys(NamedTuple):
 
 class StateDictError(RuntimeError):
     """``load_state_dict`` found missing keys, unexpected keys or shape
-    mismatches. The message lists every one; so do the attributes."""
+    mismatches. The attributes list every one; the message the first
+    ``MAX_LISTED`` of each kind (a hostile checkpoint can have millions)."""
+
+    MAX_LISTED = 50
 
     def __init__(
         self,
@@ -44,18 +47,24 @@ class StateDictError(RuntimeError):
         self.missing_keys = missing_keys
         self.unexpected_keys = unexpected_keys
         self.mismatched = mismatched  # (key, shape given, shape expected)
+        n = self.MAX_LISTED
+
+        def listed(keys: list[str]) -> str:
+            more = f", ... and {len(keys) - n} more" if len(keys) > n else ""
+            return ", ".join(f'"{k}"' for k in keys[:n]) + more + "."
+
         lines = []
         if missing_keys:
-            lines.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing_keys) + ".")
+            lines.append("Missing key(s) in state_dict: " + listed(missing_keys))
         if unexpected_keys:
-            lines.append(
-                "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected_keys) + "."
-            )
-        for key, got, want in mismatched:
+            lines.append("Unexpected key(s) in state_dict: " + listed(unexpected_keys))
+        for key, got, want in mismatched[:n]:
             lines.append(
                 f"size mismatch for {key}: copying a param with shape {got} from checkpoint, "
                 f"the shape in current model is {want}."
             )
+        if len(mismatched) > n:
+            lines.append(f"... and {len(mismatched) - n} more size mismatches.")
         super().__init__(f"Error(s) in loading state_dict for {module_name}:\n\t" + "\n\t".join(lines))
 
 
