@@ -207,11 +207,41 @@ std::string c_expr(const Expr& e) {
   }
 }
 
+// Which values are 0 or 1: comparisons, their products and complements,
+// guarded ones. Operands come first (SSA), so one forward pass.
+std::vector<bool> boolean_values(const std::vector<KValue>& body) {
+  std::vector<bool> out(body.size(), false);
+  auto literal = [&](int j, double x) {
+    return body[size_t(j)].kind == KValue::Kind::Literal && body[size_t(j)].literal == x;
+  };
+  for (size_t j = 0; j < body.size(); ++j) {
+    const KValue& v = body[j];
+    if (v.kind == KValue::Kind::Literal) {
+      out[j] = v.literal == 0.0 || v.literal == 1.0;
+    } else if (v.kind == KValue::Kind::Guard) {
+      out[j] = out[size_t(v.a)];
+    } else if (v.kind == KValue::Kind::Binary && v.op == Op::LessThan) {
+      out[j] = true;
+    } else if (v.kind == KValue::Kind::Binary && v.op == Op::Mul) {
+      out[j] = out[size_t(v.a)] && out[size_t(v.b)];
+    } else if (v.kind == KValue::Kind::Binary && v.op == Op::Add) {  // 1 - b, as 1 + b * -1
+      for (auto [one, neg] : {std::pair{v.a, v.b}, std::pair{v.b, v.a}}) {
+        const KValue& m = body[size_t(neg)];
+        if (literal(one, 1.0) && m.kind == KValue::Kind::Binary && m.op == Op::Mul &&
+            ((out[size_t(m.a)] && literal(m.b, -1.0)) || (out[size_t(m.b)] && literal(m.a, -1.0))))
+          out[j] = true;
+      }
+    }
+  }
+  return out;
+}
+
 std::string print_values(const std::vector<KValue>& body, const Kernel& k, std::ostringstream& os,
                          const std::string& indent, const std::string& prefix, int result,
                          const Hoist* hoist, const Given* given) {
   std::vector<std::string> names;
   std::vector<bool> varies(body.size(), true);
+  const std::vector<bool> boolean = boolean_values(body);
   for (size_t j = 0; j < body.size(); ++j) {
     const KValue& v = body[j];
     names.push_back(prefix + std::to_string(j));
@@ -223,7 +253,12 @@ std::string print_values(const std::vector<KValue>& body, const Kernel& k, std::
                   (operands && v.a >= 0 && varies[size_t(v.a)]) ||
                   (operands && v.b >= 0 && varies[size_t(v.b)]);
     }
-    const std::string expr = is_given ? given->expr : value_expr(v, names, k.input_formats);
+    std::string expr = is_given ? given->expr : value_expr(v, names, k.input_formats);
+    // log2 of a 0/1 mask (the -inf fill idiom, x + log2(keep)) is a select:
+    // exact, and no log2f call (a vector of them where any lane is 0 takes
+    // the slow path) for each score of a masked softmax, on every pass.
+    if (!is_given && v.kind == KValue::Kind::Unary && v.op == Op::Log2 && boolean[size_t(v.a)])
+      expr = "(" + names[size_t(v.a)] + " > 0.5f ? 0.0f : -INFINITY)";
     (varies[j] ? os : hoist->os) << (varies[j] ? indent : hoist->indent) << "const float "
                                  << names.back() << " = " << expr << ";\n";
   }

@@ -51,6 +51,10 @@ struct Given {
   std::string expr;
 };
 
+// Which values of `body` are 0 or 1 (comparisons, their products and
+// complements, guarded ones): print_values writes log2 of one as a select.
+std::vector<bool> boolean_values(const std::vector<KValue>& body);
+
 // Statements `const float <prefix><j> = ...;` for `body`; returns the name of
 // value `result` (default: the last). Quantized loads call lm_load_<format>.
 std::string print_values(const std::vector<KValue>& body, const Kernel& k, std::ostringstream& os,

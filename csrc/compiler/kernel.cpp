@@ -298,17 +298,28 @@ std::vector<bool> materialized_nodes(const Graph& g, const std::vector<bool>& ne
       if (std::find(into.begin(), into.end(), l) == into.end()) into.push_back(l);
     }
   };
+  // Arithmetic and comparisons of element indices and constants, and log2
+  // of a comparison (a mask's 0 / -inf, printed as a select): a causal or
+  // window mask built from iotas costs its reader next to nothing, as a
+  // constant does.
+  std::vector<bool> index_math(g.node_slots(), false), comparison(g.node_slots(), false);
   for (NodeId id : g.topo_order()) {
     if (!needed[id]) continue;
     const Node& n = g.node(id);
     if (n.op == Op::Constant) {
       out[id] = g.outputs().count(id) > 0;
+      index_math[id] = true;
       continue;
     }
+    bool of_indices = true;
+    for (const Edge& e : n.inputs) of_indices = of_indices && !out[e.node] && index_math[e.node];
+    comparison[id] = n.op == Op::LessThan ||
+                     (n.op == Op::Mul && comparison[n.inputs[0].node] && comparison[n.inputs[1].node]);
+    index_math[id] = of_indices && (is_binary(n.op) || (n.op == Op::Log2 && comparison[n.inputs[0].node]));
     int64_t own = 1;
     reduces[id] = is_reduce(n.op);
     for (const Edge& e : n.inputs) {
-      own += out[e.node] ? 1 : size[e.node];
+      own += out[e.node] ? 1 : index_math[e.node] ? 0 : size[e.node];
       reduces[id] = reduces[id] || (!out[e.node] && reduces[e.node]);
       if (out[e.node]) add_leaves(leaves[id], {e.node});
       else add_leaves(leaves[id], leaves[e.node]);

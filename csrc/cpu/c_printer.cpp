@@ -227,11 +227,12 @@ struct SharedValue {
 };
 std::optional<SharedValue> shared_value(const Kernel& k) {
   std::vector<bool> costly(k.body.size(), false);  // a transcendental inside (operands come first)
+  const std::vector<bool> boolean = boolean_values(k.body);  // log2 of these prints as a select
   for (size_t j = 0; j < k.body.size(); ++j) {
     const KValue& v = k.body[j];
     if (v.kind == KValue::Kind::RowValue) continue;  // its `a` names a reduction
     costly[j] = (v.kind == KValue::Kind::Unary &&
-                 (v.op == Op::Exp2 || v.op == Op::Log2 || v.op == Op::Sin)) ||
+                 (v.op == Op::Exp2 || v.op == Op::Sin || (v.op == Op::Log2 && !boolean[size_t(v.a)]))) ||
                 (v.a >= 0 && costly[size_t(v.a)]) || (v.b >= 0 && costly[size_t(v.b)]);
   }
   for (size_t q = 0; q < k.row_reductions.size(); ++q) {

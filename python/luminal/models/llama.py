@@ -311,7 +311,9 @@ def attention_biases(
     (None when every cached key is visible: no cache or no window)."""
     i = _iota(graph, seq).unsqueeze(1)
     j = _iota(graph, seq).unsqueeze(0)
-    keep = j.le(i).float()
+    # Positions are exact integers, never NaN: j <= i is j < i + 1, one
+    # comparison (le adds NaN guards), whose log2 kernels print as a select.
+    keep = j.lt(i + 1.0).float()
     if sliding_window is not None:
         keep = keep * i.lt(j + float(sliding_window)).float()  # i - j < window
     bias_new = keep.log2()
