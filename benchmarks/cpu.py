@@ -11,6 +11,7 @@ means luminal is faster.
     python benchmarks/cpu.py --quick      # small sizes, fewer repeats, no torch.compile
     python benchmarks/cpu.py --threads 4  # 4 threads for luminal (OpenMP), torch and numpy
     python benchmarks/cpu.py --only GQA   # the cases whose name contains "GQA"
+    python benchmarks/cpu.py --only causal --causal-lengths 128,256,512,1024
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats, skip torch.compile")
     p.add_argument("--only", default="", metavar="TEXT", help="run only the cases whose name contains TEXT")
+    p.add_argument("--causal-lengths", default="1024", metavar="L,L,...",
+                   type=lambda v: [int(x) for x in v.split(",")],
+                   help="sequence lengths of the causal attention case (default 1024)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="threads for luminal (sets OMP_NUM_THREADS before import), torch and numpy")
     return p.parse_args()
@@ -259,14 +263,15 @@ def make_cases(quick: bool) -> list[Case]:
 
     # Causal self-attention over a prompt (prefill): scores, the causal mask,
     # softmax (-inf in half its scores) and the values product.
-    heads, seq, hd = (4, 256, 64) if quick else (16, 1024, 64)
-    cases.append(Case(
-        f"causal attention {heads}x{seq}x{hd}", [rand(rng, 1, heads, seq, hd) for _ in range(3)],
-        lambda cx, d: LF.scaled_dot_product_attention(
-            *(cx.tensor(a.shape, name=f"x{i}").set(a) for i, a in enumerate(d)), is_causal=True),
-        lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True),
-        flops=4.0 * heads * seq * seq * hd,
-    ))
+    heads, hd = (4, 64) if quick else (16, 64)
+    for seq in ((256,) if quick else ARGS.causal_lengths):
+        cases.append(Case(
+            f"causal attention {heads}x{seq}x{hd}", [rand(rng, 1, heads, seq, hd) for _ in range(3)],
+            lambda cx, d: LF.scaled_dot_product_attention(
+                *(cx.tensor(a.shape, name=f"x{i}").set(a) for i, a in enumerate(d)), is_causal=True),
+            lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True),
+            flops=4.0 * heads * seq * seq * hd,
+        ))
 
     seq, d_model, heads = (32, 256, 4) if quick else (128, 1024, 16)
     torch.manual_seed(0)
