@@ -416,6 +416,13 @@ def test_to_dot_changes_after_compile() -> None:
     assert after.startswith("digraph luminal {") and after.rstrip().endswith("}")
 
 
+def test_to_dot_names_an_iota() -> None:
+    cx = lm.Graph()
+    (cx.arange("n").float() * 2.0).retrieve()
+    dot = cx.to_dot()
+    assert cx.node_count() == 3 and 'label="iota\\n(n,)"' in dot and "@z" not in dot
+
+
 @pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` not installed")
 def test_display_writes_a_file(tmp_path) -> None:
     cx = _graph_for_dot()
