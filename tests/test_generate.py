@@ -424,6 +424,7 @@ def test_gguf_vocabulary(tmp_path: Path) -> None:
     ("tokenizer.ggml.scores", ["a"] * 8, "ARRAY", "scores is not a list of numbers"),
     ("tokenizer.ggml.scores", [1.0] * 3, "ARRAY", r"scores has shape \(3,\)"),
     ("tokenizer.ggml.token_type", [float("inf")] * 8, "ARRAY", "token_type holds a value that is not an integer"),
+    ("tokenizer.ggml.token_type", [1e20] * 8, "ARRAY", r"token_type holds 1e\+20, outside the int32 range"),
     ("tokenizer.ggml.tokens", [[1, 2]] * 8, "ARRAY", "tokens holds a value that is not a string"),
     ("tokenizer.ggml.bos_token_id", "1", "STRING", "bos_token_id is '1', not a token id"),
     ("tokenizer.ggml.add_bos_token", [1, 2], "ARRAY", "add_bos_token is .*not a boolean"),

@@ -522,6 +522,11 @@ def test_gguf_rope_freqs(tmp_path: Path) -> None:
     ref.load_state_dict(sd)
     np.testing.assert_allclose(model.model.rotary_emb.inv_freq.data, rope_inv_freq(scaled), rtol=1e-6)
     np.testing.assert_allclose(logits_of(model), logits_of(ref), atol=1e-5, rtol=0)
+    for bad in (0.0, -1.0, float("nan")):  # divisors: a 0 made every position's rotation NaN
+        factors[3] = bad
+        write_gguf(path, sd, plain_cfg, edit=add_freqs)
+        with pytest.raises(CheckpointError, match="rope_freqs.weight holds a factor that is not a positive"):
+            load_model(path)
 
 
 def test_gguf_errors(tmp_path: Path) -> None:

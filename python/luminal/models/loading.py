@@ -587,5 +587,7 @@ def _load_gguf_weights(
         base = rope_inv_freq(cfg)
         if factors.shape != base.shape:
             raise CheckpointError(f.path, f"rope_freqs.weight has shape {factors.shape}, expected {base.shape}")
+        if not (np.isfinite(factors).all() and (factors > 0).all()):  # divides the frequencies
+            raise CheckpointError(f.path, "rope_freqs.weight holds a factor that is not a positive finite number")
         model.model.rotary_emb.inv_freq.data = (base / factors).astype(np.float32)
 
