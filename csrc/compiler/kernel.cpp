@@ -166,7 +166,7 @@ class KernelBuilder {
   // Constant `n` at element `flat` of its shape, needed where `need` is 1
   // (an iota's index math is computed only there).
   int constant(const Node& n, const Expr& flat, const Expr& need) {
-    if (n.symbolic && n.symbolic->vars().count(kElementVar))
+    if (is_iota(n))
       return push({.kind = KValue::Kind::DimValue, .valid = need,
                    .dim = substitute(*n.symbolic, kElementVar, flat)});
     if (n.symbolic) return push({.kind = KValue::Kind::DimValue, .dim = *n.symbolic});
@@ -333,7 +333,7 @@ std::vector<bool> materialized_nodes(const Graph& g, const std::vector<bool>& ne
     for (const Edge& e : n.inputs) {
       any_row = any_row || (!out[e.node] && row_value[e.node]);
       const Node& src = g.node(e.node);
-      bool uniform = src.op == Op::Constant && !(src.symbolic && src.symbolic->vars().count(kElementVar));
+      bool uniform = src.op == Op::Constant && !is_iota(src);
       from_rows = from_rows && ((!out[e.node] && row_value[e.node]) || uniform);
     }
     from_rows = from_rows && any_row;

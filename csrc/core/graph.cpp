@@ -62,9 +62,8 @@ HandleId Graph::add_iota(const Expr& n) {
 
 std::vector<float> constant_data(const Node& n, const Bindings& dims, int64_t count) {
   if (!n.symbolic) return std::vector<float>(size_t(count), float(n.value));
-  if (!n.symbolic->vars().count(kElementVar))
-    return std::vector<float>(size_t(count), float(n.symbolic->eval(dims)));
-  std::vector<float> out(static_cast<size_t>(count));  // an iota (add_iota)
+  if (!is_iota(n)) return std::vector<float>(size_t(count), float(n.symbolic->eval(dims)));
+  std::vector<float> out(static_cast<size_t>(count));
   for (int64_t z = 0; z < count; ++z) out[size_t(z)] = float(z);
   return out;
 }

@@ -47,6 +47,9 @@ struct Node {
 // The variable a Constant's `symbolic` value names its element index by.
 inline const std::string kElementVar = "@z";
 
+// Whether `n` is an iota: a Constant valued by its element index.
+inline bool is_iota(const Node& n) { return n.symbolic && n.symbolic->vars().count(kElementVar); }
+
 // The `count` values of Constant node `n` under `dims` (row-major).
 std::vector<float> constant_data(const Node& n, const Bindings& dims, int64_t count);
 
