@@ -59,7 +59,9 @@ nb::list node_table(const Graph& g) {
     d["name"] = n.name;
     d["dtype"] = n.dtype;
     d["parameter"] = n.parameter;
-    d["value"] = n.symbolic ? nb::cast(n.symbolic->str()) : nb::cast(n.value);
+    d["value"] = is_iota(n)    ? nb::cast(std::string("iota"))
+                 : n.symbolic ? nb::cast(n.symbolic->str())
+                              : nb::cast(n.value);
     d["output"] = bool(g.outputs().count(id));
     out.append(d);
   }

@@ -38,7 +38,7 @@ def _label(node: dict[str, Any]) -> str:
         head = f"{node['name']}" + (f" ({node['dtype']})" if node["dtype"] != "f32" else "")
     elif op == "Constant":
         v = node["value"]
-        head = f"{v:g}" if isinstance(v, float) else "iota" if v == "@z" else str(v)  # "@z": the element index
+        head = f"{v:g}" if isinstance(v, float) else str(v)
     elif op in ("SumReduce", "MaxReduce"):
         head = f"{op}(axis={node['axis']})"
     else:
