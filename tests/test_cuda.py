@@ -394,6 +394,13 @@ def test_generation_on_the_gpu_matches_the_cpu() -> None:
     assert len(cpu_ids) == len(cuda_ids) == 12 and len(cpu) == len(cuda) == 12
     for want, got in zip(cpu, cuda):
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
+    # the prompt in blocks of 3, 3, 1: each block's rows appended on the
+    # device after the last ones; then the same tokens, and the last block's
+    # logits are the one-block prefill's
+    blocks_ids, blocks = step_logits(Generator(model, device="cuda", prefill_chunk=3), prompt, 12)
+    assert blocks_ids == cuda_ids and len(blocks) == 3 + 11
+    for want, got in zip(cuda, blocks[2:]):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
 
 
 @gpu
