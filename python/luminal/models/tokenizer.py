@@ -459,7 +459,7 @@ class Tokenizer:
                 raise bad(key, f"has shape {a.shape}, expected one value per token ({n})")
             if integer and not (np.isfinite(a).all() and (a == np.round(a)).all()):
                 raise bad(key, "holds a value that is not an integer")
-            if integer and a.size and not (np.abs(a) < 2**31).all():  # types are small codes (0..6)
+            if integer and not (np.abs(a) < 2**31).all():  # types are small codes (0..6)
                 raise bad(key, f"holds {float(a[np.abs(a) >= 2**31][0]):g}, outside the int32 range")
             values: list[Any] = a.astype(np.int64).tolist() if integer else a.tolist()
             return values
