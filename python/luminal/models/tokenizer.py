@@ -10,7 +10,8 @@ Three sources, one ``Tokenizer`` API:
 * the vocabulary embedded in a GGUF file (``tokenizer.ggml.*``; model "llama",
   i.e. SentencePiece-style BPE: pieces merged greedily by score, "▁" for
   spaces, ``<0xXX>`` byte tokens for anything else), needing no package:
-  ``Tokenizer.from_gguf("model.gguf")``;
+  ``Tokenizer.from_gguf("model.gguf")``; or model "gpt2", the byte-level BPE
+  of Llama 3 (``byte_bpe.py``; encoding needs the ``tokenizers`` package);
 * a byte-level vocabulary (256 bytes + ``<s>`` + ``</s>``) for demos and tests:
   ``Tokenizer.byte_level()``.
 
@@ -45,6 +46,7 @@ from typing import Any, Iterable, Mapping, Protocol, Sequence, Union
 import numpy as np
 
 from luminal.io.errors import short_repr
+from luminal.models.byte_bpe import ByteBPEVocab
 
 __all__ = [
     "ByteVocab",
@@ -60,6 +62,10 @@ SPACE = "\u2581"  # "▁", SentencePiece's visible space
 
 # GGUF token types (llama.cpp's llama_token_type).
 TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED, TOKEN_BYTE = 1, 2, 3, 4, 5, 6
+
+# The text of the tokens chat models end a turn with (llama.cpp stops at
+# these too when the file names no id for them).
+END_OF_TURN_TOKENS = frozenset({"<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>"})
 
 _BYTE_TOKEN = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 
@@ -418,7 +424,10 @@ class Tokenizer:
     def from_gguf(cls, source: Any) -> Tokenizer:
         """From the vocabulary embedded in a GGUF file (a path or an open
         ``GGUFFile``). Supports ``tokenizer.ggml.model`` "llama"
-        (SentencePiece-style); others raise ``NotImplementedError``."""
+        (SentencePiece-style) and "gpt2" (byte-level BPE: Llama 3, with the
+        pre-tokenizers in ``byte_bpe.PRE_TOKENIZERS``); others raise
+        ``NotImplementedError``. Generation stops at EOS and at the file's
+        end-of-turn tokens (``<|eot_id|>``)."""
         from luminal.io.gguf import GGUFFile
 
         if isinstance(source, GGUFFile):
@@ -434,10 +443,11 @@ class Tokenizer:
             raise ValueError(f"[Tokenizer] {where}: the GGUF file has no tokenizer.ggml.tokens vocabulary")
         if not isinstance(model, str):
             raise ValueError(f"[Tokenizer] {where}: tokenizer.ggml.model is {short_repr(model)}, not a string")
-        if model != "llama":
+        if model not in ("llama", "gpt2"):
             raise NotImplementedError(
                 f"[Tokenizer] {where}: GGUF tokenizer model {model!r} is not supported yet (only 'llama', "
-                "SentencePiece-style); pass a directory with the model's tokenizer.json instead")
+                "SentencePiece-style, and 'gpt2', byte-level BPE); pass a directory with the model's "
+                "tokenizer.json instead")
         # Untrusted metadata: every value checked for its type and range here,
         # so a hostile file gives one clear error naming it.
         def bad(key: str, what: str) -> ValueError:
@@ -476,26 +486,38 @@ class Tokenizer:
                 return None
             return int(v)
 
-        def flag(key: str) -> bool:
-            v = md.get(f"tokenizer.ggml.{key}", True)
+        def flag(key: str, default: bool = True) -> bool:
+            v = md.get(f"tokenizer.ggml.{key}", default)
             if not isinstance(v, (bool, np.bool_)):
                 raise bad(key, f"is {v!r}, not a boolean")
             return bool(v)
 
         bos, eos, unk = token_id("bos_token_id"), token_id("eos_token_id"), token_id("unknown_token_id")
-        vocab = SentencePieceVocab(
-            tokens,
-            column("scores"),
-            column("token_type", integer=True),
-            bos_id=bos,
-            eos_id=eos,
-            unk_id=unk,
-            add_space_prefix=flag("add_space_prefix"),
-        )
+        types = column("token_type", integer=True)
+        vocab: SentencePieceVocab | ByteBPEVocab
+        if model == "llama":
+            vocab = SentencePieceVocab(tokens, column("scores"), types, bos_id=bos, eos_id=eos, unk_id=unk,
+                                       add_space_prefix=flag("add_space_prefix"))
+            add_bos = flag("add_bos_token")
+        else:
+            merges = md.get("tokenizer.ggml.merges", [])
+            if not isinstance(merges, list) or not all(isinstance(m, str) for m in merges):
+                raise bad("merges", "is not a list of strings")
+            pre = md.get("tokenizer.ggml.pre")
+            if pre is not None and not isinstance(pre, str):
+                raise bad("pre", f"is {short_repr(pre)}, not a string")
+            vocab = ByteBPEVocab(tokens, merges, types, pre=pre, bos_id=bos, where=where)
+            add_bos = flag("add_bos_token", vocab.default_add_bos)
+        # Generation ends at EOS and at the end-of-turn tokens chat models
+        # emit instead (Llama 3 Instruct's <|eot_id|>): by id when the file
+        # names them, else by their usual text on a control token.
+        stops = {i for i in (eos, token_id("eot_token_id"), token_id("eom_token_id")) if i is not None}
+        kinds = types or [TOKEN_NORMAL] * n
+        stops.update(i for i, t in enumerate(tokens) if t in END_OF_TURN_TOKENS and kinds[i] == TOKEN_CONTROL)
         template = md.get("tokenizer.chat_template")
-        return cls(vocab, bos_token_id=bos, eos_token_ids=[] if eos is None else [eos],
+        return cls(vocab, bos_token_id=bos, eos_token_ids=stops,
                    chat_template=template if isinstance(template, str) else None,
-                   add_bos=flag("add_bos_token"), name=where)
+                   add_bos=add_bos, name=where)
 
     @classmethod
     def byte_level(cls) -> Tokenizer:
