@@ -226,6 +226,9 @@ def test_prompt_in_blocks_matches_one_block() -> None:
         assert c >= 512 and (heads * c * n <= PREFILL_SCORES_BUDGET or c < 1024)
         assert blocks * c - n < blocks  # equal blocks, the last one short by less than one row each
     assert prefill_chunk_size(10, 4, chunk=3) == 3 and prefill_chunk_size(9, 4, chunk=100) == 9
+    # after cached positions (a chat's later turn), the keys they add count too
+    assert prefill_chunk_size(4000, 32) == 2000 and prefill_chunk_size(4000, 32, past=8000) == 667
+    assert prefill_chunk_size(1000, 32, past=7000) == 1000
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="prefill_chunk"):
             Generator(model, prefill_chunk=bad)  # type: ignore[arg-type]

@@ -15,7 +15,9 @@ tokenizer runs, to show the pipeline offline: its text is gibberish.
 The text goes to stdout as it is generated; timings (prefill and decode
 tokens/s) go to stderr. ``--temperature 0`` (the default) is greedy decoding.
 Instruct models with a chat template get the prompt as a user message
-(``--no-chat`` sends it raw).
+(``--no-chat`` sends it raw). ``--interactive`` chats: each line of stdin is
+a message, answered in turn, and the KV cache keeps the conversation, so a
+turn runs only its own new tokens.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+DEFAULT_PROMPT = "Explain what a compiler does in one paragraph."
 DEMO_NOTICE = ("[demo] no --model given: running a tiny RANDOM-WEIGHT model with a byte-level tokenizer. "
                "The text below is gibberish; it shows the pipeline (compile once, prefill, stream). "
                "Run examples/mistral/setup.sh and pass --model for a real model.")
@@ -35,7 +38,11 @@ DEMO_NOTICE = ("[demo] no --model given: running a tiny RANDOM-WEIGHT model with
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="local HF directory, GGUF file, or cached HF id (default: random-weight demo)")
-    p.add_argument("--prompt", default="Explain what a compiler does in one paragraph.")
+    p.add_argument("--prompt", default=None, help=f"the prompt (default: {DEFAULT_PROMPT!r}; with "
+                   "--interactive, the first message, if given)")
+    p.add_argument("-i", "--interactive", action="store_true",
+                   help="chat: read messages from stdin, a line each, and answer each in turn; the "
+                        "KV cache keeps the conversation (/reset starts a new one, /exit or end of input ends)")
     p.add_argument("--system", default=None, help="system message (chat models)")
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
@@ -78,6 +85,11 @@ def demo_model(seed: int = 0) -> Tuple[Any, Any, List[int]]:
         else:
             weights[name] = (rng.standard_normal(p.shape) * 0.5).astype(np.float32)
     model.load_state_dict(weights)
+    # Mistral's chat format, so --interactive runs offline too (the built-in
+    # renderer takes [INST] templates without jinja2)
+    tok.chat_template = ("{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}[INST] "
+                         "{{ m['content'] }} [/INST]{% else %}{{ m['content'] }}{{ eos_token }}{% endif %}"
+                         "{% endfor %}")
     printable = set(range(32, 127)) | {10}
     suppress = [i for i in range(256) if i not in printable] + sorted(tok.eos_token_ids)  # run to --max-tokens
     return model, tok, suppress
@@ -138,18 +150,33 @@ def main(argv: Optional[List[str]] = None) -> int:
         done = nn.quantize_(model, args.quantize)
         print(f"[load] {len(done)} matrices stored as {args.quantize}", file=sys.stderr)
 
+    if args.interactive and (args.chat is False or tok.chat_template is None):
+        print("error: --interactive needs a chat model (a tokenizer with a chat template) and no --no-chat",
+              file=sys.stderr)
+        return 2
+
     t = time.perf_counter()
     gen = Generator(model, tok, device=args.device, prefill_chunk=args.prefill_chunk)
     print(f"[compile] {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    sampling: Dict[str, Any] = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                                    repetition_penalty=args.repetition_penalty, seed=args.seed,
+                                    suppress_tokens=suppress)
+    if args.interactive:
+        return converse(gen, args, sampling)
+    prompt = DEFAULT_PROMPT if args.prompt is None else args.prompt
     try:
-        stream = gen.stream(args.prompt, args.max_tokens, temperature=args.temperature, top_k=args.top_k,
-                            top_p=args.top_p, repetition_penalty=args.repetition_penalty, seed=args.seed,
-                            chat=chat, system=args.system, suppress_tokens=suppress)
+        stream = gen.stream(prompt, args.max_tokens, chat=chat, system=args.system, **sampling)
     except (ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.model is None:
-        sys.stdout.write(args.prompt)
+        sys.stdout.write(prompt)
+    print_reply(stream)
+    return 0
+
+
+def print_reply(stream: Any, note: str = "") -> None:
+    """Stream the text to stdout (Ctrl-C stops it), then the speed to stderr."""
     try:
         for piece in stream:
             sys.stdout.write(piece)
@@ -159,8 +186,44 @@ def main(argv: Optional[List[str]] = None) -> int:
     sys.stdout.write("\n")
     sys.stdout.flush()
     st = stream.stats
-    print(f"[speed] {st.summary()} (stopped: {st.stop_reason})", file=sys.stderr)
-    return 0
+    print(f"[speed] {st.summary()} (stopped: {st.stop_reason}){note}", file=sys.stderr)
+
+
+def converse(gen: Any, args: argparse.Namespace, sampling: Dict[str, Any]) -> int:
+    """--interactive: a message a line from stdin, each answered in turn."""
+    from luminal.models import Chat
+
+    chat = Chat(gen, system=args.system)
+    pending = [args.prompt] if args.prompt is not None else []
+    while True:
+        if pending:
+            text = pending.pop()
+        else:
+            sys.stderr.write("> ")
+            sys.stderr.flush()
+            try:
+                line = sys.stdin.readline()
+            except KeyboardInterrupt:
+                line = ""
+            if not line:
+                sys.stderr.write("\n")
+                return 0
+            text = line.rstrip("\r\n")
+        command = text.strip()
+        if command in ("/exit", "/quit"):
+            return 0
+        if command == "/reset":
+            chat.reset()
+            print("[chat] new conversation", file=sys.stderr)
+            continue
+        if not command:
+            continue
+        try:
+            stream = chat.send(text, args.max_tokens, **sampling)
+        except (ValueError, ImportError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            continue
+        print_reply(stream, f" [{chat.reused_tokens} tokens of the conversation reused from the cache]")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ generation.
 >>> model = LlamaForCausalLM(cfg).eval()
 """
 
+from luminal.models.chat import Chat
 from luminal.models.config import SUPPORTED_MODEL_TYPES, SUPPORTED_ROPE_TYPES, LlamaConfig
 from luminal.models.generate import GenerationStats, GenerationStream, Generator, Sampler, generate
 from luminal.models.llama import (
@@ -31,6 +32,7 @@ from luminal.models.loading import load_config, load_model, resolve_model_path
 from luminal.models.tokenizer import StreamDecoder, Tokenizer
 
 __all__ = [
+    "Chat",
     "GenerationStats",
     "GenerationStream",
     "Generator",

@@ -65,21 +65,23 @@ PREFILL_SCORES_BUDGET = 1 << 28  # floats: 1 GiB
 PREFILL_MIN_CHUNK = 512
 
 
-def prefill_chunk_size(prompt_tokens: int, heads: int, chunk: int | None = None) -> int:
+def prefill_chunk_size(prompt_tokens: int, heads: int, chunk: int | None = None, past: int = 0) -> int:
     """Rows per prompt block: ``chunk`` if given, else the whole prompt when
-    its scores (``heads * n * n`` floats) fit ``PREFILL_SCORES_BUDGET``, else
-    equal blocks each under it (at least ``PREFILL_MIN_CHUNK`` rows).
+    its scores (``heads * n * (past + n)`` floats, after ``past`` cached
+    positions) fit ``PREFILL_SCORES_BUDGET``, else equal blocks each under it
+    (at least ``PREFILL_MIN_CHUNK`` rows).
 
     >>> prefill_chunk_size(100, 32), prefill_chunk_size(8192, 32)
     (100, 1024)
     """
     n = max(int(prompt_tokens), 1)
+    keys = past + n  # the last block's
     if chunk is not None:
         blocks = -(-n // min(chunk, n))  # ceil
-    elif heads * n * n <= PREFILL_SCORES_BUDGET:
+    elif heads * n * keys <= PREFILL_SCORES_BUDGET:
         return n
     else:  # as many blocks as the budget needs, as long as each keeps the minimum
-        blocks = min(-(-n // max(PREFILL_SCORES_BUDGET // (heads * n), 1)), max(n // PREFILL_MIN_CHUNK, 1))
+        blocks = min(-(-n // max(PREFILL_SCORES_BUDGET // (heads * keys), 1)), max(n // PREFILL_MIN_CHUNK, 1))
     return -(-n // blocks)  # equal blocks, none longer than chunk
 
 
@@ -319,6 +321,8 @@ class Generator:
         self.graph = Graph()
         self.embeds = self.graph.tensor((1, "seq", self.config.hidden_size), name="embeds")
         self.cache = KVCache(self.graph, self.config, batch=1)
+        self.cached_ids: list[int] = []
+        """The ids whose keys and values the cache holds, in order."""
         self.logits = model(self.embeds, self.cache, last_only=True).retrieve()
         t = time.perf_counter()
         backend: Compiler = lm.CUDACompiler() if device == "cuda" else lm.CPUCompiler()
@@ -334,6 +338,7 @@ class Generator:
         self.graph.execute()
         out: np.ndarray = self.logits.numpy().reshape(-1)  # read before after_step rebinds "past"
         self.cache.after_step(len(ids))
+        self.cached_ids.extend(int(i) for i in ids)
         return out
 
     def generate_ids(
@@ -343,11 +348,15 @@ class Generator:
         sampler: Sampler | None = None,
         stop_ids: Iterable[int] = (),
         stats: GenerationStats | None = None,
+        *,
+        after_cache: bool = False,
     ) -> Iterator[int]:
-        """Generated token ids, one at a time, starting from an empty cache.
-        Stops after ``max_tokens``, at a token in ``stop_ids`` (not yielded),
-        or when the context (``max_position_embeddings``) is full. Timings go
-        to ``stats`` if given."""
+        """Generated token ids, one at a time, starting from an empty cache
+        (``after_cache=True``: the prompt continues the ids the cache holds,
+        ``cached_ids``, which also count for the repetition penalty). Stops
+        after ``max_tokens``, at a token in ``stop_ids`` (not yielded), or
+        when the context (``max_position_embeddings``) is full. Timings go to
+        ``stats`` if given."""
         prompt = [int(i) for i in prompt_ids]
         if not prompt:
             raise ValueError("[generate] the prompt has no tokens (encode it with a BOS token)")
@@ -356,19 +365,25 @@ class Generator:
         if bad:
             raise ValueError(f"[generate] prompt token id(s) {bad[:5]} outside the vocabulary (size {vocab})")
         limit = self.config.max_position_embeddings
-        if len(prompt) >= limit:
-            raise ValueError(f"[generate] the prompt has {len(prompt)} tokens; the model's context is {limit}")
+        before = self.cache.length if after_cache else 0
+        if before + len(prompt) >= limit:
+            held = f" after the {before} the cache holds" if before else ""
+            raise ValueError(f"[generate] the prompt has {len(prompt)} tokens{held}; the model's context "
+                             f"is {limit}")
         sampler = sampler or Sampler()
         stops = {int(i) for i in stop_ids}
         st = stats if stats is not None else GenerationStats()
         st.prompt_tokens = len(prompt)
-        history = list(prompt)
-        self.cache.reset()
+        if not after_cache:
+            self.cache.reset()
+            self.cached_ids = []
+        history = self.cached_ids + prompt
         if max_tokens <= 0:
             st.stop_reason = "length"
             return
         t = time.perf_counter()
-        chunk = prefill_chunk_size(len(prompt), self.config.num_attention_heads, self.prefill_chunk)
+        chunk = prefill_chunk_size(len(prompt), self.config.num_attention_heads, self.prefill_chunk,
+                                   self.cache.length)
         for start in range(0, len(prompt), chunk):
             logits = self._step(prompt[start:start + chunk])
         st.prefill_seconds = time.perf_counter() - t
@@ -405,12 +420,14 @@ class Generator:
         chat: bool = False,
         system: str | None = None,
         suppress_tokens: Iterable[int] = (),
+        after_cache: bool = False,
     ) -> GenerationStream:
         """Generate from ``prompt`` (text, or token ids), yielding text pieces.
         ``chat=True`` wraps the prompt in the tokenizer's chat template (as a
         user message, after an optional ``system`` message). Stops at the
         tokenizer's EOS ids and at ``stop`` (ids, or token strings); never
-        picks ``suppress_tokens``."""
+        picks ``suppress_tokens``. ``after_cache=True`` continues the ids the
+        cache holds instead of starting afresh (``luminal.models.Chat``)."""
         sampler = Sampler(temperature, top_k, top_p, repetition_penalty, seed, suppress_tokens)
         tok = self.tokenizer
         if isinstance(prompt, str):
@@ -435,7 +452,7 @@ class Generator:
                 stop_ids.add(int(tok.token_to_id(s)))  # type: ignore[arg-type]
             else:
                 stop_ids.add(int(s))
-        return GenerationStream(self, ids, max_tokens, sampler, stop_ids)
+        return GenerationStream(self, ids, max_tokens, sampler, stop_ids, after_cache)
 
 
 class GenerationStream:
@@ -444,14 +461,16 @@ class GenerationStream:
     text and ``stats`` the timings (``GenerationStats``)."""
 
     def __init__(
-        self, generator: Generator, prompt_ids: list[int], max_tokens: int, sampler: Sampler, stop_ids: set[int]
+        self, generator: Generator, prompt_ids: list[int], max_tokens: int, sampler: Sampler, stop_ids: set[int],
+        after_cache: bool = False,
     ) -> None:
         self.generator = generator
         self.prompt_ids = prompt_ids
         self.stats = GenerationStats()
         self.tokens: list[int] = []
         self.text = ""
-        self._ids = generator.generate_ids(prompt_ids, max_tokens, sampler, stop_ids, self.stats)
+        self._ids = generator.generate_ids(prompt_ids, max_tokens, sampler, stop_ids, self.stats,
+                                           after_cache=after_cache)
 
     def ids(self) -> Iterator[int]:
         """The generated ids, one at a time (no detokenization)."""
