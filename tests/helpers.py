@@ -149,3 +149,25 @@ def check(
         assert_close(got, want, atol, rtol, f"output {i}: ")
         got_all.append(got)
     return got_all
+
+
+def set_gguf_metadata(w: Any, metadata: dict[str, tuple[Any, str]]) -> None:
+    """Set GGUF keys on writer ``w`` from ``metadata``: key -> (value,
+    GGUFValueType name), an ARRAY's element type taken from its first value.
+    Setting a key again overwrites it, so tests write hostile values last."""
+    import gguf
+
+    for key, (value, vtype) in metadata.items():
+        w.add_key_value(key, value, getattr(gguf.GGUFValueType, vtype),
+                        sub_type=gguf.GGUFValueType.get_type(value[0]) if vtype == "ARRAY" else None)
+
+
+def finish_metadata_gguf(w: Any, metadata: dict[str, tuple[Any, str]]) -> None:
+    """Set ``metadata`` last (``set_gguf_metadata``), add one small tensor
+    (a GGUF of metadata alone still holds tensors) and write the file."""
+    set_gguf_metadata(w, metadata)
+    w.add_tensor("x", np.zeros(4, np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()

@@ -16,6 +16,7 @@ from typing import Any, List
 
 import numpy as np
 import pytest
+from helpers import finish_metadata_gguf
 
 import luminal as lm
 import luminal.nn as nn
@@ -386,14 +387,7 @@ def write_vocab_gguf(path: Path, count: int = len(SPM_TOKENS), **metadata: Any) 
     w.add_token_types(SPM_TYPES[:count])
     w.add_bos_token_id(1)
     w.add_eos_token_id(2)
-    for key, (value, vtype) in metadata.items():
-        w.add_key_value(key, value, getattr(gguf.GGUFValueType, vtype),
-                        sub_type=gguf.GGUFValueType.get_type(value[0]) if vtype == "ARRAY" else None)
-    w.add_tensor("x", np.zeros(4, np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    finish_metadata_gguf(w, metadata)
     return path
 
 

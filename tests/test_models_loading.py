@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 import pytest
+from helpers import set_gguf_metadata
 
 import luminal as lm
 import luminal.nn as nn
@@ -336,9 +337,7 @@ def write_gguf(
     w.add_token_list(["<unk>", "<s>", "</s>"] + [f"t{i}" for i in range(3, cfg["vocab_size"])])
     w.add_bos_token_id(1)
     w.add_eos_token_id(2)
-    for key, (value, vtype) in (metadata or {}).items():
-        w.add_key_value(key, value, getattr(gguf.GGUFValueType, vtype),
-                        sub_type=gguf.GGUFValueType.get_type(value[0]) if vtype == "ARRAY" else None)
+    set_gguf_metadata(w, metadata or {})
     tensors = {hf_to_gguf_name(k): v for k, v in sd.items()}
     if edit is not None:
         edit(tensors)

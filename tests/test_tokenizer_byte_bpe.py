@@ -15,8 +15,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
+from helpers import finish_metadata_gguf
 
 from luminal.models import Tokenizer
 from luminal.models.byte_bpe import ByteBPEVocab
@@ -96,14 +96,7 @@ def write_bpe_gguf(path: Path, tokens: list[str], merges: list[str] | None, type
     if "<|begin_of_text|>" in tokens:
         w.add_bos_token_id(tokens.index("<|begin_of_text|>"))
         w.add_eos_token_id(tokens.index("<|end_of_text|>"))
-    for key, (value, vtype) in metadata.items():
-        w.add_key_value(key, value, getattr(gguf.GGUFValueType, vtype),
-                        sub_type=gguf.GGUFValueType.get_type(value[0]) if vtype == "ARRAY" else None)
-    w.add_tensor("x", np.zeros(4, np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    finish_metadata_gguf(w, metadata)
     return path
 
 
