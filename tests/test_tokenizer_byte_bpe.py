@@ -41,6 +41,7 @@ TEXTS = [
     "héllo wörld ½ ² Ⅻ ٣", "日本語のテキスト and 中文", "emoji 🤖🎉 end", "tabs\tand\u00a0nbsp",
     "<|eot_id|>special<|begin_of_text|> x", "def f(x):\n    return x**2  # comment", "   ", "", "a\n",
     "don't DON'T Don'T", "123456789 1 22 333 4444", "\u0301accent combining e\u0301",
+    "getHTTPResponse XMLHttpRequest iPhone ÉCOLE école a/b//\n",
 ]
 
 
@@ -113,8 +114,9 @@ def llama3(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
 def random_texts(count: int, seed: int = 0) -> list[str]:
     """Short strings over characters that exercise every branch of the patterns."""
     rng = random.Random(seed)
-    alphabet = list("abcXYZ 0123456789'\n\r\t.,!?-_()#") + [
-        "é", "ß", "日", "🤖", "\u0301", "½", "²", "\u00a0", "Ⅻ", "٣", "<|eot_id|>", "'S", "'ll", "  "]
+    alphabet = list("abcXYZ 0123456789'\n\r\t.,!?-_()#/") + [
+        "é", "É", "ß", "ǅ", "ʰ", "日", "🤖", "\u0301", "½", "²", "\u00a0", "Ⅻ", "٣", "<|eot_id|>", "'S", "'ll",
+        "  ", "CamelCase", "XMLHttp"]
     return ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(count)]
 
 
@@ -152,7 +154,7 @@ def test_llama3_chat_prompt(llama3: tuple[Any, Path]) -> None:
     assert ids == hf.encode(prompt, add_special_tokens=False).ids
 
 
-@pytest.mark.parametrize("pre", ["llama-bpe", "gpt-2"])
+@pytest.mark.parametrize("pre", ["llama-bpe", "gpt-2", "tekken"])
 def test_byte_bpe_matches_llama_cpp(llama3: tuple[Any, Path], tmp_path: Path, pre: str) -> None:
     """The independent reference: llama.cpp tokenizing the same file."""
     llama_cpp = pytest.importorskip("llama_cpp")
@@ -164,13 +166,30 @@ def test_byte_bpe_matches_llama_cpp(llama3: tuple[Any, Path], tmp_path: Path, pr
         assert tok.encode(text, add_bos=False) == ref.tokenize(text.encode(), add_bos=False, special=True), text
 
 
+@pytest.mark.parametrize("pre, words", [
+    ("llama-bpe", ["getHTTPResponse", " ", "123", "45", " it", "'s", "//\n\n", " b", " ", " c"]),
+    ("tekken", ["get", "HTTPResponse", " ", "1", "2", "3", "4", "5", " it", "'s", "//\n\n", " b", " ", " c"]),
+    ("gpt-2", ["getHTTPResponse", " 12345", " it", "'s", "//", "\n\n", " b", " ", " c"]),
+])
+def test_pre_tokenizer_words(pre: str, words: list[str]) -> None:
+    """Each family's split into words, worked out by hand from its pattern:
+    Llama 3 groups digits by three, Tekken splits CamelCase and digits and
+    GPT-2 keeps a number whole; a punctuation run takes the newlines after it
+    (not in GPT-2), and a run of spaces leaves its last to the next word."""
+    from luminal.models.byte_bpe import BYTE_CHARS
+
+    v = ByteBPEVocab(BYTE_CHARS, [], pre=pre)
+    split = v._tok.pre_tokenizer.pre_tokenize_str("getHTTPResponse 12345 it's//\n\n b  c")
+    assert [v.decode([BYTE_CHARS.index(c) for c in w]) for w, _ in split] == words
+
+
 def test_whole_word_lookup_before_merges(tmp_path: Path) -> None:
     """Llama 3 takes a word that is itself a token whole; GPT-2's rule builds
     every word by merges, which here cannot reach "abc"."""
     chars = [chr(c) for c in range(33, 127)]
     tokens = chars + ["ab", "abc"]
     merges = ["a b"]  # no merge makes "abc"
-    for pre, expected in [("llama-bpe", ["abc"]), ("gpt-2", ["ab", "c"])]:
+    for pre, expected in [("llama-bpe", ["abc"]), ("tekken", ["abc"]), ("gpt-2", ["ab", "c"])]:
         path = write_bpe_gguf(tmp_path / f"{pre}.gguf", tokens, merges, pre=pre)
         ids = Tokenizer.from_gguf(path).encode("abc", add_bos=False)
         assert [tokens[i] for i in ids] == expected, pre

@@ -1,5 +1,6 @@
 """Byte-level BPE vocabularies from GGUF files (``tokenizer.ggml.model``
-"gpt2"): the tokenizer of Llama 3 and its derivatives, and of GPT-2.
+"gpt2"): the tokenizer of Llama 3 and its derivatives, of Mistral's Tekken
+models (NeMo, Small 3) and of GPT-2.
 
 Text is split into words by a pre-tokenizer regex that depends on the model
 family (``tokenizer.ggml.pre``), each word's UTF-8 bytes are spelled in
@@ -22,6 +23,12 @@ GPT2_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s
 # non-letter, digits go in groups of at most three, and newlines split apart.
 LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
                   r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+# Tekken's (Mistral NeMo, Mistral Small 3): a word is a run of capitals then
+# lower-case letters (so CamelCase splits), digits go one by one, and no
+# contractions.
+TEKKEN_PATTERN = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
+                  r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"
+                  r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 
 
 class PreTokenizer:
@@ -38,6 +45,7 @@ _GPT2 = PreTokenizer(GPT2_PATTERN, ignore_merges=False, add_bos=False)
 PRE_TOKENIZERS: dict[str, PreTokenizer] = {
     "llama-bpe": _LLAMA3, "llama3": _LLAMA3, "llama-v3": _LLAMA3,
     "gpt-2": _GPT2,
+    "tekken": PreTokenizer(TEKKEN_PATTERN, ignore_merges=True, add_bos=True),
 }
 
 
