@@ -125,6 +125,19 @@ def test_hf_directory_matches_transformers(tmp_path: Path, shards: str) -> None:
     model = LlamaForCausalLM.from_pretrained(tmp_path)
     assert not model.training and model.config.num_key_value_heads == 2
     np.testing.assert_allclose(logits_of(model), hf_logits(hf), atol=1e-4, rtol=0)
+
+
+def test_gguf_head_size_apart_from_hidden(tmp_path: Path) -> None:
+    """llama.attention.key_length: heads wider than hidden / heads (Mistral
+    NeMo and Small 3: 32 heads of 128 over a hidden size of 5120)."""
+    hf = hf_model(head_dim=24)
+    path = tmp_path / "tiny-head24.gguf"
+    write_gguf(path, hf_numpy_sd(hf), TINY, metadata={"llama.attention.key_length": (24, "UINT32"),
+                                                      "llama.attention.value_length": (24, "UINT32"),
+                                                      "llama.rope.dimension_count": (24, "UINT32")})
+    model = LlamaForCausalLM.from_pretrained(path)
+    assert model.config.head_size == 24 and model.model.layers[0].self_attn.q_proj.weight.shape == (96, 64)
+    np.testing.assert_allclose(logits_of(model), hf_logits(hf), atol=1e-4, rtol=0)
     # the weights are zero-copy views of the checkpoint where no conversion is needed
     assert not model.model.embed_tokens.weight.data.flags.owndata
 
