@@ -40,6 +40,28 @@ def test_causal(backend, L, S):
           data=_qkv(L=L, S=S), atol=ATOL, rtol=RTOL)
 
 
+@pytest.mark.parametrize("L,hq,hkv", [(64, 2, 2), (67, 2, 2), (130, 4, 2)])
+def test_causal_self_attention_in_halves(backend, L, hq, hkv):
+    """From 64 queries on, causal self-attention runs its first half of the
+    queries over the first half of the keys alone: odd lengths, GQA, and the
+    gradients through both halves."""
+    data = _qkv(n=1, hq=hq, hkv=hkv, L=L, S=L, E=8, Ev=8)
+    check(backend, [], lambda q, k, v: sdpa_t(q, k, v, is_causal=True, enable_gqa=True),
+          lambda q, k, v: sdpa(q, k, v, is_causal=True, enable_gqa=True), data=data, atol=ATOL, rtol=RTOL)
+
+
+def test_nan_key_reaches_only_the_rows_that_see_it(backend):
+    """A NaN key at position j makes the rows that attend it NaN; the rows
+    before j are untouched, as torch's masked_fill leaves them (the first half
+    of the queries never reads the second half of the keys)."""
+    L = 64
+    data = _qkv(n=1, hq=1, hkv=1, L=L, S=L, E=4, Ev=4)
+    data[1][0, 0, L // 2, 1] = np.nan
+    out = check(backend, [], lambda q, k, v: sdpa_t(q, k, v, is_causal=True),
+                lambda q, k, v: sdpa(q, k, v, is_causal=True), data=data, atol=ATOL, rtol=RTOL, grad=False)
+    assert np.isfinite(out[0][0, 0, :L // 2]).all() and np.isnan(out[0][0, 0, L // 2:]).all()
+
+
 @pytest.mark.parametrize("mshape", [(5, 7), (2, 1, 5, 7), (2, 3, 5, 7), (1, 7)])
 def test_bool_mask(backend, mshape):
     rng = np.random.default_rng(4)
@@ -145,7 +167,7 @@ def test_symbolic_sequence_length(backend):
     q, k = cx.tensor((2, "seq", 4), name="q"), cx.tensor((2, "seq", 4), name="k")
     v = cx.tensor((2, "seq", 3), name="v")
     out = sdpa(q, k, v, is_causal=True).retrieve()
-    for L in (3, 6):
+    for L in (3, 6, 1, 2, 70):  # halves of 0 and 1 rows too
         a, b, c = rand((2, L, 4), seed=L), rand((2, L, 4), seed=L + 1), rand((2, L, 3), seed=L + 2)
         q.set(a), k.set(b), v.set(c)
         backend.run(cx)
