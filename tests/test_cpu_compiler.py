@@ -154,6 +154,36 @@ def test_mlp_and_attention_kernel_counts() -> None:
     assert cx.kernel_count() == 7 and lm._core.gemm_count(cx._core) == 4
 
 
+def test_products_over_symbolic_views_read_their_operands() -> None:
+    """Matrix products over permuted, sliced views with symbolic lengths
+    (causal attention's halves in a model's head layout): the kernel's index
+    math is long, but the product still reads its two operands (a GEMM),
+    never a stored (..., m, k, n) Mul. A Mul stored anyway once left the GEMM
+    reading an operand whose buffer the plan had freed and reused (wrong
+    values)."""
+    cx = lm.Graph()
+    xs = [cx.tensor((2, "seq", 2, 3), name=f"x{i}") for i in range(3)]
+    q, k, v = (x.permute(0, 2, 1, 3) for x in xs)
+    seq = q.shape[2]
+    half = seq // 2
+    top = q.narrow(2, 0, half) @ k.narrow(2, 0, half).mT @ v.narrow(2, 0, half)
+    bottom = q.narrow(2, half, seq - half) @ k.mT @ v
+    out = lm.cat([top, bottom], dim=2).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+    assert cx.kernel_count() == 5 and lm._core.gemm_count(cx._core) == 4  # 4 products and the join
+    rng = np.random.default_rng(0)
+    for length in (70, 9):
+        d = [rng.standard_normal((2, length, 2, 3)).astype(np.float32) for _ in range(3)]
+        for x, a in zip(xs, d):
+            x.set(a)
+        cx.execute()  # verify=True: every kernel against the reference executor
+        Q, K, V = (a.transpose(0, 2, 1, 3) for a in d)
+        h = length // 2
+        want = np.concatenate([Q[:, :, :h] @ K[:, :, :h].transpose(0, 1, 3, 2) @ V[:, :, :h],
+                               Q[:, :, h:] @ K.transpose(0, 1, 3, 2) @ V], axis=2)
+        np.testing.assert_allclose(out.numpy(), want, rtol=1e-4, atol=1e-4)
+
+
 def test_gelu_backward_recomputes_instead_of_storing_terms() -> None:
     """GELU's erf polynomial is elementwise over x alone: its backward
     recomputes the terms from x (and the upstream gradient) instead of the

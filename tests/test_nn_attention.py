@@ -127,6 +127,21 @@ def test_mha_causal(backend: Any) -> None:
     with torch.no_grad():
         want = theirs(*(torch.from_numpy(x),) * 3, attn_mask=torch.from_numpy(causal))[0]
     np.testing.assert_allclose(out.numpy(), want.numpy(), atol=1e-5, rtol=1e-4)
+    # without weights it is scaled_dot_product_attention's is_causal: no mask
+    # input, so a symbolic length works too (and from 64 on, in two halves)
+    cx = lm.Graph()
+    xt = cx.tensor((N, "seq", E))
+    out, weights = ours(xt, xt, xt, is_causal=True, need_weights=False)
+    out.retrieve()
+    assert weights is None and not any(n["op"] == "Input" and n["name"] == "causal_mask" for n in cx.nodes())
+    for length in (3, 70):
+        x = randn(N, length, E, seed=length)
+        xt.set(x)
+        backend.run(cx)
+        causal = np.triu(np.ones((length, length), bool), 1)
+        with torch.no_grad():
+            want = theirs(*(torch.from_numpy(x),) * 3, attn_mask=torch.from_numpy(causal))[0]
+        np.testing.assert_allclose(out.numpy(), want.numpy(), atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize(

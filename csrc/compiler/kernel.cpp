@@ -137,6 +137,13 @@ class KernelBuilder {
     return push({.kind = KValue::Kind::Unary, .op = n.op, .a = a});
   }
 
+  // The Mul of this kernel's matrix product: never stored (it is the
+  // product's whole input, and a GEMM reads its operands instead), however
+  // long the kernel's own index (symbolic dims make it long).
+  bool gemm_mul(NodeId id) const {
+    return k_.matmul && g_.node(k_.matmul->reduce).inputs[0].node == id;
+  }
+
   // The value a consumer sees through edge `e` at its logical index `idx`.
   int read(const Edge& e, const std::vector<Expr>& idx, const Expr& need) {
     const ShapeTracker& v = e.view;
@@ -153,8 +160,8 @@ class KernelBuilder {
       x = constant(src, p, inner_need);
     else if (materialized_[e.node])
       return load(e.node, p, inner_need);  // the load itself reads 0 when invalid
-    else if (p.printed_size(kMaxIndexSize) > kMaxIndexSize ||
-             inner_need.printed_size(kMaxIndexSize) > kMaxIndexSize)
+    else if (!gemm_mul(e.node) && (p.printed_size(kMaxIndexSize) > kMaxIndexSize ||
+                                   inner_need.printed_size(kMaxIndexSize) > kMaxIndexSize))
       throw NeedsBuffer{e.node};  // composing views got too long: store this node
     else
       x = value_of(e.node, source_index(v, idx, src.shape), inner_need);
@@ -413,6 +420,11 @@ std::vector<Kernel> build_kernels(const Graph& g) {
     for (;;) {
       try {
         Kernel k = build_one(g, id, materialized, readers, row_form);
+        // A GEMM reads the product's operands, not the kernel's inputs: only
+        // when they are the same buffers (the Mul inlined) may a backend call one.
+        if (k.matmul && (std::find(k.inputs.begin(), k.inputs.end(), k.matmul->a) == k.inputs.end() ||
+                         std::find(k.inputs.begin(), k.inputs.end(), k.matmul->b) == k.inputs.end()))
+          k.matmul.reset();
         for (NodeId in : k.inputs) {
           const Node& src = g.node(in);
           k.input_formats.push_back(src.op == Op::Input && quant_format(src.dtype) ? src.dtype

@@ -205,8 +205,13 @@ class MultiheadAttention(Module):
             k, v = cat([k, zeros], 2), cat([v, zeros], 2)
             extra += 1
 
+        # The causal mask alone goes to scaled_dot_product_attention as
+        # is_causal: computed from indices (any lengths, no mask input), and
+        # the first half of the queries runs over the first half of the keys.
+        causal_only = (is_causal and attn_mask is None and key_padding_mask is None and not extra
+                       and not need_weights)
         mask = additive_mask(attn_mask, g, "attn_mask")
-        if mask is None and is_causal:
+        if mask is None and is_causal and not causal_only:
             mask = causal_mask(g, L, S0)
         if mask is not None:
             if mask.ndim == 3:
@@ -238,7 +243,7 @@ class MultiheadAttention(Module):
             weights = F.softmax(scores, -1)
             heads_out = weights @ v
         else:  # as torch: the fused attention, with the merged additive mask
-            heads_out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            heads_out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal_only)
         out = heads_out.permute(0, 2, 1, 3).reshape(N, L, E)
         out = self.out_proj(out)
 
