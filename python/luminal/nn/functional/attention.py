@@ -55,9 +55,11 @@ def _mask_bias(mask: Tensor) -> Tensor:
 def _causal_bias(graph_like: Tensor, L: Expr, S: Expr, first_row: Expr = Expr(0)) -> Tensor:
     """(L, S): 0 where key j <= query i (counting queries from ``first_row``), else -inf."""
     i = creation.iota(graph_like.graph, L).unsqueeze(1)
-    if first_row.as_const() != 0:
-        i = i + (float(first_row.as_const()) if first_row.as_const() is not None
-                 else graph_like.graph.constant(first_row))
+    first = first_row.as_const()
+    if first is None:
+        i = i + graph_like.graph.constant(first_row)
+    elif first:
+        i = i + float(first)
     j = creation.iota(graph_like.graph, S).unsqueeze(0)
     return j.lt(i + 1.0).log2()  # keep j <= i: 0, else -inf
 
@@ -141,7 +143,8 @@ def scaled_dot_product_attention(
 
     if not is_causal:
         return attend(q, k, v, None)
-    if attn_mask is not None or not same(L, S) or (L.as_const() is not None and L.as_const() < 64):
+    length = L.as_const()
+    if attn_mask is not None or not same(L, S) or (length is not None and length < 64):
         return attend(q, k, v, _causal_bias(query, L, S))
     # The first half of the queries sees only the first half of the keys:
     # running it on those alone skips a quarter of the work, terms that are
