@@ -96,6 +96,33 @@ def test_a_conversation_the_cache_cannot_continue_runs_whole(model: Any) -> None
     assert chat2.reused_tokens == 0 and len(chat2.messages) == 1
 
 
+def test_an_interrupted_step_leaves_a_clean_cache(model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C during a step (after the graph appended its rows, before the
+    cache counted them): the cache empties, and the next turn runs the whole
+    conversation and replies as a fresh generator would."""
+    pytest.importorskip("jinja2")
+    tok = chat_tokenizer(APPENDING)
+    gen = Generator(model, tok)
+    chat = Chat(gen)
+    chat.send("hello", 4, suppress_tokens=SUPPRESS).read()
+    run = gen.graph.execute
+
+    def interrupted() -> None:
+        run()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gen.graph, "execute", interrupted)
+    stream = chat.send("again", 4, suppress_tokens=SUPPRESS)
+    with pytest.raises(KeyboardInterrupt):
+        stream.read()
+    assert gen.cache.length == 0 and gen.cached_ids == []
+    monkeypatch.setattr(gen.graph, "execute", run)
+    reply = chat.send("more", 4, suppress_tokens=SUPPRESS)
+    text = reply.read()
+    assert chat.reused_tokens == 0
+    assert Generator(model, tok).stream(reply.prompt_ids, 4, suppress_tokens=SUPPRESS).read() == text
+
+
 def test_chat_errors(model: Any) -> None:
     pytest.importorskip("jinja2")
     with pytest.raises(ValueError, match="needs a tokenizer with a chat template"):

@@ -335,10 +335,18 @@ class Generator:
         """Run one block of ids after the cache; the last position's logits."""
         table = self.model.model.embed_tokens.weight.data  # (vocab, hidden), current weights
         self.embeds.set(table[np.asarray(ids, dtype=np.int64)][None])
-        self.graph.execute()
-        out: np.ndarray = self.logits.numpy().reshape(-1)  # read before after_step rebinds "past"
-        self.cache.after_step(len(ids))
-        self.cached_ids.extend(int(i) for i in ids)
+        try:
+            self.graph.execute()
+            out: np.ndarray = self.logits.numpy().reshape(-1)  # read before after_step rebinds "past"
+            self.cache.after_step(len(ids))
+            self.cached_ids.extend(int(i) for i in ids)
+        except BaseException:
+            # A failed or interrupted (Ctrl-C) step may have appended rows
+            # that "past" does not count: empty the cache, so the next prompt
+            # starts clean instead of failing on the cache's size.
+            self.cache.reset()
+            self.cached_ids = []
+            raise
         return out
 
     def generate_ids(
