@@ -73,9 +73,11 @@ _CONTROL, _USER_DEFINED = 3, 4
 
 class ByteBPEVocab:
     """Byte-level BPE (``tokenizer.ggml.model`` "gpt2") over ``tokens`` and
-    ``merges`` ("a b": symbol ``a`` followed by ``b`` merges, earlier first).
-    Control and user-defined tokens written in the text become their ids.
-    ``where`` names the source in errors.
+    ``merges`` ("a b": symbol ``a`` followed by ``b`` merges, earlier first),
+    splitting words by the rule ``pre`` names (``PRE_TOKENIZERS``; None or
+    "default", a file older than the key: GPT-2's, with a warning). Control
+    and user-defined tokens written in the text become their ids. ``where``
+    names the source in errors.
 
     >>> v = ByteBPEVocab(["h", "i", "hi", "<|begin_of_text|>"], ["h i"], [1, 1, 1, 3],
     ...                  pre="llama-bpe", bos_id=3)
@@ -89,7 +91,7 @@ class ByteBPEVocab:
         merges: Sequence[str],
         token_types: Sequence[int] | None = None,
         *,
-        pre: str | None = "default",
+        pre: str | None = "gpt-2",
         bos_id: int | None = None,
         where: str = "",
     ) -> None:
@@ -107,7 +109,7 @@ class ByteBPEVocab:
                 f"{label}byte-level BPE pre-tokenizer {pre!r} is not supported yet (known: "
                 f"{', '.join(sorted(PRE_TOKENIZERS))}); pass a directory with the model's tokenizer.json instead")
         try:
-            from tokenizers import AddedToken, Regex, decoders, models, pre_tokenizers
+            from tokenizers import AddedToken, Regex, models, pre_tokenizers
             from tokenizers import Tokenizer as HFTokenizer
         except ImportError:
             raise ImportError(f"{label}this GGUF vocabulary is byte-level BPE, which needs the 'tokenizers' "
@@ -138,7 +140,6 @@ class ByteBPEVocab:
             pre_tokenizers.Split(Regex(rule.pattern), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ])
-        self._tok.decoder = decoders.ByteLevel()
         special = [AddedToken(t, special=True, normalized=False) for i, t in enumerate(self.tokens)
                    if self.token_types[i] == _CONTROL and ids[t] == i]
         plain = [AddedToken(t, special=False, normalized=False) for i, t in enumerate(self.tokens)

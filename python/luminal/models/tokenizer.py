@@ -11,7 +11,8 @@ Three sources, one ``Tokenizer`` API:
   i.e. SentencePiece-style BPE: pieces merged greedily by score, "▁" for
   spaces, ``<0xXX>`` byte tokens for anything else), needing no package:
   ``Tokenizer.from_gguf("model.gguf")``; or model "gpt2", the byte-level BPE
-  of Llama 3 (``byte_bpe.py``; encoding needs the ``tokenizers`` package);
+  of Llama 3 and Mistral's Tekken models (``byte_bpe.py``; encoding needs the
+  ``tokenizers`` package);
 * a byte-level vocabulary (256 bytes + ``<s>`` + ``</s>``) for demos and tests:
   ``Tokenizer.byte_level()``.
 
@@ -424,8 +425,8 @@ class Tokenizer:
     def from_gguf(cls, source: Any) -> Tokenizer:
         """From the vocabulary embedded in a GGUF file (a path or an open
         ``GGUFFile``). Supports ``tokenizer.ggml.model`` "llama"
-        (SentencePiece-style) and "gpt2" (byte-level BPE: Llama 3, with the
-        pre-tokenizers in ``byte_bpe.PRE_TOKENIZERS``); others raise
+        (SentencePiece-style) and "gpt2" (byte-level BPE: Llama 3, Tekken, with
+        the pre-tokenizers in ``byte_bpe.PRE_TOKENIZERS``); others raise
         ``NotImplementedError``. Generation stops at EOS and at the file's
         end-of-turn tokens (``<|eot_id|>``)."""
         from luminal.io.gguf import GGUFFile
