@@ -404,6 +404,24 @@ def test_generation_on_the_gpu_matches_the_cpu() -> None:
 
 
 @gpu
+def test_prefix_reuse_on_the_gpu() -> None:
+    """A prompt sharing its first ids with the last one: the cache is rolled
+    back on the host (the device copy is uploaded again) and only the rest
+    runs; the tokens are the CPU's for the whole prompt."""
+    from luminal.models.generate import GenerationStats
+
+    model = tiny_model()
+    gen = Generator(model, device="cuda")
+    first = [5, 17, 3, 88, 41, 2, 60]
+    list(gen.generate_ids(first, 5))
+    second = first[:4] + [9, 9, 12]
+    stats = GenerationStats()
+    got = list(gen.generate_ids(second, 6, stats=stats, reuse_prefix=True))
+    assert stats.reused_tokens == 4 and stats.prompt_tokens == 3
+    assert got == list(Generator(model).generate_ids(second, 6))
+
+
+@gpu
 @pytest.mark.parametrize("fmt", ["q8_0", "q4_0", "q4_k", "q6_k", "bf16_packed"])
 def test_compact_weight_generation_on_the_gpu_matches_the_reference(fmt: str) -> None:
     """A model with compact projections (nn.quantize_): prefill (11 rows: W

@@ -245,3 +245,27 @@ def test_bool_dtype_from_comparisons_and_conversions() -> None:
     kept = b.retrieve()
     cx.execute()
     np.testing.assert_array_equal(kept.numpy(), [False, True, True])
+
+
+def test_truncate_input_keeps_a_prefix() -> None:
+    """Graph._core.truncate_input (KVCache.truncate): the input keeps its
+    first values, in place; a buffer another graph shares is copied, not
+    cut under it; asking for more than it holds, or cutting a computed
+    tensor, is a ValueError."""
+    cx = lm.Graph()
+    x = cx.tensor(("n",), name="x").set(np.arange(6, dtype=np.float32))
+    y = (x * 2).retrieve()
+    clone = cx._core.clone()  # shares x's buffer
+    cx._core.truncate_input(x._handle, 4)
+    cx.set_dim("n", 4)
+    cx.execute()
+    np.testing.assert_array_equal(y.numpy(), [0, 2, 4, 6])
+    np.testing.assert_array_equal(clone.read(x._handle, x._view), np.arange(6))  # untouched
+    cx._core.truncate_input(x._handle, 2)  # now the sole owner: in place
+    cx.set_dim("n", 2)
+    cx.execute()
+    np.testing.assert_array_equal(y.numpy(), [0, 2])
+    with pytest.raises(ValueError, match="cannot keep 5 values of 'x', which holds 2"):
+        cx._core.truncate_input(x._handle, 5)
+    with pytest.raises(ValueError, match="only inputs hold data; this tensor is computed by Mul"):
+        cx._core.truncate_input(y._handle, 1)

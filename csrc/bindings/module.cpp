@@ -167,6 +167,7 @@ NB_MODULE(_core, m) {
       })
       .def("assign", &Graph::assign, "target"_a, "value"_a)
       .def("append", &Graph::append, "target"_a, "rows"_a, "rows_shape"_a = nb::none())
+      .def("truncate_input", &Graph::truncate_input, "h"_a, "count"_a)
       .def("execute", &Graph::execute, nb::call_guard<nb::gil_scoped_release>())
       .def(
           "read",

@@ -195,6 +195,26 @@ void Graph::apply_feedback() {
   }
 }
 
+void Graph::truncate_input(HandleId h, size_t count) {
+  NodeId id = node_of(h);
+  if (nodes_[id].op != Op::Input)
+    throw std::invalid_argument("[truncate_input] only inputs hold data; this tensor is computed by " +
+                                std::string(op_name(nodes_[id].op)));
+  auto it = input_data_.find(id);
+  const size_t held = it == input_data_.end() || !it->second ? 0 : it->second->size();
+  if (count > held)
+    throw std::invalid_argument("[truncate_input] cannot keep " + std::to_string(count) + " values of " +
+                                input_label(id) + ", which holds " + std::to_string(held));
+  if (count < held) {
+    auto& slot = it->second;
+    if (slot.use_count() == 1)  // sole owner: created non-const (see apply_feedback), shrink in place
+      const_cast<std::vector<float>&>(*slot).resize(count);
+    else
+      slot = std::make_shared<std::vector<float>>(slot->begin(), slot->begin() + std::ptrdiff_t(count));
+  }
+  results_.clear();
+}
+
 void Graph::set_dim(const std::string& name, int64_t value) {
   if (value < 0)
     throw std::invalid_argument("[set_dim] dim '" + name + "' must be >= 0, got " +

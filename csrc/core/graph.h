@@ -92,6 +92,10 @@ class Graph {
   // a KV cache's (seq, 1, heads, dim) rows from a (1, seq, heads, dim) node),
   // so no copy kernel makes a node of that shape first.
   void append(HandleId target, HandleId rows, const std::optional<Shape>& rows_shape = std::nullopt);
+  // Keep the first `count` values of input `h`'s data (a KV cache rolled
+  // back to a shorter prefix): in place when the graph owns the buffer,
+  // else a copy of the prefix. Clears the last run's results.
+  void truncate_input(HandleId h, size_t count);
   struct Feedback {
     HandleId target, value;
     bool append;

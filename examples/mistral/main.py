@@ -175,7 +175,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-def print_reply(stream: Any, note: str = "") -> None:
+def print_reply(stream: Any) -> None:
     """Stream the text to stdout (Ctrl-C stops it), then the speed to stderr."""
     try:
         for piece in stream:
@@ -186,7 +186,7 @@ def print_reply(stream: Any, note: str = "") -> None:
     sys.stdout.write("\n")
     sys.stdout.flush()
     st = stream.stats
-    print(f"[speed] {st.summary()} (stopped: {st.stop_reason}){note}", file=sys.stderr)
+    print(f"[speed] {st.summary()} (stopped: {st.stop_reason})", file=sys.stderr)
 
 
 def converse(gen: Any, args: argparse.Namespace, sampling: Dict[str, Any]) -> int:
@@ -223,7 +223,7 @@ def converse(gen: Any, args: argparse.Namespace, sampling: Dict[str, Any]) -> in
         except (ValueError, ImportError) as e:
             print(f"error: {e}", file=sys.stderr)
             continue
-        print_reply(stream, f" [{chat.reused_tokens} tokens of the conversation reused from the cache]")
+        print_reply(stream)
 
 
 if __name__ == "__main__":

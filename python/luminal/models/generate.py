@@ -246,10 +246,12 @@ class Sampler:
 
 @dataclass
 class GenerationStats:
-    """Timings of one generation. ``prefill_*``: the prompt as one block;
+    """Timings of one generation. ``prefill_*``: the prompt's tokens that
+    ran (all but the ``reused_tokens`` the KV cache already held);
     ``decode_*``: each later token (one execute per token)."""
 
     prompt_tokens: int = 0
+    reused_tokens: int = 0
     prefill_seconds: float = 0.0
     decode_tokens: int = 0
     decode_seconds: float = 0.0
@@ -266,8 +268,10 @@ class GenerationStats:
         return self.decode_tokens / self.decode_seconds if self.decode_seconds > 0 else 0.0
 
     def summary(self) -> str:
-        """One line: ``prefill: 7 tokens, 120.3 tok/s | decode: 19 tokens, 35.1 tok/s``."""
-        return (f"prefill: {self.prompt_tokens} tokens, {self.prefill_tokens_per_s:.1f} tok/s | "
+        """One line: ``prefill: 7 tokens, 120.3 tok/s | decode: 19 tokens, 35.1 tok/s``
+        (``prefill: 7 tokens after 120 cached, ...`` when a prefix was reused)."""
+        cached = f" after {self.reused_tokens} cached" if self.reused_tokens else ""
+        return (f"prefill: {self.prompt_tokens} tokens{cached}, {self.prefill_tokens_per_s:.1f} tok/s | "
                 f"decode: {self.decode_tokens} tokens, {self.decode_tokens_per_s:.1f} tok/s")
 
 
@@ -349,6 +353,20 @@ class Generator:
             raise
         return out
 
+    def _keep_prefix(self, prompt: list[int]) -> int:
+        """Roll the cache back to the longest prefix of ``prompt`` it holds,
+        leaving at least the prompt's last id to run (its logits pick the
+        next token); how many it kept."""
+        held = self.cached_ids
+        if len(held) != self.cache.length:  # not ours to trust: start afresh
+            return 0
+        n = min(len(held), len(prompt) - 1)
+        same = np.flatnonzero(np.asarray(held[:n]) != np.asarray(prompt[:n]))
+        keep = int(same[0]) if same.size else n
+        self.cache.truncate(keep)
+        del self.cached_ids[keep:]
+        return keep
+
     def generate_ids(
         self,
         prompt_ids: Sequence[int],
@@ -357,14 +375,16 @@ class Generator:
         stop_ids: Iterable[int] = (),
         stats: GenerationStats | None = None,
         *,
-        after_cache: bool = False,
+        reuse_prefix: bool = False,
     ) -> Iterator[int]:
-        """Generated token ids, one at a time, starting from an empty cache
-        (``after_cache=True``: the prompt continues the ids the cache holds,
-        ``cached_ids``, which also count for the repetition penalty). Stops
-        after ``max_tokens``, at a token in ``stop_ids`` (not yielded), or
-        when the context (``max_position_embeddings``) is full. Timings go to
-        ``stats`` if given."""
+        """Generated token ids, one at a time, starting from an empty cache,
+        or with ``reuse_prefix=True`` from the longest prefix of the prompt
+        the cache already holds (``cached_ids``: the last prompt and the ids
+        generated after it; a chat's earlier turns), rolled back to it: only
+        the rest of the prompt runs. Stops after ``max_tokens``, at a token in
+        ``stop_ids`` (not yielded), or when the context
+        (``max_position_embeddings``) is full. Timings go to ``stats`` if
+        given."""
         prompt = [int(i) for i in prompt_ids]
         if not prompt:
             raise ValueError("[generate] the prompt has no tokens (encode it with a BOS token)")
@@ -373,27 +393,25 @@ class Generator:
         if bad:
             raise ValueError(f"[generate] prompt token id(s) {bad[:5]} outside the vocabulary (size {vocab})")
         limit = self.config.max_position_embeddings
-        before = self.cache.length if after_cache else 0
-        if before + len(prompt) >= limit:
-            held = f" after the {before} the cache holds" if before else ""
-            raise ValueError(f"[generate] the prompt has {len(prompt)} tokens{held}; the model's context "
-                             f"is {limit}")
+        if len(prompt) >= limit:
+            raise ValueError(f"[generate] the prompt has {len(prompt)} tokens; the model's context is {limit}")
         sampler = sampler or Sampler()
         stops = {int(i) for i in stop_ids}
         st = stats if stats is not None else GenerationStats()
-        st.prompt_tokens = len(prompt)
-        if not after_cache:
+        reused = self._keep_prefix(prompt) if reuse_prefix else 0
+        if not reused:
             self.cache.reset()
             self.cached_ids = []
-        history = self.cached_ids + prompt
+        st.prompt_tokens, st.reused_tokens = len(prompt) - reused, reused
+        history = list(prompt)
         if max_tokens <= 0:
             st.stop_reason = "length"
             return
         t = time.perf_counter()
-        chunk = prefill_chunk_size(len(prompt), self.config.num_attention_heads, self.prefill_chunk,
-                                   self.cache.length)
-        for start in range(0, len(prompt), chunk):
-            logits = self._step(prompt[start:start + chunk])
+        rest = prompt[reused:]
+        chunk = prefill_chunk_size(len(rest), self.config.num_attention_heads, self.prefill_chunk, reused)
+        for start in range(0, len(rest), chunk):
+            logits = self._step(rest[start:start + chunk])
         st.prefill_seconds = time.perf_counter() - t
         while True:
             tok = sampler(logits, history)
@@ -428,14 +446,16 @@ class Generator:
         chat: bool = False,
         system: str | None = None,
         suppress_tokens: Iterable[int] = (),
-        after_cache: bool = False,
+        reuse_prefix: bool = False,
     ) -> GenerationStream:
         """Generate from ``prompt`` (text, or token ids), yielding text pieces.
         ``chat=True`` wraps the prompt in the tokenizer's chat template (as a
         user message, after an optional ``system`` message). Stops at the
         tokenizer's EOS ids and at ``stop`` (ids, or token strings); never
-        picks ``suppress_tokens``. ``after_cache=True`` continues the ids the
-        cache holds instead of starting afresh (``luminal.models.Chat``)."""
+        picks ``suppress_tokens``. ``reuse_prefix=True`` runs only what
+        follows the longest prefix of the prompt the KV cache already holds
+        (a chat's earlier turns, a shared system prompt; see
+        ``generate_ids``)."""
         sampler = Sampler(temperature, top_k, top_p, repetition_penalty, seed, suppress_tokens)
         tok = self.tokenizer
         if isinstance(prompt, str):
@@ -460,7 +480,7 @@ class Generator:
                 stop_ids.add(int(tok.token_to_id(s)))  # type: ignore[arg-type]
             else:
                 stop_ids.add(int(s))
-        return GenerationStream(self, ids, max_tokens, sampler, stop_ids, after_cache)
+        return GenerationStream(self, ids, max_tokens, sampler, stop_ids, reuse_prefix)
 
 
 class GenerationStream:
@@ -470,7 +490,7 @@ class GenerationStream:
 
     def __init__(
         self, generator: Generator, prompt_ids: list[int], max_tokens: int, sampler: Sampler, stop_ids: set[int],
-        after_cache: bool = False,
+        reuse_prefix: bool = False,
     ) -> None:
         self.generator = generator
         self.prompt_ids = prompt_ids
@@ -478,7 +498,7 @@ class GenerationStream:
         self.tokens: list[int] = []
         self.text = ""
         self._ids = generator.generate_ids(prompt_ids, max_tokens, sampler, stop_ids, self.stats,
-                                           after_cache=after_cache)
+                                           reuse_prefix=reuse_prefix)
 
     def ids(self) -> Iterator[int]:
         """The generated ids, one at a time (no detokenization)."""

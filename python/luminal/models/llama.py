@@ -485,7 +485,8 @@ class KVCache:
     (``Graph.append``: in place, amortized, no copy of the cache). After each
     ``execute()`` call ``after_step()`` exactly once: it rebinds the ``past``
     dim to the new length, nothing else. Rebinding a dim clears the graph's
-    results: read the logits first. ``reset()`` empties the cache (past = 0).
+    results: read the logits first. ``reset()`` empties the cache (past = 0),
+    ``truncate(n)`` keeps its first n positions.
 
     >>> cache = KVCache(cx, cfg, batch=1)
     >>> logits = model(ids, cache).retrieve()
@@ -559,6 +560,21 @@ class KVCache:
                              f"{(n,) + self._row_shape}, expected {(seq_len,) + self._row_shape}")
         self._length += n
         self.graph.set_dim(self.past_dim, self._length)
+
+    def truncate(self, length: int) -> None:
+        """Keep the first ``length`` positions (0 <= length <= ``length``
+        now): a prompt that shares only a prefix with what the cache holds
+        runs after that prefix. In place (no copy) while the graph alone
+        holds the cache's buffers."""
+        if isinstance(length, bool) or not isinstance(length, int) or not 0 <= length <= self._length:
+            raise ValueError(f"[KVCache] truncate({length!r}): the cache holds {self._length} positions")
+        if length == self._length:
+            return
+        row = int(np.prod(self._row_shape))
+        for t in self.keys + self.values:
+            self.graph._core.truncate_input(t._handle, length * row)
+        self._length = length
+        self.graph.set_dim(self.past_dim, length)
 
     def numpy(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
         """The cached (keys, values) of ``layer``, each (past, batch, n_kv_heads, head_dim)."""
