@@ -257,6 +257,34 @@ def test_stop_tokens_and_limits() -> None:
         Generator(model).stream("text")
 
 
+def test_stop_strings_end_the_text() -> None:
+    """A stop string ends the text where it first appears, across token
+    boundaries: it is never returned (text that may start one is held back
+    until the next pieces tell), and no token after the one completing it is
+    generated. A string that never appears changes nothing."""
+    tok = Tokenizer.byte_level()
+    gen = Generator(tiny_model(), tok)
+    suppress = [i for i in range(258) if not 32 <= i < 127]  # printable bytes: a stop string spans several
+    full = gen.stream("Once", 40, suppress_tokens=suppress)
+    text = full.read()
+    assert len(text) == 40
+    for start, length in ((10, 3), (0, 2), (38, 2), (25, 1)):
+        stop = text[start:start + length]
+        first = text.find(stop)
+        s = gen.stream("Once", 40, suppress_tokens=suppress, stop=["\x00never", stop])
+        pieces = list(s)
+        assert s.text == "".join(pieces) == text[:first] and s.stats.stop_reason == "stop", stop
+        assert s.stopped_at_text and s.tokens == full.tokens[:first + length]
+    s = gen.stream("Once", 40, suppress_tokens=suppress, stop=[text[39] + "#@!"])  # its first char is the last
+    assert s.read() == text and not s.stopped_at_text and s.stats.stop_reason == "length"
+    s = gen.stream("Once", 40, suppress_tokens=suppress, stop=["</s>"])  # a token of its own: also its id
+    assert s.read() == text
+    with pytest.raises(ValueError, match="empty stop string"):
+        gen.stream("Once", 4, stop=[""])
+    with pytest.raises(ValueError, match="needs a tokenizer"):
+        Generator(tiny_model()).stream([256, 65], 4, stop=["ab"])
+
+
 def test_seeded_generation_is_reproducible() -> None:
     gen = Generator(tiny_model(), Tokenizer.byte_level())
     kw = dict(temperature=1.0, top_k=50, top_p=0.95, seed=7)
@@ -584,6 +612,11 @@ def test_cli_demo_runs_offline_and_reports_speed() -> None:
     sampled = run_cli("--max-tokens", "24", "--prompt", "Hi", "--temperature", "0.9", "--top-k", "20",
                       "--top-p", "0.9", "--seed", "3")
     assert sampled.returncode == 0 and sampled.stdout != r.stdout
+    text = r.stdout[2:-1]  # the generated text, without the prompt and the final newline
+    stop = text[5:8]
+    stopped = run_cli("--max-tokens", "24", "--prompt", "Hi", "--stop", "\x01", "--stop", stop)
+    assert stopped.returncode == 0 and stopped.stdout == "Hi" + text[:text.find(stop)] + "\n"
+    assert "(stopped: stop)" in stopped.stderr
 
 
 def test_cli_errors() -> None:

@@ -50,6 +50,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--top-p", type=float, default=1.0, help="1 = off")
     p.add_argument("--repetition-penalty", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stop", action="append", default=[], metavar="TEXT",
+                   help="end the reply where TEXT first appears (not printed); repeatable")
     p.add_argument("--quantize", choices=["q8_0", "q4_k", "q4_0"], default=None,
                    help="store float or F16/BF16 projection matrices in this format first (int8 decode "
                         "products; q4_k: 4.5 bits a weight); GGML-quantized files stay as they are")
@@ -160,7 +162,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"[compile] {time.perf_counter() - t:.1f} s", file=sys.stderr)
     sampling: Dict[str, Any] = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                                     repetition_penalty=args.repetition_penalty, seed=args.seed,
-                                    suppress_tokens=suppress)
+                                    suppress_tokens=suppress, stop=args.stop)
     if args.interactive:
         return converse(gen, args, sampling)
     prompt = DEFAULT_PROMPT if args.prompt is None else args.prompt

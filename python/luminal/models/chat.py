@@ -93,4 +93,5 @@ class Chat:
         if self._pending is None:
             return
         stream, self._pending = self._pending, None
-        self.messages.append({"role": "assistant", "content": self.tokenizer.decode(stream.tokens)})
+        text = stream.text if stream.stopped_at_text else self.tokenizer.decode(stream.tokens)
+        self.messages.append({"role": "assistant", "content": text})

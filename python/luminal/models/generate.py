@@ -26,6 +26,7 @@ numpy's, seeded: the same seed gives the same tokens.
 
 from __future__ import annotations
 
+import collections.abc
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
@@ -376,7 +377,7 @@ class Generator:
         stats: GenerationStats | None = None,
         *,
         reuse_prefix: bool = False,
-    ) -> Iterator[int]:
+    ) -> collections.abc.Generator[int, None, None]:
         """Generated token ids, one at a time, starting from an empty cache,
         or with ``reuse_prefix=True`` from the longest prefix of the prompt
         the cache already holds (``cached_ids``: the last prompt and the ids
@@ -451,7 +452,9 @@ class Generator:
         """Generate from ``prompt`` (text, or token ids), yielding text pieces.
         ``chat=True`` wraps the prompt in the tokenizer's chat template (as a
         user message, after an optional ``system`` message). Stops at the
-        tokenizer's EOS ids and at ``stop`` (ids, or token strings); never
+        tokenizer's EOS ids and at ``stop``: ids, or strings, which end the
+        text where they first appear (not printed; a string that is a token
+        of its own, like ``"<|im_end|>"``, also stops as that id); never
         picks ``suppress_tokens``. ``reuse_prefix=True`` runs only what
         follows the longest prefix of the prompt the KV cache already holds
         (a chat's earlier turns, a shared system prompt; see
@@ -473,30 +476,43 @@ class Generator:
         if tok is None and self.config.eos_token_id is not None:
             eos = self.config.eos_token_id
             stop_ids.update(eos if isinstance(eos, list) else [eos])
+        stop_texts: list[str] = []
         for s in stop:
             if isinstance(s, str):
-                if tok is None or tok.token_to_id(s) is None:
-                    raise ValueError(f"[generate] stop token {s!r} is not in the vocabulary")
-                stop_ids.add(int(tok.token_to_id(s)))  # type: ignore[arg-type]
+                if not s:
+                    raise ValueError("[generate] an empty stop string")
+                if tok is None:
+                    raise ValueError(f"[generate] stop string {s!r} needs a tokenizer")
+                token = tok.token_to_id(s)
+                if token is not None:  # a token of its own (a special one never shows in the text)
+                    stop_ids.add(int(token))
+                stop_texts.append(s)
             else:
                 stop_ids.add(int(s))
-        return GenerationStream(self, ids, max_tokens, sampler, stop_ids, reuse_prefix)
+        return GenerationStream(self, ids, max_tokens, sampler, stop_ids, reuse_prefix, stop_texts)
 
 
 class GenerationStream:
     """An iterator of text pieces (or of ids with ``ids()``) for one
     generation; afterwards ``tokens`` holds the generated ids, ``text`` the
-    text and ``stats`` the timings (``GenerationStats``)."""
+    text and ``stats`` the timings (``GenerationStats``).
+
+    With ``stop_texts``, iterating for text ends where one first appears (it
+    is not returned, nor are the tokens after it generated): text that may
+    be the start of one is held back until the next pieces tell."""
 
     def __init__(
         self, generator: Generator, prompt_ids: list[int], max_tokens: int, sampler: Sampler, stop_ids: set[int],
-        reuse_prefix: bool = False,
+        reuse_prefix: bool = False, stop_texts: Sequence[str] = (),
     ) -> None:
         self.generator = generator
         self.prompt_ids = prompt_ids
         self.stats = GenerationStats()
         self.tokens: list[int] = []
         self.text = ""
+        self.stop_texts = list(stop_texts)
+        self.stopped_at_text = False
+        """Whether a stop string ended the text (``tokens`` then spell it too)."""
         self._ids = generator.generate_ids(prompt_ids, max_tokens, sampler, stop_ids, self.stats,
                                            reuse_prefix=reuse_prefix)
 
@@ -511,15 +527,40 @@ class GenerationStream:
         if tok is None:
             raise ValueError("[generate] streaming text needs a tokenizer; iterate over .ids() instead")
         dec = tok.stream(context=self.prompt_ids[-4:])
+        held = ""  # text that may be the start of a stop string
         for t in self.ids():
-            piece = dec.put(t)
+            held += dec.put(t)
+            piece, held, stopped = self._release(held, final=False)
             if piece:
                 self.text += piece
                 yield piece
-        rest = dec.flush()
-        if rest:
-            self.text += rest
-            yield rest
+            if stopped:
+                self._ids.close()  # no more tokens
+                self.stats.stop_reason = "stop"
+                self.stopped_at_text = True
+                return
+        piece, _, _ = self._release(held + dec.flush(), final=True)
+        if piece:
+            self.text += piece
+            yield piece
+
+    def _release(self, held: str, final: bool) -> tuple[str, str, bool]:
+        """Of ``held``: the text to return, the text to keep holding, and
+        whether a stop string was reached (the text ends before it)."""
+        if not self.stop_texts:
+            return held, "", False
+        hits = [i for i in (held.find(s) for s in self.stop_texts) if i >= 0]
+        if hits:
+            return held[:min(hits)], "", True
+        if final:
+            return held, "", False
+        keep = 0  # the longest end of `held` that begins a stop string
+        for s in self.stop_texts:
+            for n in range(min(len(s) - 1, len(held)), keep, -1):
+                if s.startswith(held[-n:]):
+                    keep = n
+                    break
+        return held[:len(held) - keep], held[len(held) - keep:], False
 
     def read(self) -> str:
         """Run to the end; the whole text."""
