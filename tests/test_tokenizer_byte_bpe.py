@@ -239,7 +239,7 @@ def test_byte_bpe_bad_files(tmp_path: Path) -> None:
     path = write_bpe_gguf(tmp_path / "qwen.gguf", chars, [], pre="qwen2")
     with pytest.raises(NotImplementedError, match=r"qwen\.gguf.*pre-tokenizer 'qwen2'.*tokenizer\.json"):
         Tokenizer.from_gguf(path)
-    # no pre-tokenizer named (old files): GPT-2's rule, as llama.cpp does, with a warning
+    # no pre-tokenizer named (old files): GPT-2's rule, with a warning (llama.cpp warns too)
     path = write_bpe_gguf(tmp_path / "old.gguf", chars + ["ab"], ["a b"], pre=None)
     with pytest.warns(UserWarning, match="no tokenizer.ggml.pre"):
         tok = Tokenizer.from_gguf(path)
@@ -252,6 +252,9 @@ def test_byte_bpe_bad_files(tmp_path: Path) -> None:
             Tokenizer.from_gguf(path)
     path = write_bpe_gguf(tmp_path / "n.gguf", chars, None, **{"tokenizer.ggml.merges": ([1, 2], "ARRAY")})
     with pytest.raises(ValueError, match=r"n\.gguf.*merges is not a list of strings"):
+        Tokenizer.from_gguf(path)
+    path = write_bpe_gguf(tmp_path / "p.gguf", chars, [], pre=None, **{"tokenizer.ggml.pre": ([1, 2], "ARRAY")})
+    with pytest.raises(ValueError, match=r"p\.gguf.*tokenizer\.ggml\.pre is .*not a string"):
         Tokenizer.from_gguf(path)
     # a vocabulary without a token for some byte: text with it fails, never loses the byte
     tok = Tokenizer.from_gguf(write_bpe_gguf(tmp_path / "ascii.gguf", chars, []))
