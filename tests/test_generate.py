@@ -627,6 +627,9 @@ def test_cli_errors() -> None:
     assert r.returncode == 2 and "no such file or directory" in r.stderr
     r = run_cli("--prefill-chunk", "0")
     assert r.returncode == 2 and "--prefill-chunk must be >= 1" in r.stderr
+    r = run_cli("--prompt", "x" * 1100)  # the demo model's context is 1024
+    assert r.returncode == 2 and "the prompt has 1101 tokens; the model's context is 1024" in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def test_cli_reports_a_corrupt_model_file_without_a_traceback(tmp_path: Path) -> None:

@@ -173,22 +173,26 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     if args.model is None:
         sys.stdout.write(prompt)
-    print_reply(stream)
-    return 0
+    return 0 if print_reply(stream) else 2
 
 
-def print_reply(stream: Any) -> None:
-    """Stream the text to stdout (Ctrl-C stops it), then the speed to stderr."""
+def print_reply(stream: Any) -> bool:
+    """Stream the text to stdout (Ctrl-C stops it), then the speed to
+    stderr; False (the error said) when the prompt cannot run."""
     try:
         for piece in stream:
             sys.stdout.write(piece)
             sys.stdout.flush()
     except KeyboardInterrupt:
         stream.stats.stop_reason = "interrupted"
+    except ValueError as e:  # checked when the prompt runs: longer than the model's context, ...
+        print(f"error: {e}", file=sys.stderr)
+        return False
     sys.stdout.write("\n")
     sys.stdout.flush()
     st = stream.stats
     print(f"[speed] {st.summary()} (stopped: {st.stop_reason})", file=sys.stderr)
+    return True
 
 
 def converse(gen: Any, args: argparse.Namespace, sampling: Dict[str, Any]) -> int:
