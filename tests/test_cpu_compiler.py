@@ -129,29 +129,22 @@ def test_mlp_and_attention_kernel_counts() -> None:
     assert cx.kernel_count() == 3
     cx.execute()
 
-    cx = lm.Graph()
-    qkv = [rng.standard_normal((2, 4, 16, 8)).astype(np.float32) for _ in range(3)]
-    q, k, v = (cx.tensor(a.shape).set(a) for a in qkv)
-    att = F.scaled_dot_product_attention(q, k, v, is_causal=True).retrieve()
-    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
-    cx.execute()
-    want = torch.nn.functional.scaled_dot_product_attention(*map(torch.from_numpy, qkv), is_causal=True)
-    np.testing.assert_allclose(att.numpy(), want.numpy(), rtol=1e-4, atol=1e-5)
-    # two products and softmax as one kernel: its max (with the fully-masked-row
-    # guard, computed once per row) and its sum fused in, and the causal mask
-    # computed in place from its index (an iota is a leaf, not a kernel)
-    assert cx.kernel_count() == 3 and lm._core.gemm_count(cx._core) == 2
-    # from 64 queries on, two halves (the first over the first half of the
-    # keys): each the same three kernels, then one that joins their rows
-    cx = lm.Graph()
-    qkv = [rng.standard_normal((2, 4, 64, 8)).astype(np.float32) for _ in range(3)]
-    q, k, v = (cx.tensor(a.shape).set(a) for a in qkv)
-    att = F.scaled_dot_product_attention(q, k, v, is_causal=True).retrieve()
-    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
-    cx.execute()
-    want = torch.nn.functional.scaled_dot_product_attention(*map(torch.from_numpy, qkv), is_causal=True)
-    np.testing.assert_allclose(att.numpy(), want.numpy(), rtol=1e-4, atol=1e-5)
-    assert cx.kernel_count() == 7 and lm._core.gemm_count(cx._core) == 4
+    # Causal attention: two products and softmax as one kernel (its max, with
+    # the fully-masked-row guard computed once per row, and its sum fused in;
+    # the causal mask computed in place from its index: an iota is a leaf,
+    # not a kernel). From 64 queries on, two halves (the first over the first
+    # half of the keys): each the same three kernels, then one that joins
+    # their rows.
+    for length, kernels, gemms in ((16, 3, 2), (64, 7, 4)):
+        cx = lm.Graph()
+        qkv = [rng.standard_normal((2, 4, length, 8)).astype(np.float32) for _ in range(3)]
+        q, k, v = (cx.tensor(a.shape).set(a) for a in qkv)
+        att = F.scaled_dot_product_attention(q, k, v, is_causal=True).retrieve()
+        cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+        cx.execute()
+        want = torch.nn.functional.scaled_dot_product_attention(*map(torch.from_numpy, qkv), is_causal=True)
+        np.testing.assert_allclose(att.numpy(), want.numpy(), rtol=1e-4, atol=1e-5)
+        assert cx.kernel_count() == kernels and lm._core.gemm_count(cx._core) == gemms
 
 
 def test_products_over_symbolic_views_read_their_operands() -> None:
