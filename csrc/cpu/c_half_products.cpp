@@ -221,9 +221,17 @@ static int lm_wide_gemm(float* out, const float* a, const float* w, int64_t m, i
   free(at_mem);
   return 1;
 }
+#if defined(__AMX_BF16__) && defined(__AMX_TILE__) && defined(__AVX512BF16__) && defined(__linux__)
+#define LM_AMX 1 /* c_amx_products.cpp, printed after this: prefill on AMX tiles, opt-in */
+static int lm_amx_gemm(float* out, const float* a, const float* w, int64_t m, int64_t n, int64_t k,
+                       int64_t lda, int fmt);
+#endif
 /* lm_wide_gemm over all rows, 256 at a time; returns the rows done. */
 static int64_t lm_wide_gemm_rows(float* out, const float* a, const float* w, int64_t rows, int64_t n,
                                  int64_t k, int64_t lda, int fmt) {
+#ifdef LM_AMX
+  if (lm_amx_gemm(out, a, w, rows, n, k, lda, fmt)) return rows;
+#endif
   int64_t r0 = 0;
   for (; r0 < rows; r0 += 256)
     if (!lm_wide_gemm(out + r0 * n, a + r0 * lda, w, rows - r0 < 256 ? rows - r0 : 256, n, k, lda,

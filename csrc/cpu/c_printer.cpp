@@ -392,7 +392,7 @@ CSource print_c(const std::vector<Kernel>& kernels) {
     for (const std::string& f : k.input_formats) quantized = quantized || !f.empty();
     if (quantized) {
       os << kQuantPrelude << kHalfBits << kQuantHalf << kCompactLoads << kInt8Products
-         << kKQuantProducts << kHalfProducts << kQ4_0x8 << kQuantMatmul;
+         << kKQuantProducts << kHalfProducts << kAmxProducts << kQ4_0x8 << kQuantMatmul;
       break;
     }
   }

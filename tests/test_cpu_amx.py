@@ -1,0 +1,71 @@
+"""Prefill products on AMX tiles (LUMINAL_AMX=1; csrc/cpu/c_amx_products.cpp):
+Q8_0, Q4_0 and packed-half weights against 16+ activation rows, rounded to
+bf16 in the tiles, summed in float32. Runs only where the CPU has AMX-BF16
+(and Linux grants it); elsewhere the opt-in changes nothing, which the last
+test checks everywhere."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import luminal as lm
+
+
+def amx_cpu() -> bool:
+    if platform.system() != "Linux" or platform.machine() != "x86_64":
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return all(f in flags for f in ("amx_bf16", "amx_tile", "avx512_bf16"))
+
+
+def linear(fmt: str, m: int, n: int, k: int, seed: int = 0) -> tuple[lm.Graph, lm.Tensor, np.ndarray]:
+    """The graph of x @ W^T with W stored as ``fmt``, and the float64 product
+    of x with W's stored values."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    w = rng.standard_normal((n, k)).astype(np.float32)
+    cx = lm.Graph()
+    x = cx.tensor((m, k)).set(a)
+    weight = cx.parameter((n, k), dtype=fmt).set(w)
+    y = lm.nn.functional.linear(x, weight).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    stored = lm.quant.dequantize(lm.quant.quantize(w, fmt), fmt, (n, k)).reshape(n, k)
+    return cx, y, a.astype(np.float64) @ stored.astype(np.float64).T
+
+
+@pytest.mark.skipif(not amx_cpu(), reason="no AMX-BF16 on this CPU")
+@pytest.mark.parametrize("fmt", ["q8_0", "q4_0", "f16_packed", "bf16_packed"])
+@pytest.mark.parametrize("m,n,k", [(16, 32, 64), (37, 80, 256), (64, 33, 96)])
+def test_amx_prefill_is_the_product_to_bf16_rounding(monkeypatch: pytest.MonkeyPatch, fmt: str, m: int, n: int,
+                                                    k: int) -> None:
+    cx, y, want = linear(fmt, m, n, k)
+    monkeypatch.setenv("LUMINAL_AMX", "0")
+    cx.execute()
+    exact = y.numpy()
+    np.testing.assert_allclose(exact, want, rtol=1e-4, atol=1e-4)
+    monkeypatch.setenv("LUMINAL_AMX", "1")
+    cx.execute()
+    tiles = y.numpy()
+    # bf16 keeps 8 bits: each term is off by up to 2^-8 relative, the sums by
+    # about that over sqrt(k) random signs; padding rows and columns (m, n
+    # not multiples of 32) must not leak into the result
+    scale = np.sqrt(k) * np.abs(want).mean()
+    assert np.abs(tiles - want).max() < 2 ** -6 * scale
+    assert not np.array_equal(tiles, exact)  # the tiles ran: they round
+    cx.execute()
+    np.testing.assert_array_equal(y.numpy(), tiles)  # and run the same way twice
+
+
+def test_the_opt_in_is_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without LUMINAL_AMX=1 (or without AMX) prefill is the exact widening product."""
+    monkeypatch.delenv("LUMINAL_AMX", raising=False)
+    cx, y, want = linear("q8_0", 37, 80, 256)
+    cx.execute()
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-4)
