@@ -39,6 +39,30 @@ static inline void lm_to_bf16(uint16_t* dst, const float* src, int64_t count) {
     dst[t] = (uint16_t)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
   }
 }
+/* Transpose 16 x 16 32-bit words in place: r[j] becomes column j. */
+static inline void lm_transpose16(__m512i r[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xdd);
+    t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xdd);
+  }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
+  }
+}
 /* out[m, n] = a[m, k] (row stride lda) @ w^T, w of n rows in format fmt
    (lm_widen), k a multiple of 32. Tiles: 0-3 the sums of 32 activation rows
    x 32 weight rows, 4-5 activations (16 rows x 32 k), 6-7 weights (16 pairs
@@ -66,7 +90,7 @@ static int lm_amx_gemm(float* out, const float* a, const float* w, int64_t m, in
     for (int t = 0; t < 8; ++t) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
     _tile_loadconfig(&cfg);
     float* wide = (float*)malloc(sizeof(float) * (size_t)k);
-    uint16_t* row16 = (uint16_t*)malloc((size_t)k * 2);
+    uint16_t* row16 = (uint16_t*)malloc((size_t)(32 * k) * 2); /* the block's rows in bf16 */
     char* wb_mem = (char*)malloc((size_t)(32 * k) * 2 + 64); /* 32 weight rows, paired */
     uint16_t* wb = wb_mem ? (uint16_t*)(((uintptr_t)wb_mem + 63) & ~(uintptr_t)63) : NULL;
     float c[16 * 16];
@@ -80,23 +104,25 @@ static int lm_amx_gemm(float* out, const float* a, const float* w, int64_t m, in
       #pragma omp atomic read
       stop = failed;
       if (stop) continue;
-      /* wb[step][half][pair][col][2]: the weight tile of k [32 step, 32 step + 32)
-         and rows j0 + 16 half + col, as the tile dot product reads it */
       for (int64_t col = 0; col < 32; ++col) {
         if (j0 + col < n) {
           lm_widen(wide, w, j0 + col, k, 0, k, fmt);
-          lm_to_bf16(row16, wide, k);
+          lm_to_bf16(row16 + col * k, wide, k);
         } else {
-          memset(row16, 0, (size_t)k * 2);
+          memset(row16 + col * k, 0, (size_t)k * 2);
         }
-        const int64_t half = col / 16, cc = col % 16;
-        for (int64_t s = 0; s < steps; ++s)
-          for (int64_t pr = 0; pr < 16; ++pr) {
-            uint16_t* dst = wb + (((s * 2 + half) * 16 + pr) * 16 + cc) * 2;
-            dst[0] = row16[s * 32 + 2 * pr];
-            dst[1] = row16[s * 32 + 2 * pr + 1];
-          }
       }
+      /* The weight tile of k [32 s, 32 s + 32) and rows j0 + 16 h + [0, 16):
+         row p holds, for each of those rows, its pair of k (32 s + 2 p,
+         32 s + 2 p + 1), one 32-bit word: 16 rows' words, transposed. */
+      for (int64_t s = 0; s < steps; ++s)
+        for (int h = 0; h < 2; ++h) {
+          __m512i r[16];
+          for (int c = 0; c < 16; ++c) r[c] = _mm512_loadu_si512(row16 + (h * 16 + c) * k + s * 32);
+          lm_transpose16(r);
+          uint16_t* tile = wb + (s * 2 + h) * 512;
+          for (int p = 0; p < 16; ++p) _mm512_storeu_si512(tile + p * 32, r[p]);
+        }
       for (int64_t r0 = 0; r0 < m32; r0 += 32) {
         _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
         for (int64_t s = 0; s < steps; ++s) {
