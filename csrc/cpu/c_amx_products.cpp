@@ -28,16 +28,11 @@ static int lm_amx_allowed(void) {
                                      18 /* XFEATURE_XTILEDATA */) == 0;
   return allowed;
 }
-/* Float32 to bf16, rounded to nearest even (16 at a time). */
+/* Float32 to bf16, rounded to nearest even; count is a multiple of 16
+   (lm_amx_gemm's k is one of 32). */
 static inline void lm_to_bf16(uint16_t* dst, const float* src, int64_t count) {
-  int64_t t = 0;
-  for (; t + 16 <= count; t += 16)
+  for (int64_t t = 0; t < count; t += 16)
     _mm256_storeu_si256((__m256i*)(dst + t), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + t)));
-  for (; t < count; ++t) {
-    uint32_t bits;
-    __builtin_memcpy(&bits, src + t, 4);
-    dst[t] = (uint16_t)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
-  }
 }
 /* Transpose 16 x 16 32-bit words in place: r[j] becomes column j. */
 static inline void lm_transpose16(__m512i r[16]) {

@@ -16,6 +16,8 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 
+from luminal.models.token_list import TokenList
+
 # GPT-2's pre-tokenizer: contractions, letters, digits and other symbols
 # (each with an optional leading space), then runs of whitespace.
 GPT2_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
@@ -71,7 +73,7 @@ _BYTE_OF = {c: b for b, c in enumerate(BYTE_CHARS)}
 _CONTROL, _USER_DEFINED = 3, 4
 
 
-class ByteBPEVocab:
+class ByteBPEVocab(TokenList):
     """Byte-level BPE (``tokenizer.ggml.model`` "gpt2") over ``tokens`` and
     ``merges`` ("a b": symbol ``a`` followed by ``b`` merges, earlier first),
     splitting words by the rule ``pre`` names (``PRE_TOKENIZERS``; None or
@@ -114,13 +116,11 @@ class ByteBPEVocab:
         except ImportError:
             raise ImportError(f"{label}this GGUF vocabulary is byte-level BPE, which needs the 'tokenizers' "
                               "package: pip install tokenizers") from None
-        self.tokens = list(tokens)
+        super().__init__(tokens)
         self.token_types = [int(t) for t in token_types] if token_types is not None else [1] * n
         self.bos_id = bos_id
         self.pre = pre
-        ids: dict[str, int] = {}
-        for i, t in enumerate(self.tokens):
-            ids.setdefault(t, i)  # a repeated token keeps its first id
+        ids = self._ids
         pairs: list[tuple[str, str]] = []
         for m in merges:
             a, sep, b = m.partition(" ")
@@ -146,18 +146,7 @@ class ByteBPEVocab:
                  if self.token_types[i] == _USER_DEFINED and ids[t] == i]
         self._tok.add_special_tokens(special)
         self._tok.add_tokens(plain)
-        self._ids = ids
         self.default_add_bos = rule.add_bos
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.tokens)
-
-    def token_to_id(self, token: str) -> int | None:
-        return self._ids.get(token)
-
-    def id_to_token(self, token_id: int) -> str | None:
-        return self.tokens[token_id] if 0 <= token_id < len(self.tokens) else None
 
     def encode(self, text: str, add_bos: bool = True) -> list[int]:
         ids: list[int] = list(self._tok.encode(text, add_special_tokens=False).ids)

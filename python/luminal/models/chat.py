@@ -85,8 +85,7 @@ class Chat:
         """Forget the conversation (the system message stays) and empty the cache."""
         self._pending = None
         self.messages = [m for m in self.messages[:1] if m["role"] == "system"]
-        self.generator.cache.reset()
-        self.generator.cached_ids = []
+        self.generator.reset_cache()
 
     def _close_reply(self) -> None:
         """The last reply, as far as it was generated, joins the messages."""

@@ -349,10 +349,14 @@ class Generator:
             # A failed or interrupted (Ctrl-C) step may have appended rows
             # that "past" does not count: empty the cache, so the next prompt
             # starts clean instead of failing on the cache's size.
-            self.cache.reset()
-            self.cached_ids = []
+            self.reset_cache()
             raise
         return out
+
+    def reset_cache(self) -> None:
+        """Empty the KV cache (and ``cached_ids``): the next prompt runs whole."""
+        self.cache.reset()
+        self.cached_ids = []
 
     def _keep_prefix(self, prompt: list[int]) -> int:
         """Roll the cache back to the longest prefix of ``prompt`` it holds,
@@ -364,6 +368,8 @@ class Generator:
         n = min(len(held), len(prompt) - 1)
         same = np.flatnonzero(np.asarray(held[:n]) != np.asarray(prompt[:n]))
         keep = int(same[0]) if same.size else n
+        if not keep:
+            return 0  # the caller empties the cache
         self.cache.truncate(keep)
         del self.cached_ids[keep:]
         return keep
@@ -401,8 +407,7 @@ class Generator:
         st = stats if stats is not None else GenerationStats()
         reused = self._keep_prefix(prompt) if reuse_prefix else 0
         if not reused:
-            self.cache.reset()
-            self.cached_ids = []
+            self.reset_cache()
         st.prompt_tokens, st.reused_tokens = len(prompt) - reused, reused
         history = list(prompt)
         if max_tokens <= 0:

@@ -48,6 +48,7 @@ import numpy as np
 
 from luminal.io.errors import short_repr
 from luminal.models.byte_bpe import ByteBPEVocab
+from luminal.models.token_list import TokenList
 
 __all__ = [
     "ByteVocab",
@@ -89,7 +90,7 @@ class _Backend(Protocol):
 # ---------------------------------------------------------------- vocabularies
 
 
-class SentencePieceVocab:
+class SentencePieceVocab(TokenList):
     """SentencePiece-style BPE over a vocabulary with scores, as llama.cpp's
     "llama" tokenizer (and GGUF files) define it.
 
@@ -125,7 +126,7 @@ class SentencePieceVocab:
             raise ValueError(f"[SentencePieceVocab] {len(scores)} scores for {n} tokens")
         if token_types is not None and len(token_types) != n:
             raise ValueError(f"[SentencePieceVocab] {len(token_types)} token types for {n} tokens")
-        self.tokens = list(tokens)
+        super().__init__(tokens)
         self.scores = [float(s) for s in scores] if scores is not None else [-float(i) for i in range(n)]
         types = [int(t) for t in token_types] if token_types is not None else [TOKEN_NORMAL] * n
         for i, t in enumerate(self.tokens):  # byte tokens, even when types are absent
@@ -140,7 +141,6 @@ class SentencePieceVocab:
         self.token_types = types
         self.bos_id, self.eos_id, self.unk_id = bos_id, eos_id, unk_id
         self.add_space_prefix = add_space_prefix
-        self._ids = {t: i for i, t in reversed(list(enumerate(self.tokens)))}  # first id wins
         self._pieces: dict[str, int] = {}
         for i, t in enumerate(self.tokens):
             if types[i] in (TOKEN_NORMAL, TOKEN_USER_DEFINED, TOKEN_UNUSED) and t and t not in self._pieces:
@@ -157,16 +157,6 @@ class SentencePieceVocab:
             reverse=True,
         )
         self._special_re = re.compile("|".join(re.escape(t) for t in literal)) if literal else None
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.tokens)
-
-    def token_to_id(self, token: str) -> int | None:
-        return self._ids.get(token)
-
-    def id_to_token(self, token_id: int) -> str | None:
-        return self.tokens[token_id] if 0 <= token_id < len(self.tokens) else None
 
     def encode(self, text: str, add_bos: bool = True) -> list[int]:
         out: list[int] = [self.bos_id] if add_bos and self.bos_id is not None else []
