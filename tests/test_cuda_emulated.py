@@ -42,7 +42,10 @@ def cxx() -> str:
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cuda_emulator") / "libcuda_emulator.so"
-    subprocess.run([cxx(), "-std=c++17", "-O1", "-shared", "-fPIC", "-o", str(out),
+    # -Bsymbolic: the emulator's calls to its own entry points (cublasSgemm_v2
+    # -> cublasSgemmStridedBatched) stay inside it, even where torch has loaded
+    # the real cuBLAS into the process (on a GPU machine they reached it and crashed).
+    subprocess.run([cxx(), "-std=c++17", "-O1", "-shared", "-fPIC", "-Wl,-Bsymbolic", "-o", str(out),
                     str(TESTS / "cuda_emulator" / "emulator.cpp"), "-ldl"], check=True)
     return out
 
