@@ -58,94 +58,129 @@ static inline void lm_transpose16(__m512i r[16]) {
     r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
   }
 }
+/* Row j's 32 weights at k [k0, k0 + 32) in bf16, as 16 words of k pairs;
+   zero past n. Widened as lm_widen does (exactly), then rounded. */
+static inline __m512i lm_amx_row32(const float* w, int64_t j, int64_t n, int64_t k, int64_t k0, int fmt) {
+  if (j >= n) return _mm512_setzero_si512();
+  const uint8_t* blk = lm_weight_at(w, j, k, k0, fmt);
+  __m512 lo, hi;
+  if (fmt >= 18) {
+    const __m512 d = _mm512_set1_ps(lm_half(blk));
+    const __m256i q = fmt == 34 ? lm_unpack_block(blk, 34) : lm_unpack_block(blk, 18);
+    lo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q))));
+    hi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1))));
+  } else if (fmt) {
+    return _mm512_loadu_si512(blk); /* bf16 already */
+  } else {
+    lo = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)blk));
+    hi = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(blk + 32)));
+  }
+  return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+}
+/* out's 16 x 16 sums at rows rb.., columns jb.. to c (zero outside m x n),
+   or back: for the tiles that reach past m or n. */
+static void lm_amx_edge(float* c, float* out, int64_t m, int64_t n, int64_t rb, int64_t jb, int back) {
+  for (int64_t i = 0; i < 16; ++i)
+    for (int64_t j = 0; j < 16; ++j) {
+      const int inside = rb + i < m && jb + j < n;
+      if (back) { if (inside) out[(rb + i) * n + jb + j] = c[i * 16 + j]; }
+      else c[i * 16 + j] = inside ? out[(rb + i) * n + jb + j] : 0.0f;
+    }
+}
+/* Tile t from or to out's sums at (rb, jb); tile numbers are immediates. */
+#define LM_AMX_LOAD_C(t, rb, jb)                                                         \
+  if ((rb) + 16 <= m && (jb) + 16 <= n) _tile_loadd(t, out + (rb) * n + (jb), n * 4);   \
+  else { lm_amx_edge(c, out, m, n, rb, jb, 0); _tile_loadd(t, c, 64); }
+#define LM_AMX_STORE_C(t, rb, jb)                                                        \
+  if ((rb) + 16 <= m && (jb) + 16 <= n) _tile_stored(t, out + (rb) * n + (jb), n * 4);  \
+  else { _tile_stored(t, c, 64); lm_amx_edge(c, out, m, n, rb, jb, 1); }
 /* out[m, n] = a[m, k] (row stride lda) @ w^T, w of n rows in format fmt
-   (lm_widen), k a multiple of 32. Tiles: 0-3 the sums of 32 activation rows
-   x 32 weight rows, 4-5 activations (16 rows x 32 k), 6-7 weights (16 pairs
-   of k x 16 rows). Returns 0 (nothing written) when AMX is off or not
-   allowed, or memory is short. */
+   (lm_widen), k a multiple of 32. k runs in chunks small enough that a
+   chunk's bf16 activations, all m rows, stay in L2 (1 MB); each chunk's sums
+   are added to out's. A thread takes 32 weight rows of a chunk, packs them
+   into tiles (16 x 16 word transposes), then runs every 32 activation rows
+   over them. Tiles: 0-3 the sums of 32 activation rows x 32 weight rows, 4-5
+   activations (16 rows x 32 k), 6-7 weights (16 pairs of k x 16 rows).
+   Returns 0 (nothing written) when AMX is off or not allowed, or memory is
+   short. */
 static int lm_amx_gemm(float* out, const float* a, const float* w, int64_t m, int64_t n, int64_t k,
                        int64_t lda, int fmt) {
   const char* on = getenv("LUMINAL_AMX");
   if (!on || on[0] != '1' || k % 32 || k == 0 || !lm_amx_allowed()) return 0;
-  const int64_t m32 = (m + 31) / 32 * 32, steps = k / 32;
+  const int64_t m32 = (m + 31) / 32 * 32;
+  int64_t kc = ((int64_t)1 << 20) / (m32 * 2) / 32 * 32;
+  if (kc < 32) kc = 32;
+  if (kc > k) kc = k;
   /* malloc, aligned here: the library is C99, which has no aligned_alloc */
   char* ab_mem = (char*)malloc((size_t)(m32 * k) * 2 + 64);
   if (!ab_mem) return 0;
   uint16_t* ab = (uint16_t*)(((uintptr_t)ab_mem + 63) & ~(uintptr_t)63);
-  for (int64_t r = 0; r < m32; ++r) {
-    if (r < m) lm_to_bf16(ab + r * k, a + r * lda, k);
-    else memset(ab + r * k, 0, (size_t)k * 2);
-  }
   int failed = 0;
   #pragma omp parallel
   {
+    /* The activations in bf16, a chunk (m32 x its length, row-major) after
+       another: one contiguous block each, since rows k apart would crowd
+       into the same L2 sets. */
+    #pragma omp for
+    for (int64_t r = 0; r < m32; ++r)
+      for (int64_t k0 = 0; k0 < k; k0 += kc) {
+        const int64_t len = k - k0 < kc ? k - k0 : kc;
+        uint16_t* dst = ab + k0 * m32 + r * len;
+        if (r < m) lm_to_bf16(dst, a + r * lda + k0, len);
+        else memset(dst, 0, (size_t)len * 2);
+      }
     lm_tile_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
     for (int t = 0; t < 8; ++t) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
     _tile_loadconfig(&cfg);
-    float* wide = (float*)malloc(sizeof(float) * (size_t)k);
-    uint16_t* row16 = (uint16_t*)malloc((size_t)(32 * k) * 2); /* the block's rows in bf16 */
-    char* wb_mem = (char*)malloc((size_t)(32 * k) * 2 + 64); /* 32 weight rows, paired */
+    char* wb_mem = (char*)malloc((size_t)(32 * kc) * 2 + 64); /* 32 weight rows of a chunk, in tiles */
     uint16_t* wb = wb_mem ? (uint16_t*)(((uintptr_t)wb_mem + 63) & ~(uintptr_t)63) : NULL;
     float c[16 * 16];
-    if (!wide || !row16 || !wb) {
+    if (!wb) {
       #pragma omp atomic write
       failed = 1;
     }
-    #pragma omp for schedule(dynamic, 1)
-    for (int64_t j0 = 0; j0 < n; j0 += 32) {
-      int stop;
-      #pragma omp atomic read
-      stop = failed;
-      if (stop) continue;
-      for (int64_t col = 0; col < 32; ++col) {
-        if (j0 + col < n) {
-          lm_widen(wide, w, j0 + col, k, 0, k, fmt);
-          lm_to_bf16(row16 + col * k, wide, k);
-        } else {
-          memset(row16 + col * k, 0, (size_t)k * 2);
-        }
-      }
-      /* The weight tile of k [32 s, 32 s + 32) and rows j0 + 16 h + [0, 16):
-         row p holds, for each of those rows, its pair of k (32 s + 2 p,
-         32 s + 2 p + 1), one 32-bit word: 16 rows' words, transposed. */
-      for (int64_t s = 0; s < steps; ++s)
-        for (int h = 0; h < 2; ++h) {
-          __m512i r[16];
-          for (int c = 0; c < 16; ++c) r[c] = _mm512_loadu_si512(row16 + (h * 16 + c) * k + s * 32);
-          lm_transpose16(r);
-          uint16_t* tile = wb + (s * 2 + h) * 512;
-          for (int p = 0; p < 16; ++p) _mm512_storeu_si512(tile + p * 32, r[p]);
-        }
-      for (int64_t r0 = 0; r0 < m32; r0 += 32) {
-        _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
-        for (int64_t s = 0; s < steps; ++s) {
-          _tile_loadd(4, ab + r0 * k + s * 32, k * 2);
-          _tile_loadd(5, ab + (r0 + 16) * k + s * 32, k * 2);
-          _tile_loadd(6, wb + (s * 2) * 16 * 32, 64);
-          _tile_loadd(7, wb + (s * 2 + 1) * 16 * 32, 64);
-          _tile_dpbf16ps(0, 4, 6);
-          _tile_dpbf16ps(1, 4, 7);
-          _tile_dpbf16ps(2, 5, 6);
-          _tile_dpbf16ps(3, 5, 7);
-        }
-        for (int t = 0; t < 4; ++t) {
-          switch (t) { /* tile numbers are immediates */
-            case 0: _tile_stored(0, c, 64); break;
-            case 1: _tile_stored(1, c, 64); break;
-            case 2: _tile_stored(2, c, 64); break;
-            default: _tile_stored(3, c, 64); break;
+    #pragma omp barrier
+    for (int64_t k0 = 0; k0 < k && !failed; k0 += kc) {
+      const int64_t len = k - k0 < kc ? k - k0 : kc, steps = len / 32;
+      #pragma omp for schedule(dynamic, 1)
+      for (int64_t j0 = 0; j0 < n; j0 += 32) {
+        /* The weight tile of k [32 s, 32 s + 32) and rows j0 + 16 h + [0, 16):
+           row p holds, for each of those rows, its pair of k (32 s + 2 p,
+           32 s + 2 p + 1), one 32-bit word: 16 rows' words, transposed. */
+        for (int64_t s = 0; s < steps; ++s)
+          for (int h = 0; h < 2; ++h) {
+            __m512i r[16];
+            for (int q = 0; q < 16; ++q) r[q] = lm_amx_row32(w, j0 + h * 16 + q, n, k, k0 + s * 32, fmt);
+            lm_transpose16(r);
+            uint16_t* tile = wb + (s * 2 + h) * 512;
+            for (int p = 0; p < 16; ++p) _mm512_storeu_si512(tile + p * 32, r[p]);
           }
-          const int64_t rb = r0 + (t / 2) * 16, jb = j0 + (t % 2) * 16;
-          for (int64_t i = 0; i < 16 && rb + i < m; ++i)
-            for (int64_t jj = 0; jj < 16 && jb + jj < n; ++jj) out[(rb + i) * n + jb + jj] = c[i * 16 + jj];
+        for (int64_t r0 = 0; r0 < m32; r0 += 32) {
+          if (k0 == 0) {
+            _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+          } else {
+            LM_AMX_LOAD_C(0, r0, j0) LM_AMX_LOAD_C(1, r0, j0 + 16)
+            LM_AMX_LOAD_C(2, r0 + 16, j0) LM_AMX_LOAD_C(3, r0 + 16, j0 + 16)
+          }
+          const uint16_t* a0 = ab + k0 * m32 + r0 * len;
+          for (int64_t s = 0; s < steps; ++s) {
+            _tile_loadd(4, a0 + s * 32, len * 2);
+            _tile_loadd(5, a0 + 16 * len + s * 32, len * 2);
+            _tile_loadd(6, wb + (s * 2) * 512, 64);
+            _tile_loadd(7, wb + (s * 2 + 1) * 512, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+          }
+          LM_AMX_STORE_C(0, r0, j0) LM_AMX_STORE_C(1, r0, j0 + 16)
+          LM_AMX_STORE_C(2, r0 + 16, j0) LM_AMX_STORE_C(3, r0 + 16, j0 + 16)
         }
       }
     }
     _tile_release();
-    free(wide);
-    free(row16);
     free(wb_mem);
   }
   free(ab_mem);
