@@ -705,3 +705,40 @@ def test_attention_over_a_position_major_cache_matches_torch(kv: int, rep: int, 
     want_out = torch.tensor(w)[..., :past] @ torch.tensor(v).permute(1, 2, 0, 3).unsqueeze(2)
     np.testing.assert_allclose(scores.numpy(), want_scores.numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(out.numpy(), want_out.numpy(), rtol=1e-4, atol=1e-4)
+
+
+
+def test_concatenated_rows_run_as_one_loop_per_source() -> None:
+    """A KV cache's softmax, over cat(past scores, new scores + causal mask):
+    each inner loop runs in two pieces split at the seam, each reading its own
+    source with no condition, after the row's integer divisions: gcc
+    vectorized exp2f only then (a 512-token prefill's softmax, 32 heads: ~90
+    -> ~6 ms). Checked against torch with either side empty."""
+    cx = lm.Graph()
+    past = cx.tensor((4, "s", "p"), name="past")
+    new = cx.tensor((4, "s", "s"), name="new")
+    i = cx.arange("s").float().unsqueeze(1)
+    j = cx.arange("s").float().unsqueeze(0)
+    y = lm.cat([past, new + j.lt(i + 1.0).float().log2()], -1).softmax(-1).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(), verify=True)
+    assert cx.kernel_count() == 1
+    (kernel,) = [k for k in kernel_functions(cx) if "d_p < (d_p + d_s)" in k]
+    # past's loop, then new's from the seam on; the new side's mask is the
+    # only select left, and no load sits behind a condition in the loops
+    # taken when the row's bounds hold
+    assert kernel.count("for (int64_t c = d_p; c < (d_p + d_s); ++c)") >= 1
+    assert kernel.count("for (int64_t r = d_p; r < (d_p + d_s); ++r)") >= 2
+    fast = [part.split("} else {")[0] for part in kernel.split("if (") if "for (int64_t" in part]
+    assert fast and not any(re.search(r"\? in\d\[", part) for part in fast), kernel
+    rng = np.random.default_rng(5)
+    for p, s in [(0, 6), (5, 1), (7, 3), (4, 0)]:
+        a = rng.standard_normal((4, s, p)).astype(np.float32)
+        b = rng.standard_normal((4, s, s)).astype(np.float32)
+        cx.set_dim("p", p)
+        cx.set_dim("s", s)
+        past.set(a)
+        new.set(b)
+        cx.execute()
+        mask = torch.full((s, s), float("-inf")).triu(1)
+        want = torch.cat([torch.from_numpy(a), torch.from_numpy(b) + mask], -1).double().softmax(-1)
+        np.testing.assert_allclose(y.numpy(), want.float().numpy(), rtol=1e-5, atol=1e-6)

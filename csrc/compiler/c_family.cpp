@@ -77,6 +77,7 @@ std::string var_name(const std::string& name) {
   if (name == Kernel::kInnerVar) return "j";
   if (name == Kernel::kRowVar) return "row";
   if (name == Kernel::kColVar) return "c";
+  if (name.rfind('@', 0) == 0) return name.substr(1);  // a printer's local (loop_split.h)
   return "d_" + name;
 }
 
@@ -115,6 +116,7 @@ std::string value_expr(const KValue& v, const std::vector<std::string>& names,
                        const std::vector<std::string>& formats) {
   switch (v.kind) {
     case KValue::Kind::Load: {
+      if (v.valid.is_const() && v.valid.value() == 0) return "0.0f";  // never read (a split loop's other side)
       const std::string& format = formats[size_t(v.buffer)];
       std::string buffer = "in" + std::to_string(v.buffer);
       const Expr index = guarded_index(v.index, v.valid);
@@ -133,11 +135,14 @@ std::string value_expr(const KValue& v, const std::vector<std::string>& names,
       // 2**31 (Graph::execute checks iota lengths): converted through int,
       // since int64 to float does not vectorize on AVX2. Like a load, it is
       // computed only where valid: elsewhere its index math may divide by 0.
+      if (v.valid.is_const() && v.valid.value() == 0) return "0.0f";
       std::string x = "(float)(int)" + c_expr(guarded_index(v.dim, v.valid));
       if (v.valid.is_const() && v.valid.value() == 1) return x;
       return "(" + c_expr(v.valid) + " ? " + x + " : 0.0f)";
     }
-    case KValue::Kind::Guard: return "(" + c_expr(v.valid) + " ? " + names[v.a] + " : 0.0f)";
+    case KValue::Kind::Guard:
+      if (v.valid.is_const()) return v.valid.value() ? names[v.a] : "0.0f";
+      return "(" + c_expr(v.valid) + " ? " + names[v.a] + " : 0.0f)";
     case KValue::Kind::Max: return "lm_maxf(" + names[v.a] + ", " + names[v.b] + ")";
     case KValue::Kind::RowValue: return "rv" + std::to_string(v.a);
     case KValue::Kind::Unary: {

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <unordered_map>
 
 #include "compiler/c_family.h"
+#include "compiler/loop_split.h"
 #include "core/quant.h"
 #include "cpu/c_float_products.h"
 #include "cpu/c_products.h"
@@ -252,6 +254,38 @@ bool positive(const Expr& length) {
   return c && *c > 0;
 }
 
+// An inner loop of a row form kernel over [start, stop) of `var` (r or c):
+// first what does not vary along it (integer divisions, then values), then
+// the loop. When some of its validities' factors do not vary along it either
+// (a row's own bounds checks), it is printed for the case that all are 1,
+// where it reads without conditions, and as it is after `else`. `tail`
+// prints the loop's last lines given the body's result and an indent.
+void print_inner_loop(std::ostringstream& out, const Kernel& k, LoopPiece piece, const std::string& var,
+                      const std::string& stop, const std::string& prefix, int result, const std::string& indent,
+                      const std::string& pragma, const Given* given,
+                      const std::function<std::string(const std::string&, const std::string&)>& tail) {
+  out << hoist_divisions(piece.body, var, prefix + "i", indent);
+  const std::string name = var_name(var);
+  auto emit = [&](const std::vector<KValue>& body, const std::string& in) {
+    std::ostringstream steps;
+    Hoist hoist{out, in, var};
+    const std::string v = print_values(body, k, steps, in + "  ", prefix, result, &hoist, given);
+    const std::string start = piece.start == Expr(0) ? "0" : c_expr(piece.start);
+    out << in << pragma << "\n" << in << "for (int64_t " << name << " = " << start << "; "
+        << name << " < " << stop << "; ++" << name << ") {\n"
+        << steps.str() << tail(v, in + "  ") << in << "}\n";
+  };
+  const std::vector<Expr> guards = invariant_guards(piece.body, var);
+  if (guards.empty()) return emit(piece.body, indent);
+  std::string all;
+  for (const Expr& g : guards) all += (all.empty() ? "" : " && ") + c_expr(g);
+  out << indent << "if (" << all << ") {\n";
+  emit(assume_true(piece.body, guards), indent + "  ");
+  out << indent << "} else {\n";
+  emit(piece.body, indent + "  ");
+  out << indent << "}\n";
+}
+
 // A row form kernel: per row, its row reductions (rv0, rv1, ...), then the
 // row's elements. Sums accumulate in double (SIMD lanes reorder them
 // harmlessly); a max keeps a NaN flag, since a vector max drops NaNs.
@@ -264,45 +298,52 @@ OuterLoop row_form_loop(const Kernel& k) {
   // What does not vary along a loop is computed once, before it; a loop of
   // symbolic length sits in a block entered only when it runs, since those
   // values' loads may be past a buffer when it is empty.
+  // Each inner loop runs as one piece or, split at a concatenation's seam,
+  // two (loop_split.h), each in a block entered only when it runs.
   const std::optional<SharedValue> shared = shared_value(k);
   for (size_t q = 0; q < k.row_reductions.size(); ++q) {
     const RowReduction& rr = k.row_reductions[q];
-    std::string acc = "acc" + std::to_string(q), nan = "nan" + std::to_string(q);
-    bool is_max = rr.op == Op::MaxReduce;
+    const std::string acc = "acc" + std::to_string(q), nan = "nan" + std::to_string(q);
+    const std::string prefix = "w" + std::to_string(q) + "_";
+    const bool is_max = rr.op == Op::MaxReduce;
     if (is_max)
       loop << "    float " << acc << " = -INFINITY;\n    int " << nan << " = 0;\n";
     else
       loop << "    double " << acc << " = 0.0;\n";
-    const std::string length = c_expr(rr.length);
-    loop << (positive(rr.length) ? "    {\n" : "    if (" + length + " > 0) {\n");
-    std::ostringstream steps;
-    Hoist hoist{loop, "    ", Kernel::kReduceVar};
-    std::string v =
-        print_values(rr.body, k, steps, "      ", "w" + std::to_string(q) + "_", rr.result, &hoist);
-    if (is_max)
-      loop << "    #pragma omp simd reduction(max:" << acc << ") reduction(|:" << nan << ")\n";
-    else
-      loop << "    #pragma omp simd reduction(+:" << acc << ")\n";
-    loop << "    for (int64_t r = 0; r < " << length << "; ++r) {\n" << steps.str();
-    if (is_max)
-      loop << "      " << nan << " |= " << v << " != " << v << ";\n      " << acc << " = " << v
-           << " > " << acc << " ? " << v << " : " << acc << ";\n";
-    else
-      loop << "      " << acc << " += (double)" << v << ";\n";
-    if (shared && shared->reduction == q)
-      loop << "      out[row * cols + r] = w" << q << "_" << shared->reduced << ";\n";
-    loop << "    }\n    }\n";
+    const std::string pragma = is_max ? "#pragma omp simd reduction(max:" + acc + ") reduction(|:" + nan + ")"
+                                      : "#pragma omp simd reduction(+:" + acc + ")";
+    auto tail = [&](const std::string& v, const std::string& in) {
+      std::string t = is_max ? in + nan + " |= " + v + " != " + v + ";\n" + in + acc + " = " + v + " > " +
+                                   acc + " ? " + v + " : " + acc + ";\n"
+                             : in + acc + " += (double)" + v + ";\n";
+      if (shared && shared->reduction == q)
+        t += in + "out[row * cols + r] = " + prefix + std::to_string(shared->reduced) + ";\n";
+      return t;
+    };
+    const std::vector<LoopPiece> pieces = split_at_seam(rr.body, Kernel::kReduceVar, rr.length);
+    for (const LoopPiece& piece : pieces) {
+      if (pieces.size() > 1)
+        loop << "    if (" << c_expr(piece.start) << " < " << c_expr(piece.stop) << ") {\n";
+      else
+        loop << (positive(rr.length) ? "    {\n" : "    if (" + c_expr(rr.length) + " > 0) {\n");
+      print_inner_loop(loop, k, piece, Kernel::kReduceVar, c_expr(piece.stop), prefix, rr.result, "    ",
+                       pragma, nullptr, tail);
+      loop << "    }\n";
+    }
     loop << "    const float rv" << q << " = " << (is_max ? nan + " ? NAN : " + acc : "(float)" + acc)
          << ";\n";
   }
   if (!positive(k.row_length)) loop << "    if (cols <= 0) continue;\n";
-  std::ostringstream columns;
-  Hoist hoist{loop, "    ", Kernel::kColVar};
-  Given given{shared ? shared->column : -1, "out[row * cols + c]"};
-  std::string result = print_values(k.body, k, columns, "      ", "v", -1, &hoist, &given);
-  loop << "    #pragma omp simd\n";
-  loop << "    for (int64_t c = 0; c < cols; ++c) {\n" << columns.str();
-  loop << "      out[row * cols + c] = " << result << ";\n    }\n";
+  const Given given{shared ? shared->column : -1, "out[row * cols + c]"};
+  auto store = [](const std::string& v, const std::string& in) { return in + "out[row * cols + c] = " + v + ";\n"; };
+  const std::vector<LoopPiece> pieces = split_at_seam(k.body, Kernel::kColVar, k.row_length);
+  for (const LoopPiece& piece : pieces) {
+    const bool split = pieces.size() > 1;
+    if (split) loop << "    if (" << c_expr(piece.start) << " < " << c_expr(piece.stop) << ") {\n";
+    print_inner_loop(loop, k, piece, Kernel::kColVar, split ? c_expr(piece.stop) : "cols", "v", -1,
+                     split ? "      " : "    ", "#pragma omp simd", &given, store);
+    if (split) loop << "    }\n";
+  }
   outer.body = loop.str();
   return outer;
 }
