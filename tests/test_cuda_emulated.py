@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+import luminal as lm
+
 TESTS = Path(__file__).parent
 # tests/test_cuda.py whole, and the CUDA case of the backend tests that reach
 # every launch kind: reductions (warp and column), row blocks (softmax, norms),
@@ -29,6 +31,11 @@ SELECTION = ["test_cuda.py", "test_ops_reduce.py", "test_functional_normalizatio
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the emulator's fibers are glibc's ucontext"),
     pytest.mark.skipif(bool(os.environ.get("LUMINAL_CUDA_EMULATOR")), reason="this process already runs on it"),
+    # On an H200 machine (torch 2.11 with its CUDA libraries) the emulated run
+    # crashed (SIGSEGV) in test_products_match_numpy, also with the emulator
+    # linked -Bsymbolic; the cause is not found yet. There the real GPU runs
+    # the same tests.
+    pytest.mark.skipif(lm.cuda.is_available(), reason="a GPU is usable here: tests/test_cuda.py runs on it"),
 ]
 
 
@@ -42,10 +49,7 @@ def cxx() -> str:
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cuda_emulator") / "libcuda_emulator.so"
-    # -Bsymbolic: the emulator's calls to its own entry points (cublasSgemm_v2
-    # -> cublasSgemmStridedBatched) stay inside it, even where torch has loaded
-    # the real cuBLAS into the process (on a GPU machine they reached it and crashed).
-    subprocess.run([cxx(), "-std=c++17", "-O1", "-shared", "-fPIC", "-Wl,-Bsymbolic", "-o", str(out),
+    subprocess.run([cxx(), "-std=c++17", "-O1", "-shared", "-fPIC", "-o", str(out),
                     str(TESTS / "cuda_emulator" / "emulator.cpp"), "-ldl"], check=True)
     return out
 
