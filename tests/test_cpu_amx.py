@@ -1,8 +1,8 @@
-"""Prefill products on AMX tiles (LUMINAL_AMX=1; csrc/cpu/c_amx_products.cpp):
-Q8_0, Q4_0 and packed-half weights against 16+ activation rows, rounded to
-bf16 in the tiles, summed in float32. Runs only where the CPU has AMX-BF16
-(and Linux grants it); elsewhere the opt-in changes nothing, which the last
-test checks everywhere."""
+"""Prefill products on AMX tiles (csrc/cpu/c_amx_products.cpp): Q8_0, Q4_0
+(by default) and packed-half weights (LUMINAL_AMX=1) against 16+ activation
+rows, rounded to bf16 in the tiles, summed in float32. The tile tests run
+only where the CPU has AMX-BF16 (and Linux grants it); the last test checks
+the defaults everywhere."""
 
 from __future__ import annotations
 
@@ -65,9 +65,23 @@ def test_amx_prefill_is_the_product_to_bf16_rounding(monkeypatch: pytest.MonkeyP
     np.testing.assert_array_equal(y.numpy(), tiles)  # and run the same way twice
 
 
-def test_the_opt_in_is_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without LUMINAL_AMX=1 (or without AMX) prefill is the exact widening product."""
-    monkeypatch.delenv("LUMINAL_AMX", raising=False)
-    cx, y, want = linear("q8_0", 37, 80, 256)
+@pytest.mark.parametrize("fmt", ["q8_0", "q4_0", "f16_packed", "bf16_packed"])
+def test_tiles_by_default_for_q8_0_and_q4_0(monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+    """Unset, LUMINAL_AMX means tiles for Q8_0 and Q4_0 prefill (where the CPU
+    has AMX), the exact widening product for packed halves; 0 is exact for all."""
+    cx, y, want = linear(fmt, 37, 80, 256)
+    monkeypatch.setenv("LUMINAL_AMX", "0")
     cx.execute()
-    np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-4)
+    exact = y.numpy()
+    np.testing.assert_allclose(exact, want, rtol=1e-5, atol=1e-4)
+    monkeypatch.setenv("LUMINAL_AMX", "1")
+    cx.execute()
+    tiles = y.numpy()
+    monkeypatch.delenv("LUMINAL_AMX")
+    cx.execute()
+    default = y.numpy()
+    if amx_cpu() and fmt in ("q8_0", "q4_0"):
+        np.testing.assert_array_equal(default, tiles)
+        assert not np.array_equal(default, exact)
+    else:
+        np.testing.assert_array_equal(default, exact)

@@ -84,7 +84,8 @@ def test_quantized_parameter_in_graphs(backend, fmt):
         np.testing.assert_allclose(y.numpy(), ref, rtol=1e-4, atol=1e-2)
 
 
-def test_q8_matmul_symbolic_rows_one_compile():
+def test_q8_matmul_symbolic_rows_one_compile(monkeypatch):
+    monkeypatch.setenv("LUMINAL_AMX", "0")  # the exact widening path (tiles: test_cpu_amx.py)
     w = _weights((64, 128), seed=3)
     blocks = quant.quantize(w, "q8_0")
     cx = lm.Graph()
@@ -285,13 +286,15 @@ _PREFILL_CASES = [(fmt, *shape) for fmt in quant.GGML_BLOCKS + quant.HALF_PACKED
 
 
 @pytest.mark.parametrize("fmt, rows, n, k", _PREFILL_CASES)
-def test_prefill_products_widen_weights(fmt, rows, n, k):
+def test_prefill_products_widen_weights(fmt, rows, n, k, monkeypatch):
     """16+ rows run the packed float32 GEMM on widened weights (Q8_0, Q4_0
     and the packed halves; the k-quants run int8 tiles, see
     test_k_quant_products): panels of 16 rows (zero-padded), blocks of 6
     weight rows (n not a multiple), k in slices of 128 (a shorter last one)
     and more than 256 rows (two passes) all give the float64 product of the
-    stored values."""
+    stored values. (On a CPU with AMX, Q8_0 and Q4_0 prefill runs on bf16
+    tiles unless LUMINAL_AMX=0: test_cpu_amx.py.)"""
+    monkeypatch.setenv("LUMINAL_AMX", "0")
     cx, x, w, blocks, y = _cpu_product(fmt, rows, n, k, seed=rows + n + k)
     cx.execute()
     want = x.astype(np.float64) @ quant.dequantize(blocks, fmt, w.shape).T.astype(np.float64)
