@@ -77,7 +77,7 @@ std::string var_name(const std::string& name) {
   if (name == Kernel::kInnerVar) return "j";
   if (name == Kernel::kRowVar) return "row";
   if (name == Kernel::kColVar) return "c";
-  if (name.rfind('@', 0) == 0) return name.substr(1);  // a printer's local (loop_split.h)
+  if (name.rfind('$', 0) == 0) return name.substr(1);  // a printer's local (loop_split.h)
   return "d_" + name;
 }
 

@@ -155,7 +155,9 @@ std::string hoist_divisions(std::vector<KValue>& body, const std::string& var,
     for (const auto& [sub, local] : locals)
       if (sub == e) return local;
     const Range r = e.range();
-    const Expr local = Expr::var("@" + prefix + std::to_string(locals.size()), r.lo, r.hi);
+    // "$": printed as is, and not a loop index (guarded_index treats "@"
+    // variables below a bound as indices from 0, and this one may be negative)
+    const Expr local = Expr::var("$" + prefix + std::to_string(locals.size()), r.lo, r.hi);
     std::vector<Expr> divisors;
     each_node(e, [&](const Expr& x) {
       if ((x.kind() == Expr::Kind::Div || x.kind() == Expr::Kind::Mod) && !x.args()[1].is_const() &&

@@ -320,16 +320,18 @@ OuterLoop row_form_loop(const Kernel& k) {
         t += in + "out[row * cols + r] = " + prefix + std::to_string(shared->reduced) + ";\n";
       return t;
     };
+    // The seam's bounds, like the loop, are computed only when the row is not
+    // empty (they may divide by a dim that is then 0).
+    loop << (positive(rr.length) ? "    {\n" : "    if (" + c_expr(rr.length) + " > 0) {\n");
     const std::vector<LoopPiece> pieces = split_at_seam(rr.body, Kernel::kReduceVar, rr.length);
     for (const LoopPiece& piece : pieces) {
       if (pieces.size() > 1)
         loop << "    if (" << c_expr(piece.start) << " < " << c_expr(piece.stop) << ") {\n";
-      else
-        loop << (positive(rr.length) ? "    {\n" : "    if (" + c_expr(rr.length) + " > 0) {\n");
       print_inner_loop(loop, k, piece, Kernel::kReduceVar, c_expr(piece.stop), prefix, rr.result, "    ",
                        pragma, nullptr, tail);
-      loop << "    }\n";
+      if (pieces.size() > 1) loop << "    }\n";
     }
+    loop << "    }\n";
     loop << "    const float rv" << q << " = " << (is_max ? nan + " ? NAN : " + acc : "(float)" + acc)
          << ";\n";
   }
