@@ -297,9 +297,9 @@ OuterLoop row_form_loop(const Kernel& k) {
   std::ostringstream loop;
   // What does not vary along a loop is computed once, before it; a loop of
   // symbolic length sits in a block entered only when it runs, since those
-  // values' loads may be past a buffer when it is empty.
-  // Each inner loop runs as one piece or, split at a concatenation's seam,
-  // two (loop_split.h), each in a block entered only when it runs.
+  // values' loads may be past a buffer when it is empty. A loop runs as one
+  // piece or, split at a concatenation's seam, two (loop_split.h), each in
+  // such a block.
   const std::optional<SharedValue> shared = shared_value(k);
   for (size_t q = 0; q < k.row_reductions.size(); ++q) {
     const RowReduction& rr = k.row_reductions[q];
