@@ -40,6 +40,16 @@ def linear(fmt: str, m: int, n: int, k: int, seed: int = 0) -> tuple[lm.Graph, l
     return cx, y, a.astype(np.float64) @ stored.astype(np.float64).T
 
 
+def run(monkeypatch: pytest.MonkeyPatch, cx: lm.Graph, y: lm.Tensor, amx: str | None) -> np.ndarray:
+    """y after running cx with LUMINAL_AMX set to ``amx`` (None: unset)."""
+    if amx is None:
+        monkeypatch.delenv("LUMINAL_AMX", raising=False)
+    else:
+        monkeypatch.setenv("LUMINAL_AMX", amx)
+    cx.execute()
+    return y.numpy()
+
+
 @pytest.mark.skipif(not amx_cpu(), reason="no AMX-BF16 on this CPU")
 @pytest.mark.parametrize("fmt", ["q8_0", "q4_0", "f16_packed", "bf16_packed"])
 # (300, 40, 4096): k in three chunks (the activations of a chunk are held to
@@ -48,21 +58,16 @@ def linear(fmt: str, m: int, n: int, k: int, seed: int = 0) -> tuple[lm.Graph, l
 def test_amx_prefill_is_the_product_to_bf16_rounding(monkeypatch: pytest.MonkeyPatch, fmt: str, m: int, n: int,
                                                     k: int) -> None:
     cx, y, want = linear(fmt, m, n, k)
-    monkeypatch.setenv("LUMINAL_AMX", "0")
-    cx.execute()
-    exact = y.numpy()
+    exact = run(monkeypatch, cx, y, "0")
     np.testing.assert_allclose(exact, want, rtol=1e-4, atol=1e-4)
-    monkeypatch.setenv("LUMINAL_AMX", "1")
-    cx.execute()
-    tiles = y.numpy()
+    tiles = run(monkeypatch, cx, y, "1")
     # bf16 keeps 8 bits: each term is off by up to 2^-8 relative, the sums by
     # about that over sqrt(k) random signs; padding rows and columns (m, n
     # not multiples of 32) must not leak into the result
     scale = np.sqrt(k) * np.abs(want).mean()
     assert np.abs(tiles - want).max() < 2 ** -6 * scale
     assert not np.array_equal(tiles, exact)  # the tiles ran: they round
-    cx.execute()
-    np.testing.assert_array_equal(y.numpy(), tiles)  # and run the same way twice
+    np.testing.assert_array_equal(run(monkeypatch, cx, y, "1"), tiles)  # and run the same way twice
 
 
 @pytest.mark.parametrize("fmt", ["q8_0", "q4_0", "f16_packed", "bf16_packed"])
@@ -70,16 +75,9 @@ def test_tiles_by_default_for_q8_0_and_q4_0(monkeypatch: pytest.MonkeyPatch, fmt
     """Unset, LUMINAL_AMX means tiles for Q8_0 and Q4_0 prefill (where the CPU
     has AMX), the exact widening product for packed halves; 0 is exact for all."""
     cx, y, want = linear(fmt, 37, 80, 256)
-    monkeypatch.setenv("LUMINAL_AMX", "0")
-    cx.execute()
-    exact = y.numpy()
+    exact = run(monkeypatch, cx, y, "0")
     np.testing.assert_allclose(exact, want, rtol=1e-5, atol=1e-4)
-    monkeypatch.setenv("LUMINAL_AMX", "1")
-    cx.execute()
-    tiles = y.numpy()
-    monkeypatch.delenv("LUMINAL_AMX")
-    cx.execute()
-    default = y.numpy()
+    tiles, default = run(monkeypatch, cx, y, "1"), run(monkeypatch, cx, y, None)
     if amx_cpu() and fmt in ("q8_0", "q4_0"):
         np.testing.assert_array_equal(default, tiles)
         assert not np.array_equal(default, exact)
