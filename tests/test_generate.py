@@ -219,17 +219,20 @@ def test_prompt_in_blocks_matches_one_block() -> None:
         for s in range(0, len(prompt), blocks[0]):
             got = gen._step(prompt[s:s + blocks[0]])
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-    # the rule: whole prompts while heads * n * n fits, else equal blocks under the budget
-    assert prefill_chunk_size(1000, 32) == 1000
+    # the rule: whole prompts up to 512 tokens, else equal blocks of at most
+    # 512, fewer rows (down to 64) where a block's scores pass the budget
+    assert prefill_chunk_size(512, 32) == 512 and prefill_chunk_size(513, 32) == 257
+    assert prefill_chunk_size(1000, 32) == 500
     for n, heads in ((4096, 32), (8192, 32), (5000, 32), (100_000, 8), (100_000, 64), (2900, 32)):
         c = prefill_chunk_size(n, heads)
         blocks = -(-n // c)
-        assert c >= 512 and (heads * c * n <= PREFILL_SCORES_BUDGET or c < 1024)
+        assert 64 <= c <= 512 and (heads * c * n <= PREFILL_SCORES_BUDGET or c == 64)
         assert blocks * c - n < blocks  # equal blocks, the last one short by less than one row each
+    assert prefill_chunk_size(100_000, 64) == 64  # 64 heads x 100k keys: the floor
     assert prefill_chunk_size(10, 4, chunk=3) == 3 and prefill_chunk_size(9, 4, chunk=100) == 9
+    assert prefill_chunk_size(3000, 32, chunk=2000) == 1500  # a given chunk may pass 512
     # after cached positions (a chat's later turn), the keys they add count too
-    assert prefill_chunk_size(4000, 32) == 2000 and prefill_chunk_size(4000, 32, past=8000) == 667
-    assert prefill_chunk_size(1000, 32, past=7000) == 1000
+    assert prefill_chunk_size(4000, 32, past=8000) == 500 and prefill_chunk_size(4000, 32, past=30_000) == 236
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="prefill_chunk"):
             Generator(model, prefill_chunk=bad)  # type: ignore[arg-type]

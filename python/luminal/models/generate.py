@@ -55,34 +55,35 @@ __all__ = [
 ]
 
 
-# A prompt block's attention scores (and their softmax) are stored: heads x
-# rows x keys floats, per layer in turn. Past this many, the prompt runs in
-# equal blocks of at least PREFILL_MIN_CHUNK rows: a 4,096-token prompt of a
-# 32-head model in one block stores 2 GiB of scores (4.8 GB more at its peak
-# on the CPU), an 8,192-token one four times that. Smaller blocks read the
-# weights once more each; at 512+ rows a block's products stay compute-bound
-# (llama.cpp's prompt batches are 512 tokens).
+# A prompt longer than PREFILL_BLOCK tokens runs in equal blocks of at most
+# that many through the cache. Each block reads the weights once more, but
+# computes less of the causal mask's masked half and keeps its attention
+# scores (heads x rows x keys floats, stored per layer in turn) small. On the
+# development Xeon (a 4-layer Mistral-shaped Q8_0 model, AMX prefill) blocks
+# of 512 ran a 2,048-token prompt at 440-546 tok/s against 259-321 in one
+# block, and 1,024 tokens at 633-668 against 443-566; the exact float32 path
+# was level (100-111 against 101). llama.cpp's prompt batches are 512 too.
+# Fewer rows (down to PREFILL_MIN_BLOCK) when even a block's scores would
+# pass PREFILL_SCORES_BUDGET floats (long contexts).
+PREFILL_BLOCK = 512
+PREFILL_MIN_BLOCK = 64
 PREFILL_SCORES_BUDGET = 1 << 28  # floats: 1 GiB
-PREFILL_MIN_CHUNK = 512
 
 
 def prefill_chunk_size(prompt_tokens: int, heads: int, chunk: int | None = None, past: int = 0) -> int:
-    """Rows per prompt block: ``chunk`` if given, else the whole prompt when
-    its scores (``heads * n * (past + n)`` floats, after ``past`` cached
-    positions) fit ``PREFILL_SCORES_BUDGET``, else equal blocks each under it
-    (at least ``PREFILL_MIN_CHUNK`` rows).
+    """Rows per prompt block: equal blocks of at most ``chunk`` rows if given,
+    else of at most ``PREFILL_BLOCK``, fewer (not under ``PREFILL_MIN_BLOCK``)
+    where a block's scores (``heads * rows * (past + prompt_tokens)`` floats,
+    after ``past`` cached positions) would pass ``PREFILL_SCORES_BUDGET``.
 
-    >>> prefill_chunk_size(100, 32), prefill_chunk_size(8192, 32)
-    (100, 1024)
+    >>> prefill_chunk_size(100, 32), prefill_chunk_size(1000, 32), prefill_chunk_size(8192, 32)
+    (100, 500, 512)
     """
     n = max(int(prompt_tokens), 1)
-    keys = past + n  # the last block's
-    if chunk is not None:
-        blocks = -(-n // min(chunk, n))  # ceil
-    elif heads * n * keys <= PREFILL_SCORES_BUDGET:
-        return n
-    else:  # as many blocks as the budget needs, as long as each keeps the minimum
-        blocks = min(-(-n // max(PREFILL_SCORES_BUDGET // (heads * keys), 1)), max(n // PREFILL_MIN_CHUNK, 1))
+    if chunk is None:
+        keys = past + n  # the last block's
+        chunk = max(min(PREFILL_BLOCK, PREFILL_SCORES_BUDGET // (heads * keys)), PREFILL_MIN_BLOCK)
+    blocks = -(-n // min(chunk, n))  # ceil
     return -(-n // blocks)  # equal blocks, none longer than chunk
 
 
@@ -295,10 +296,10 @@ class Generator:
     for the reference executor.
 
     ``prefill_chunk``: the most prompt tokens run in one block. None (the
-    default) runs the prompt whole unless its attention scores would pass
-    ``PREFILL_SCORES_BUDGET`` floats, then in equal blocks under it
-    (``prefill_chunk_size``); the cache carries each block's keys and values
-    to the next, so the logits are the one-block ones up to rounding.
+    default) runs a prompt of up to ``PREFILL_BLOCK`` (512) tokens whole and
+    a longer one in equal blocks of at most that (``prefill_chunk_size``);
+    the cache carries each block's keys and values to the next, so the
+    logits are the one-block ones up to rounding.
     """
 
     def __init__(
