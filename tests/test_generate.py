@@ -223,6 +223,9 @@ def test_prompt_in_blocks_matches_one_block() -> None:
     # 512, fewer rows (down to 64) where a block's scores pass the budget
     assert prefill_chunk_size(512, 32) == 512 and prefill_chunk_size(513, 32) == 257
     assert prefill_chunk_size(1000, 32) == 500
+    assert prefill_chunk_size(1000, 32, device="cuda") == 1000 and prefill_chunk_size(4096, 32, device="cuda") == 2048
+    with pytest.raises(ValueError, match="device"):
+        prefill_chunk_size(1000, 32, device="metal")
     for n, heads in ((4096, 32), (8192, 32), (5000, 32), (100_000, 8), (100_000, 64), (2900, 32)):
         c = prefill_chunk_size(n, heads)
         blocks = -(-n // c)

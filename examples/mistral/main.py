@@ -58,8 +58,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="cuda: run on the first NVIDIA GPU (CUDACompiler; weights stay on the GPU)")
     p.add_argument("--prefill-chunk", type=int, default=None, metavar="N",
-                   help="run the prompt in blocks of at most N tokens (default: 512, fewer where a block's "
-                        "attention scores would take over 1 GiB)")
+                   help="run the prompt in blocks of at most N tokens (default: 512 on the CPU, 2048 on a GPU; "
+                        "fewer where a block's attention scores would take over 1 GiB)")
     chat = p.add_mutually_exclusive_group()
     chat.add_argument("--chat", dest="chat", action="store_true", default=None,
                       help="wrap the prompt in the chat template (default: if the tokenizer has one)")

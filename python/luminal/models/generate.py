@@ -55,34 +55,40 @@ __all__ = [
 ]
 
 
-# A prompt longer than PREFILL_BLOCK tokens runs in equal blocks of at most
-# that many through the cache. Each block reads the weights once more, but
-# computes less of the causal mask's masked half and keeps its attention
-# scores (heads x rows x keys floats, stored per layer in turn) small. On the
-# development Xeon (a 4-layer Mistral-shaped Q8_0 model, AMX prefill) blocks
-# of 512 ran a 2,048-token prompt at 440-546 tok/s against 259-321 in one
-# block, and 1,024 tokens at 633-668 against 443-566; the exact float32 path
-# was level (100-111 against 101). llama.cpp's prompt batches are 512 too.
+# A prompt longer than a block runs in equal blocks through the cache. Each
+# block reads the weights once more, but computes less of the causal mask's
+# masked half and keeps its attention scores (heads x rows x keys floats,
+# stored per layer in turn) small. On the development Xeon (a 4-layer
+# Mistral-shaped Q8_0 model, AMX prefill) blocks of 512 ran a 2,048-token
+# prompt at 440-546 tok/s against 259-321 in one block, and 1,024 tokens at
+# 633-668 against 443-566; the exact float32 path was level (100-111 against
+# 101). llama.cpp's prompt batches are 512 too. A GPU wants bigger blocks (an
+# H200, 2 such layers: 4,096 tokens at 22-25k tok/s in blocks of 512, 26-27k
+# in 2,048, 19-21k whole; 1,024 tokens at 15-24k in 512, 26-34k whole).
 # Fewer rows (down to PREFILL_MIN_BLOCK) when even a block's scores would
 # pass PREFILL_SCORES_BUDGET floats (long contexts).
-PREFILL_BLOCK = 512
+PREFILL_BLOCK = {"cpu": 512, "cuda": 2048}
 PREFILL_MIN_BLOCK = 64
 PREFILL_SCORES_BUDGET = 1 << 28  # floats: 1 GiB
 
 
-def prefill_chunk_size(prompt_tokens: int, heads: int, chunk: int | None = None, past: int = 0) -> int:
+def prefill_chunk_size(prompt_tokens: int, heads: int, chunk: int | None = None, past: int = 0,
+                       device: str = "cpu") -> int:
     """Rows per prompt block: equal blocks of at most ``chunk`` rows if given,
-    else of at most ``PREFILL_BLOCK``, fewer (not under ``PREFILL_MIN_BLOCK``)
-    where a block's scores (``heads * rows * (past + prompt_tokens)`` floats,
-    after ``past`` cached positions) would pass ``PREFILL_SCORES_BUDGET``.
+    else of at most ``PREFILL_BLOCK[device]``, fewer (not under
+    ``PREFILL_MIN_BLOCK``) where a block's scores (``heads * rows * (past +
+    prompt_tokens)`` floats, after ``past`` cached positions) would pass
+    ``PREFILL_SCORES_BUDGET``.
 
     >>> prefill_chunk_size(100, 32), prefill_chunk_size(1000, 32), prefill_chunk_size(8192, 32)
     (100, 500, 512)
     """
+    if device not in PREFILL_BLOCK:
+        raise ValueError(f"[prefill_chunk_size] device must be one of {sorted(PREFILL_BLOCK)}, got {device!r}")
     n = max(int(prompt_tokens), 1)
     if chunk is None:
         keys = past + n  # the last block's
-        chunk = max(min(PREFILL_BLOCK, PREFILL_SCORES_BUDGET // (heads * keys)), PREFILL_MIN_BLOCK)
+        chunk = max(min(PREFILL_BLOCK[device], PREFILL_SCORES_BUDGET // (heads * keys)), PREFILL_MIN_BLOCK)
     blocks = -(-n // min(chunk, n))  # ceil
     return -(-n // blocks)  # equal blocks, none longer than chunk
 
@@ -296,8 +302,9 @@ class Generator:
     for the reference executor.
 
     ``prefill_chunk``: the most prompt tokens run in one block. None (the
-    default) runs a prompt of up to ``PREFILL_BLOCK`` (512) tokens whole and
-    a longer one in equal blocks of at most that (``prefill_chunk_size``);
+    default) runs a prompt of up to ``PREFILL_BLOCK[device]`` tokens (512 on
+    the CPU, 2,048 on a GPU) whole and a longer one in equal blocks of at
+    most that (``prefill_chunk_size``);
     the cache carries each block's keys and values to the next, so the
     logits are the one-block ones up to rounding.
     """
@@ -319,6 +326,7 @@ class Generator:
                                           or prefill_chunk <= 0):
             raise ValueError(f"[Generator] prefill_chunk must be None or a positive int, got {prefill_chunk!r}")
         self.prefill_chunk = prefill_chunk
+        self.device = device
 
         self.model = model
         self.tokenizer = tokenizer
@@ -416,7 +424,8 @@ class Generator:
             return
         t = time.perf_counter()
         rest = prompt[reused:]
-        chunk = prefill_chunk_size(len(rest), self.config.num_attention_heads, self.prefill_chunk, reused)
+        chunk = prefill_chunk_size(len(rest), self.config.num_attention_heads, self.prefill_chunk, reused,
+                                   self.device)
         for start in range(0, len(rest), chunk):
             logits = self._step(rest[start:start + chunk])
         st.prefill_seconds = time.perf_counter() - t
