@@ -304,9 +304,9 @@ class Generator:
     ``prefill_chunk``: the most prompt tokens run in one block. None (the
     default) runs a prompt of up to ``PREFILL_BLOCK[device]`` tokens (512 on
     the CPU, 2,048 on a GPU) whole and a longer one in equal blocks of at
-    most that (``prefill_chunk_size``);
-    the cache carries each block's keys and values to the next, so the
-    logits are the one-block ones up to rounding.
+    most that (``prefill_chunk_size``); the cache carries each block's keys
+    and values to the next, so the logits are the one-block ones up to
+    rounding.
     """
 
     def __init__(
