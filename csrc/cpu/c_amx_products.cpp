@@ -142,6 +142,10 @@ static int lm_amx_gemm(float* out, const float* a, const float* w, int64_t m, in
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
     for (int t = 0; t < 8; ++t) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
+    /* gcc 12's _tile_loadconfig tells the compiler it reads 8 bytes, so the
+       row and column stores above may be dropped as dead (then ldtilecfg
+       faults on the garbage): say that all 64 are read. */
+    __asm__ volatile("" : : "m"(cfg));
     _tile_loadconfig(&cfg);
     char* wb_mem = (char*)malloc((size_t)(32 * kc) * 2 + 64); /* 32 weight rows of a chunk, in tiles */
     uint16_t* wb = wb_mem ? (uint16_t*)(((uintptr_t)wb_mem + 63) & ~(uintptr_t)63) : NULL;
