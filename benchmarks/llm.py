@@ -226,7 +226,8 @@ def run_transformers(path: Path, prompt: list[int], gen: int, dtype: str) -> tup
     with torch.no_grad():
         hf(ids[:, :4])
         t = time.perf_counter()
-        out = hf(ids, use_cache=True)
+        # the last position's logits only, as generate() asks for (and luminal computes)
+        out = hf(ids, use_cache=True, logits_to_keep=1)
         prefill = len(prompt) / (time.perf_counter() - t)
         past, tok = out.past_key_values, out.logits[:, -1:].argmax(-1)
         t = time.perf_counter()

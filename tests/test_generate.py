@@ -129,6 +129,20 @@ def test_suppress_tokens_and_bad_arguments() -> None:
             Sampler(**kw)  # type: ignore[arg-type]
 
 
+def test_non_finite_logits_raise_instead_of_an_arbitrary_token() -> None:
+    nan, inf = LOGITS.copy(), LOGITS.copy()
+    nan[6], inf[2] = np.nan, np.inf
+    for s in (Sampler(), Sampler(temperature=0.8, top_k=3, top_p=0.9, seed=0)):
+        with pytest.raises(ValueError, match=r"\[Sampler\] the logits hold NaN"):
+            s(nan)
+        with pytest.raises(ValueError, match=r"the logits hold inf"):
+            s.probs(inf)
+        with pytest.raises(ValueError, match="no token can be drawn"):
+            Sampler(temperature=s.temperature, suppress_tokens=range(8))(LOGITS)
+    # -inf logits alone are fine: they are tokens that cannot be drawn
+    assert Sampler(temperature=1.0, seed=0)(np.where(np.arange(8) == 4, 0.0, -np.inf)) == 4
+
+
 # ---------------------------------------------------------------- generation
 
 
@@ -171,6 +185,17 @@ def test_greedy_generation_matches_transformers() -> None:
     gen = Generator(model, tok)
     assert list(gen.generate_ids(prompt_ids, 12, Sampler(repetition_penalty=1.3))) == \
         out_rp[0, len(prompt_ids):].tolist()
+
+
+def test_a_model_that_overflows_stops_with_a_clear_error() -> None:
+    model = tiny_model()
+    sd = {k: v.copy() for k, v in model.state_dict().items()}
+    sd["model.layers.0.mlp.down_proj.weight"][3, 5] = np.inf  # a corrupt checkpoint's weight
+    model.load_state_dict(sd)
+    gen = Generator(model)
+    for sampler in (Sampler(), Sampler(temperature=0.7, seed=0)):
+        with pytest.raises(ValueError, match="the logits hold NaN"):
+            list(gen.generate_ids([1, 5, 9], 3, sampler))
 
 
 def test_one_compile_for_every_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
