@@ -16,6 +16,7 @@
 #include "core/first_difference.h"
 #include "core/graph.h"
 #include "core/host_buffer.h"
+#include "core/interrupt.h"
 #include "cpu/blas.h"
 #include "cpu/cpu_program.h"
 #include "cpu/jit.h"
@@ -82,6 +83,17 @@ NB_MODULE(_core, m) {
   nb::exception<ShapeError>(m, "ShapeError", PyExc_ValueError);
   nb::exception<UnboundDimError>(m, "UnboundDimError", PyExc_RuntimeError);
   nb::exception<ExecutionError>(m, "ExecutionError", PyExc_RuntimeError);
+  // Ctrl-C (or any signal whose Python handler raises) ends a running
+  // execute() between kernels, raising the handler's exception there. Python
+  // runs signal handlers in its main thread only, so other threads never
+  // wait for the GIL here.
+  static const unsigned long main_thread =
+      nb::cast<unsigned long>(nb::module_::import_("threading").attr("main_thread")().attr("ident"));
+  set_interrupt_check([] {
+    if (PyThread_get_thread_ident() != main_thread) return;
+    nb::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) throw nb::python_error();
+  });
 
   nb::class_<Expr>(m, "Expr", "A symbolic integer expression over named dims.")
       .def(nb::init<int64_t>(), "value"_a)

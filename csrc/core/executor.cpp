@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/errors.h"
+#include "core/interrupt.h"
 #include "core/primitive_math.h"
 #include "core/quant.h"
 
@@ -138,6 +139,7 @@ std::unordered_map<NodeId, Buffer> ReferenceExecutor::evaluate(Graph& g,
 
   std::unordered_map<NodeId, Buffer> live;
   for (NodeId id : order) {
+    poll_interrupt();
     const Node& n = g.nodes_[id];
     Buffer out{nullptr, shapes[id]};
     const int64_t count = numel(shapes[id]);

@@ -14,6 +14,7 @@
 #include "compiler/run_profile.h"
 #include "core/executor.h"
 #include "core/host_buffer.h"
+#include "core/interrupt.h"
 #include "cpu/blas.h"
 #include "cpu/c_printer.h"
 
@@ -91,6 +92,7 @@ void CPUProgram::run(Graph& g) {
   const bool profile = profile_top() > 0;
   std::vector<StepTime> times;
   for (const Step& step : steps_) {
+    poll_interrupt();
     auto t0 = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     int64_t count = 1;
     for (int64_t d : shapes[step.output]) count *= d;

@@ -191,7 +191,10 @@ def print_reply(stream: Any) -> bool:
     sys.stdout.write("\n")
     sys.stdout.flush()
     st = stream.stats
-    print(f"[speed] {st.summary()} (stopped: {st.stop_reason})", file=sys.stderr)
+    if st.stop_reason == "interrupted" and not st.prefill_seconds:
+        print(f"[speed] interrupted while the prompt ({st.prompt_tokens} tokens) ran", file=sys.stderr)
+    else:
+        print(f"[speed] {st.summary()} (stopped: {st.stop_reason})", file=sys.stderr)
     return True
 
 
