@@ -83,3 +83,23 @@ def test_tiles_by_default_for_q8_0_and_q4_0(monkeypatch: pytest.MonkeyPatch, fmt
         assert not np.array_equal(default, exact)
     else:
         np.testing.assert_array_equal(default, exact)
+
+
+@pytest.mark.parametrize("fmt", ["q4_k", "q6_k"])
+@pytest.mark.parametrize("m,n,k", [(16, 32, 256), (37, 80, 512), (300, 40, 4096)])
+def test_k_quant_prefill_on_tiles_by_default(monkeypatch: pytest.MonkeyPatch, fmt: str, m: int, n: int,
+                                             k: int) -> None:
+    """Q4_K / Q6_K prefill: bf16 tiles by default where the CPU has AMX (the
+    super-blocks widened in the tiles' packing), else, and with LUMINAL_AMX=0,
+    the int8 tiles on activations quantized per 256."""
+    cx, y, want = linear(fmt, m, n, k)
+    scale = np.sqrt(k) * np.abs(want).mean()
+    int8 = run(monkeypatch, cx, y, "0")
+    assert np.abs(int8 - want).max() < 2 ** -8 * scale  # activations rounded to int8 (~2^-10 here)
+    default = run(monkeypatch, cx, y, None)
+    if not amx_cpu():
+        np.testing.assert_array_equal(default, int8)
+        return
+    assert np.abs(default - want).max() < 2 ** -9 * scale  # bf16 rounding (~2^-11 here)
+    assert not np.array_equal(default, int8)
+    np.testing.assert_array_equal(run(monkeypatch, cx, y, "1"), default)

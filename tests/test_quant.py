@@ -317,16 +317,19 @@ def test_quantized_products_tiles_and_edges(fmt, rows, n):
     np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, blocks, fmt), rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("fmt", quant.GGML_BLOCKS + quant.K_QUANTS)
-def test_quantized_decode_row_equals_its_row_in_a_batch(fmt):
+@pytest.mark.parametrize("fmt, rows", [(f, 5) for f in quant.GGML_BLOCKS + quant.K_QUANTS] +
+                         [(f, 70) for f in quant.K_QUANTS])
+def test_quantized_decode_row_equals_its_row_in_a_batch(monkeypatch, fmt, rows):
     """A row alone (decode: 4 weight rows x 1 activation row; Q4_0, a
     repacked group of 8 rows x 1 where the CPU has AVX2; a k-quant row x 1)
     and the same row in a batch of 5 (2x4 tiles, then 4x1; Q4_0 the same
     groups; k-quants 1x4, then 1x1) run the same float operations in the
     same order: bit-equal, so a prompt's logits do not depend on how it was
-    batched. K-quant prompts run the same int8 tiles at any length: a 70-row
-    prompt (two blocks of rows, tiles and leftovers) too."""
-    rows = 70 if fmt in quant.K_QUANTS else 5
+    batched. K-quant prompts run the same int8 tiles at any length without
+    AMX tiles: a 70-row prompt (two blocks of rows, tiles and leftovers) too.
+    (16+ rows run on bf16 tiles where the CPU has AMX: test_cpu_amx.py.)"""
+    if rows >= 16:
+        monkeypatch.setenv("LUMINAL_AMX", "0")
     rng = np.random.default_rng(3)
     w = rng.normal(0, 0.5, (12, 256)).astype(np.float32)
     x = rng.normal(0, 1, (rows, 256)).astype(np.float32)
@@ -393,11 +396,13 @@ def test_k_quant_blocks_read_as_gguf_reads_them(fmt):
 @pytest.mark.parametrize("fmt", quant.K_QUANTS)
 @pytest.mark.parametrize("rows, n, k", [(1, 8, 512), (3, 5, 256), (15, 9, 768), (1, 33, 1024),
                                          (16, 6, 256), (70, 13, 512), (131, 3, 256)])
-def test_k_quant_products(fmt, rows, n, k):
+def test_k_quant_products(monkeypatch, fmt, rows, n, k):
     """Decode and prefill alike: int8 dot products on the stored blocks
     against activations quantized per 256 (Q8_K, as llama.cpp does for
     k-quants), in tiles of 4 activation rows, the leftover rows one at a
-    time, and blocks of 64 rows (70 and 131 rows cross them)."""
+    time, and blocks of 64 rows (70 and 131 rows cross them). 16+ rows run
+    on bf16 tiles by default where the CPU has AMX: test_cpu_amx.py."""
+    monkeypatch.setenv("LUMINAL_AMX", "0")
     cx, x, w, blocks, y = _cpu_product(fmt, rows, n, k, seed=rows * n + k)
     assert cx.kernel_source().count("lm_quant_matmul(out") == 1
     cx.execute()

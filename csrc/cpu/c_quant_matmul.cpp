@@ -117,7 +117,10 @@ static __attribute__((noinline)) void lm_quant_rows4(
    runtime (lm_q4_0x8_pack), where it is not NULL. */
 static void lm_quant_matmul(float* out, const float* a, const float* wf, const float* w8, int64_t rows,
                             int64_t n, int64_t k, int64_t lda, int bb) {
-  if (bb >= 144) { /* k-quants: int8 tiles for every row count */
+  if (bb >= 144) { /* k-quants: int8 tiles for every row count, AMX ones for 16+ */
+#ifdef LM_AMX
+    if (rows >= 16 && lm_amx_gemm(out, a, wf, rows, n, k, lda, bb)) return;
+#endif
     lm_k_matmul(out, a, wf, rows, n, k, lda, bb);
     return;
   }
