@@ -136,7 +136,9 @@ def load_model(
     256 for Q4_K/Q6_K, whose prompts run in int8 too); Q8_0/Q4_0 prompts of
     16+ tokens, and every F16/BF16 product, widen the weights exactly and
     compute in float32, so F16/BF16 results match the f32-loaded model's to
-    rounding. Other tensors load as f32.
+    rounding. On CPUs with AMX, Q8_0/Q4_0/Q4_K/Q6_K prompts of 16+ tokens run
+    on bf16 tiles instead (``LUMINAL_AMX=0``: as above). Other tensors load
+    as f32.
 
     >>> model = load_model("models/Llama-3.2-1B")
     >>> model.config.num_hidden_layers
