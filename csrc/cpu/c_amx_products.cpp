@@ -4,16 +4,16 @@ namespace luminal {
 
 // Prefill products on AMX tiles (Intel Sapphire Rapids and later): by
 // default for Q8_0, Q4_0, Q4_K and Q6_K weights; LUMINAL_AMX=1 adds f16 and
-// bf16 packed weights, LUMINAL_AMX=0 turns it off. The weights are widened, rounded to
-// bf16 and packed in the tiles' pair layout; the activations are rounded to
-// bf16 once; the sums stay float32. bf16 keeps 8 bits of each value, so
-// results differ from the exact float32 product by ~2^-9 relative per term,
-// as PyTorch's bf16 GEMM does. Decode's int8 activations round more, and
-// llama.cpp's Q8_0 prefill more again: on a 4-layer Mistral-shaped Q8_0
-// model the last logits moved by 1.3-1.4% of the largest, llama.cpp's by
-// 2.3-2.5% (same argmax and top 5). Packed halves keep the exact path by
-// default: f16 weights would lose 3 bits to bf16, and neither format's
-// decode rounds its activations. A tile
+// bf16 packed weights, LUMINAL_AMX=0 turns it off. The weights are widened,
+// rounded to bf16 and packed in the tiles' pair layout; the activations are
+// rounded to bf16 once; the sums stay float32. bf16 keeps 8 bits of each
+// value, so results differ from the exact float32 product by ~2^-9 relative
+// per term, as PyTorch's bf16 GEMM does. Decode's int8 activations round
+// more (Q8_K's for the k-quants too), and llama.cpp's Q8_0 prefill more
+// again: on a 4-layer Mistral-shaped Q8_0 model the last logits moved by
+// 1.3-1.4% of the largest, llama.cpp's by 2.3-2.5% (same argmax and top 5).
+// Packed halves keep the exact path by default: f16 weights would lose 3
+// bits to bf16, and neither format's decode rounds its activations. A tile
 // dot product peaked at ~2,150 GFLOP/s a core on the development Xeon,
 // against 67-71 for AVX-512 FMA.
 const char* const kAmxProducts = R"(#ifdef LM_AMX

@@ -179,8 +179,8 @@ class Graph:
         """Compute every retrieved tensor. Raises naming an unset input or unbound dim.
 
         Ctrl-C (a signal whose Python handler raises) stops a CPU or
-        reference run between kernels, within ~20 ms of the kernel running,
-        and raises there; the next ``execute()`` runs whole.
+        reference run at a kernel boundary (checked every ~20 ms) and raises
+        there; the next ``execute()`` runs whole.
 
         >>> cx.execute()          # then y.numpy() for a retrieved y
         """
