@@ -227,23 +227,22 @@ class Sampler:
         x = apply_top_k(x, self.top_k)
         return apply_top_p(x, self.top_p)
 
-    def _drawable(self, logits: np.ndarray, previous: Iterable[int]) -> np.ndarray:
-        """``process``'s logits, checked: a NaN or inf logit (a model that
-        overflowed, or weights that hold such values) or no token left would
-        otherwise yield an arbitrary token, silently."""
-        x = self.process(logits, previous)
-        top = x.max(initial=-np.inf)  # NaN when any logit is
+    @staticmethod
+    def _check_top(top: float) -> None:
+        """``top``: the largest processed logit (NaN when any is NaN). A NaN or
+        inf logit (a model that overflowed, or weights that hold such values)
+        or no token left would otherwise yield an arbitrary token, silently."""
         if np.isnan(top) or top == np.inf:
             raise ValueError(f"[Sampler] the logits hold {'NaN' if np.isnan(top) else 'inf'}: the model "
                              "overflowed, or its weights or inputs hold non-finite values")
         if top == -np.inf:
             raise ValueError("[Sampler] no token can be drawn: every logit is -inf (after suppress_tokens, "
                              "top-k and top-p)")
-        return x
 
     def probs(self, logits: np.ndarray, previous: Iterable[int] = ()) -> np.ndarray:
         """The distribution the next token is drawn from (one-hot when greedy)."""
-        x = self._drawable(logits, previous)
+        x = self.process(logits, previous)
+        self._check_top(x.max(initial=-np.inf))
         if self.greedy:
             out = np.zeros(x.shape, dtype=np.float32)
             out[int(np.argmax(x))] = 1.0
@@ -251,9 +250,12 @@ class Sampler:
         return softmax(x)
 
     def __call__(self, logits: np.ndarray, previous: Iterable[int] = ()) -> int:
-        x = self._drawable(logits, previous)
+        x = self.process(logits, previous)
         if self.greedy:
-            return int(np.argmax(x))
+            i = int(np.argmax(x))  # the first NaN, if any
+            self._check_top(x[i])
+            return i
+        self._check_top(x.max(initial=-np.inf))
         p = softmax(x).astype(np.float64)
         cdf = np.cumsum(p)
         i = int(np.searchsorted(cdf, self.rng.random() * cdf[-1], side="right"))
