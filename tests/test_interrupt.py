@@ -3,9 +3,11 @@ the signal handler's exception, and leaves the graph ready for the next run."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -100,3 +102,36 @@ def test_a_worker_thread_run_is_not_interrupted() -> None:
         signal.signal(signal.SIGUSR1, old)
     assert seen == [signal.SIGUSR1]
     np.testing.assert_allclose(y.numpy(), expected(data, w), atol=1e-4)
+
+
+def test_a_compiler_killed_by_a_signal_is_not_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C reaches the C compiler too: a compiler that dies of a signal
+    ends the compile, with no fallback build (slower, cached under the same
+    key) tried after it, and a pending signal's handler raises there."""
+    calls = tmp_path / "calls"
+    cc = tmp_path / "cc"
+    monkeypatch.setenv("CC", str(cc))
+    monkeypatch.setenv("LUMINAL_CACHE_DIR", str(tmp_path / "cache"))
+
+    def build() -> None:
+        cx = lm.Graph()
+        (cx.tensor((3,), name="x").set(np.ones(3, np.float32)) * 2.5).retrieve()
+        cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+        cx.execute()
+
+    def stop(signum: int, frame: Any) -> None:
+        raise Stop
+
+    for pending in (True, False):
+        calls.write_text("")
+        signal_self = f"kill -USR1 {os.getpid()}\n" if pending else ""
+        cc.write_text(f"#!/bin/sh\necho run >> {calls}\n{signal_self}kill -INT $$\n")
+        cc.chmod(0o755)
+        old = signal.signal(signal.SIGUSR1, stop)
+        try:
+            with pytest.raises(Stop if pending else RuntimeError, match="" if pending else "stopped by a signal"):
+                build()
+        finally:
+            signal.signal(signal.SIGUSR1, old)
+        assert calls.read_text().split() == ["run"]
+        assert not list((tmp_path / "cache").rglob("*.so"))

@@ -12,6 +12,10 @@ constexpr std::chrono::milliseconds kEvery{20};
 
 void set_interrupt_check(InterruptCheck check) { installed.store(check); }
 
+void check_interrupt_now() {
+  if (const InterruptCheck check = installed.load(std::memory_order_relaxed)) check();
+}
+
 void poll_interrupt() {
   const InterruptCheck check = installed.load(std::memory_order_relaxed);
   if (!check) return;

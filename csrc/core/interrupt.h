@@ -13,4 +13,7 @@ void set_interrupt_check(InterruptCheck check);
 // a step costs one clock read, a decode step's hundreds of kernels a few us.
 void poll_interrupt();
 
+// Runs the check now (after a child process died of a signal, say).
+void check_interrupt_now();
+
 }  // namespace luminal

@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
@@ -12,6 +13,7 @@
 #include <mutex>
 
 #include "core/errors.h"
+#include "core/interrupt.h"
 
 namespace luminal {
 
@@ -129,6 +131,15 @@ std::shared_ptr<SharedLibrary> build_c_library(const std::string& source) {
     log.clear();
     status = run(base + extra, log);
     if (status == 0) break;
+    // Killed (Ctrl-C reaches the compiler too): stop, rather than build and
+    // cache a slower fallback under the same key while the user waits.
+    if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) > 128)) {
+      fs::remove(c_file, ec);
+      fs::remove(tmp_lib, ec);
+      check_interrupt_now();  // a pending Ctrl-C raises its KeyboardInterrupt here
+      throw ExecutionError("[CPUCompiler] the C compiler (" + cc + ") was stopped by a signal:\n" +
+                           log.substr(0, 4000));
+    }
   }
   fs::remove(c_file, ec);
   if (status != 0) {
