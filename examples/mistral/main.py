@@ -236,4 +236,8 @@ def converse(gen: Any, args: argparse.Namespace, sampling: Dict[str, Any]) -> in
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C while loading or compiling (generation handles its own)
+        print("\n[interrupted]", file=sys.stderr)
+        sys.exit(130)
