@@ -707,7 +707,6 @@ def test_attention_over_a_position_major_cache_matches_torch(kv: int, rep: int, 
     np.testing.assert_allclose(out.numpy(), want_out.numpy(), rtol=1e-4, atol=1e-4)
 
 
-
 def test_concatenated_rows_run_as_one_loop_per_source() -> None:
     """A KV cache's softmax, over cat(past scores, new scores + causal mask):
     each inner loop runs in two pieces split at the seam, each reading its own

@@ -254,13 +254,14 @@ bool positive(const Expr& length) {
   return c && *c > 0;
 }
 
-// An inner loop of a row form kernel over [start, stop) of `var` (r or c):
-// first what does not vary along it (integer divisions, then values), then
-// the loop. When some of its validities' factors do not vary along it either
-// (a row's own bounds checks), it is printed for the case that all are 1,
-// where it reads without conditions, and as it is after `else`. `tail`
-// prints the loop's last lines given the body's result and an indent.
-void print_inner_loop(std::ostringstream& out, const Kernel& k, LoopPiece piece, const std::string& var,
+// One piece of an inner loop of a row form kernel, over [start, stop) of
+// `var` (r or c): first what does not vary along it (integer divisions, then
+// values), then the loop. When some of its validities' factors do not vary
+// along it either (a row's own bounds checks), it is printed for the case
+// that all are 1, where it reads without conditions, and as it is after
+// `else`. `tail` prints the loop's last lines given the body's result and an
+// indent.
+void print_loop_piece(std::ostringstream& out, const Kernel& k, LoopPiece piece, const std::string& var,
                       const std::string& stop, const std::string& prefix, int result, const std::string& indent,
                       const std::string& pragma, const Given* given,
                       const std::function<std::string(const std::string&, const std::string&)>& tail) {
@@ -284,6 +285,23 @@ void print_inner_loop(std::ostringstream& out, const Kernel& k, LoopPiece piece,
   out << indent << "} else {\n";
   emit(piece.body, indent + "  ");
   out << indent << "}\n";
+}
+
+// An inner loop over [0, length) of `var`, `whole` naming its stop: one
+// piece, or two split at a concatenation's seam (loop_split.h), each in a
+// block entered only when it is not empty.
+void print_inner_loop(std::ostringstream& out, const Kernel& k, const std::vector<KValue>& body,
+                      const std::string& var, const Expr& length, const std::string& whole, const std::string& prefix,
+                      int result, const std::string& indent, const std::string& pragma, const Given* given,
+                      const std::function<std::string(const std::string&, const std::string&)>& tail) {
+  const std::vector<LoopPiece> pieces = split_at_seam(body, var, length);
+  if (pieces.size() == 1)
+    return print_loop_piece(out, k, pieces[0], var, whole, prefix, result, indent, pragma, given, tail);
+  for (const LoopPiece& piece : pieces) {
+    out << indent << "if (" << c_expr(piece.start) << " < " << c_expr(piece.stop) << ") {\n";
+    print_loop_piece(out, k, piece, var, c_expr(piece.stop), prefix, result, indent + "  ", pragma, given, tail);
+    out << indent << "}\n";
+  }
 }
 
 // A row form kernel: per row, its row reductions (rv0, rv1, ...), then the
@@ -323,14 +341,8 @@ OuterLoop row_form_loop(const Kernel& k) {
     // The seam's bounds, like the loop, are computed only when the row is not
     // empty (they may divide by a dim that is then 0).
     loop << (positive(rr.length) ? "    {\n" : "    if (" + c_expr(rr.length) + " > 0) {\n");
-    const std::vector<LoopPiece> pieces = split_at_seam(rr.body, Kernel::kReduceVar, rr.length);
-    for (const LoopPiece& piece : pieces) {
-      if (pieces.size() > 1)
-        loop << "    if (" << c_expr(piece.start) << " < " << c_expr(piece.stop) << ") {\n";
-      print_inner_loop(loop, k, piece, Kernel::kReduceVar, c_expr(piece.stop), prefix, rr.result, "    ",
-                       pragma, nullptr, tail);
-      if (pieces.size() > 1) loop << "    }\n";
-    }
+    print_inner_loop(loop, k, rr.body, Kernel::kReduceVar, rr.length, c_expr(rr.length), prefix, rr.result,
+                     "      ", pragma, nullptr, tail);
     loop << "    }\n";
     loop << "    const float rv" << q << " = " << (is_max ? nan + " ? NAN : " + acc : "(float)" + acc)
          << ";\n";
@@ -338,14 +350,8 @@ OuterLoop row_form_loop(const Kernel& k) {
   if (!positive(k.row_length)) loop << "    if (cols <= 0) continue;\n";
   const Given given{shared ? shared->column : -1, "out[row * cols + c]"};
   auto store = [](const std::string& v, const std::string& in) { return in + "out[row * cols + c] = " + v + ";\n"; };
-  const std::vector<LoopPiece> pieces = split_at_seam(k.body, Kernel::kColVar, k.row_length);
-  for (const LoopPiece& piece : pieces) {
-    const bool split = pieces.size() > 1;
-    if (split) loop << "    if (" << c_expr(piece.start) << " < " << c_expr(piece.stop) << ") {\n";
-    print_inner_loop(loop, k, piece, Kernel::kColVar, split ? c_expr(piece.stop) : "cols", "v", -1,
-                     split ? "      " : "    ", "#pragma omp simd", &given, store);
-    if (split) loop << "    }\n";
-  }
+  print_inner_loop(loop, k, k.body, Kernel::kColVar, k.row_length, "cols", "v", -1, "    ", "#pragma omp simd",
+                   &given, store);
   outer.body = loop.str();
   return outer;
 }

@@ -127,24 +127,21 @@ std::shared_ptr<SharedLibrary> build_c_library(const std::string& source) {
   // Best first: OpenMP threads + glibc's vector math; then OpenMP alone; then
   // neither (single-threaded kernels still work).
   int status = -1;
+  bool killed = false;
   for (const char* extra : {" -fopenmp -DLM_USE_MVEC -lmvec", " -fopenmp", ""}) {
     log.clear();
     status = run(base + extra, log);
-    if (status == 0) break;
     // Killed (Ctrl-C reaches the compiler too): stop, rather than build and
     // cache a slower fallback under the same key while the user waits.
-    if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) > 128)) {
-      fs::remove(c_file, ec);
-      fs::remove(tmp_lib, ec);
-      check_interrupt_now();  // a pending Ctrl-C raises its KeyboardInterrupt here
-      throw ExecutionError("[CPUCompiler] the C compiler (" + cc + ") was stopped by a signal:\n" +
-                           log.substr(0, 4000));
-    }
+    killed = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) > 128);
+    if (status == 0 || killed) break;
   }
   fs::remove(c_file, ec);
   if (status != 0) {
     fs::remove(tmp_lib, ec);
-    throw ExecutionError("[CPUCompiler] the C compiler failed (" + cc + "):\n" + log.substr(0, 4000));
+    if (killed) check_interrupt_now();  // a pending Ctrl-C raises its KeyboardInterrupt here
+    throw ExecutionError("[CPUCompiler] the C compiler (" + cc + ") " +
+                         (killed ? "was stopped by a signal" : "failed") + ":\n" + log.substr(0, 4000));
   }
   fs::rename(tmp_lib, lib, ec);  // atomic; another process may have won the race
   if (ec && !fs::exists(lib)) throw ExecutionError("[CPUCompiler] cannot store " + lib.string());
