@@ -29,7 +29,7 @@ const char* const kHalfBits = R"(LM_FN float lm_half_bits(uint32_t h) {
 }
 )";
 
-const char* const kCompactLoads = R"(/* Quantized weights (core/quant.h): a Q8_0/Q4_0/Q4_K/Q6_K buffer holds GGML blocks,
+const char* const kCompactLoads = R"(/* Quantized weights (core/quant.h): a Q8_0/Q4_0/Q4_K/Q5_K/Q6_K buffer holds GGML blocks,
    an f16_packed/bf16_packed one 2-byte halves, widened exactly. */
 LM_FN float lm_load_q8_0(const float* base, int64_t i) {
   const uint8_t* b = (const uint8_t*)base + (i / 32) * 34;
@@ -41,7 +41,7 @@ LM_FN float lm_load_q4_0(const float* base, int64_t i) {
   int q = j < 16 ? (b[2 + j] & 0x0f) : (b[2 + j - 16] >> 4);
   return lm_half(b) * (float)(q - 8);
 }
-/* Q4_K / Q6_K super-blocks of 256 values (core/quant.h), in ggml's float
+/* Q4_K / Q5_K / Q6_K super-blocks of 256 values (core/quant.h), in ggml's float
    order. lm_q4k_scale: sub-block j's 6-bit scale (m = 0) or min (m = 4). */
 LM_FN int lm_q4k_scale(const uint8_t* s, int j, int m) {
   return j < 4 ? s[j + m] & 63
@@ -52,6 +52,14 @@ LM_FN float lm_load_q4_k(const float* base, int64_t i) {
   const int j = (int)(i % 256), sub = j / 32;
   const uint8_t q = b[16 + 32 * (sub / 2) + j % 32];
   return lm_half(b) * (float)lm_q4k_scale(b + 4, sub, 0) * (float)(sub % 2 ? q >> 4 : q & 0x0f) -
+         lm_half(b + 2) * (float)lm_q4k_scale(b + 4, sub, 4);
+}
+LM_FN float lm_load_q5_k(const float* base, int64_t i) {
+  const uint8_t* b = (const uint8_t*)base + (i / 256) * 176;
+  const int j = (int)(i % 256), sub = j / 32;
+  const uint8_t q = b[48 + 32 * (sub / 2) + j % 32];
+  const int fifth = ((b[16 + j % 32] >> sub) & 1) << 4;
+  return lm_half(b) * (float)lm_q4k_scale(b + 4, sub, 0) * (float)((sub % 2 ? q >> 4 : q & 0x0f) | fifth) -
          lm_half(b + 2) * (float)lm_q4k_scale(b + 4, sub, 4);
 }
 LM_FN float lm_load_q6_k(const float* base, int64_t i) {
@@ -316,7 +324,7 @@ std::optional<CompactProduct> compact_product(const Kernel& k) {
     return std::nullopt;
   const std::string& format = k.input_formats[ib];
   const bool half = format == "f16_packed" || format == "bf16_packed";
-  const bool k_quant = format == "q4_k" || format == "q6_k";
+  const bool k_quant = format == "q4_k" || format == "q5_k" || format == "q6_k";
   if (!half && !k_quant && format != "q8_0" && format != "q4_0") return std::nullopt;
   const ShapeTracker &va = k.matmul->a_view, &vb = k.matmul->b_view;
   size_t r = va.rank();

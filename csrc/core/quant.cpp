@@ -11,6 +11,7 @@ namespace {
 constexpr QuantFormat kQ8_0{"q8_0", 32, 34};
 constexpr QuantFormat kQ4_0{"q4_0", 32, 18};
 constexpr QuantFormat kQ4_K{"q4_k", 256, 144};
+constexpr QuantFormat kQ5_K{"q5_k", 256, 176};
 constexpr QuantFormat kQ6_K{"q6_k", 256, 210};
 constexpr QuantFormat kF16Packed{"f16_packed", 1, 2};
 constexpr QuantFormat kBF16Packed{"bf16_packed", 1, 2};
@@ -40,11 +41,11 @@ uint16_t half_at(const uint8_t* p) {
   return h;
 }
 
-// Value j (0..255) of a Q4_K (144 bytes) or Q6_K (210 bytes) super-block, in
-// ggml's float order: (d * scale) * q - dmin * min.
+// Value j (0..255) of a Q4_K (144 bytes), Q5_K (176) or Q6_K (210 bytes)
+// super-block, in ggml's float order: (d * scale) * q - dmin * min.
 float k_quant_value(int64_t block_bytes, const uint8_t* b, int j) {
   const int sub = j / 32, l = j % 32;
-  if (block_bytes == 144) {  // d, dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles
+  if (block_bytes != 210) {  // d, dmin, 12 bytes of 6-bit scales/mins, [Q5_K: 32 bytes of fifth bits,] nibbles
     const uint8_t* s = b + 4;
     int sc, mn;
     if (sub < 4) {
@@ -53,8 +54,10 @@ float k_quant_value(int64_t block_bytes, const uint8_t* b, int j) {
       sc = (s[sub + 4] & 0x0f) | ((s[sub - 4] >> 6) << 4);
       mn = (s[sub + 4] >> 4) | ((s[sub] >> 6) << 4);
     }
-    const uint8_t q = b[16 + 32 * (sub / 2) + l];
-    return half_to_float(half_at(b)) * float(sc) * float(sub % 2 ? q >> 4 : q & 0x0f) -
+    const int high = block_bytes == 176 ? 32 : 0;  // Q5_K's fifth bits come before the nibbles
+    const uint8_t q = b[16 + high + 32 * (sub / 2) + l];
+    const int fifth = high ? ((b[16 + l] >> sub) & 1) << 4 : 0;
+    return half_to_float(half_at(b)) * float(sc) * float((sub % 2 ? q >> 4 : q & 0x0f) | fifth) -
            half_to_float(half_at(b + 2)) * float(mn);
   }
   // Q6_K: ql[128], qh[64], int8 scales[16], d. Halves of 128 values: value p
@@ -72,6 +75,7 @@ const QuantFormat* quant_format(const std::string& dtype) {
   if (dtype == kQ8_0.name) return &kQ8_0;
   if (dtype == kQ4_0.name) return &kQ4_0;
   if (dtype == kQ4_K.name) return &kQ4_K;
+  if (dtype == kQ5_K.name) return &kQ5_K;
   if (dtype == kQ6_K.name) return &kQ6_K;
   if (dtype == kF16Packed.name) return &kF16Packed;
   if (dtype == kBF16Packed.name) return &kBF16Packed;
@@ -107,7 +111,7 @@ std::vector<float> dequantize(const QuantFormat& f, const std::vector<float>& st
   for (int64_t b = 0; b < numel / f.block_values; ++b) {
     const uint8_t* block = bytes + b * f.block_bytes;
     float* dst = out.data() + b * f.block_values;
-    if (&f == &kQ4_K || &f == &kQ6_K) {
+    if (f.block_values == 256) {  // the k-quants
       for (int j = 0; j < 256; ++j) dst[j] = k_quant_value(f.block_bytes, block, j);
       continue;
     }

@@ -1,4 +1,4 @@
-// Quantized storage formats (GGML's Q8_0, Q4_0, Q4_K, Q6_K) for weight inputs. A
+// Quantized storage formats (GGML's Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) for weight inputs. A
 // quantized input's buffer holds its blocks byte for byte (the float vector
 // is only storage); readers dequantize, and backends may run quantized
 // kernels on the blocks directly (cpu: lm_quant_matmul, int8 dot products).
@@ -8,6 +8,9 @@
 //   Q4_K: 256 values per 144-byte super-block: fp16 d and dmin, 12 bytes of
 //         6-bit scales and mins for 8 sub-blocks of 32, 128 bytes of nibbles;
 //         x = d*scale*q - dmin*min.
+//   Q5_K: 256 values per 176-byte super-block: Q4_K's first 16 bytes, then 32
+//         bytes of fifth bits (value 32s + l: bit s of byte l), then Q4_K's
+//         128 bytes of nibbles; q in 0..31, x = d*scale*q - dmin*min.
 //   Q6_K: 256 values per 210-byte super-block: 128 bytes of low nibbles, 64
 //         of top 2 bits, 16 int8 scales (one per 16 values), fp16 d;
 //         x = d*scale*(q-32).

@@ -3,7 +3,7 @@
 namespace luminal {
 
 // Prefill products on AMX tiles (Intel Sapphire Rapids and later): by
-// default for Q8_0, Q4_0, Q4_K and Q6_K weights; LUMINAL_AMX=1 adds f16 and
+// default for Q8_0, Q4_0, Q4_K, Q5_K and Q6_K weights; LUMINAL_AMX=1 adds f16 and
 // bf16 packed weights, LUMINAL_AMX=0 turns it off. The weights are widened,
 // rounded to bf16 and packed in the tiles' pair layout; the activations are
 // rounded to bf16 once; the sums stay float32. bf16 keeps 8 bits of each
@@ -64,17 +64,22 @@ static inline void lm_transpose16(__m512i r[16]) {
     r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
   }
 }
-/* Sub-block s (32 values) of a Q4_K (fmt 144) or Q6_K (210) super-block,
-   widened as lm_load_q4_k / lm_load_q6_k do: lo the first 16, hi the rest. */
+/* Sub-block s (32 values) of a Q4_K (fmt 144), Q5_K (176) or Q6_K (210)
+   super-block, widened as lm_load_q4_k / _q5_k / _q6_k do: lo the first 16,
+   hi the rest. */
 static inline void lm_amx_kquant32(const uint8_t* blk, int s, int fmt, __m512* lo, __m512* hi) {
   __m256i q;
   __m512 scale_lo, scale_hi, offset;
-  if (fmt == 144) { /* d * scale * q - dmin * min, q in 0..15 */
+  if (fmt != 210) { /* d * scale * q - dmin * min, q in 0..15 (Q5_K: 0..31) */
     uint32_t p[4];
     lm_q4k_unpack(blk, p);
     const uint8_t* scales = (const uint8_t*)p; /* 8 scales, then 8 mins */
-    const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + 16 + 32 * (s / 2)));
+    const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + (fmt == 176 ? 48 : 16) + 32 * (s / 2)));
     q = _mm256_and_si256(s % 2 ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0f));
+    if (fmt == 176) { /* bit s of byte l: value 32 s + l's fifth bit */
+      const __m256i hb = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i*)(blk + 16)), _mm_cvtsi32_si128(s));
+      q = _mm256_or_si256(q, _mm256_and_si256(_mm256_slli_epi16(hb, 4), _mm256_set1_epi8(0x10)));
+    }
     scale_lo = scale_hi = _mm512_set1_ps(lm_half(blk) * (float)scales[s]);
     offset = _mm512_set1_ps(lm_half(blk + 2) * (float)scales[8 + s]);
   } else { /* d * scale (one per 16 values) * (q - 32) */
@@ -90,7 +95,7 @@ static inline void lm_amx_kquant32(const uint8_t* blk, int s, int fmt, __m512* l
                       offset);
 }
 /* Row j's 32 weights at k [k0, k0 + 32) in bf16, as 16 words of k pairs;
-   zero past n. Widened as lm_widen (lm_load_q4_k, lm_load_q6_k for the
+   zero past n. Widened as lm_widen (lm_load_q4_k, _q5_k, _q6_k for the
    k-quants) does, exactly, then rounded. */
 static inline __m512i lm_amx_row32(const float* w, int64_t j, int64_t n, int64_t k, int64_t k0, int fmt) {
   if (j >= n) return _mm512_setzero_si512();
@@ -131,7 +136,7 @@ static void lm_amx_edge(float* c, float* out, int64_t m, int64_t n, int64_t rb, 
   if ((rb) + 16 <= m && (jb) + 16 <= n) _tile_stored(t, out + (rb) * n + (jb), n * 4);  \
   else { _tile_stored(t, c, 64); lm_amx_edge(c, out, m, n, rb, jb, 1); }
 /* out[m, n] = a[m, k] (row stride lda) @ w^T, w of n rows in format fmt
-   (lm_widen's, or 144 Q4_K / 210 Q6_K with k a multiple of 256), k a
+   (lm_widen's, or 144 Q4_K / 176 Q5_K / 210 Q6_K with k a multiple of 256), k a
    multiple of 32. k runs in chunks small enough that a
    chunk's bf16 activations, all m rows, stay in L2 (1 MB); each chunk's sums
    are added to out's. A thread takes 32 weight rows of a chunk, packs them
@@ -142,8 +147,8 @@ static void lm_amx_edge(float* c, float* out, int64_t m, int64_t n, int64_t rb, 
    short. */
 static int lm_amx_gemm(float* out, const float* a, const float* w, int64_t m, int64_t n, int64_t k,
                        int64_t lda, int fmt) {
-  /* LUMINAL_AMX=1: every format; 0: none; unset: Q8_0, Q4_0, Q4_K and
-     Q6_K, whose decode already rounds activations to int8 (more than bf16
+  /* LUMINAL_AMX=1: every format; 0: none; unset: Q8_0, Q4_0 and the
+     k-quants, whose decode already rounds activations to int8 (more than bf16
      does) */
   const char* on = getenv("LUMINAL_AMX");
   const int wanted = on && on[0] ? on[0] == '1' : fmt >= 18;

@@ -2,7 +2,7 @@
 
 namespace luminal {
 
-// Q4_K/Q6_K products: one weight row against 1 or 4 activation rows quantized
+// Q4_K/Q5_K/Q6_K products: one weight row against 1 or 4 activation rows quantized
 // per 256 (lm_k_tile), on AVX2 and NEON; defines LM_K_INT8 where one exists.
 const char* const kKQuantProducts = R"(/* A Q4_K super-block's 12 bytes of 6-bit scales and mins (at blk + 4) as 16
    bytes in 4 words: p[0..1] the 8 scales, p[2..3] the 8 mins. Sub-blocks
@@ -47,13 +47,13 @@ static inline __attribute__((always_inline)) __m256i lm_q6k_run(const uint8_t* b
   return _mm256_or_si256(_mm256_and_si256(r < 2 ? l : _mm256_srli_epi16(l, 4), _mm256_set1_epi8(0x0f)),
                          _mm256_and_si256(top, _mm256_set1_epi8(0x30)));
 }
-/* One Q4_K/Q6_K weight row against C activation rows quantized per 256
+/* One Q4_K/Q5_K/Q6_K weight row against C activation rows quantized per 256
    like llama.cpp's Q8_K (row c: scale as[c * nsb + sb], int8
    aq[(c * nsb + sb) * 256 ..], the int sum of every 16
    bsum[(c * nsb + sb) * 16 ..]); out[c * ldo]. The sub-block scales are
    small integers, so a super-block's products sum in int32 (each
    sub-block's scaled by madd) and meet the float scales once; the offsets
-   (Q4_K's mins, Q6_K's -32) come from the activation sums, one madd per
+   (Q4_K's and Q5_K's mins, Q6_K's -32) come from the activation sums, one madd per
    super-block. A tile unpacks each weight sub-block and its scale once for
    its C rows. Every output gets the same int32 lanes (exact in any order)
    and the same float operations in super-block order whatever C: a row
@@ -69,9 +69,9 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
   for (int64_t sb = 0; sb < nsb; ++sb) {
     const uint8_t* blk = w + sb * bb;
     for (int l = 0; l < bb; l += 64) lm_prefetch(blk + LM_PREFETCH_BYTES + l);
-    __m256i isum[4], scale[8], offset; /* scale per sub-block (Q4_K) or run of 32 (Q6_K) */
+    __m256i isum[4], scale[8], offset; /* scale per sub-block (Q4_K, Q5_K) or run of 32 (Q6_K) */
     for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
-    if (bb == 144) {
+    if (bb != 210) { /* Q4_K and Q5_K share their first 16 bytes */
       /* lm_q4k_unpack in vector registers (the scalar one went through the
          stack and back; 2% of a decode step): 32-bit lanes (u0, u2, u1, u2 >> 4) masked to their low
          6 / 4 bits, or'd with the top 2 bits of (u0, u0, u1, u1) moved to
@@ -96,11 +96,17 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
     }
     /* unrolled: constant shifts and indices (GCC kept a loop, half as fast) */
     #pragma GCC unroll 8
-    for (int j = 0; j < 8; ++j) { /* values 32j..: Q4_K sub-block j (chunk j / 2, nibble j % 2), Q6_K run j */
+    for (int j = 0; j < 8; ++j) { /* values 32j..: Q4_K/Q5_K sub-block j (chunk j / 2, nibble j % 2), Q6_K run j */
       __m256i q;
-      if (bb == 144) {
-        const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + 16 + 32 * (j / 2)));
+      if (bb != 210) {
+        const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + (bb == 176 ? 48 : 16) + 32 * (j / 2)));
         q = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0f));
+        if (bb == 176) { /* Q5_K: bit j of byte l is value 32j + l's fifth, moved to bit 4 (16-bit
+                            shifts: bits that cross a byte fall outside the mask) */
+          const __m256i hb = _mm256_loadu_si256((const __m256i*)(blk + 16));
+          const __m256i fifth = j < 4 ? _mm256_slli_epi16(hb, 4 - j) : _mm256_srli_epi16(hb, j - 4);
+          q = _mm256_or_si256(q, _mm256_and_si256(fifth, _mm256_set1_epi8(0x10)));
+        }
       } else {
         q = lm_q6k_run(blk, j / 4, j % 4);
       }
@@ -114,7 +120,7 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
       const __m256i sums = _mm256_loadu_si256((const __m256i*)(bsum + (c * nsb + sb) * 16)); /* 16 x int16 */
       const __m256i o = _mm256_madd_epi16(offset, sums);
       const float s = as[c * nsb + sb];
-      if (bb == 144) { /* minus dmin * sum_j min_j * (sum of sub-block j) */
+      if (bb != 210) { /* minus dmin * sum_j min_j * (sum of sub-block j) */
         acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk) * s), _mm256_cvtepi32_ps(isum[c]), acc[c]);
         acc[c] = _mm256_fnmadd_ps(_mm256_set1_ps(lm_half(blk + 2) * s), _mm256_cvtepi32_ps(o), acc[c]);
       } else { /* the quants are stored + 32: minus 32 * sum_g scale_g * (sum of group g) */
@@ -133,6 +139,9 @@ static __attribute__((noinline)) void lm_k_tile(const uint8_t* w, int bb, int C,
   if (bb == 144) {
     if (C == 4) lm_k_tile_of(w, 144, 4, as, bsum, aq, nsb, out, ldo);
     else lm_k_tile_of(w, 144, 1, as, bsum, aq, nsb, out, ldo);
+  } else if (bb == 176) {
+    if (C == 4) lm_k_tile_of(w, 176, 4, as, bsum, aq, nsb, out, ldo);
+    else lm_k_tile_of(w, 176, 1, as, bsum, aq, nsb, out, ldo);
   } else {
     if (C == 4) lm_k_tile_of(w, 210, 4, as, bsum, aq, nsb, out, ldo);
     else lm_k_tile_of(w, 210, 1, as, bsum, aq, nsb, out, ldo);
@@ -143,7 +152,7 @@ static __attribute__((noinline)) void lm_k_tile(const uint8_t* w, int bb, int C,
 /* The same product on NEON: int8 dot products per 16 values (vdotq_s32 with
    the dot-product extension, widening multiplies without), each scaled by
    its integer sub-block scale in int32; Q6_K's quants offset by -32 first
-   (so its sums need no correction), Q4_K's mins from the 32-sums. */
+   (so its sums need no correction), Q4_K's and Q5_K's mins from the 32-sums. */
 static inline __attribute__((always_inline)) int32x4_t lm_dot16(int8x16_t w, int8x16_t x) {
 #if defined(__ARM_FEATURE_DOTPROD)
   return vdotq_s32(vdupq_n_s32(0), w, x);
@@ -160,7 +169,8 @@ static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w,
     const uint8_t* blk = w + sb * bb;
     const int8_t* x = aq + sb * 256;
     int32x4_t isum = vdupq_n_s32(0);
-    if (bb == 144) {
+    if (bb != 210) { /* Q4_K, Q5_K */
+      const uint8_t* nibbles = blk + (bb == 176 ? 48 : 16);
       uint32_t p[4];
       uint8_t sm[16]; /* 8 scales, then 8 mins */
       lm_q4k_unpack(blk, p);
@@ -168,8 +178,14 @@ static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w,
       int msum = 0;
       for (int c = 0; c < 4; ++c) {
         for (int half = 0; half < 2; ++half) { /* 16 bytes: values 16*half.. of sub-blocks 2c, 2c + 1 */
-          const uint8x16_t q = vld1q_u8(blk + 16 + 32 * c + 16 * half);
-          const int8x16_t lo = vreinterpretq_s8_u8(vandq_u8(q, low4)), hi = vreinterpretq_s8_u8(vshrq_n_u8(q, 4));
+          const uint8x16_t q = vld1q_u8(nibbles + 32 * c + 16 * half);
+          uint8x16_t lo4 = vandq_u8(q, low4), hi4 = vshrq_n_u8(q, 4);
+          if (bb == 176) { /* fifth bits 2c and 2c + 1 of bytes 16 half.. */
+            const uint8x16_t fifth = vld1q_u8(blk + 16 + 16 * half), one = vdupq_n_u8(1);
+            lo4 = vorrq_u8(lo4, vshlq_n_u8(vandq_u8(vshlq_u8(fifth, vdupq_n_s8((int8_t)(-2 * c))), one), 4));
+            hi4 = vorrq_u8(hi4, vshlq_n_u8(vandq_u8(vshlq_u8(fifth, vdupq_n_s8((int8_t)(-2 * c - 1))), one), 4));
+          }
+          const int8x16_t lo = vreinterpretq_s8_u8(lo4), hi = vreinterpretq_s8_u8(hi4);
           isum = vmlaq_n_s32(isum, lm_dot16(lo, vld1q_s8(x + 64 * c + 16 * half)), sm[2 * c]);
           isum = vmlaq_n_s32(isum, lm_dot16(hi, vld1q_s8(x + 64 * c + 32 + 16 * half)), sm[2 * c + 1]);
         }
@@ -203,8 +219,9 @@ static __attribute__((noinline)) void lm_k_tile(const uint8_t* w, int bb, int C,
                                                 const int16_t* bsum, const int8_t* aq, int64_t nsb,
                                                 float* out, int64_t ldo) {
   for (int c = 0; c < C; ++c)
-    out[c * ldo] = bb == 144 ? lm_dot_k_of(w, 144, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb)
-                             : lm_dot_k_of(w, 210, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb);
+    out[c * ldo] = bb == 144   ? lm_dot_k_of(w, 144, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb)
+                   : bb == 176 ? lm_dot_k_of(w, 176, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb)
+                               : lm_dot_k_of(w, 210, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb);
 }
 #define LM_K_INT8 1
 #endif

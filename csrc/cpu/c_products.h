@@ -8,7 +8,7 @@
 namespace luminal {
 
 extern const char* const kInt8Products;    // c_int8_products.cpp: Q8_0/Q4_0 in GGML's layout
-extern const char* const kKQuantProducts;  // c_kquant_products.cpp: Q4_K/Q6_K tiles
+extern const char* const kKQuantProducts;  // c_kquant_products.cpp: Q4_K/Q5_K/Q6_K tiles
 extern const char* const kHalfProducts;    // c_half_products.cpp: F16/BF16, the widened GEMM
 extern const char* const kAmxProducts;     // c_amx_products.cpp: prefill on AMX tiles (Q8_0/Q4_0 by default)
 extern const char* const kQuantMatmul;     // c_quant_matmul.cpp: lm_quant_matmul and its helpers

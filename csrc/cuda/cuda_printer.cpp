@@ -43,8 +43,8 @@ const char* kHalf = R"(__device__ __forceinline__ float lm_half(const uint8_t* p
 
 // After kCompactLoads: the compact-product kernel's weight reads, values
 // c..c+3 of a row (c a multiple of 4, so one block and one scale hold them)
-// in 16- or 32-bit loads (blocks start at even bytes, Q4_K's at multiples of
-// 16), with the scale read and multiplied once. Each value equals lm_load_<format>'s.
+// in 16- or 32-bit loads (blocks start at even bytes, Q4_K's and Q5_K's at
+// multiples of 16), with the scale read and multiplied once. Each value equals lm_load_<format>'s.
 const char* kCompactLoads4 = R"(LM_FN uint32_t lm_u16x2(const uint8_t* p) {
   const unsigned short* h = (const unsigned short*)p;
   return h[0] | ((uint32_t)h[1] << 16);
@@ -69,6 +69,16 @@ LM_FN void lm_load4_q4_k(const float* base, int c, float* v) {
   const float m = lm_half(b + 2) * (float)lm_q4k_scale(b + 4, sub, 4);
   const uint32_t w = *(const uint32_t*)(b + 16 + 32 * (sub >> 1) + (j & 31));
   for (int i = 0; i < 4; ++i) v[i] = d * (float)((w >> (8 * i + shift)) & 15) - m;
+}
+LM_FN void lm_load4_q5_k(const float* base, int c, float* v) {
+  const uint8_t* b = (const uint8_t*)base + (c >> 8) * 176;
+  const int j = c & 255, sub = j >> 5, shift = sub & 1 ? 4 : 0;
+  const float d = lm_half(b) * (float)lm_q4k_scale(b + 4, sub, 0);
+  const float m = lm_half(b + 2) * (float)lm_q4k_scale(b + 4, sub, 4);
+  const uint32_t w = *(const uint32_t*)(b + 48 + 32 * (sub >> 1) + (j & 31));
+  const uint32_t h = *(const uint32_t*)(b + 16 + (j & 31)); /* fifth bits: bit sub of each byte */
+  for (int i = 0; i < 4; ++i)
+    v[i] = d * (float)(((w >> (8 * i + shift)) & 15) | (((h >> (8 * i + sub)) & 1) << 4)) - m;
 }
 LM_FN void lm_load4_q6_k(const float* base, int c, float* v) {
   const uint8_t* b = (const uint8_t*)base + (c >> 8) * 210;

@@ -1,14 +1,14 @@
 """Weight storage formats in numpy. GGML's block quantization: Q8_0 and Q4_0
 (32 values per block, an fp16 scale each), bit-exact with llama.cpp's
-reference quantizers, and the k-quants Q4_K and Q6_K (super-blocks of 256
-values with 6-/8-bit sub-block scales: 4.5 and 6.6 bits a weight, the
-formats of llama.cpp's popular Q4_K_M files), read exactly as llama.cpp
+reference quantizers, and the k-quants Q4_K, Q5_K and Q6_K (super-blocks of
+256 values with 6-/8-bit sub-block scales: 4.5, 5.5 and 6.6 bits a weight,
+the formats of llama.cpp's popular Q4_K_M and Q5_K_M files), read exactly as llama.cpp
 reads them (this module's quantizer for them is simpler than llama.cpp's
 search, so its blocks differ); and packed halves, "f16_packed" / "bf16_packed" (one
 IEEE half / bfloat16 per 2 bytes: an F16 / BF16 checkpoint's weights at their
 stored size, where the dtypes "f16" / "bf16" hold float32 rounded). A graph
 input of one of these dtypes stores the bytes; the CPU compiler runs its
-matrix products on them directly: Q4_K/Q6_K in int8 at every row count
+matrix products on them directly: the k-quants in int8 at every row count
 (``lm_k_matmul``, activations quantized per 256 like llama.cpp's Q8_K);
 Q8_0/Q4_0 decode-sized ones (under 16 rows) in int8 (``lm_quant_matmul``;
 on AVX2 CPUs, with the FMA and F16C that all of them have, Q4_0 runs on a
@@ -17,7 +17,7 @@ doubles a Q4_0 weight's memory; ``LUMINAL_REPACK=0`` in the environment
 turns it off) and halves on widened values (``lm_half_matmul``); larger
 Q8_0/Q4_0/half products widen weight blocks to float32 in cache for a packed
 GEMM (``lm_wide_gemm``). On CPUs with AMX, products of 16+ rows with
-Q8_0/Q4_0/Q4_K/Q6_K weights run on bf16 tiles instead (activations rounded
+Q8_0/Q4_0/k-quant weights run on bf16 tiles instead (activations rounded
 to bf16, sums in float32; ``LUMINAL_AMX=0`` turns that off, ``=1`` adds the
 halves).
 
@@ -32,12 +32,12 @@ import numpy as np
 from luminal.dtype import round_bf16
 
 BLOCK = 32  # values per Q8_0 / Q4_0 block
-SUPER_BLOCK = 256  # values per Q4_K / Q6_K super-block
-BLOCK_VALUES = {"q8_0": 32, "q4_0": 32, "q4_k": 256, "q6_k": 256, "f16_packed": 1, "bf16_packed": 1}
-BLOCK_BYTES = {"q8_0": 34, "q4_0": 18, "q4_k": 144, "q6_k": 210, "f16_packed": 2, "bf16_packed": 2}
+SUPER_BLOCK = 256  # values per Q4_K / Q5_K / Q6_K super-block
+BLOCK_VALUES = {"q8_0": 32, "q4_0": 32, "q4_k": 256, "q5_k": 256, "q6_k": 256, "f16_packed": 1, "bf16_packed": 1}
+BLOCK_BYTES = {"q8_0": 34, "q4_0": 18, "q4_k": 144, "q5_k": 176, "q6_k": 210, "f16_packed": 2, "bf16_packed": 2}
 QUANTIZED = tuple(BLOCK_BYTES)  # every compact storage dtype
 GGML_BLOCKS = ("q8_0", "q4_0")  # 32-value blocks (int8 products when decoding)
-K_QUANTS = ("q4_k", "q6_k")  # super-blocks of 256 values (int8 products when decoding)
+K_QUANTS = ("q4_k", "q5_k", "q6_k")  # super-blocks of 256 values (int8 products when decoding)
 HALF_PACKED = ("f16_packed", "bf16_packed")  # 2-byte floats (float32 products)
 
 
@@ -58,7 +58,7 @@ def _round_away(x: np.ndarray) -> np.ndarray:
 
 def quantize(x: np.ndarray, fmt: str) -> np.ndarray:
     """``x`` (any shape, row-major; for Q8_0/Q4_0 a multiple of 32 values,
-    for Q4_K/Q6_K of 256) as the ``fmt`` blocks, a flat uint8 array."""
+    for the k-quants of 256) as the ``fmt`` blocks, a flat uint8 array."""
     if fmt not in BLOCK_BYTES:
         raise ValueError(f"unknown quantized format {fmt!r}: expected one of {', '.join(QUANTIZED)}")
     flat = np.asarray(x, dtype=np.float32).reshape(-1)
@@ -66,7 +66,8 @@ def quantize(x: np.ndarray, fmt: str) -> np.ndarray:
         if flat.size % SUPER_BLOCK:
             raise ValueError(f"[{fmt}] needs a multiple of {SUPER_BLOCK} values, got {flat.size}")
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return (_quantize_q4_k if fmt == "q4_k" else _quantize_q6_k)(flat.reshape(-1, SUPER_BLOCK))
+            rows = flat.reshape(-1, SUPER_BLOCK)
+            return _quantize_q6_k(rows) if fmt == "q6_k" else _quantize_q4_k(rows, fifth_bit=fmt == "q5_k")
     if fmt == "f16_packed":  # beyond f16's range is inf, as torch's .half()
         with np.errstate(over="ignore"):
             return flat.astype("<f2").view(np.uint8)
@@ -109,22 +110,25 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _quantize_q4_k(x: np.ndarray) -> np.ndarray:
+def _quantize_q4_k(x: np.ndarray, fifth_bit: bool = False) -> np.ndarray:
     """Q4_K super-blocks of ``x`` (n, 256): per 32-value sub-block, value =
     scale * q - min with q in 0..15 (the range's low end, capped at 0, as the
-    min); scales and mins as 6-bit multiples of the fp16 d and dmin."""
+    min); scales and mins as 6-bit multiples of the fp16 d and dmin. With
+    ``fifth_bit``, Q5_K's: q in 0..31, its fifth bits in 32 bytes before the
+    nibbles (bit j of byte l for value 32 j + l)."""
     n = x.shape[0]
+    top = 31 if fifth_bit else 15
     sub = x.reshape(n, 8, 32)
     lo = np.minimum(sub.min(axis=2), np.float32(0))
     hi = np.maximum(sub.max(axis=2), np.float32(0))
-    scale, mins = (hi - lo) / np.float32(15), -lo
+    scale, mins = (hi - lo) / np.float32(top), -lo
     d, dmin = _f16(scale.max(axis=1) / np.float32(63)), _f16(mins.max(axis=1) / np.float32(63))
     sc = np.clip(_round_away(_safe_div(scale, d[:, None])), 0, 63).astype(np.uint8)
     mn = np.clip(_round_away(_safe_div(mins, dmin[:, None])), 0, 63).astype(np.uint8)
     step = d[:, None] * sc.astype(np.float32)
     q = np.clip(_round_away(_safe_div(sub + (dmin[:, None] * mn.astype(np.float32))[:, :, None],
-                                      step[:, :, None])), 0, 15).astype(np.uint8)
-    out = np.zeros((n, 144), np.uint8)
+                                      step[:, :, None])), 0, top).astype(np.uint8)
+    out = np.zeros((n, 176 if fifth_bit else 144), np.uint8)
     out[:, 0:2] = d.astype("<f2").reshape(n, 1).view(np.uint8)
     out[:, 2:4] = dmin.astype("<f2").reshape(n, 1).view(np.uint8)
     # sub-blocks 0..3 in the low 6 bits of bytes 0..3 (scales) and 4..7
@@ -132,8 +136,12 @@ def _quantize_q4_k(x: np.ndarray) -> np.ndarray:
     out[:, 4:8] = (sc[:, :4] & 63) | ((sc[:, 4:] >> 4) << 6)
     out[:, 8:12] = (mn[:, :4] & 63) | ((mn[:, 4:] >> 4) << 6)
     out[:, 12:16] = (sc[:, 4:] & 15) | ((mn[:, 4:] & 15) << 4)
+    if fifth_bit:
+        weights = (np.uint8(1) << np.arange(8, dtype=np.uint8))[None, :, None]
+        out[:, 16:48] = ((q >> np.uint8(4)) * weights).sum(axis=1, dtype=np.uint8)
+        q = q & np.uint8(15)
     pairs = q.reshape(n, 4, 2, 32)  # 32 bytes per pair: low nibbles the even sub-block
-    out[:, 16:] = (pairs[:, :, 0] | (pairs[:, :, 1] << 4)).reshape(n, 128)
+    out[:, -128:] = (pairs[:, :, 0] | (pairs[:, :, 1] << 4)).reshape(n, 128)
     return out.reshape(-1)
 
 

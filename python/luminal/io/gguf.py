@@ -2,8 +2,8 @@
 
 Pure Python + numpy. The file is memory-mapped read-only; :meth:`GGUFFile.raw`
 and :meth:`GGUFFile.quant_blocks` are zero-copy views of it, and
-:meth:`GGUFFile.dequantize` turns F32, F16, BF16, F64, Q8_0, Q4_0, Q4_K and
-Q6_K tensors into float32 arrays with vectorized numpy (no Python loop over
+:meth:`GGUFFile.dequantize` turns F32, F16, BF16, F64, Q8_0, Q4_0, Q4_K, Q5_K
+and Q6_K tensors into float32 arrays with vectorized numpy (no Python loop over
 blocks).
 
 Every read is checked against the bytes left in the file: a truncated, corrupt
@@ -144,6 +144,9 @@ _Q8_0_BLOCK: Final = np.dtype([("d", "<f2"), ("qs", "i1", (32,))])
 _Q4_0_BLOCK: Final = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
 _Q4_K_BLOCK: Final = np.dtype(
     [("d", "<f2"), ("dmin", "<f2"), ("scales", "u1", (12,)), ("qs", "u1", (QK_K // 2,))]
+)
+_Q5_K_BLOCK: Final = np.dtype(
+    [("d", "<f2"), ("dmin", "<f2"), ("scales", "u1", (12,)), ("qh", "u1", (QK_K // 8,)), ("qs", "u1", (QK_K // 2,))]
 )
 _Q6_K_BLOCK: Final = np.dtype(
     [("ql", "u1", (QK_K // 2,)), ("qh", "u1", (QK_K // 4,)), ("scales", "i1", (QK_K // 16,)), ("d", "<f2")]
@@ -547,7 +550,7 @@ class GGUFFile:
     def dequantize(self, name: str) -> npt.NDArray[np.float32]:
         """``name`` as a new float32 array in numpy shape order.
 
-        Supported types: F32, F16, BF16, F64, Q8_0, Q4_0, Q4_K, Q6_K. Other
+        Supported types: F32, F16, BF16, F64, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K. Other
         (known) types raise :class:`CheckpointError` naming the type.
 
             >>> f.dequantize("token_embd.weight").dtype          # doctest: +SKIP
@@ -620,7 +623,8 @@ def _deq_q4_0(b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     return r
 
 
-def _deq_q4_k(b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+def _deq_q4_k(b: npt.NDArray[Any], fifth: npt.NDArray[np.uint8] | None = None) -> npt.NDArray[np.float32]:
+    """Q4_K blocks, or Q5_K's with ``fifth`` (n, 8, 32): the values' fifth bits."""
     n = b.shape[0]
     d = b["d"].astype(np.float32)[:, None]
     dmin = b["dmin"].astype(np.float32)[:, None]
@@ -633,9 +637,20 @@ def _deq_q4_k(b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     mn = np.concatenate([mid & 63, (hi >> 4) | ((mid >> 6) << 4)], axis=-1).astype(np.float32)
     # 4 chunks of 32 bytes: low nibbles are sub-block 2j, high nibbles 2j+1.
     qs = b["qs"].reshape(n, 4, 1, 32)
-    q = np.concatenate([qs & np.uint8(0x0F), qs >> np.uint8(4)], axis=2).reshape(n, 8, 32).astype(np.float32)
-    r: npt.NDArray[np.float32] = ((d * sc)[:, :, None] * q - (dmin * mn)[:, :, None]).reshape(n, QK_K)
+    q = np.concatenate([qs & np.uint8(0x0F), qs >> np.uint8(4)], axis=2).reshape(n, 8, 32)
+    if fifth is not None:
+        q = q | (fifth << np.uint8(4))
+    r: npt.NDArray[np.float32] = ((d * sc)[:, :, None] * q.astype(np.float32) - (dmin * mn)[:, :, None]).reshape(
+        n, QK_K
+    )
     return r
+
+
+def _deq_q5_k(b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    # Q4_K's layout plus 32 bytes of fifth bits: value 32 j + l's is bit j of qh[l].
+    qh: npt.NDArray[np.uint8] = b["qh"]
+    fifth = (qh[:, None, :] >> np.arange(8, dtype=np.uint8)[None, :, None]) & np.uint8(1)
+    return _deq_q4_k(b, fifth)
 
 
 def _deq_q6_k(b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
@@ -656,7 +671,7 @@ def _deq_q6_k(b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
 
 
 def dequantize_blocks(ggml_type: str, raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-    """Whole blocks of ``ggml_type`` (Q8_0, Q4_0, Q4_K or Q6_K; flat bytes) as
+    """Whole blocks of ``ggml_type`` (Q8_0, Q4_0, Q4_K, Q5_K or Q6_K; flat bytes) as
     float32, one row of ``block_size`` values per block, in chunks of about
     ``_CHUNK_ELEMENTS`` values so temporaries stay small."""
     block, fn = _DEQUANT[ggml_type]
@@ -673,5 +688,6 @@ _DEQUANT: Final[Dict[str, Tuple[np.dtype[Any], Callable[[npt.NDArray[Any]], npt.
     "Q8_0": (_Q8_0_BLOCK, _deq_q8_0),
     "Q4_0": (_Q4_0_BLOCK, _deq_q4_0),
     "Q4_K": (_Q4_K_BLOCK, _deq_q4_k),
+    "Q5_K": (_Q5_K_BLOCK, _deq_q5_k),
     "Q6_K": (_Q6_K_BLOCK, _deq_q6_k),
 }
