@@ -6,6 +6,7 @@ random weights, made here), the same prompt and the same thread count.
     python benchmarks/llm.py --layers 32     # the full 7B shape (7.7 GB Q8_0 file)
     python benchmarks/llm.py --format f16    # F16 weights
     python benchmarks/llm.py --format q4_k_m # Q4_K matrices, Q6_K down/output projections
+    python benchmarks/llm.py --format q5_k_m # Q5_K matrices, Q6_K down/output projections
     python benchmarks/llm.py --format q4_0   # Q4_0 matrices
 
 Prints prefill and decode tokens/s with ratios, and luminal's decode as a
@@ -72,19 +73,21 @@ def make_gguf(path: Path, layers: int, fmt: str, seed: int = 0) -> None:
             w.add_tensor(name, (1 + 0.1 * rng.standard_normal(shape)).astype(np.float32))
             return
         rows, cols = shape
-        kind = "q6_k" if fmt == "q4_k_m" and name.split(".")[-2] in ("ffn_down", "output") else fmt
-        if kind in ("q4_k", "q4_k_m", "q6_k") and quantized:  # llama.cpp's Q4_K_M mix, simplified
+        # llama.cpp's Q4_K_M / Q5_K_M mixes, simplified: Q6_K down and output projections
+        kind = "q6_k" if fmt.endswith("_k_m") and name.split(".")[-2] in ("ffn_down", "output") else fmt[:4]
+        if kind in ("q4_k", "q5_k", "q6_k") and quantized:
             q6 = kind == "q6_k"
-            nbytes = 210 if q6 else 144
+            nbytes = {"q4_k": 144, "q5_k": 176, "q6_k": 210}[kind]
             blocks = rng.integers(0, 256, (rows, cols // 256, nbytes), dtype=np.uint8)
-            # scales: Q4_K d, dmin (first 4 bytes); Q6_K d (last 2), int8 sub-scales kept small
-            d = (rng.uniform(0.5, 1.5, (rows, cols // 256, 2)) * (2e-5 if q6 else 4e-5)).astype(np.float16)
+            # scales: Q4_K/Q5_K d, dmin (first 4 bytes); Q6_K d (last 2), int8 sub-scales kept small
+            d = (rng.uniform(0.5, 1.5, (rows, cols // 256, 2)) * {"q4_k": 4e-5, "q5_k": 2e-5, "q6_k": 2e-5}[kind]
+                 ).astype(np.float16)
             if q6:
                 blocks[..., 192:208] = rng.integers(-64, 64, (rows, cols // 256, 16), dtype=np.int8).view(np.uint8)
                 blocks[..., 208:210] = d[..., :1].view(np.uint8).reshape(rows, cols // 256, 2)
             else:
                 blocks[..., 0:4] = d.view(np.uint8).reshape(rows, cols // 256, 4)
-            qt = gguf.GGMLQuantizationType.Q6_K if q6 else gguf.GGMLQuantizationType.Q4_K
+            qt = getattr(gguf.GGMLQuantizationType, kind.upper())
             w.add_tensor(name, blocks.reshape(rows, -1), raw_dtype=qt)
         elif fmt == "q4_0" and quantized:  # d * (nibble - 8)
             blocks = rng.integers(0, 256, (rows, cols // 32, 18), dtype=np.uint8)
@@ -246,7 +249,7 @@ def run_transformers(path: Path, prompt: list[int], gen: int, dtype: str, rounds
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--format", choices=["q8_0", "f16", "q4_k_m", "q4_0"], default="q8_0")
+    ap.add_argument("--format", choices=["q8_0", "f16", "q4_k_m", "q5_k_m", "q4_0"], default="q8_0")
     ap.add_argument("--prompt-tokens", type=int, default=64)
     ap.add_argument("--gen-tokens", type=int, default=16)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -310,7 +313,8 @@ def main() -> None:
         round_ratios = ", ".join(f"{x:.2f}" for x in ratios)
     lp, ld = rows[0][1], rows[0][2]
     weights = weight_bytes_per_token(path)
-    bytes_per_value = {"f16": 2, "q8_0": 34 / 32, "q4_k_m": 144 / 256, "q4_0": 18 / 32}[args.format]  # ~ (Q6_K parts aside)
+    bytes_per_value = {"f16": 2, "q8_0": 34 / 32, "q4_k_m": 144 / 256, "q5_k_m": 176 / 256,  # ~ (Q6_K parts aside)
+                       "q4_0": 18 / 32}[args.format]
     f32_bytes = weights / bytes_per_value * 4  # an f32 copy of the model
     if "transformers" not in skip:
         for dt, need in (("f32", 2 * f32_bytes), ("bf16", f32_bytes / 2 + 2e9)):

@@ -317,9 +317,10 @@ def test_qk_permutation_and_names() -> None:
     assert gguf_to_hf_name("blk.0.token_embd.weight") is None and gguf_to_hf_name("rope_freqs.weight") is None
 
 
-# llama.cpp's Q4_K_M mix, simplified: Q6_K for the output and down
-# projections, Q4_K for the other matrices (and the embedding).
-_K_MIX = {"Q4_K_M": {"output": "Q6_K", "ffn_down": "Q6_K", "*": "Q4_K"}}
+# llama.cpp's Q4_K_M and Q5_K_M mixes, simplified: Q6_K for the output and
+# down projections, Q4_K / Q5_K for the other matrices (and the embedding).
+_K_MIX = {"Q4_K_M": {"output": "Q6_K", "ffn_down": "Q6_K", "*": "Q4_K"},
+          "Q5_K_M": {"output": "Q6_K", "ffn_down": "Q6_K", "*": "Q5_K"}}
 
 
 def write_gguf(
@@ -366,7 +367,7 @@ def write_gguf(
             mix = _K_MIX.get(quant, {"*": quant})
             kind = mix.get(name.split(".")[-2], mix["*"])
             qt = getattr(gguf.GGMLQuantizationType, kind)
-            if kind in ("Q4_K", "Q6_K"):  # gguf cannot quantize k-quants: luminal's quantizer
+            if kind in ("Q4_K", "Q5_K", "Q6_K"):  # gguf cannot quantize k-quants: luminal's quantizer
                 q = lm_quant.quantize(v, kind.lower()).reshape(v.shape[0], -1)
             else:
                 q = gguf.quants.quantize(v, qt)
@@ -451,18 +452,20 @@ def test_gguf_half_kept_packed(tmp_path: Path, quant: str) -> None:
 _K_TINY = dict(hidden_size=256, intermediate_size=512, initializer_range=0.1)
 
 
-def test_gguf_k_quants_kept_quantized(tmp_path: Path) -> None:
-    """A Q4_K_M-style GGUF (Q4_K matrices, Q6_K down and output projections),
-    quantized=True: the blocks stay as stored (4.5 / 6.6 bits a weight); the
-    reference executor matches transformers on the stored values tightly, the
-    CPU's int8 kernels within the activations' quantization error."""
+@pytest.mark.parametrize("mix", ["Q4_K_M", "Q5_K_M"])
+def test_gguf_k_quants_kept_quantized(tmp_path: Path, mix: str) -> None:
+    """A Q4_K_M- or Q5_K_M-style GGUF (Q4_K / Q5_K matrices, Q6_K down and
+    output projections), quantized=True: the blocks stay as stored (4.5 / 5.5
+    / 6.6 bits a weight); the reference executor matches transformers on the
+    stored values tightly, the CPU's int8 kernels within the activations'
+    quantization error."""
     hf = hf_model(**_K_TINY)
-    path = tmp_path / "tiny-q4_k_m.gguf"
-    stored = write_gguf(path, hf_numpy_sd(hf), {**TINY, **_K_TINY}, quant="Q4_K_M")
+    path = tmp_path / f"tiny-{mix.lower()}.gguf"
+    stored = write_gguf(path, hf_numpy_sd(hf), {**TINY, **_K_TINY}, quant=mix)
     model = load_model(path, quantized=True)
     layer = model.model.layers[0]
     q, down, head = layer.self_attn.q_proj.weight, layer.mlp.down_proj.weight, model.lm_head.weight
-    assert isinstance(q, nn.QuantizedParameter) and q.format == "q4_k"
+    assert isinstance(q, nn.QuantizedParameter) and q.format == mix[:4].lower()
     assert isinstance(down, nn.QuantizedParameter) and down.format == "q6_k"
     assert isinstance(head, nn.QuantizedParameter) and head.format == "q6_k"
     np.testing.assert_array_equal(q.data, stored["model.layers.0.self_attn.q_proj.weight"])  # q rows unpermuted
@@ -476,12 +479,13 @@ def test_gguf_k_quants_kept_quantized(tmp_path: Path) -> None:
     np.testing.assert_allclose(logits_of(load_model(path)), want, atol=1e-4, rtol=0)  # widened to f32
 
 
-@pytest.mark.parametrize("quant", ["Q8_0", "Q4_K_M"])
+@pytest.mark.parametrize("quant", ["Q8_0", "Q4_K_M", "Q5_K_M"])
 def test_gguf_quantized_against_llama_cpp(tmp_path: Path, quant: str) -> None:
-    """An independent reference: llama.cpp on the same Q8_0 or Q4_K_M file (it
-    quantizes activations as luminal does, and keeps its KV cache in f16)."""
+    """An independent reference: llama.cpp on the same Q8_0, Q4_K_M or Q5_K_M
+    file (it quantizes activations as luminal does, and keeps its KV cache in
+    f16)."""
     llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
-    over = _K_TINY if quant == "Q4_K_M" else {}
+    over = _K_TINY if quant in _K_MIX else {}
     hf = hf_model(**over)
     path = tmp_path / f"tiny-{quant}.gguf"
     write_gguf(path, hf_numpy_sd(hf), {**TINY, **over}, quant=quant)
@@ -491,7 +495,7 @@ def test_gguf_quantized_against_llama_cpp(tmp_path: Path, quant: str) -> None:
     theirs = np.array(llm.scores[: len(ids)], dtype=np.float32)
     ours = logits_of(load_model(path, quantized=True), cpu=True)
     # both quantize activations (k-quants per 256), with different rounding
-    assert np.abs(ours - theirs).max() < (0.05 if quant == "Q4_K_M" else 0.04) * np.abs(theirs).max()
+    assert np.abs(ours - theirs).max() < (0.05 if quant in _K_MIX else 0.04) * np.abs(theirs).max()
 
 
 def test_gguf_without_transformers(tmp_path: Path) -> None:

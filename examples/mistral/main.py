@@ -52,9 +52,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stop", action="append", default=[], metavar="TEXT",
                    help="end the reply where TEXT first appears (not printed); repeatable")
-    p.add_argument("--quantize", choices=["q8_0", "q4_k", "q4_0"], default=None,
+    p.add_argument("--quantize", choices=["q8_0", "q5_k", "q4_k", "q4_0"], default=None,
                    help="store float or F16/BF16 projection matrices in this format first (int8 decode "
-                        "products; q4_k: 4.5 bits a weight); GGML-quantized files stay as they are")
+                        "products; q5_k: 5.5 bits a weight, q4_k: 4.5); GGML-quantized files stay as they are")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="cuda: run on the first NVIDIA GPU (CUDACompiler; weights stay on the GPU)")
     p.add_argument("--prefill-chunk", type=int, default=None, metavar="N",
