@@ -85,11 +85,11 @@ def test_tiles_by_default_for_q8_0_and_q4_0(monkeypatch: pytest.MonkeyPatch, fmt
         np.testing.assert_array_equal(default, exact)
 
 
-@pytest.mark.parametrize("fmt", ["q4_k", "q5_k", "q6_k"])
+@pytest.mark.parametrize("fmt", lm.quant.K_QUANTS)
 @pytest.mark.parametrize("m,n,k", [(16, 32, 256), (37, 80, 512), (300, 40, 4096)])
 def test_k_quant_prefill_on_tiles_by_default(monkeypatch: pytest.MonkeyPatch, fmt: str, m: int, n: int,
                                              k: int) -> None:
-    """Q4_K / Q5_K / Q6_K prefill: bf16 tiles by default where the CPU has AMX (the
+    """k-quant (Q2_K..Q6_K) prefill: bf16 tiles by default where the CPU has AMX (the
     super-blocks widened in the tiles' packing), else, and with LUMINAL_AMX=0,
     the int8 tiles on activations quantized per 256."""
     cx, y, want = linear(fmt, m, n, k)

@@ -76,8 +76,8 @@ def training_graph() -> lm.Graph:
 
 
 @pytest.mark.skipif(not lm.cuda.find_library("nvrtc"), reason="NVRTC not installed")
-@pytest.mark.parametrize("graph", ["launch_kinds", "llama_f32", "llama_q8_0", "llama_q4_0", "llama_q4_k",
-                                   "llama_q5_k", "llama_q6_k", "llama_bf16_packed", "training"])
+@pytest.mark.parametrize("graph", ["launch_kinds", "llama_f32", "llama_q8_0", "llama_q4_0", "llama_q2_k",
+                                   "llama_q3_k", "llama_q4_k", "llama_q5_k", "llama_q6_k", "llama_bf16_packed", "training"])
 def test_printed_source_compiles_with_nvrtc(graph: str) -> None:
     cx = (every_launch_kind() if graph == "launch_kinds" else training_graph() if graph == "training"
           else llama_graph(graph.split("_", 1)[1]))
@@ -281,7 +281,7 @@ def test_few_row_products_match_numpy(name: str) -> None:
 
 
 @gpu
-@pytest.mark.parametrize("fmt", ["q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "f16_packed", "bf16_packed"])
+@pytest.mark.parametrize("fmt", list(quant.QUANTIZED))
 @pytest.mark.parametrize("rows", [1, 20])
 @pytest.mark.parametrize("long", [False, True])
 def test_compact_weight_products_match_the_reference(fmt: str, rows: int, long: bool) -> None:
@@ -422,7 +422,7 @@ def test_prefix_reuse_on_the_gpu() -> None:
 
 
 @gpu
-@pytest.mark.parametrize("fmt", ["q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "bf16_packed"])
+@pytest.mark.parametrize("fmt", ["q8_0", "q4_0", *quant.K_QUANTS, "bf16_packed"])
 def test_compact_weight_generation_on_the_gpu_matches_the_reference(fmt: str) -> None:
     """A model with compact projections (nn.quantize_): prefill (11 rows: W
     widened, then cuBLAS) and decode (1 row: the product kernel) give the

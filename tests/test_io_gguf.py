@@ -30,7 +30,7 @@ VOCAB = ["<unk>", "<s>", "</s>", "▁the", "héllo", "日本", "", " ", "\n", "�
 
 
 def _random_k_blocks(rng: np.random.Generator, qtype: QT, shape: Tuple[int, ...]) -> np.ndarray:
-    """Random Q4_K / Q5_K / Q6_K bytes (gguf cannot quantize these) with finite scales."""
+    """Random k-quant bytes (gguf cannot quantize these) with finite scales."""
     block_size, type_size = gguf.GGML_QUANT_SIZES[qtype]
     rows = int(np.prod(shape[:-1]))
     nb = shape[-1] // block_size
@@ -38,6 +38,8 @@ def _random_k_blocks(rng: np.random.Generator, qtype: QT, shape: Tuple[int, ...]
     scales = rng.uniform(-0.1, 0.1, size=(rows, nb, 2)).astype(np.float16).view(np.uint8)
     if qtype in (QT.Q4_K, QT.Q5_K):
         raw[..., 0:4] = scales.reshape(rows, nb, 4)  # d, dmin
+    elif qtype == QT.Q2_K:
+        raw[..., -4:] = scales.reshape(rows, nb, 4)  # d, dmin (the last fields)
     else:
         raw[..., -2:] = scales[..., 0:2].reshape(rows, nb, 2)  # d (last field)
     return raw.reshape(*shape[:-1], nb * type_size)
@@ -98,6 +100,8 @@ def write_reference_file(path: Path, rng: np.random.Generator, alignment: Option
         ("q4_k_1d", QT.Q4_K, (256,)),
         ("q6_k_4d", QT.Q6_K, (1, 2, 1, 512)),
         ("q5_k_2d", QT.Q5_K, (3, 512)),
+        ("q3_k_2d", QT.Q3_K, (2, 768)),
+        ("q2_k_3d", QT.Q2_K, (2, 1, 256)),
     ]:
         q = _random_k_blocks(rng, qtype, shape)
         add(name, q, qtype, gguf.quants.dequantize(q, qtype))
@@ -245,7 +249,8 @@ def test_custom_alignment_and_v2(tmp_path: Path) -> None:
     with GGUFFile(tmp_path / "v2.gguf") as f:
         assert f.version == 2
         np.testing.assert_array_equal(f.dequantize("q6_k_3d"), tensors["q6_k_3d"][1])
-        np.testing.assert_array_equal(f.dequantize("q5_k_2d"), tensors["q5_k_2d"][1])
+        for name in ("q5_k_2d", "q3_k_2d", "q2_k_3d"):
+            np.testing.assert_array_equal(f.dequantize(name), tensors[name][1])
 
 
 def test_unsupported_type_fails_on_access(tmp_path: Path) -> None:

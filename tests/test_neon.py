@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
 """
 
 
-@pytest.mark.parametrize("fmt", ["q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "f16_packed", "bf16_packed"])
+@pytest.mark.parametrize("fmt", list(quant.QUANTIZED))
 @pytest.mark.parametrize("rows", [1, 5, 20])
 @pytest.mark.parametrize("march", ["armv8.2-a+dotprod", "armv8-a"])
 def test_neon_products_match_this_cpu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fmt: str, rows: int,

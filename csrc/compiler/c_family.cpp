@@ -6,6 +6,8 @@
 #include <functional>
 #include <set>
 
+#include "core/quant.h"
+
 namespace luminal {
 
 const char* const kIndexHelpers = R"(LM_FN int64_t lm_floordiv(int64_t a, int64_t b) {
@@ -29,7 +31,7 @@ const char* const kHalfBits = R"(LM_FN float lm_half_bits(uint32_t h) {
 }
 )";
 
-const char* const kCompactLoads = R"(/* Quantized weights (core/quant.h): a Q8_0/Q4_0/Q4_K/Q5_K/Q6_K buffer holds GGML blocks,
+const char* const kCompactLoads = R"(/* Quantized weights (core/quant.h): a Q8_0/Q4_0/k-quant buffer holds GGML blocks,
    an f16_packed/bf16_packed one 2-byte halves, widened exactly. */
 LM_FN float lm_load_q8_0(const float* base, int64_t i) {
   const uint8_t* b = (const uint8_t*)base + (i / 32) * 34;
@@ -41,11 +43,27 @@ LM_FN float lm_load_q4_0(const float* base, int64_t i) {
   int q = j < 16 ? (b[2 + j] & 0x0f) : (b[2 + j - 16] >> 4);
   return lm_half(b) * (float)(q - 8);
 }
-/* Q4_K / Q5_K / Q6_K super-blocks of 256 values (core/quant.h), in ggml's float
+/* k-quant super-blocks of 256 values (core/quant.h), in ggml's float
    order. lm_q4k_scale: sub-block j's 6-bit scale (m = 0) or min (m = 4). */
 LM_FN int lm_q4k_scale(const uint8_t* s, int j, int m) {
   return j < 4 ? s[j + m] & 63
                : (m ? s[j + 4] >> 4 : s[j + 4] & 0x0f) | ((s[j - 4 + m] >> 6) << 4);
+}
+LM_FN float lm_load_q2_k(const float* base, int64_t i) {
+  const uint8_t* b = (const uint8_t*)base + (i / 256) * 84;
+  const int j = (int)(i % 256), s = b[j / 16];
+  const int q = (b[16 + 32 * (j / 128) + j % 32] >> (2 * (j % 128 / 32))) & 3;
+  return lm_half(b + 80) * (float)(s & 15) * (float)q - lm_half(b + 82) * (float)(s >> 4);
+}
+/* Q3_K's scale g (0..15): 6 bits, stored + 32 */
+LM_FN int lm_q3k_scale(const uint8_t* b, int g) {
+  return (((b[96 + g % 8] >> (4 * (g / 8))) & 15) | (((b[104 + g % 4] >> (2 * (g / 4))) & 3) << 4)) - 32;
+}
+LM_FN float lm_load_q3_k(const float* base, int64_t i) {
+  const uint8_t* b = (const uint8_t*)base + (i / 256) * 110;
+  const int j = (int)(i % 256), l = j % 32;
+  const int q = ((b[32 + 32 * (j / 128) + l] >> (2 * (j % 128 / 32))) & 3) - ((b[l] >> (j / 32)) & 1 ? 0 : 4);
+  return lm_half(b + 108) * (float)lm_q3k_scale(b, j / 16) * (float)q;
 }
 LM_FN float lm_load_q4_k(const float* base, int64_t i) {
   const uint8_t* b = (const uint8_t*)base + (i / 256) * 144;
@@ -324,7 +342,7 @@ std::optional<CompactProduct> compact_product(const Kernel& k) {
     return std::nullopt;
   const std::string& format = k.input_formats[ib];
   const bool half = format == "f16_packed" || format == "bf16_packed";
-  const bool k_quant = format == "q4_k" || format == "q5_k" || format == "q6_k";
+  const bool k_quant = quant_format(format) && quant_format(format)->block_values == 256;
   if (!half && !k_quant && format != "q8_0" && format != "q4_0") return std::nullopt;
   const ShapeTracker &va = k.matmul->a_view, &vb = k.matmul->b_view;
   size_t r = va.rank();

@@ -10,6 +10,8 @@ namespace {
 
 constexpr QuantFormat kQ8_0{"q8_0", 32, 34};
 constexpr QuantFormat kQ4_0{"q4_0", 32, 18};
+constexpr QuantFormat kQ2_K{"q2_k", 256, 84};
+constexpr QuantFormat kQ3_K{"q3_k", 256, 110};
 constexpr QuantFormat kQ4_K{"q4_k", 256, 144};
 constexpr QuantFormat kQ5_K{"q5_k", 256, 176};
 constexpr QuantFormat kQ6_K{"q6_k", 256, 210};
@@ -41,10 +43,23 @@ uint16_t half_at(const uint8_t* p) {
   return h;
 }
 
-// Value j (0..255) of a Q4_K (144 bytes), Q5_K (176) or Q6_K (210 bytes)
-// super-block, in ggml's float order: (d * scale) * q - dmin * min.
+// Value j (0..255) of a k-quant super-block of `block_bytes` (84 Q2_K, 110
+// Q3_K, 144 Q4_K, 176 Q5_K, 210 Q6_K), in ggml's float order: (d * scale) *
+// q - dmin * min.
 float k_quant_value(int64_t block_bytes, const uint8_t* b, int j) {
   const int sub = j / 32, l = j % 32;
+  if (block_bytes == 84 || block_bytes == 110) {  // 2-bit runs: value 128h + 32r + l at bits 2r of byte 32h + l
+    const int h = j / 128, r = (j % 128) / 32, g = j / 16;
+    const int low = (b[(block_bytes == 84 ? 16 : 32) + 32 * h + l] >> (2 * r)) & 3;
+    if (block_bytes == 84)  // scale and min per 16 values: one byte each
+      return half_to_float(half_at(b + 80)) * float(b[g] & 15) * float(low) -
+             half_to_float(half_at(b + 82)) * float(b[g] >> 4);
+    // Q3_K: 6-bit scales, low 4 bits in nibble g / 8 of byte 96 + g % 8, top 2
+    // at bit 2 (g / 4) of byte 104 + g % 4; bit sub of hmask[l] clear: q - 4
+    const int sc = (((b[96 + g % 8] >> (4 * (g / 8))) & 15) | (((b[104 + g % 4] >> (2 * (g / 4))) & 3) << 4)) - 32;
+    const int q = low - ((b[l] >> sub) & 1 ? 0 : 4);
+    return half_to_float(half_at(b + 108)) * float(sc) * float(q);
+  }
   if (block_bytes != 210) {  // d, dmin, 12 bytes of 6-bit scales/mins, [Q5_K: 32 bytes of fifth bits,] nibbles
     const uint8_t* s = b + 4;
     int sc, mn;
@@ -74,6 +89,8 @@ float k_quant_value(int64_t block_bytes, const uint8_t* b, int j) {
 const QuantFormat* quant_format(const std::string& dtype) {
   if (dtype == kQ8_0.name) return &kQ8_0;
   if (dtype == kQ4_0.name) return &kQ4_0;
+  if (dtype == kQ2_K.name) return &kQ2_K;
+  if (dtype == kQ3_K.name) return &kQ3_K;
   if (dtype == kQ4_K.name) return &kQ4_K;
   if (dtype == kQ5_K.name) return &kQ5_K;
   if (dtype == kQ6_K.name) return &kQ6_K;

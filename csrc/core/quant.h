@@ -1,10 +1,18 @@
-// Quantized storage formats (GGML's Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) for weight inputs. A
+// Quantized storage formats (GGML's Q8_0, Q4_0 and k-quants Q2_K..Q6_K) for weight inputs. A
 // quantized input's buffer holds its blocks byte for byte (the float vector
 // is only storage); readers dequantize, and backends may run quantized
 // kernels on the blocks directly (cpu: lm_quant_matmul, int8 dot products).
 //   Q8_0: 32 values per 34-byte block: fp16 scale d, then 32 int8 q; x = d*q.
 //   Q4_0: 32 values per 18-byte block: fp16 scale d, then 16 bytes whose low
 //         nibbles are values 0..15 and high nibbles 16..31; x = d*(nibble-8).
+//   Q2_K: 256 values per 84-byte super-block: 16 bytes of 4-bit scales (low
+//         nibble) and mins (high) for 16 sub-blocks of 16, 64 bytes of 2-bit
+//         quants (value 128h + 32j + l: bits 2j of byte 32h + l), fp16 d and
+//         dmin; x = d*scale*q - dmin*min.
+//   Q3_K: 256 values per 110-byte super-block: 32 bytes of high bits (value
+//         32k + l: bit k of byte l), Q2_K's 64 bytes of 2-bit quants, 12
+//         bytes of 6-bit scales (one per 16 values, stored + 32), fp16 d;
+//         x = d*(scale-32)*(q - (high bit ? 0 : 4)).
 //   Q4_K: 256 values per 144-byte super-block: fp16 d and dmin, 12 bytes of
 //         6-bit scales and mins for 8 sub-blocks of 32, 128 bytes of nibbles;
 //         x = d*scale*q - dmin*min.

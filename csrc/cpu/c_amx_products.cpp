@@ -3,7 +3,7 @@
 namespace luminal {
 
 // Prefill products on AMX tiles (Intel Sapphire Rapids and later): by
-// default for Q8_0, Q4_0, Q4_K, Q5_K and Q6_K weights; LUMINAL_AMX=1 adds f16 and
+// default for Q8_0, Q4_0 and k-quant (Q2_K..Q6_K) weights; LUMINAL_AMX=1 adds f16 and
 // bf16 packed weights, LUMINAL_AMX=0 turns it off. The weights are widened,
 // rounded to bf16 and packed in the tiles' pair layout; the activations are
 // rounded to bf16 once; the sums stay float32. bf16 keeps 8 bits of each
@@ -64,13 +64,31 @@ static inline void lm_transpose16(__m512i r[16]) {
     r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
   }
 }
-/* Sub-block s (32 values) of a Q4_K (fmt 144), Q5_K (176) or Q6_K (210)
-   super-block, widened as lm_load_q4_k / _q5_k / _q6_k do: lo the first 16,
-   hi the rest. */
+/* Values 32 s.. of a k-quant super-block (fmt: its bytes, 84 Q2_K, 110 Q3_K,
+   144 Q4_K, 176 Q5_K, 210 Q6_K), widened as lm_load_q2_k .. _q6_k do: lo the
+   first 16, hi the rest. */
 static inline void lm_amx_kquant32(const uint8_t* blk, int s, int fmt, __m512* lo, __m512* hi) {
   __m256i q;
-  __m512 scale_lo, scale_hi, offset;
-  if (fmt != 210) { /* d * scale * q - dmin * min, q in 0..15 (Q5_K: 0..31) */
+  __m512 scale_lo, scale_hi, offset_lo, offset_hi;
+  if (fmt == 84 || fmt == 110) { /* run s % 4 (bits 2 (s % 4)) of half s / 4; a scale per 16 values */
+    const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + (fmt == 84 ? 16 : 32) + 32 * (s / 4)));
+    q = _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(2 * (s % 4))), _mm256_set1_epi8(0x03));
+    if (fmt == 84) { /* d * scale * q - dmin * min, both 4 bits */
+      const float d = lm_half(blk + 80), dmin = lm_half(blk + 82);
+      scale_lo = _mm512_set1_ps(d * (float)(blk[2 * s] & 15));
+      scale_hi = _mm512_set1_ps(d * (float)(blk[2 * s + 1] & 15));
+      offset_lo = _mm512_set1_ps(dmin * (float)(blk[2 * s] >> 4));
+      offset_hi = _mm512_set1_ps(dmin * (float)(blk[2 * s + 1] >> 4));
+    } else { /* d * (scale - 32) * (q - 4 unless bit s of hmask[l] is set) */
+      const __m256i hm = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i*)blk), _mm_cvtsi32_si128(s));
+      q = _mm256_sub_epi8(_mm256_or_si256(q, _mm256_and_si256(_mm256_slli_epi16(hm, 2), _mm256_set1_epi8(0x04))),
+                          _mm256_set1_epi8(4));
+      const float d = lm_half(blk + 108);
+      scale_lo = _mm512_set1_ps(d * (float)lm_q3k_scale(blk, 2 * s));
+      scale_hi = _mm512_set1_ps(d * (float)lm_q3k_scale(blk, 2 * s + 1));
+      offset_lo = offset_hi = _mm512_setzero_ps();
+    }
+  } else if (fmt != 210) { /* d * scale * q - dmin * min, q in 0..15 (Q5_K: 0..31) */
     uint32_t p[4];
     lm_q4k_unpack(blk, p);
     const uint8_t* scales = (const uint8_t*)p; /* 8 scales, then 8 mins */
@@ -81,26 +99,26 @@ static inline void lm_amx_kquant32(const uint8_t* blk, int s, int fmt, __m512* l
       q = _mm256_or_si256(q, _mm256_and_si256(_mm256_slli_epi16(hb, 4), _mm256_set1_epi8(0x10)));
     }
     scale_lo = scale_hi = _mm512_set1_ps(lm_half(blk) * (float)scales[s]);
-    offset = _mm512_set1_ps(lm_half(blk + 2) * (float)scales[8 + s]);
+    offset_lo = offset_hi = _mm512_set1_ps(lm_half(blk + 2) * (float)scales[8 + s]);
   } else { /* d * scale (one per 16 values) * (q - 32) */
     q = _mm256_sub_epi8(lm_q6k_run(blk, s / 4, s % 4), _mm256_set1_epi8(32));
     const float d = lm_half(blk + 208);
     scale_lo = _mm512_set1_ps(d * (float)(int8_t)blk[192 + 2 * s]);
     scale_hi = _mm512_set1_ps(d * (float)(int8_t)blk[193 + 2 * s]);
-    offset = _mm512_setzero_ps();
+    offset_lo = offset_hi = _mm512_setzero_ps();
   }
   *lo = _mm512_sub_ps(_mm512_mul_ps(scale_lo, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q)))),
-                      offset);
+                      offset_lo);
   *hi = _mm512_sub_ps(_mm512_mul_ps(scale_hi, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1)))),
-                      offset);
+                      offset_hi);
 }
 /* Row j's 32 weights at k [k0, k0 + 32) in bf16, as 16 words of k pairs;
-   zero past n. Widened as lm_widen (lm_load_q4_k, _q5_k, _q6_k for the
+   zero past n. Widened as lm_widen (lm_load_q2_k .. _q6_k for the
    k-quants) does, exactly, then rounded. */
 static inline __m512i lm_amx_row32(const float* w, int64_t j, int64_t n, int64_t k, int64_t k0, int fmt) {
   if (j >= n) return _mm512_setzero_si512();
   __m512 lo, hi;
-  if (fmt >= 144) {
+  if (fmt >= 84) { /* the k-quants */
     lm_amx_kquant32((const uint8_t*)w + (j * (k / 256) + k0 / 256) * fmt, (int)(k0 % 256 / 32), fmt, &lo, &hi);
     return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
   }
@@ -136,7 +154,7 @@ static void lm_amx_edge(float* c, float* out, int64_t m, int64_t n, int64_t rb, 
   if ((rb) + 16 <= m && (jb) + 16 <= n) _tile_stored(t, out + (rb) * n + (jb), n * 4);  \
   else { _tile_stored(t, c, 64); lm_amx_edge(c, out, m, n, rb, jb, 1); }
 /* out[m, n] = a[m, k] (row stride lda) @ w^T, w of n rows in format fmt
-   (lm_widen's, or 144 Q4_K / 176 Q5_K / 210 Q6_K with k a multiple of 256), k a
+   (lm_widen's, or a k-quant's block bytes, 84 and up, with k a multiple of 256), k a
    multiple of 32. k runs in chunks small enough that a
    chunk's bf16 activations, all m rows, stay in L2 (1 MB); each chunk's sums
    are added to out's. A thread takes 32 weight rows of a chunk, packs them

@@ -2,8 +2,8 @@
 
 namespace luminal {
 
-// Q4_K/Q5_K/Q6_K products: one weight row against 1 or 4 activation rows quantized
-// per 256 (lm_k_tile), on AVX2 and NEON; defines LM_K_INT8 where one exists.
+// k-quant (Q2_K..Q6_K) products: one weight row against 1 or 4 activation rows
+// quantized per 256 (lm_k_tile), on AVX2 and NEON; defines LM_K_INT8 where one exists.
 const char* const kKQuantProducts = R"(/* A Q4_K super-block's 12 bytes of 6-bit scales and mins (at blk + 4) as 16
    bytes in 4 words: p[0..1] the 8 scales, p[2..3] the 8 mins. Sub-blocks
    0..3 are the low 6 bits of bytes 0..3 (4..7 for mins); 4..7 take their
@@ -16,6 +16,17 @@ static inline void lm_q4k_unpack(const uint8_t* blk, uint32_t p[4]) {
   p[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
   p[2] = u[1] & 0x3f3f3f3fu;
   p[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+}
+/* Q3_K's 16 scales (12 bytes at blk + 96, 6 bits each, stored + 32) as 16
+   bytes in 4 words, still + 32: scale g's low 4 bits are nibble g / 8 of
+   byte g % 8, its top 2 bits 2 (g / 4) of byte 8 + g % 4. */
+static inline void lm_q3k_unpack(const uint8_t* blk, uint32_t p[4]) {
+  uint32_t u[3];
+  memcpy(u, blk + 96, 12);
+  p[0] = (u[0] & 0x0f0f0f0fu) | ((u[2] & 0x03030303u) << 4);
+  p[1] = (u[1] & 0x0f0f0f0fu) | (((u[2] >> 2) & 0x03030303u) << 4);
+  p[2] = ((u[0] >> 4) & 0x0f0f0f0fu) | (((u[2] >> 4) & 0x03030303u) << 4);
+  p[3] = ((u[1] >> 4) & 0x0f0f0f0fu) | (((u[2] >> 6) & 0x03030303u) << 4);
 }
 #if defined(__AVX2__) && defined(__FMA__)
 /* Byte-shuffle masks that spread int16 lane i of a register's low 128 bits
@@ -47,13 +58,14 @@ static inline __attribute__((always_inline)) __m256i lm_q6k_run(const uint8_t* b
   return _mm256_or_si256(_mm256_and_si256(r < 2 ? l : _mm256_srli_epi16(l, 4), _mm256_set1_epi8(0x0f)),
                          _mm256_and_si256(top, _mm256_set1_epi8(0x30)));
 }
-/* One Q4_K/Q5_K/Q6_K weight row against C activation rows quantized per 256
+/* One k-quant weight row against C activation rows quantized per 256
    like llama.cpp's Q8_K (row c: scale as[c * nsb + sb], int8
    aq[(c * nsb + sb) * 256 ..], the int sum of every 16
    bsum[(c * nsb + sb) * 16 ..]); out[c * ldo]. The sub-block scales are
    small integers, so a super-block's products sum in int32 (each
    sub-block's scaled by madd) and meet the float scales once; the offsets
-   (Q4_K's and Q5_K's mins, Q6_K's -32) come from the activation sums, one madd per
+   (Q2_K's, Q4_K's and Q5_K's mins, Q3_K's -4, Q6_K's -32) come from the
+   activation sums, one madd per
    super-block. A tile unpacks each weight sub-block and its scale once for
    its C rows. Every output gets the same int32 lanes (exact in any order)
    and the same float operations in super-block order whatever C: a row
@@ -69,9 +81,12 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
   for (int64_t sb = 0; sb < nsb; ++sb) {
     const uint8_t* blk = w + sb * bb;
     for (int l = 0; l < bb; l += 64) lm_prefetch(blk + LM_PREFETCH_BYTES + l);
-    __m256i isum[4], scale[8], offset; /* scale per sub-block (Q4_K, Q5_K) or run of 32 (Q6_K) */
+    /* scale[j]: the int16 scales of run j's 16 pairs, one per sub-block of
+       32 (Q4_K, Q5_K) or 16 (Q2_K, Q3_K, Q6_K); offset: a min (Q2_K, Q4_K,
+       Q5_K) or scale (Q3_K, Q6_K) per 16 values, for the activation sums */
+    __m256i isum[4], scale[8], offset;
     for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
-    if (bb != 210) { /* Q4_K and Q5_K share their first 16 bytes */
+    if (bb == 144 || bb == 176) { /* Q4_K and Q5_K share their first 16 bytes */
       /* lm_q4k_unpack in vector registers (the scalar one went through the
          stack and back; 2% of a decode step): 32-bit lanes (u0, u2, u1, u2 >> 4) masked to their low
          6 / 4 bits, or'd with the top 2 bits of (u0, u0, u1, u1) moved to
@@ -86,9 +101,21 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
       for (int j = 0; j < 8; ++j) scale[j] = lm_lane16(sc, j);
       offset = _mm256_set_m128i(_mm_unpackhi_epi16(mn, mn), _mm_unpacklo_epi16(mn, mn)); /* a min per 16 */
     } else {
-      offset = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(blk + 192))); /* 16 scales */
-      const __m256i lo = _mm256_permute2x128_si256(offset, offset, 0x00);
-      const __m256i hi = _mm256_permute2x128_si256(offset, offset, 0x11);
+      __m256i sc16; /* 16 scales */
+      if (bb == 84) { /* Q2_K: a byte per 16 values, the scale's low nibble, the min's high */
+        const __m128i s = _mm_loadu_si128((const __m128i*)blk);
+        sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(s, _mm_set1_epi8(0x0f)));
+        offset = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s, 4), _mm_set1_epi8(0x0f)));
+      } else if (bb == 110) {
+        uint32_t p[4];
+        lm_q3k_unpack(blk, p);
+        sc16 = offset = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)p)),
+                                         _mm256_set1_epi16(32));
+      } else {
+        sc16 = offset = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(blk + 192)));
+      }
+      const __m256i lo = _mm256_permute2x128_si256(sc16, sc16, 0x00);
+      const __m256i hi = _mm256_permute2x128_si256(sc16, sc16, 0x11);
       for (int run = 0; run < 4; ++run) {
         scale[run] = lm_lane16(lo, 8 + run);
         scale[4 + run] = lm_lane16(hi, 8 + run);
@@ -96,9 +123,9 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
     }
     /* unrolled: constant shifts and indices (GCC kept a loop, half as fast) */
     #pragma GCC unroll 8
-    for (int j = 0; j < 8; ++j) { /* values 32j..: Q4_K/Q5_K sub-block j (chunk j / 2, nibble j % 2), Q6_K run j */
+    for (int j = 0; j < 8; ++j) { /* values 32j..: Q4_K/Q5_K sub-block j (chunk j / 2, nibble j % 2), the others' run j */
       __m256i q;
-      if (bb != 210) {
+      if (bb == 144 || bb == 176) {
         const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + (bb == 176 ? 48 : 16) + 32 * (j / 2)));
         q = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0f));
         if (bb == 176) { /* Q5_K: bit j of byte l is value 32j + l's fifth, moved to bit 4 (16-bit
@@ -106,6 +133,14 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
           const __m256i hb = _mm256_loadu_si256((const __m256i*)(blk + 16));
           const __m256i fifth = j < 4 ? _mm256_slli_epi16(hb, 4 - j) : _mm256_srli_epi16(hb, j - 4);
           q = _mm256_or_si256(q, _mm256_and_si256(fifth, _mm256_set1_epi8(0x10)));
+        }
+      } else if (bb == 84 || bb == 110) { /* bits 2 (j % 4) of half j / 4's 32 bytes */
+        const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + (bb == 84 ? 16 : 32) + 32 * (j / 4)));
+        q = _mm256_and_si256(_mm256_srli_epi16(v, 2 * (j % 4)), _mm256_set1_epi8(0x03));
+        if (bb == 110) { /* Q3_K: bit j of hmask[l] at bit 2: q + 4, 0..7 */
+          const __m256i hm = _mm256_loadu_si256((const __m256i*)blk);
+          const __m256i high = j < 2 ? _mm256_slli_epi16(hm, 2 - j) : _mm256_srli_epi16(hm, j - 2);
+          q = _mm256_or_si256(q, _mm256_and_si256(high, _mm256_set1_epi8(0x04)));
         }
       } else {
         q = lm_q6k_run(blk, j / 4, j % 4);
@@ -120,12 +155,14 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
       const __m256i sums = _mm256_loadu_si256((const __m256i*)(bsum + (c * nsb + sb) * 16)); /* 16 x int16 */
       const __m256i o = _mm256_madd_epi16(offset, sums);
       const float s = as[c * nsb + sb];
-      if (bb != 210) { /* minus dmin * sum_j min_j * (sum of sub-block j) */
-        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk) * s), _mm256_cvtepi32_ps(isum[c]), acc[c]);
-        acc[c] = _mm256_fnmadd_ps(_mm256_set1_ps(lm_half(blk + 2) * s), _mm256_cvtepi32_ps(o), acc[c]);
-      } else { /* the quants are stored + 32: minus 32 * sum_g scale_g * (sum of group g) */
-        const __m256i v = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(o, 5));
-        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk + 208) * s), _mm256_cvtepi32_ps(v), acc[c]);
+      if (bb != 110 && bb != 210) { /* minus dmin * sum_g min_g * (sum of group g) */
+        const uint8_t* dd = blk + (bb == 84 ? 80 : 0); /* d, then dmin */
+        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(dd) * s), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+        acc[c] = _mm256_fnmadd_ps(_mm256_set1_ps(lm_half(dd + 2) * s), _mm256_cvtepi32_ps(o), acc[c]);
+      } else { /* the quants are stored + 32 (Q3_K: + 4): minus that * sum_g scale_g * (sum of group g) */
+        const __m256i v = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(o, bb == 210 ? 5 : 2));
+        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk + (bb == 210 ? 208 : 108)) * s), _mm256_cvtepi32_ps(v),
+                                 acc[c]);
       }
     }
   }
@@ -136,7 +173,13 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
 static __attribute__((noinline)) void lm_k_tile(const uint8_t* w, int bb, int C, const float* as,
                                                 const int16_t* bsum, const int8_t* aq, int64_t nsb,
                                                 float* out, int64_t ldo) {
-  if (bb == 144) {
+  if (bb == 84) {
+    if (C == 4) lm_k_tile_of(w, 84, 4, as, bsum, aq, nsb, out, ldo);
+    else lm_k_tile_of(w, 84, 1, as, bsum, aq, nsb, out, ldo);
+  } else if (bb == 110) {
+    if (C == 4) lm_k_tile_of(w, 110, 4, as, bsum, aq, nsb, out, ldo);
+    else lm_k_tile_of(w, 110, 1, as, bsum, aq, nsb, out, ldo);
+  } else if (bb == 144) {
     if (C == 4) lm_k_tile_of(w, 144, 4, as, bsum, aq, nsb, out, ldo);
     else lm_k_tile_of(w, 144, 1, as, bsum, aq, nsb, out, ldo);
   } else if (bb == 176) {
@@ -152,7 +195,8 @@ static __attribute__((noinline)) void lm_k_tile(const uint8_t* w, int bb, int C,
 /* The same product on NEON: int8 dot products per 16 values (vdotq_s32 with
    the dot-product extension, widening multiplies without), each scaled by
    its integer sub-block scale in int32; Q6_K's quants offset by -32 first
-   (so its sums need no correction), Q4_K's and Q5_K's mins from the 32-sums. */
+   (Q3_K's by -4; so their sums need no correction), the others' mins from
+   the 16-sums. */
 static inline __attribute__((always_inline)) int32x4_t lm_dot16(int8x16_t w, int8x16_t x) {
 #if defined(__ARM_FEATURE_DOTPROD)
   return vdotq_s32(vdupq_n_s32(0), w, x);
@@ -169,7 +213,40 @@ static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w,
     const uint8_t* blk = w + sb * bb;
     const int8_t* x = aq + sb * 256;
     int32x4_t isum = vdupq_n_s32(0);
-    if (bb != 210) { /* Q4_K, Q5_K */
+    if (bb == 84 || bb == 110) { /* 2-bit runs; Q3_K's third bit from hmask, Q2_K's mins */
+      const uint8_t* qs = blk + (bb == 84 ? 16 : 32);
+      int8_t sc[16];
+      if (bb == 110) {
+        uint32_t p[4];
+        lm_q3k_unpack(blk, p);
+        memcpy(sc, p, 16);
+        for (int g = 0; g < 16; ++g) sc[g] = (int8_t)(sc[g] - 32);
+      } else {
+        for (int g = 0; g < 16; ++g) sc[g] = (int8_t)(blk[g] & 15);
+      }
+      int msum = 0;
+      for (int h = 0; h < 2; ++h)
+        for (int g = 0; g < 2; ++g) { /* 16-byte columns g of the half's 32 bytes (and of hmask) */
+          const uint8x16_t q = vld1q_u8(qs + 32 * h + 16 * g);
+          const uint8x16_t hm = vld1q_u8(blk + 16 * g); /* Q3_K's; unused for Q2_K */
+          for (int r = 0; r < 4; ++r) { /* values 128h + 32r + 16g..: scale 8h + 2r + g */
+            const int grp = 8 * h + 2 * r + g;
+            const uint8x16_t v = vandq_u8(vshlq_u8(q, vdupq_n_s8((int8_t)(-2 * r))), low2);
+            int8x16_t vs = vreinterpretq_s8_u8(v);
+            if (bb == 110) {
+              const uint8x16_t high = vandq_u8(vshlq_u8(hm, vdupq_n_s8((int8_t)(-(4 * h + r)))), vdupq_n_u8(1));
+              vs = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(v, vshlq_n_u8(high, 2))), vdupq_n_s8(4));
+            } else {
+              msum += (blk[grp] >> 4) * bsum[sb * 16 + grp];
+            }
+            isum = vmlaq_n_s32(isum, lm_dot16(vs, vld1q_s8(x + 128 * h + 32 * r + 16 * g)), sc[grp]);
+          }
+        }
+      if (bb == 84)
+        acc += lm_half(blk + 80) * as[sb] * (float)vaddvq_s32(isum) - lm_half(blk + 82) * as[sb] * (float)msum;
+      else
+        acc += lm_half(blk + 108) * as[sb] * (float)vaddvq_s32(isum);
+    } else if (bb != 210) { /* Q4_K, Q5_K */
       const uint8_t* nibbles = blk + (bb == 176 ? 48 : 16);
       uint32_t p[4];
       uint8_t sm[16]; /* 8 scales, then 8 mins */
@@ -219,7 +296,9 @@ static __attribute__((noinline)) void lm_k_tile(const uint8_t* w, int bb, int C,
                                                 const int16_t* bsum, const int8_t* aq, int64_t nsb,
                                                 float* out, int64_t ldo) {
   for (int c = 0; c < C; ++c)
-    out[c * ldo] = bb == 144   ? lm_dot_k_of(w, 144, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb)
+    out[c * ldo] = bb == 84    ? lm_dot_k_of(w, 84, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb)
+                   : bb == 110 ? lm_dot_k_of(w, 110, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb)
+                   : bb == 144 ? lm_dot_k_of(w, 144, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb)
                    : bb == 176 ? lm_dot_k_of(w, 176, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb)
                                : lm_dot_k_of(w, 210, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb);
 }

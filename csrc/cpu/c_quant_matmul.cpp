@@ -4,10 +4,12 @@ namespace luminal {
 
 // The entry points the printer calls for block formats: lm_k_matmul,
 // lm_quant_matmul and the exact widening fallback.
-const char* const kQuantMatmul = R"(/* Element i of GGML blocks of `bb` bytes (34 Q8_0, 18 Q4_0, 144 Q4_K, 176 Q5_K, 210 Q6_K). */
+const char* const kQuantMatmul = R"(/* Element i of GGML blocks of `bb` bytes (34 Q8_0, 18 Q4_0; the k-quants
+   84 Q2_K, 110 Q3_K, 144 Q4_K, 176 Q5_K, 210 Q6_K). */
 static inline float lm_load_blocks(const float* wf, int64_t i, int bb) {
-  return bb == 34 ? lm_load_q8_0(wf, i) : bb == 18 ? lm_load_q4_0(wf, i)
-         : bb == 144 ? lm_load_q4_k(wf, i) : bb == 176 ? lm_load_q5_k(wf, i) : lm_load_q6_k(wf, i);
+  return bb == 34 ? lm_load_q8_0(wf, i) : bb == 18 ? lm_load_q4_0(wf, i) : bb == 84 ? lm_load_q2_k(wf, i)
+         : bb == 110 ? lm_load_q3_k(wf, i) : bb == 144 ? lm_load_q4_k(wf, i) : bb == 176 ? lm_load_q5_k(wf, i)
+         : lm_load_q6_k(wf, i);
 }
 /* out[rows, n] = a @ w^T for GGML-block w with each weight row widened once,
    exactly, then dotted with every activation row: prefill without the packed
@@ -49,7 +51,7 @@ static __attribute__((noinline)) void lm_k_rows(
     lm_k_tile(w, bb, 1, ks + r * nsb, bsum + r * nsb * 16, kq + r * k, nsb, out + r * n, n);
 }
 #endif
-/* Q4_K (bb 144) / Q5_K (176) / Q6_K (210) products: activations quantized per 256
+/* k-quant products (bb 84 and up): activations quantized per 256
    (Q8_K, as llama.cpp does), then lm_k_tile over blocks of 64 activation
    rows (their int8 copy, 256 KB for k = 4096, stays in L2 while the weight
    rows stream), one weight row against 4 activation rows per tile; without
@@ -110,14 +112,14 @@ static __attribute__((noinline)) void lm_quant_rows4(
   }
 }
 /* out[rows, n] = a[rows, k] (row stride lda) @ w^T for Q8_0 (bb 34), Q4_0
-   (bb 18), Q4_K (bb 144), Q5_K (176) or Q6_K (bb 210) w of n rows. K-quants: lm_k_matmul
+   (bb 18) or k-quant (bb 84 and up) w of n rows. K-quants: lm_k_matmul
    for every row count. Q8_0/Q4_0 with few rows (decode): like llama.cpp,
    activations are quantized to Q8_0 first so the dot products run in int8;
    their scales stay float32. Q4_0 decode runs on w8, w repacked by the
    runtime (lm_q4_0x8_pack), where it is not NULL. */
 static void lm_quant_matmul(float* out, const float* a, const float* wf, const float* w8, int64_t rows,
                             int64_t n, int64_t k, int64_t lda, int bb) {
-  if (bb >= 144) { /* k-quants: int8 tiles for every row count, AMX ones for 16+ */
+  if (bb >= 84) { /* k-quants: int8 tiles for every row count, AMX ones for 16+ */
 #ifdef LM_AMX
     if (rows >= 16 && lm_amx_gemm(out, a, wf, rows, n, k, lda, bb)) return;
 #endif

@@ -62,6 +62,21 @@ LM_FN void lm_load4_q4_0(const float* base, int c, float* v) {
   const uint32_t w = lm_u16x2(b + 2 + (o & 15));
   for (int i = 0; i < 4; ++i) v[i] = d * (float)((int)((w >> (8 * i + shift)) & 15) - 8);
 }
+LM_FN void lm_load4_q2_k(const float* base, int c, float* v) {
+  const uint8_t* b = (const uint8_t*)base + (c >> 8) * 84;
+  const int j = c & 255, s = b[j >> 4], shift = 2 * ((j & 127) >> 5);
+  const float d = lm_half(b + 80) * (float)(s & 15), m = lm_half(b + 82) * (float)(s >> 4);
+  const uint32_t w = lm_u16x2(b + 16 + 32 * (j >> 7) + (j & 31));
+  for (int i = 0; i < 4; ++i) v[i] = d * (float)((w >> (8 * i + shift)) & 3) - m;
+}
+LM_FN void lm_load4_q3_k(const float* base, int c, float* v) {
+  const uint8_t* b = (const uint8_t*)base + (c >> 8) * 110;
+  const int j = c & 255, shift = 2 * ((j & 127) >> 5), bit = j >> 5;
+  const float d = lm_half(b + 108) * (float)lm_q3k_scale(b, j >> 4);
+  const uint32_t w = lm_u16x2(b + 32 + 32 * (j >> 7) + (j & 31)), h = lm_u16x2(b + (j & 31));
+  for (int i = 0; i < 4; ++i)
+    v[i] = d * (float)((int)((w >> (8 * i + shift)) & 3) - ((h >> (8 * i + bit)) & 1 ? 0 : 4));
+}
 LM_FN void lm_load4_q4_k(const float* base, int c, float* v) {
   const uint8_t* b = (const uint8_t*)base + (c >> 8) * 144;
   const int j = c & 255, sub = j >> 5, shift = sub & 1 ? 4 : 0;

@@ -1,8 +1,9 @@
 """Weight storage formats in numpy. GGML's block quantization: Q8_0 and Q4_0
 (32 values per block, an fp16 scale each), bit-exact with llama.cpp's
-reference quantizers, and the k-quants Q4_K, Q5_K and Q6_K (super-blocks of
-256 values with 6-/8-bit sub-block scales: 4.5, 5.5 and 6.6 bits a weight,
-the formats of llama.cpp's popular Q4_K_M and Q5_K_M files), read exactly as llama.cpp
+reference quantizers, and the k-quants Q2_K, Q3_K, Q4_K, Q5_K and Q6_K
+(super-blocks of 256 values with 4- to 8-bit sub-block scales: 2.6, 3.4,
+4.5, 5.5 and 6.6 bits a weight, the formats of llama.cpp's Q2_K, Q3_K_*,
+Q4_K_* and Q5_K_* files), read exactly as llama.cpp
 reads them (this module's quantizer for them is simpler than llama.cpp's
 search, so its blocks differ); and packed halves, "f16_packed" / "bf16_packed" (one
 IEEE half / bfloat16 per 2 bytes: an F16 / BF16 checkpoint's weights at their
@@ -32,12 +33,14 @@ import numpy as np
 from luminal.dtype import round_bf16
 
 BLOCK = 32  # values per Q8_0 / Q4_0 block
-SUPER_BLOCK = 256  # values per Q4_K / Q5_K / Q6_K super-block
-BLOCK_VALUES = {"q8_0": 32, "q4_0": 32, "q4_k": 256, "q5_k": 256, "q6_k": 256, "f16_packed": 1, "bf16_packed": 1}
-BLOCK_BYTES = {"q8_0": 34, "q4_0": 18, "q4_k": 144, "q5_k": 176, "q6_k": 210, "f16_packed": 2, "bf16_packed": 2}
+SUPER_BLOCK = 256  # values per k-quant super-block
+BLOCK_VALUES = {"q8_0": 32, "q4_0": 32, "q2_k": 256, "q3_k": 256, "q4_k": 256, "q5_k": 256, "q6_k": 256,
+                "f16_packed": 1, "bf16_packed": 1}
+BLOCK_BYTES = {"q8_0": 34, "q4_0": 18, "q2_k": 84, "q3_k": 110, "q4_k": 144, "q5_k": 176, "q6_k": 210,
+               "f16_packed": 2, "bf16_packed": 2}
 QUANTIZED = tuple(BLOCK_BYTES)  # every compact storage dtype
 GGML_BLOCKS = ("q8_0", "q4_0")  # 32-value blocks (int8 products when decoding)
-K_QUANTS = ("q4_k", "q5_k", "q6_k")  # super-blocks of 256 values (int8 products when decoding)
+K_QUANTS = ("q2_k", "q3_k", "q4_k", "q5_k", "q6_k")  # super-blocks of 256 values (int8 products when decoding)
 HALF_PACKED = ("f16_packed", "bf16_packed")  # 2-byte floats (float32 products)
 
 
@@ -67,7 +70,9 @@ def quantize(x: np.ndarray, fmt: str) -> np.ndarray:
             raise ValueError(f"[{fmt}] needs a multiple of {SUPER_BLOCK} values, got {flat.size}")
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             rows = flat.reshape(-1, SUPER_BLOCK)
-            return _quantize_q6_k(rows) if fmt == "q6_k" else _quantize_q4_k(rows, fifth_bit=fmt == "q5_k")
+            if fmt in ("q4_k", "q5_k"):
+                return _quantize_q4_k(rows, fifth_bit=fmt == "q5_k")
+            return {"q2_k": _quantize_q2_k, "q3_k": _quantize_q3_k, "q6_k": _quantize_q6_k}[fmt](rows)
     if fmt == "f16_packed":  # beyond f16's range is inf, as torch's .half()
         with np.errstate(over="ignore"):
             return flat.astype("<f2").view(np.uint8)
@@ -142,6 +147,64 @@ def _quantize_q4_k(x: np.ndarray, fifth_bit: bool = False) -> np.ndarray:
         q = q & np.uint8(15)
     pairs = q.reshape(n, 4, 2, 32)  # 32 bytes per pair: low nibbles the even sub-block
     out[:, -128:] = (pairs[:, :, 0] | (pairs[:, :, 1] << 4)).reshape(n, 128)
+    return out.reshape(-1)
+
+
+def _two_bit_runs(q: np.ndarray) -> np.ndarray:
+    """Q2_K's / Q3_K's 64 bytes from 256 values 0..3 a row: value
+    128 h + 32 j + l in bits 2j, 2j + 1 of byte 32 h + l."""
+    runs = q.reshape(q.shape[0], 2, 4, 32).astype(np.uint8)
+    packed: np.ndarray = runs[:, :, 0] | (runs[:, :, 1] << 2) | (runs[:, :, 2] << 4) | (runs[:, :, 3] << 6)
+    return packed.reshape(q.shape[0], 64)
+
+
+def _quantize_q2_k(x: np.ndarray) -> np.ndarray:
+    """Q2_K super-blocks of ``x`` (n, 256): per 16-value sub-block, value =
+    scale * q - min with q in 0..3 (the range's low end, capped at 0, as the
+    min); scales and mins as 4-bit multiples of the fp16 d and dmin."""
+    n = x.shape[0]
+    sub = x.reshape(n, 16, 16)
+    lo = np.minimum(sub.min(axis=2), np.float32(0))
+    hi = np.maximum(sub.max(axis=2), np.float32(0))
+    scale, mins = (hi - lo) / np.float32(3), -lo
+    d, dmin = _f16(scale.max(axis=1) / np.float32(15)), _f16(mins.max(axis=1) / np.float32(15))
+    sc = np.clip(_round_away(_safe_div(scale, d[:, None])), 0, 15).astype(np.uint8)
+    mn = np.clip(_round_away(_safe_div(mins, dmin[:, None])), 0, 15).astype(np.uint8)
+    step = d[:, None] * sc.astype(np.float32)
+    q = np.clip(_round_away(_safe_div(sub + (dmin[:, None] * mn.astype(np.float32))[:, :, None],
+                                      step[:, :, None])), 0, 3).astype(np.uint8)
+    out = np.zeros((n, 84), np.uint8)
+    out[:, :16] = sc | (mn << 4)
+    out[:, 16:80] = _two_bit_runs(q.reshape(n, 256))
+    out[:, 80:82] = d.astype("<f2").reshape(n, 1).view(np.uint8)
+    out[:, 82:84] = dmin.astype("<f2").reshape(n, 1).view(np.uint8)
+    return out.reshape(-1)
+
+
+def _quantize_q3_k(x: np.ndarray) -> np.ndarray:
+    """Q3_K super-blocks of ``x`` (n, 256): per 16-value sub-block, value =
+    scale * q with q in -4..3 (the signed value of largest magnitude maps to
+    -4, as in Q4_0); scales as 6-bit multiples of the fp16 d, stored + 32."""
+    n = x.shape[0]
+    sub = x.reshape(n, 16, 16)
+    idx = np.abs(sub).argmax(axis=2)
+    scale = np.take_along_axis(sub, idx[:, :, None], axis=2)[:, :, 0] / np.float32(-4)
+    d = _f16(np.abs(scale).max(axis=1) / np.float32(31))
+    safe_d = np.where(d > 0, d, np.float32(1))[:, None]
+    sc = np.where(d[:, None] > 0, np.clip(_round_away(scale / safe_d), -32, 31), 0).astype(np.int8)
+    step = d[:, None] * sc.astype(np.float32)
+    safe_step = np.where(step != 0, step, np.float32(1))[:, :, None]
+    q = np.where(step[:, :, None] != 0, np.clip(_round_away(sub / safe_step), -4, 3), 0).astype(np.int8) + 4
+    q = q.reshape(n, 256).astype(np.uint8)  # 0..7: bit 2 goes to hmask (set: no -4)
+    out = np.zeros((n, 110), np.uint8)
+    weights = (np.uint8(1) << np.arange(8, dtype=np.uint8))[None, :, None]
+    out[:, :32] = ((q.reshape(n, 8, 32) >> np.uint8(2)) * weights).sum(axis=1, dtype=np.uint8)
+    out[:, 32:96] = _two_bit_runs(q & np.uint8(3))
+    code = (sc.astype(np.int16) + 32).astype(np.uint8)  # 0..63
+    out[:, 96:104] = (code[:, :8] & 15) | ((code[:, 8:] & 15) << 4)
+    top = (code >> np.uint8(4)).reshape(n, 4, 4)  # scale 4 s + b: bits 2 s of byte 8 + b
+    out[:, 104:108] = top[:, 0] | (top[:, 1] << 2) | (top[:, 2] << 4) | (top[:, 3] << 6)
+    out[:, 108:110] = d.astype("<f2").reshape(n, 1).view(np.uint8)
     return out.reshape(-1)
 
 

@@ -2,9 +2,9 @@
 
 Pure Python + numpy. The file is memory-mapped read-only; :meth:`GGUFFile.raw`
 and :meth:`GGUFFile.quant_blocks` are zero-copy views of it, and
-:meth:`GGUFFile.dequantize` turns F32, F16, BF16, F64, Q8_0, Q4_0, Q4_K, Q5_K
-and Q6_K tensors into float32 arrays with vectorized numpy (no Python loop over
-blocks).
+:meth:`GGUFFile.dequantize` turns F32, F16, BF16, F64, Q8_0, Q4_0 and the
+k-quants Q2_K, Q3_K, Q4_K, Q5_K and Q6_K into float32 arrays with vectorized
+numpy (no Python loop over blocks).
 
 Every read is checked against the bytes left in the file: a truncated, corrupt
 or hostile file raises :class:`~luminal.io.errors.CheckpointError` whose
@@ -144,6 +144,12 @@ _Q8_0_BLOCK: Final = np.dtype([("d", "<f2"), ("qs", "i1", (32,))])
 _Q4_0_BLOCK: Final = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
 _Q4_K_BLOCK: Final = np.dtype(
     [("d", "<f2"), ("dmin", "<f2"), ("scales", "u1", (12,)), ("qs", "u1", (QK_K // 2,))]
+)
+_Q2_K_BLOCK: Final = np.dtype(
+    [("scales", "u1", (QK_K // 16,)), ("qs", "u1", (QK_K // 4,)), ("d", "<f2"), ("dmin", "<f2")]
+)
+_Q3_K_BLOCK: Final = np.dtype(
+    [("hmask", "u1", (QK_K // 8,)), ("qs", "u1", (QK_K // 4,)), ("scales", "u1", (12,)), ("d", "<f2")]
 )
 _Q5_K_BLOCK: Final = np.dtype(
     [("d", "<f2"), ("dmin", "<f2"), ("scales", "u1", (12,)), ("qh", "u1", (QK_K // 8,)), ("qs", "u1", (QK_K // 2,))]
@@ -550,7 +556,7 @@ class GGUFFile:
     def dequantize(self, name: str) -> npt.NDArray[np.float32]:
         """``name`` as a new float32 array in numpy shape order.
 
-        Supported types: F32, F16, BF16, F64, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K. Other
+        Supported types: F32, F16, BF16, F64, Q8_0, Q4_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K. Other
         (known) types raise :class:`CheckpointError` naming the type.
 
             >>> f.dequantize("token_embd.weight").dtype          # doctest: +SKIP
@@ -623,6 +629,45 @@ def _deq_q4_0(b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     return r
 
 
+def _two_bit_runs(qs: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """Q2_K's / Q3_K's 64 bytes of 2-bit quants as 256 values 0..3: value
+    128 h + 32 j + l is bits 2j, 2j + 1 of byte 32 h + l."""
+    n = qs.shape[0]
+    shifts = np.array([0, 2, 4, 6], dtype=np.uint8).reshape(1, 1, 4, 1)
+    runs: npt.NDArray[np.uint8] = ((qs.reshape(n, 2, 1, 32) >> shifts) & np.uint8(3)).reshape(n, QK_K)
+    return runs
+
+
+def _deq_q2_k(b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    # 16 sub-blocks of 16: scale (low nibble) and min (high nibble) per byte;
+    # value = d * scale * q - dmin * min, q in 0..3
+    n = b.shape[0]
+    s: npt.NDArray[np.uint8] = b["scales"]
+    dl = b["d"].astype(np.float32)[:, None] * (s & np.uint8(15)).astype(np.float32)
+    ml = b["dmin"].astype(np.float32)[:, None] * (s >> np.uint8(4)).astype(np.float32)
+    q = _two_bit_runs(b["qs"]).reshape(n, 16, 16).astype(np.float32)
+    r: npt.NDArray[np.float32] = (dl[:, :, None] * q - ml[:, :, None]).reshape(n, QK_K)
+    return r
+
+
+def _deq_q3_k(b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    # 16 sub-blocks of 16, 6-bit scales offset by 32 (scale i: the low 4 bits
+    # in nibble i // 8 of byte i % 8, the top 2 at bit 2 (i // 4) of byte
+    # 8 + i % 4); q = the 2-bit run, minus 4 where value 32 k + l's bit k of
+    # hmask[l] is clear; value = d * (scale - 32) * q
+    n = b.shape[0]
+    s: npt.NDArray[np.uint8] = b["scales"]
+    low = (s[:, None, 0:8] >> np.array([0, 4], dtype=np.uint8).reshape(1, 2, 1)).reshape(n, 16) & np.uint8(15)
+    high = (s[:, None, 8:12] >> np.array([0, 2, 4, 6], dtype=np.uint8).reshape(1, 4, 1)).reshape(n, 16) & np.uint8(3)
+    sc = (low | (high << np.uint8(4))).astype(np.float32) - np.float32(32)
+    dl = b["d"].astype(np.float32)[:, None] * sc
+    hm: npt.NDArray[np.uint8] = b["hmask"]
+    clear = ((hm[:, None, :] >> np.arange(8, dtype=np.uint8)[None, :, None]) & np.uint8(1)) ^ np.uint8(1)
+    q = _two_bit_runs(b["qs"]).astype(np.float32) - np.float32(4) * clear.reshape(n, QK_K).astype(np.float32)
+    r: npt.NDArray[np.float32] = (dl[:, :, None] * q.reshape(n, 16, 16)).reshape(n, QK_K)
+    return r
+
+
 def _deq_q4_k(b: npt.NDArray[Any], fifth: npt.NDArray[np.uint8] | None = None) -> npt.NDArray[np.float32]:
     """Q4_K blocks, or Q5_K's with ``fifth`` (n, 8, 32): the values' fifth bits."""
     n = b.shape[0]
@@ -671,7 +716,7 @@ def _deq_q6_k(b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
 
 
 def dequantize_blocks(ggml_type: str, raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-    """Whole blocks of ``ggml_type`` (Q8_0, Q4_0, Q4_K, Q5_K or Q6_K; flat bytes) as
+    """Whole blocks of ``ggml_type`` (Q8_0, Q4_0 or a k-quant; flat bytes) as
     float32, one row of ``block_size`` values per block, in chunks of about
     ``_CHUNK_ELEMENTS`` values so temporaries stay small."""
     block, fn = _DEQUANT[ggml_type]
@@ -687,6 +732,8 @@ def dequantize_blocks(ggml_type: str, raw: npt.NDArray[np.uint8]) -> npt.NDArray
 _DEQUANT: Final[Dict[str, Tuple[np.dtype[Any], Callable[[npt.NDArray[Any]], npt.NDArray[np.float32]]]]] = {
     "Q8_0": (_Q8_0_BLOCK, _deq_q8_0),
     "Q4_0": (_Q4_0_BLOCK, _deq_q4_0),
+    "Q2_K": (_Q2_K_BLOCK, _deq_q2_k),
+    "Q3_K": (_Q3_K_BLOCK, _deq_q3_k),
     "Q4_K": (_Q4_K_BLOCK, _deq_q4_k),
     "Q5_K": (_Q5_K_BLOCK, _deq_q5_k),
     "Q6_K": (_Q6_K_BLOCK, _deq_q6_k),

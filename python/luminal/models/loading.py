@@ -8,7 +8,7 @@ plus ``model.safetensors`` or a sharded index) and GGUF files (llama.cpp).
 
 Weights become float32 (F16 / BF16 are widened exactly; GGUF quantized
 tensors are dequantized), unless ``quantized=True`` keeps the projection
-matrices as stored (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, F16, BF16) for the compact-weight
+matrices as stored (Q8_0, Q4_0, the k-quants Q2_K..Q6_K, F16, BF16) for the compact-weight
 kernels.
 The model is built
 with ``init=False`` (no random initialisation) and each parameter is filled
@@ -76,11 +76,11 @@ PROGRESS_MIN_BYTES = 100 * 1024 * 1024
 
 SUPPORTED_DTYPES = ("f32",)
 
-GGUF_LOADABLE_TYPES = ("F32", "F16", "BF16", "F64", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K")
+GGUF_LOADABLE_TYPES = ("F32", "F16", "BF16", "F64", "Q8_0", "Q4_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K")
 """GGUF tensor types ``load_model`` reads (dequantized to float32 unless
 ``quantized=True`` keeps them, see ``_GGUF_KEPT``)."""
-_GGUF_KEPT = {"Q8_0": "q8_0", "Q4_0": "q4_0", "Q4_K": "q4_k", "Q5_K": "q5_k", "Q6_K": "q6_k",
-              "F16": "f16_packed", "BF16": "bf16_packed"}
+_GGUF_KEPT = {"Q8_0": "q8_0", "Q4_0": "q4_0", "Q2_K": "q2_k", "Q3_K": "q3_k", "Q4_K": "q4_k", "Q5_K": "q5_k",
+              "Q6_K": "q6_k", "F16": "f16_packed", "BF16": "bf16_packed"}
 """GGUF types ``quantized=True`` keeps as stored, and their graph dtypes."""
 _SAFETENSORS_PACKED = {"F16": "f16_packed", "BF16": "bf16_packed"}
 
@@ -127,13 +127,13 @@ def load_model(
     ``PROGRESS_MIN_BYTES`` (if tqdm is installed), True/False force it on
     or off. ``config`` overrides the one read from the checkpoint.
     ``quantized=True`` keeps the projection matrices (and an untied
-    ``lm_head``) in their stored format when it is Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, F16 or BF16
+    ``lm_head``) in their stored format when it is Q8_0, Q4_0, a k-quant (Q2_K..Q6_K), F16 or BF16
     (``nn.QuantizedParameter``): never widened in memory, so a 7B model
     takes ~4.4 GB as Q4_K_M, ~5.1 GB as Q5_K_M, ~8 GB as Q8_0 and ~14.5 GB as F16/BF16 instead
     of 29 GB as f32 (Q4_0: ~7.6 GB on AVX2 CPUs, whose decode products run on
     a second, repacked copy, unless ``LUMINAL_REPACK=0``). Decode steps run GGML-block products in int8 like
     llama.cpp's (activations quantized too: per 32 values for Q8_0/Q4_0, per
-    256 for the k-quants Q4_K/Q5_K/Q6_K, whose prompts run in int8 too); Q8_0/Q4_0 prompts of
+    256 for the k-quants, whose prompts run in int8 too); Q8_0/Q4_0 prompts of
     16+ tokens, and every F16/BF16 product, widen the weights exactly and
     compute in float32, so F16/BF16 results match the f32-loaded model's to
     rounding. On CPUs with AMX, Q8_0/Q4_0/k-quant prompts of 16+ tokens run
