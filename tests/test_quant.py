@@ -414,16 +414,36 @@ def test_k_quant_products(monkeypatch, fmt, rows, n, k):
     assert np.abs(y.numpy() - exact).max() < 0.02 * np.abs(exact).max()
 
 
+def _every_format_program() -> str:
+    """The C source of a program with a product on each compact format."""
+    cx = lm.Graph()
+    x = cx.tensor((1, 256)).set(np.ones((1, 256), np.float32))
+    for fmt in quant.QUANTIZED:
+        (x @ cx.parameter((8, 256), dtype=fmt).set(np.ones((8, 256), np.float32)).T).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    src = cx.kernel_source()
+    for fmt in quant.K_QUANTS:  # each k-quant's int8 tiles are instantiated
+        assert f"#define LM_K_{quant.BLOCK_BYTES[fmt]} 1" in src
+    return src
+
+
+def test_k_quant_tiles_only_for_the_program_s_formats():
+    """A program's C holds the int8 tiles of the k-quants it uses alone:
+    each instantiation costs compile time."""
+    cx, *_ = _cpu_product("q5_k", 1, 8, 256, seed=0)
+    defined = re.findall(r"#define LM_K_(\d+) 1", cx.kernel_source())
+    assert defined == ["176"]
+
+
 def test_compact_weight_kernels_compile_unoptimized(tmp_path):
     """Intrinsics that need immediate operands get constants, not loop
     indices that only -O3's unrolling turns into constants (GCC at -O0, and
-    clang at any level, reject those). Every format's products are in the
-    source of a q4_k program."""
+    clang at any level, reject those). The program has every format's
+    products."""
     import shutil
     import subprocess
 
-    cx, *_ = _cpu_product("q4_k", 1, 8, 256, seed=0)
-    (tmp_path / "k.c").write_text(cx.kernel_source())
+    (tmp_path / "k.c").write_text(_every_format_program())
     compilers = [c for c in (shutil.which("gcc"), shutil.which("clang")) if c]
     if not compilers:
         pytest.skip("no C compiler")

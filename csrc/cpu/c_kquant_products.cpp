@@ -168,28 +168,13 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
   }
   for (int c = 0; c < C; ++c) out[c * ldo] = lm_hsum8(acc[c]);
 }
-/* The tiles lm_k_matmul uses, out of line like lm_dot_q_4x1: C = 4
-   activation rows (prefill), or 1 (decode, and the rows after the tiles). */
-static __attribute__((noinline)) void lm_k_tile(const uint8_t* w, int bb, int C, const float* as,
-                                                const int16_t* bsum, const int8_t* aq, int64_t nsb,
-                                                float* out, int64_t ldo) {
-  if (bb == 84) {
-    if (C == 4) lm_k_tile_of(w, 84, 4, as, bsum, aq, nsb, out, ldo);
-    else lm_k_tile_of(w, 84, 1, as, bsum, aq, nsb, out, ldo);
-  } else if (bb == 110) {
-    if (C == 4) lm_k_tile_of(w, 110, 4, as, bsum, aq, nsb, out, ldo);
-    else lm_k_tile_of(w, 110, 1, as, bsum, aq, nsb, out, ldo);
-  } else if (bb == 144) {
-    if (C == 4) lm_k_tile_of(w, 144, 4, as, bsum, aq, nsb, out, ldo);
-    else lm_k_tile_of(w, 144, 1, as, bsum, aq, nsb, out, ldo);
-  } else if (bb == 176) {
-    if (C == 4) lm_k_tile_of(w, 176, 4, as, bsum, aq, nsb, out, ldo);
-    else lm_k_tile_of(w, 176, 1, as, bsum, aq, nsb, out, ldo);
-  } else {
-    if (C == 4) lm_k_tile_of(w, 210, 4, as, bsum, aq, nsb, out, ldo);
-    else lm_k_tile_of(w, 210, 1, as, bsum, aq, nsb, out, ldo);
+/* lm_k_tile's case for block bytes B: tiles of 4 activation rows or 1 */
+#define LM_K_TILE(B)                                                   \
+  if (bb == B) {                                                       \
+    if (C == 4) lm_k_tile_of(w, B, 4, as, bsum, aq, nsb, out, ldo);    \
+    else lm_k_tile_of(w, B, 1, as, bsum, aq, nsb, out, ldo);           \
+    return;                                                            \
   }
-}
 #define LM_K_INT8 1
 #elif defined(LM_NEON)
 /* The same product on NEON: int8 dot products per 16 values (vdotq_s32 with
@@ -291,18 +276,40 @@ static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w,
   }
   return acc;
 }
-/* lm_k_tile's contract (see the AVX2 version), one output at a time. */
+/* lm_k_tile's case for block bytes B, one output at a time */
+#define LM_K_TILE(B)                                                                                    \
+  if (bb == B) {                                                                                        \
+    for (int c = 0; c < C; ++c)                                                                         \
+      out[c * ldo] = lm_dot_k_of(w, B, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb);     \
+    return;                                                                                             \
+  }
+#define LM_K_INT8 1
+#endif
+#ifdef LM_K_INT8
+/* One weight row against C activation rows (see lm_k_tile_of / lm_dot_k_of),
+   out of line like lm_dot_q_4x1: C = 4 (prefill) or 1 (decode, and the rows
+   after the tiles). Instantiated for the k-quants the program holds
+   (LM_K_<block bytes>, defined by the printer). */
 static __attribute__((noinline)) void lm_k_tile(const uint8_t* w, int bb, int C, const float* as,
                                                 const int16_t* bsum, const int8_t* aq, int64_t nsb,
                                                 float* out, int64_t ldo) {
-  for (int c = 0; c < C; ++c)
-    out[c * ldo] = bb == 84    ? lm_dot_k_of(w, 84, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb)
-                   : bb == 110 ? lm_dot_k_of(w, 110, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb)
-                   : bb == 144 ? lm_dot_k_of(w, 144, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb)
-                   : bb == 176 ? lm_dot_k_of(w, 176, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb)
-                               : lm_dot_k_of(w, 210, as + c * nsb, bsum + c * nsb * 16, aq + c * nsb * 256, nsb);
+#ifdef LM_K_84
+  LM_K_TILE(84)
+#endif
+#ifdef LM_K_110
+  LM_K_TILE(110)
+#endif
+#ifdef LM_K_144
+  LM_K_TILE(144)
+#endif
+#ifdef LM_K_176
+  LM_K_TILE(176)
+#endif
+#ifdef LM_K_210
+  LM_K_TILE(210)
+#endif
+  (void)w; (void)bb; (void)C; (void)as; (void)bsum; (void)aq; (void)nsb; (void)out; (void)ldo;
 }
-#define LM_K_INT8 1
 #endif
 )";
 
