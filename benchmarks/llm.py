@@ -7,6 +7,7 @@ random weights, made here), the same prompt and the same thread count.
     python benchmarks/llm.py --format f16    # F16 weights
     python benchmarks/llm.py --format q4_k_m # Q4_K matrices, Q6_K down/output projections
     python benchmarks/llm.py --format q5_k_m # Q5_K matrices, Q6_K down/output projections
+    python benchmarks/llm.py --format q3_k_m # (also q2_k): llama.cpp's smaller k-quant mixes
     python benchmarks/llm.py --format q4_0   # Q4_0 matrices
 
 Prints prefill and decode tokens/s with ratios, and luminal's decode as a
@@ -38,6 +39,18 @@ import numpy as np  # noqa: E402
 
 MISTRAL_7B = dict(vocab=32000, hidden=4096, ffn=14336, heads=32, kv_heads=8, ctx=32768,
                   rope_theta=1e6, eps=1e-5)
+
+
+# llama.cpp's k-quant mixes, simplified: more bits for the down (Q3_K_M: and
+# value) projections and the output; the named type elsewhere
+K_MIXES = {
+    "q2_k": {"ffn_down": "q3_k", "output": "q6_k"},
+    "q3_k_m": {"ffn_down": "q4_k", "attn_v": "q5_k", "output": "q6_k"},
+    "q4_k_m": {"ffn_down": "q6_k", "output": "q6_k"},
+    "q5_k_m": {"ffn_down": "q6_k", "output": "q6_k"},
+}
+K_BLOCK_BYTES = {"q2_k": 84, "q3_k": 110, "q4_k": 144, "q5_k": 176, "q6_k": 210}
+K_SCALE = {"q2_k": 1e-3, "q3_k": 3e-4, "q4_k": 4e-5, "q5_k": 2e-5, "q6_k": 2e-5}
 
 
 def make_gguf(path: Path, layers: int, fmt: str, seed: int = 0) -> None:
@@ -73,20 +86,21 @@ def make_gguf(path: Path, layers: int, fmt: str, seed: int = 0) -> None:
             w.add_tensor(name, (1 + 0.1 * rng.standard_normal(shape)).astype(np.float32))
             return
         rows, cols = shape
-        # llama.cpp's Q4_K_M / Q5_K_M mixes, simplified: Q6_K down and output projections
-        kind = "q6_k" if fmt.endswith("_k_m") and name.split(".")[-2] in ("ffn_down", "output") else fmt[:4]
-        if kind in ("q4_k", "q5_k", "q6_k") and quantized:
-            q6 = kind == "q6_k"
-            nbytes = {"q4_k": 144, "q5_k": 176, "q6_k": 210}[kind]
-            blocks = rng.integers(0, 256, (rows, cols // 256, nbytes), dtype=np.uint8)
-            # scales: Q4_K/Q5_K d, dmin (first 4 bytes); Q6_K d (last 2), int8 sub-scales kept small
-            d = (rng.uniform(0.5, 1.5, (rows, cols // 256, 2)) * {"q4_k": 4e-5, "q5_k": 2e-5, "q6_k": 2e-5}[kind]
-                 ).astype(np.float16)
-            if q6:
-                blocks[..., 192:208] = rng.integers(-64, 64, (rows, cols // 256, 16), dtype=np.int8).view(np.uint8)
-                blocks[..., 208:210] = d[..., :1].view(np.uint8).reshape(rows, cols // 256, 2)
+        kind = K_MIXES.get(fmt, {}).get(name.split(".")[-2], fmt[:4])
+        if kind in K_BLOCK_BYTES and quantized:
+            nb = cols // 256
+            blocks = rng.integers(0, 256, (rows, nb, K_BLOCK_BYTES[kind]), dtype=np.uint8)
+            # d (and dmin) where each format keeps them, sized for weights of ~0.01
+            d = (rng.uniform(0.5, 1.5, (rows, nb, 2)) * K_SCALE[kind]).astype(np.float16).view(np.uint8)
+            if kind == "q6_k":  # int8 sub-scales kept small
+                blocks[..., 192:208] = rng.integers(-64, 64, (rows, nb, 16), dtype=np.int8).view(np.uint8)
+                blocks[..., 208:210] = d[..., :2]
+            elif kind == "q3_k":
+                blocks[..., 108:110] = d[..., :2]
+            elif kind == "q2_k":
+                blocks[..., 80:84] = d
             else:
-                blocks[..., 0:4] = d.view(np.uint8).reshape(rows, cols // 256, 4)
+                blocks[..., 0:4] = d
             qt = getattr(gguf.GGMLQuantizationType, kind.upper())
             w.add_tensor(name, blocks.reshape(rows, -1), raw_dtype=qt)
         elif fmt == "q4_0" and quantized:  # d * (nibble - 8)
@@ -249,7 +263,7 @@ def run_transformers(path: Path, prompt: list[int], gen: int, dtype: str, rounds
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--format", choices=["q8_0", "f16", "q4_k_m", "q5_k_m", "q4_0"], default="q8_0")
+    ap.add_argument("--format", choices=["q8_0", "f16", "q4_0", *K_MIXES], default="q8_0")
     ap.add_argument("--prompt-tokens", type=int, default=64)
     ap.add_argument("--gen-tokens", type=int, default=16)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -313,8 +327,9 @@ def main() -> None:
         round_ratios = ", ".join(f"{x:.2f}" for x in ratios)
     lp, ld = rows[0][1], rows[0][2]
     weights = weight_bytes_per_token(path)
-    bytes_per_value = {"f16": 2, "q8_0": 34 / 32, "q4_k_m": 144 / 256, "q5_k_m": 176 / 256,  # ~ (Q6_K parts aside)
-                       "q4_0": 18 / 32}[args.format]
+    # ~ (the mixes' larger parts aside)
+    bytes_per_value = {"f16": 2, "q8_0": 34 / 32, "q4_0": 18 / 32,
+                       **{m: K_BLOCK_BYTES[m[:4]] / 256 for m in K_MIXES}}[args.format]
     f32_bytes = weights / bytes_per_value * 4  # an f32 copy of the model
     if "transformers" not in skip:
         for dt, need in (("f32", 2 * f32_bytes), ("bf16", f32_bytes / 2 + 2e9)):

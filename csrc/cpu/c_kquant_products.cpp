@@ -106,10 +106,15 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
         const __m128i s = _mm_loadu_si128((const __m128i*)blk);
         sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(s, _mm_set1_epi8(0x0f)));
         offset = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s, 4), _mm_set1_epi8(0x0f)));
-      } else if (bb == 110) {
-        uint32_t p[4];
-        lm_q3k_unpack(blk, p);
-        sc16 = offset = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)p)),
+      } else if (bb == 110) { /* lm_q3k_unpack in vector registers (through memory, a store-forwarding
+                                 stall cost more than the products): 16 bytes ending at d, shifted to
+                                 start at the scales; low 4 bits: bytes 0..7's low, then high
+                                 nibbles; top 2: byte 8 + g % 4 >> 2 (g / 4) */
+        const __m128i u = _mm_srli_si128(_mm_loadu_si128((const __m128i*)(blk + 94)), 2);
+        const __m128i low = _mm_and_si128(_mm_unpacklo_epi64(u, _mm_srli_epi16(u, 4)), _mm_set1_epi8(0x0f));
+        const __m128i top = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(u, 0xaa), _mm_set_epi32(6, 4, 2, 0)),
+                                          _mm_set1_epi8(0x03));
+        sc16 = offset = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_or_si128(low, _mm_slli_epi16(top, 4))),
                                          _mm256_set1_epi16(32));
       } else {
         sc16 = offset = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(blk + 192)));

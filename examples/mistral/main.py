@@ -102,7 +102,7 @@ def load(name: str) -> Tuple[Any, Any]:
 
     path = resolve_model_path(name)
     t = time.perf_counter()
-    # Projection matrices stay as stored: Q8_0/Q4_0/Q4_K/Q5_K/Q6_K (int8 decode
+    # Projection matrices stay as stored: Q8_0/Q4_0/k-quants (int8 decode
     # products, like llama.cpp) or F16/BF16 (2 bytes a weight, widened in the
     # kernel). A 7B model then takes ~4.4 GB (Q4_K_M), ~8 GB (Q8_0) or ~14.5 GB
     # (BF16) instead of 29 GB as f32.

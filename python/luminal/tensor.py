@@ -261,7 +261,7 @@ class Tensor:
         return self
 
     def set_blocks(self, blocks: np.ndarray) -> Tensor:
-        """Give a "q8_0"/"q4_0"/"q4_k"/"q5_k"/"q6_k"/"f16_packed"/"bf16_packed" input its stored
+        """Give a "q8_0"/"q4_0"/k-quant ("q2_k" .. "q6_k")/"f16_packed"/"bf16_packed" input its stored
         bytes as they are (e.g. from a GGUF file: ``GGUFFile.raw(name)``),
         without dequantizing.
 

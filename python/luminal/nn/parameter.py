@@ -222,7 +222,7 @@ class Buffer(Parameter):
 
 class QuantizedParameter(Parameter):
     """A weight kept in a compact storage format: GGML blocks ("q8_0",
-    "q4_0", "q4_k", "q5_k", "q6_k") or packed halves ("f16_packed", "bf16_packed", 2 bytes a value).
+    "q4_0", the k-quants "q2_k" .. "q6_k") or packed halves ("f16_packed", "bf16_packed", 2 bytes a value).
     Bound to graphs as an input of that dtype (the CPU compiler runs its
     products on the stored bytes: int8 dot products for GGML blocks when
     decoding and for k-quant prompts, weights widened in cache otherwise),

@@ -13,7 +13,7 @@ def quantize_(module: Module, fmt: str = "q8_0",
               filter: Callable[[str, Linear], bool] | None = None) -> list[str]:
     """Store the weight of every ``nn.Linear`` in ``module`` as ``fmt`` (in
     place, like torchao's ``quantize_``): GGML blocks ("q8_0", "q4_0",
-    "q4_k", "q5_k", "q6_k") or packed halves ("f16_packed", "bf16_packed"); see
+    k-quants "q2_k" .. "q6_k") or packed halves ("f16_packed", "bf16_packed"); see
     ``luminal.quant``. Weights already in a GGML format stay as they are;
     packed halves (an F16/BF16 checkpoint's exact values) are converted.
     Biases stay float32, and so do layers whose
