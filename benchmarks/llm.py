@@ -7,7 +7,7 @@ random weights, made here), the same prompt and the same thread count.
     python benchmarks/llm.py --format f16    # F16 weights
     python benchmarks/llm.py --format q4_k_m # Q4_K matrices, Q6_K down/output projections
     python benchmarks/llm.py --format q5_k_m # Q5_K matrices, Q6_K down/output projections
-    python benchmarks/llm.py --format q3_k_m # (also q2_k): llama.cpp's smaller k-quant mixes
+    python benchmarks/llm.py --format q3_k_m # (also q2_k, iq4_xs): llama.cpp's smaller mixes
     python benchmarks/llm.py --format q4_0   # Q4_0 matrices
 
 Prints prefill and decode tokens/s with ratios, and luminal's decode as a
@@ -44,13 +44,14 @@ MISTRAL_7B = dict(vocab=32000, hidden=4096, ffn=14336, heads=32, kv_heads=8, ctx
 # llama.cpp's k-quant mixes, simplified: more bits for the down (Q3_K_M: and
 # value) projections and the output; the named type elsewhere
 K_MIXES = {
-    "q2_k": {"ffn_down": "q3_k", "output": "q6_k"},
-    "q3_k_m": {"ffn_down": "q4_k", "attn_v": "q5_k", "output": "q6_k"},
-    "q4_k_m": {"ffn_down": "q6_k", "output": "q6_k"},
-    "q5_k_m": {"ffn_down": "q6_k", "output": "q6_k"},
+    "q2_k": {"*": "q2_k", "ffn_down": "q3_k", "output": "q6_k"},
+    "q3_k_m": {"*": "q3_k", "ffn_down": "q4_k", "attn_v": "q5_k", "output": "q6_k"},
+    "q4_k_m": {"*": "q4_k", "ffn_down": "q6_k", "output": "q6_k"},
+    "q5_k_m": {"*": "q5_k", "ffn_down": "q6_k", "output": "q6_k"},
+    "iq4_xs": {"*": "iq4_xs", "output": "q6_k"},
 }
-K_BLOCK_BYTES = {"q2_k": 84, "q3_k": 110, "q4_k": 144, "q5_k": 176, "q6_k": 210}
-K_SCALE = {"q2_k": 1e-3, "q3_k": 3e-4, "q4_k": 4e-5, "q5_k": 2e-5, "q6_k": 2e-5}
+K_BLOCK_BYTES = {"q2_k": 84, "q3_k": 110, "q4_k": 144, "q5_k": 176, "q6_k": 210, "iq4_xs": 136}
+K_SCALE = {"q2_k": 1e-3, "q3_k": 3e-4, "q4_k": 4e-5, "q5_k": 2e-5, "q6_k": 2e-5, "iq4_xs": 3e-5}
 
 
 def make_gguf(path: Path, layers: int, fmt: str, seed: int = 0) -> None:
@@ -86,7 +87,8 @@ def make_gguf(path: Path, layers: int, fmt: str, seed: int = 0) -> None:
             w.add_tensor(name, (1 + 0.1 * rng.standard_normal(shape)).astype(np.float32))
             return
         rows, cols = shape
-        kind = K_MIXES.get(fmt, {}).get(name.split(".")[-2], fmt[:4])
+        mix = K_MIXES.get(fmt, {"*": fmt})
+        kind = mix.get(name.split(".")[-2], mix["*"])
         if kind in K_BLOCK_BYTES and quantized:
             nb = cols // 256
             blocks = rng.integers(0, 256, (rows, nb, K_BLOCK_BYTES[kind]), dtype=np.uint8)
@@ -99,6 +101,8 @@ def make_gguf(path: Path, layers: int, fmt: str, seed: int = 0) -> None:
                 blocks[..., 108:110] = d[..., :2]
             elif kind == "q2_k":
                 blocks[..., 80:84] = d
+            elif kind == "iq4_xs":  # d; the scales' tops stay random
+                blocks[..., 0:2] = d[..., :2]
             else:
                 blocks[..., 0:4] = d
             qt = getattr(gguf.GGMLQuantizationType, kind.upper())
@@ -329,7 +333,7 @@ def main() -> None:
     weights = weight_bytes_per_token(path)
     # ~ (the mixes' larger parts aside)
     bytes_per_value = {"f16": 2, "q8_0": 34 / 32, "q4_0": 18 / 32,
-                       **{m: K_BLOCK_BYTES[m[:4]] / 256 for m in K_MIXES}}[args.format]
+                       **{m: K_BLOCK_BYTES[mix["*"]] / 256 for m, mix in K_MIXES.items()}}[args.format]
     f32_bytes = weights / bytes_per_value * 4  # an f32 copy of the model
     if "transformers" not in skip:
         for dt, need in (("f32", 2 * f32_bytes), ("bf16", f32_bytes / 2 + 2e9)):

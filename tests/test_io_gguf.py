@@ -20,7 +20,7 @@ from gguf import GGMLQuantizationType as QT  # noqa: E402
 from gguf import GGUFValueType as VT  # noqa: E402
 
 from luminal.io.errors import CheckpointError  # noqa: E402
-from luminal.io.gguf import GGML_TYPES, GGUFFile, GGUFTensorInfo  # noqa: E402
+from luminal.io.gguf import GGML_TYPES, GGUFFile, GGUFTensorInfo, to_q8_0  # noqa: E402
 
 # --------------------------------------------------------------------------
 # Files written by gguf.GGUFWriter
@@ -30,14 +30,14 @@ VOCAB = ["<unk>", "<s>", "</s>", "▁the", "héllo", "日本", "", " ", "\n", "�
 
 
 def _random_k_blocks(rng: np.random.Generator, qtype: QT, shape: Tuple[int, ...]) -> np.ndarray:
-    """Random k-quant bytes (gguf cannot quantize these) with finite scales."""
+    """Random k-quant / IQ4 bytes (gguf cannot quantize these) with finite scales."""
     block_size, type_size = gguf.GGML_QUANT_SIZES[qtype]
     rows = int(np.prod(shape[:-1]))
     nb = shape[-1] // block_size
     raw = rng.integers(0, 256, size=(rows, nb, type_size), dtype=np.uint8)
     scales = rng.uniform(-0.1, 0.1, size=(rows, nb, 2)).astype(np.float16).view(np.uint8)
-    if qtype in (QT.Q4_K, QT.Q5_K):
-        raw[..., 0:4] = scales.reshape(rows, nb, 4)  # d, dmin
+    if qtype in (QT.Q4_K, QT.Q5_K, QT.IQ4_XS, QT.IQ4_NL):
+        raw[..., 0:4] = scales.reshape(rows, nb, 4)  # d, dmin (IQ4_XS: d, scale tops; IQ4_NL: d, quants)
     elif qtype == QT.Q2_K:
         raw[..., -4:] = scales.reshape(rows, nb, 4)  # d, dmin (the last fields)
     else:
@@ -91,6 +91,7 @@ def write_reference_file(path: Path, rng: np.random.Generator, alignment: Option
         ("q8_0_1d", QT.Q8_0, (96,)),
         ("q4_0_4d", QT.Q4_0, (2, 2, 3, 32)),
         ("q4_0_2d", QT.Q4_0, (5, 64)),
+        ("q5_0_2d", QT.Q5_0, (3, 96)),
     ]:
         q = gguf.quants.quantize(x(*shape), qtype)
         add(name, q, qtype, gguf.quants.dequantize(q, qtype))
@@ -102,6 +103,8 @@ def write_reference_file(path: Path, rng: np.random.Generator, alignment: Option
         ("q5_k_2d", QT.Q5_K, (3, 512)),
         ("q3_k_2d", QT.Q3_K, (2, 768)),
         ("q2_k_3d", QT.Q2_K, (2, 1, 256)),
+        ("iq4_xs_2d", QT.IQ4_XS, (3, 512)),
+        ("iq4_nl_2d", QT.IQ4_NL, (4, 64)),
     ]:
         q = _random_k_blocks(rng, qtype, shape)
         add(name, q, qtype, gguf.quants.dequantize(q, qtype))
@@ -217,6 +220,20 @@ def test_quant_blocks_zero_copy(ref_file: Tuple[Path, Dict[str, Any]]) -> None:
             f.quant_blocks("q4_k_2d")
 
 
+def test_to_q8_0_keeps_the_values(ref_file: Tuple[Path, Dict[str, Any]]) -> None:
+    """Q4_0, Q5_0 and IQ4_NL blocks rewritten as Q8_0 hold the same floats
+    (gguf's own dequantizers on both sides), 34 bytes a block."""
+    path, tensors = ref_file
+    with GGUFFile(path) as f:
+        for name in ("q4_0_2d", "q5_0_2d", "iq4_nl_2d"):
+            q8 = to_q8_0(f.tensor_info(name).ggml_type, f.raw(name))
+            assert q8.dtype == np.uint8 and q8.size == tensors[name][1].size // 32 * 34
+            got = gguf.quants.dequantize(q8, QT.Q8_0).reshape(tensors[name][1].shape)
+            np.testing.assert_array_equal(got, tensors[name][1], err_msg=name)
+        with pytest.raises(KeyError):
+            to_q8_0("Q4_1", f.raw("q4_0_2d"))
+
+
 def test_view_close_and_errors(ref_file: Tuple[Path, Dict[str, Any]]) -> None:
     path, tensors = ref_file
     f = GGUFFile(path)
@@ -249,21 +266,21 @@ def test_custom_alignment_and_v2(tmp_path: Path) -> None:
     with GGUFFile(tmp_path / "v2.gguf") as f:
         assert f.version == 2
         np.testing.assert_array_equal(f.dequantize("q6_k_3d"), tensors["q6_k_3d"][1])
-        for name in ("q5_k_2d", "q3_k_2d", "q2_k_3d"):
+        for name in ("q5_k_2d", "q3_k_2d", "q2_k_3d", "iq4_xs_2d", "iq4_nl_2d", "q5_0_2d"):
             np.testing.assert_array_equal(f.dequantize(name), tensors[name][1])
 
 
 def test_unsupported_type_fails_on_access(tmp_path: Path) -> None:
-    w = gguf.GGUFWriter(str(tmp_path / "q5.gguf"), arch="llama")
-    w.add_tensor("q5", gguf.quants.quantize(np.ones((2, 32), np.float32), QT.Q5_0), raw_dtype=QT.Q5_0)
+    w = gguf.GGUFWriter(str(tmp_path / "q4_1.gguf"), arch="llama")
+    w.add_tensor("q4_1", gguf.quants.quantize(np.ones((2, 32), np.float32), QT.Q4_1), raw_dtype=QT.Q4_1)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
-    with GGUFFile(tmp_path / "q5.gguf") as f:
-        assert f.tensor_info("q5").shape == (2, 32) and f.tensor_info("q5").ggml_type == "Q5_0"
-        with pytest.raises(CheckpointError, match="'q5'.*Q5_0"):
-            f.dequantize("q5")
+    with GGUFFile(tmp_path / "q4_1.gguf") as f:
+        assert f.tensor_info("q4_1").shape == (2, 32) and f.tensor_info("q4_1").ggml_type == "Q4_1"
+        with pytest.raises(CheckpointError, match="'q4_1'.*Q4_1"):
+            f.dequantize("q4_1")
 
 
 def test_big_vocab_parses_fast(tmp_path: Path) -> None:

@@ -65,6 +65,21 @@ LM_FN float lm_load_q3_k(const float* base, int64_t i) {
   const int q = ((b[32 + 32 * (j / 128) + l] >> (2 * (j % 128 / 32))) & 3) - ((b[l] >> (j / 32)) & 1 ? 0 : 4);
   return lm_half(b + 108) * (float)lm_q3k_scale(b, j / 16) * (float)q;
 }
+/* IQ4_NL's 16 levels (IQ4_XS's too), two packed words: no table, so the
+   same code serves the CPU and CUDA (a file-scope table would be host memory there) */
+LM_FN int lm_iq4_level(int nibble) {
+  return (int8_t)(uint8_t)((nibble & 8 ? 0x7159453526190D01ull : 0xF6EADDCFBFAD9881ull) >> (8 * (nibble & 7)));
+}
+/* IQ4_XS's 6-bit scale s (0..7), minus the stored 32 */
+LM_FN int lm_iq4xs_scale(const uint8_t* b, int s) {
+  return (((b[4 + s / 2] >> (4 * (s % 2))) & 15) | (((b[2 + s / 4] >> (2 * (s % 4))) & 3) << 4)) - 32;
+}
+LM_FN float lm_load_iq4_xs(const float* base, int64_t i) {
+  const uint8_t* b = (const uint8_t*)base + (i / 256) * 136;
+  const int j = (int)(i % 256), l = j % 32;
+  const uint8_t q = b[8 + 16 * (j / 32) + l % 16];
+  return lm_half(b) * (float)lm_iq4xs_scale(b, j / 32) * (float)lm_iq4_level(l < 16 ? q & 15 : q >> 4);
+}
 LM_FN float lm_load_q4_k(const float* base, int64_t i) {
   const uint8_t* b = (const uint8_t*)base + (i / 256) * 144;
   const int j = (int)(i % 256), sub = j / 32;

@@ -15,6 +15,7 @@ constexpr QuantFormat kQ3_K{"q3_k", 256, 110};
 constexpr QuantFormat kQ4_K{"q4_k", 256, 144};
 constexpr QuantFormat kQ5_K{"q5_k", 256, 176};
 constexpr QuantFormat kQ6_K{"q6_k", 256, 210};
+constexpr QuantFormat kIQ4_XS{"iq4_xs", 256, 136};
 constexpr QuantFormat kF16Packed{"f16_packed", 1, 2};
 constexpr QuantFormat kBF16Packed{"bf16_packed", 1, 2};
 
@@ -43,11 +44,19 @@ uint16_t half_at(const uint8_t* p) {
   return h;
 }
 
-// Value j (0..255) of a k-quant super-block of `block_bytes` (84 Q2_K, 110
-// Q3_K, 144 Q4_K, 176 Q5_K, 210 Q6_K), in ggml's float order: (d * scale) *
-// q - dmin * min.
+// IQ4_NL's (and IQ4_XS's) 16 levels.
+constexpr int8_t kIQ4Levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+// Value j (0..255) of a super-block of `block_bytes` (84 Q2_K, 110 Q3_K, 136
+// IQ4_XS, 144 Q4_K, 176 Q5_K, 210 Q6_K), in ggml's float order: (d * scale)
+// * q - dmin * min.
 float k_quant_value(int64_t block_bytes, const uint8_t* b, int j) {
   const int sub = j / 32, l = j % 32;
+  if (block_bytes == 136) {  // scale tops in bits 2 sub of the u16 at 2, low nibbles at 4 + sub / 2
+    const int sc = (((b[4 + sub / 2] >> (4 * (sub % 2))) & 15) | (((b[2 + sub / 4] >> (2 * (sub % 4))) & 3) << 4)) - 32;
+    const uint8_t q = b[8 + 16 * sub + l % 16];
+    return half_to_float(half_at(b)) * float(sc) * float(kIQ4Levels[l < 16 ? q & 15 : q >> 4]);
+  }
   if (block_bytes == 84 || block_bytes == 110) {  // 2-bit runs: value 128h + 32r + l at bits 2r of byte 32h + l
     const int h = j / 128, r = (j % 128) / 32, g = j / 16;
     const int low = (b[(block_bytes == 84 ? 16 : 32) + 32 * h + l] >> (2 * r)) & 3;
@@ -94,6 +103,7 @@ const QuantFormat* quant_format(const std::string& dtype) {
   if (dtype == kQ4_K.name) return &kQ4_K;
   if (dtype == kQ5_K.name) return &kQ5_K;
   if (dtype == kQ6_K.name) return &kQ6_K;
+  if (dtype == kIQ4_XS.name) return &kIQ4_XS;
   if (dtype == kF16Packed.name) return &kF16Packed;
   if (dtype == kBF16Packed.name) return &kBF16Packed;
   return nullptr;

@@ -1,4 +1,4 @@
-// Quantized storage formats (GGML's Q8_0, Q4_0 and k-quants Q2_K..Q6_K) for weight inputs. A
+// Quantized storage formats (GGML's Q8_0, Q4_0, k-quants Q2_K..Q6_K, IQ4_XS) for weight inputs. A
 // quantized input's buffer holds its blocks byte for byte (the float vector
 // is only storage); readers dequantize, and backends may run quantized
 // kernels on the blocks directly (cpu: lm_quant_matmul, int8 dot products).
@@ -22,6 +22,10 @@
 //   Q6_K: 256 values per 210-byte super-block: 128 bytes of low nibbles, 64
 //         of top 2 bits, 16 int8 scales (one per 16 values), fp16 d;
 //         x = d*scale*(q-32).
+//   IQ4_XS: 256 values per 136-byte super-block: fp16 d, 16 bits of scale
+//         tops (2 per sub-block of 32), 4 bytes of scale low nibbles, 128
+//         bytes of nibbles (16 per sub-block: low nibbles its first 16
+//         values); x = d*(scale-32)*level[nibble], llama.cpp's 16 levels.
 //   f16_packed / bf16_packed: one IEEE half / bfloat16 per 2 bytes, the
 //         weights of an F16 / BF16 checkpoint at their stored size (the
 //         dtypes "f16" and "bf16" instead mean float32 storage, rounded).

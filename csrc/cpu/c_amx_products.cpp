@@ -3,7 +3,7 @@
 namespace luminal {
 
 // Prefill products on AMX tiles (Intel Sapphire Rapids and later): by
-// default for Q8_0, Q4_0 and k-quant (Q2_K..Q6_K) weights; LUMINAL_AMX=1 adds f16 and
+// default for Q8_0, Q4_0, k-quant (Q2_K..Q6_K) and IQ4_XS weights; LUMINAL_AMX=1 adds f16 and
 // bf16 packed weights, LUMINAL_AMX=0 turns it off. The weights are widened,
 // rounded to bf16 and packed in the tiles' pair layout; the activations are
 // rounded to bf16 once; the sums stay float32. bf16 keeps 8 bits of each
@@ -64,13 +64,20 @@ static inline void lm_transpose16(__m512i r[16]) {
     r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
   }
 }
-/* Values 32 s.. of a k-quant super-block (fmt: its bytes, 84 Q2_K, 110 Q3_K,
-   144 Q4_K, 176 Q5_K, 210 Q6_K), widened as lm_load_q2_k .. _q6_k do: lo the
-   first 16, hi the rest. */
+/* Values 32 s.. of a super-block (fmt: its bytes, 84 Q2_K, 110 Q3_K, 136
+   IQ4_XS, 144 Q4_K, 176 Q5_K, 210 Q6_K), widened as lm_load_<format> does:
+   lo the first 16, hi the rest. */
 static inline void lm_amx_kquant32(const uint8_t* blk, int s, int fmt, __m512* lo, __m512* hi) {
   __m256i q;
   __m512 scale_lo, scale_hi, offset_lo, offset_hi;
-  if (fmt == 84 || fmt == 110) { /* run s % 4 (bits 2 (s % 4)) of half s / 4; a scale per 16 values */
+  if (fmt == 136) { /* d * (scale - 32) * level: 16 bytes, low nibbles the first 16 values */
+    const __m128i v = _mm_loadu_si128((const __m128i*)(blk + 8 + 16 * s));
+    q = _mm256_shuffle_epi8(_mm256_set_epi64x(0x7159453526190D01ll, (long long)0xF6EADDCFBFAD9881ull,
+                                              0x7159453526190D01ll, (long long)0xF6EADDCFBFAD9881ull),
+                            _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0f)));
+    scale_lo = scale_hi = _mm512_set1_ps(lm_half(blk) * (float)lm_iq4xs_scale(blk, s));
+    offset_lo = offset_hi = _mm512_setzero_ps();
+  } else if (fmt == 84 || fmt == 110) { /* run s % 4 (bits 2 (s % 4)) of half s / 4; a scale per 16 values */
     const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + (fmt == 84 ? 16 : 32) + 32 * (s / 4)));
     q = _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(2 * (s % 4))), _mm256_set1_epi8(0x03));
     if (fmt == 84) { /* d * scale * q - dmin * min, both 4 bits */

@@ -82,8 +82,9 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
     const uint8_t* blk = w + sb * bb;
     for (int l = 0; l < bb; l += 64) lm_prefetch(blk + LM_PREFETCH_BYTES + l);
     /* scale[j]: the int16 scales of run j's 16 pairs, one per sub-block of
-       32 (Q4_K, Q5_K) or 16 (Q2_K, Q3_K, Q6_K); offset: a min (Q2_K, Q4_K,
-       Q5_K) or scale (Q3_K, Q6_K) per 16 values, for the activation sums */
+       32 (Q4_K, Q5_K, IQ4_XS) or 16 (Q2_K, Q3_K, Q6_K); offset: a min (Q2_K,
+       Q4_K, Q5_K) or scale (Q3_K, Q6_K) per 16 values, for the activation
+       sums (none for IQ4_XS) */
     __m256i isum[4], scale[8], offset;
     for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
     if (bb == 144 || bb == 176) { /* Q4_K and Q5_K share their first 16 bytes */
@@ -100,6 +101,20 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
       const __m128i mn = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(p, p));
       for (int j = 0; j < 8; ++j) scale[j] = lm_lane16(sc, j);
       offset = _mm256_set_m128i(_mm_unpackhi_epi16(mn, mn), _mm_unpacklo_epi16(mn, mn)); /* a min per 16 */
+    } else if (bb == 136) { /* IQ4_XS: a signed scale per sub-block, no offset: low 4 bits the
+                               nibbles of bytes 4..7 in turn, top 2 bits 2s of the u16 at 2 */
+      uint32_t scales_low;
+      memcpy(&scales_low, blk + 4, 4);
+      const __m128i v = _mm_cvtsi32_si128((int)scales_low);
+      const __m128i low = _mm_unpacklo_epi8(_mm_and_si128(v, _mm_set1_epi8(0x0f)),
+                                            _mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0x0f)));
+      const __m128i h = _mm_set1_epi32(blk[2] | (blk[3] << 8));
+      const __m128i top = _mm_packus_epi32(_mm_and_si128(_mm_srlv_epi32(h, _mm_set_epi32(6, 4, 2, 0)), _mm_set1_epi32(3)),
+                                           _mm_and_si128(_mm_srlv_epi32(h, _mm_set_epi32(14, 12, 10, 8)), _mm_set1_epi32(3)));
+      const __m128i sc8 = _mm_sub_epi16(_mm_or_si128(_mm_cvtepu8_epi16(low), _mm_slli_epi16(top, 4)), _mm_set1_epi16(32));
+      const __m256i sc = _mm256_broadcastsi128_si256(sc8);
+      for (int j = 0; j < 8; ++j) scale[j] = lm_lane16(sc, j);
+      offset = _mm256_setzero_si256();
     } else {
       __m256i sc16; /* 16 scales */
       if (bb == 84) { /* Q2_K: a byte per 16 values, the scale's low nibble, the min's high */
@@ -147,19 +162,31 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
           const __m256i high = j < 2 ? _mm256_slli_epi16(hm, 2 - j) : _mm256_srli_epi16(hm, j - 2);
           q = _mm256_or_si256(q, _mm256_and_si256(high, _mm256_set1_epi8(0x04)));
         }
+      } else if (bb == 136) { /* IQ4_XS: 16 bytes, low nibbles the first 16 values; levels by shuffle */
+        const __m128i v = _mm_loadu_si128((const __m128i*)(blk + 8 + 16 * j));
+        const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0f));
+        q = _mm256_shuffle_epi8(_mm256_set_epi64x(0x7159453526190D01ll, (long long)0xF6EADDCFBFAD9881ull,
+                                                  0x7159453526190D01ll, (long long)0xF6EADDCFBFAD9881ull), nib);
       } else {
         q = lm_q6k_run(blk, j / 4, j % 4);
       }
+      /* maddubs takes unsigned weights: IQ4_XS's signed levels as |q| against x with q's sign */
+      const __m256i qa = bb == 136 ? _mm256_sign_epi8(q, q) : q;
       for (int c = 0; c < C; ++c) {
-        const __m256i x = _mm256_loadu_si256((const __m256i*)(aq + (c * nsb + sb) * 256 + 32 * j));
-        isum[c] = lm_dpwssd(isum[c], _mm256_maddubs_epi16(q, x), scale[j]);
+        __m256i x = _mm256_loadu_si256((const __m256i*)(aq + (c * nsb + sb) * 256 + 32 * j));
+        if (bb == 136) x = _mm256_sign_epi8(x, q); /* no level is 0 */
+        isum[c] = lm_dpwssd(isum[c], _mm256_maddubs_epi16(qa, x), scale[j]);
         __asm__("" : "+x"(isum[c])); /* keep the running sums: GCC's tree of products spilled */
       }
     }
     for (int c = 0; c < C; ++c) {
+      const float s = as[c * nsb + sb];
+      if (bb == 136) {
+        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk) * s), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+        continue;
+      }
       const __m256i sums = _mm256_loadu_si256((const __m256i*)(bsum + (c * nsb + sb) * 16)); /* 16 x int16 */
       const __m256i o = _mm256_madd_epi16(offset, sums);
-      const float s = as[c * nsb + sb];
       if (bb != 110 && bb != 210) { /* minus dmin * sum_g min_g * (sum of group g) */
         const uint8_t* dd = blk + (bb == 84 ? 80 : 0); /* d, then dmin */
         acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(dd) * s), _mm256_cvtepi32_ps(isum[c]), acc[c]);
@@ -203,7 +230,17 @@ static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w,
     const uint8_t* blk = w + sb * bb;
     const int8_t* x = aq + sb * 256;
     int32x4_t isum = vdupq_n_s32(0);
-    if (bb == 84 || bb == 110) { /* 2-bit runs; Q3_K's third bit from hmask, Q2_K's mins */
+    if (bb == 136) { /* IQ4_XS: levels by table lookup, signed like the activations */
+      const int8x16_t levels = vreinterpretq_s8_u64(vcombine_u64(vcreate_u64(0xF6EADDCFBFAD9881ull),
+                                                                 vcreate_u64(0x7159453526190D01ull)));
+      for (int s = 0; s < 8; ++s) {
+        const uint8x16_t q = vld1q_u8(blk + 8 + 16 * s);
+        const int32x4_t dot = vaddq_s32(lm_dot16(vqtbl1q_s8(levels, vandq_u8(q, low4)), vld1q_s8(x + 32 * s)),
+                                        lm_dot16(vqtbl1q_s8(levels, vshrq_n_u8(q, 4)), vld1q_s8(x + 32 * s + 16)));
+        isum = vmlaq_n_s32(isum, dot, lm_iq4xs_scale(blk, s));
+      }
+      acc += lm_half(blk) * as[sb] * (float)vaddvq_s32(isum);
+    } else if (bb == 84 || bb == 110) { /* 2-bit runs; Q3_K's third bit from hmask, Q2_K's mins */
       const uint8_t* qs = blk + (bb == 84 ? 16 : 32);
       int8_t sc[16];
       if (bb == 110) {
@@ -303,6 +340,9 @@ static __attribute__((noinline)) void lm_k_tile(const uint8_t* w, int bb, int C,
 #endif
 #ifdef LM_K_110
   LM_K_TILE(110)
+#endif
+#ifdef LM_K_136
+  LM_K_TILE(136)
 #endif
 #ifdef LM_K_144
   LM_K_TILE(144)

@@ -4,12 +4,12 @@ namespace luminal {
 
 // The entry points the printer calls for block formats: lm_k_matmul,
 // lm_quant_matmul and the exact widening fallback.
-const char* const kQuantMatmul = R"(/* Element i of GGML blocks of `bb` bytes (34 Q8_0, 18 Q4_0; the k-quants
-   84 Q2_K, 110 Q3_K, 144 Q4_K, 176 Q5_K, 210 Q6_K). */
+const char* const kQuantMatmul = R"(/* Element i of GGML blocks of `bb` bytes (34 Q8_0, 18 Q4_0; the
+   super-blocks 84 Q2_K, 110 Q3_K, 136 IQ4_XS, 144 Q4_K, 176 Q5_K, 210 Q6_K). */
 static inline float lm_load_blocks(const float* wf, int64_t i, int bb) {
   return bb == 34 ? lm_load_q8_0(wf, i) : bb == 18 ? lm_load_q4_0(wf, i) : bb == 84 ? lm_load_q2_k(wf, i)
-         : bb == 110 ? lm_load_q3_k(wf, i) : bb == 144 ? lm_load_q4_k(wf, i) : bb == 176 ? lm_load_q5_k(wf, i)
-         : lm_load_q6_k(wf, i);
+         : bb == 110 ? lm_load_q3_k(wf, i) : bb == 136 ? lm_load_iq4_xs(wf, i) : bb == 144 ? lm_load_q4_k(wf, i)
+         : bb == 176 ? lm_load_q5_k(wf, i) : lm_load_q6_k(wf, i);
 }
 /* out[rows, n] = a @ w^T for GGML-block w with each weight row widened once,
    exactly, then dotted with every activation row: prefill without the packed

@@ -77,6 +77,13 @@ LM_FN void lm_load4_q3_k(const float* base, int c, float* v) {
   for (int i = 0; i < 4; ++i)
     v[i] = d * (float)((int)((w >> (8 * i + shift)) & 3) - ((h >> (8 * i + bit)) & 1 ? 0 : 4));
 }
+LM_FN void lm_load4_iq4_xs(const float* base, int c, float* v) {
+  const uint8_t* b = (const uint8_t*)base + (c >> 8) * 136;
+  const int j = c & 255, l = j & 31, shift = l < 16 ? 0 : 4;
+  const float d = lm_half(b) * (float)lm_iq4xs_scale(b, j >> 5);
+  const uint32_t w = *(const uint32_t*)(b + 8 + 16 * (j >> 5) + (l & 15));
+  for (int i = 0; i < 4; ++i) v[i] = d * (float)lm_iq4_level((int)((w >> (8 * i + shift)) & 15));
+}
 LM_FN void lm_load4_q4_k(const float* base, int c, float* v) {
   const uint8_t* b = (const uint8_t*)base + (c >> 8) * 144;
   const int j = c & 255, sub = j >> 5, shift = sub & 1 ? 4 : 0;

@@ -1,7 +1,8 @@
 """Storage dtypes. Compute is float32; a dtype says how data is stored and so
 how it is rounded on the way in, and (for i32) how it comes back out.
 "f16"/"bf16" are float32 storage rounded to half precision; "q8_0", "q4_0",
-the k-quants "q2_k" to "q6_k", "f16_packed" and "bf16_packed" store compact bytes (see ``luminal.quant``)."""
+the k-quants "q2_k" to "q6_k", "iq4_xs", "f16_packed" and "bf16_packed" store compact bytes (see
+``luminal.quant``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-DTYPES = ("f32", "f16", "bf16", "i32", "bool", "q8_0", "q4_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "f16_packed",
-          "bf16_packed")
+DTYPES = ("f32", "f16", "bf16", "i32", "bool", "q8_0", "q4_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_xs",
+          "f16_packed", "bf16_packed")
 _I32_EXACT = 1 << 24  # integers beyond this are not exact in float32
 
 

@@ -3,7 +3,8 @@
 reference quantizers, and the k-quants Q2_K, Q3_K, Q4_K, Q5_K and Q6_K
 (super-blocks of 256 values with 4- to 8-bit sub-block scales: 2.6, 3.4,
 4.5, 5.5 and 6.6 bits a weight, the formats of llama.cpp's Q2_K, Q3_K_*,
-Q4_K_* and Q5_K_* files), read exactly as llama.cpp
+Q4_K_* and Q5_K_* files) and IQ4_XS (4.25 bits: 16 fixed non-uniform levels
+and a 6-bit scale per 32 values), read exactly as llama.cpp
 reads them (this module's quantizer for them is simpler than llama.cpp's
 search, so its blocks differ); and packed halves, "f16_packed" / "bf16_packed" (one
 IEEE half / bfloat16 per 2 bytes: an F16 / BF16 checkpoint's weights at their
@@ -35,12 +36,13 @@ from luminal.dtype import round_bf16
 BLOCK = 32  # values per Q8_0 / Q4_0 block
 SUPER_BLOCK = 256  # values per k-quant super-block
 BLOCK_VALUES = {"q8_0": 32, "q4_0": 32, "q2_k": 256, "q3_k": 256, "q4_k": 256, "q5_k": 256, "q6_k": 256,
-                "f16_packed": 1, "bf16_packed": 1}
+                "iq4_xs": 256, "f16_packed": 1, "bf16_packed": 1}
 BLOCK_BYTES = {"q8_0": 34, "q4_0": 18, "q2_k": 84, "q3_k": 110, "q4_k": 144, "q5_k": 176, "q6_k": 210,
-               "f16_packed": 2, "bf16_packed": 2}
+               "iq4_xs": 136, "f16_packed": 2, "bf16_packed": 2}
 QUANTIZED = tuple(BLOCK_BYTES)  # every compact storage dtype
 GGML_BLOCKS = ("q8_0", "q4_0")  # 32-value blocks (int8 products when decoding)
-K_QUANTS = ("q2_k", "q3_k", "q4_k", "q5_k", "q6_k")  # super-blocks of 256 values (int8 products when decoding)
+# super-blocks of 256 values (int8 products when decoding): the k-quants and IQ4_XS
+K_QUANTS = ("q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_xs")
 HALF_PACKED = ("f16_packed", "bf16_packed")  # 2-byte floats (float32 products)
 
 
@@ -72,7 +74,8 @@ def quantize(x: np.ndarray, fmt: str) -> np.ndarray:
             rows = flat.reshape(-1, SUPER_BLOCK)
             if fmt in ("q4_k", "q5_k"):
                 return _quantize_q4_k(rows, fifth_bit=fmt == "q5_k")
-            return {"q2_k": _quantize_q2_k, "q3_k": _quantize_q3_k, "q6_k": _quantize_q6_k}[fmt](rows)
+            return {"q2_k": _quantize_q2_k, "q3_k": _quantize_q3_k, "q6_k": _quantize_q6_k,
+                    "iq4_xs": _quantize_iq4_xs}[fmt](rows)
     if fmt == "f16_packed":  # beyond f16's range is inf, as torch's .half()
         with np.errstate(over="ignore"):
             return flat.astype("<f2").view(np.uint8)
@@ -205,6 +208,34 @@ def _quantize_q3_k(x: np.ndarray) -> np.ndarray:
     top = (code >> np.uint8(4)).reshape(n, 4, 4)  # scale 4 s + b: bits 2 s of byte 8 + b
     out[:, 104:108] = top[:, 0] | (top[:, 1] << 2) | (top[:, 2] << 4) | (top[:, 3] << 6)
     out[:, 108:110] = d.astype("<f2").reshape(n, 1).view(np.uint8)
+    return out.reshape(-1)
+
+
+def _quantize_iq4_xs(x: np.ndarray) -> np.ndarray:
+    """IQ4_XS super-blocks of ``x`` (n, 256): per 32-value sub-block, value =
+    scale * level, the level nearest of IQ4_NL's 16 (the signed value of
+    largest magnitude maps to -127); scales as 6-bit multiples of the fp16 d,
+    stored + 32."""
+    from luminal.io.gguf import IQ4_NL_VALUES
+
+    n = x.shape[0]
+    sub = x.reshape(n, 8, 32)
+    idx = np.abs(sub).argmax(axis=2)
+    scale = np.take_along_axis(sub, idx[:, :, None], axis=2)[:, :, 0] / np.float32(-127)
+    d = _f16(np.abs(scale).max(axis=1) / np.float32(31))
+    safe_d = np.where(d > 0, d, np.float32(1))[:, None]
+    sc = np.where(d[:, None] > 0, np.clip(_round_away(scale / safe_d), -32, 31), 0).astype(np.int16)
+    step = (d[:, None] * sc.astype(np.float32))[:, :, None, None]
+    levels = IQ4_NL_VALUES.astype(np.float32)
+    nib = np.abs(sub[:, :, :, None] - step * levels).argmin(axis=3).astype(np.uint8)  # (n, 8, 32)
+    out = np.zeros((n, 136), np.uint8)
+    out[:, 0:2] = d.astype("<f2").reshape(n, 1).view(np.uint8)
+    code = (sc + 32).astype(np.uint16)  # 0..63
+    out[:, 2:4] = (((code >> 4) & 3) << (2 * np.arange(8, dtype=np.uint16))).sum(axis=1, dtype=np.uint16).astype(
+        "<u2").reshape(n, 1).view(np.uint8)
+    low = (code & 15).astype(np.uint8).reshape(n, 4, 2)
+    out[:, 4:8] = low[:, :, 0] | (low[:, :, 1] << 4)
+    out[:, 8:] = (nib[:, :, :16] | (nib[:, :, 16:] << 4)).reshape(n, 128)
     return out.reshape(-1)
 
 

@@ -2,9 +2,10 @@
 
 Pure Python + numpy. The file is memory-mapped read-only; :meth:`GGUFFile.raw`
 and :meth:`GGUFFile.quant_blocks` are zero-copy views of it, and
-:meth:`GGUFFile.dequantize` turns F32, F16, BF16, F64, Q8_0, Q4_0 and the
-k-quants Q2_K, Q3_K, Q4_K, Q5_K and Q6_K into float32 arrays with vectorized
-numpy (no Python loop over blocks).
+:meth:`GGUFFile.dequantize` turns F32, F16, BF16, F64, Q8_0, Q4_0, Q5_0, IQ4_NL,
+the k-quants Q2_K, Q3_K, Q4_K, Q5_K and Q6_K and IQ4_XS into float32 arrays
+with vectorized numpy (no Python loop over blocks); :func:`to_q8_0` rewrites
+Q4_0, Q5_0 and IQ4_NL blocks as Q8_0 ones, exactly.
 
 Every read is checked against the bytes left in the file: a truncated, corrupt
 or hostile file raises :class:`~luminal.io.errors.CheckpointError` whose
@@ -151,6 +152,13 @@ _Q2_K_BLOCK: Final = np.dtype(
 _Q3_K_BLOCK: Final = np.dtype(
     [("hmask", "u1", (QK_K // 8,)), ("qs", "u1", (QK_K // 4,)), ("scales", "u1", (12,)), ("d", "<f2")]
 )
+_IQ4_XS_BLOCK: Final = np.dtype(
+    [("d", "<f2"), ("scales_h", "<u2"), ("scales_l", "u1", (QK_K // 64,)), ("qs", "u1", (QK_K // 2,))]
+)
+_IQ4_NL_BLOCK: Final = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
+_Q5_0_BLOCK: Final = np.dtype([("d", "<f2"), ("qh", "<u4"), ("qs", "u1", (16,))])
+IQ4_NL_VALUES: Final = np.array([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113], np.int8)
+"""The 16 levels of IQ4_NL and IQ4_XS (llama.cpp's kvalues_iq4nl): a nibble picks one."""
 _Q5_K_BLOCK: Final = np.dtype(
     [("d", "<f2"), ("dmin", "<f2"), ("scales", "u1", (12,)), ("qh", "u1", (QK_K // 8,)), ("qs", "u1", (QK_K // 2,))]
 )
@@ -556,7 +564,8 @@ class GGUFFile:
     def dequantize(self, name: str) -> npt.NDArray[np.float32]:
         """``name`` as a new float32 array in numpy shape order.
 
-        Supported types: F32, F16, BF16, F64, Q8_0, Q4_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K. Other
+        Supported types: F32, F16, BF16, F64, Q8_0, Q4_0, Q5_0, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K,
+        Q6_K, IQ4_XS. Other
         (known) types raise :class:`CheckpointError` naming the type.
 
             >>> f.dequantize("token_embd.weight").dtype          # doctest: +SKIP
@@ -691,6 +700,67 @@ def _deq_q4_k(b: npt.NDArray[Any], fifth: npt.NDArray[np.uint8] | None = None) -
     return r
 
 
+def _iq4_levels(qs: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+    """Nibbles of 16-byte runs (low nibbles the run's first 16 values, high
+    the next 16) as IQ4_NL levels, 32 a run."""
+    n = qs.shape[0]
+    nib = np.concatenate([qs.reshape(n, -1, 16) & np.uint8(15), qs.reshape(n, -1, 16) >> np.uint8(4)], axis=-1)
+    levels: npt.NDArray[np.float32] = IQ4_NL_VALUES[nib].astype(np.float32).reshape(n, -1)
+    return levels
+
+
+def _q5_0_quants(b: npt.NDArray[Any]) -> npt.NDArray[np.int8]:
+    """Q5_0's 32 quants a block, -16..15: nibbles (low the first 16 values)
+    with bit j of qh as value j's fifth bit, minus 16."""
+    qs: npt.NDArray[np.uint8] = b["qs"]
+    nib = np.concatenate([qs & np.uint8(15), qs >> np.uint8(4)], axis=-1)
+    fifth = ((b["qh"][:, None] >> np.arange(32, dtype=np.uint32)) & np.uint32(1)).astype(np.uint8)
+    q: npt.NDArray[np.int8] = ((nib | (fifth << np.uint8(4))).astype(np.int16) - 16).astype(np.int8)
+    return q
+
+
+def _deq_q5_0(b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    r: npt.NDArray[np.float32] = b["d"].astype(np.float32)[:, None] * _q5_0_quants(b).astype(np.float32)
+    return r
+
+
+def _deq_iq4_nl(b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    r: npt.NDArray[np.float32] = b["d"].astype(np.float32)[:, None] * _iq4_levels(b["qs"])
+    return r
+
+
+def to_q8_0(ggml_type: str, raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """Q4_0, Q5_0 or IQ4_NL blocks (flat bytes) as Q8_0 blocks of the same
+    values: each block keeps its fp16 scale and its quants (-8..7, -16..15, or
+    IQ4_NL's levels, -127..113) fit int8, so ``d * q`` is the same float.
+    For formats luminal's kernels do not read themselves."""
+    block = {"Q4_0": _Q4_0_BLOCK, "Q5_0": _Q5_0_BLOCK, "IQ4_NL": _IQ4_NL_BLOCK}[ggml_type]
+    b = np.ascontiguousarray(raw, np.uint8).reshape(-1).view(block)
+    out = np.empty(b.shape[0], _Q8_0_BLOCK)
+    out["d"] = b["d"]
+    if ggml_type == "Q5_0":
+        out["qs"] = _q5_0_quants(b)
+    elif ggml_type == "IQ4_NL":
+        out["qs"] = _iq4_levels(b["qs"]).astype(np.int8)
+    else:
+        qs = b["qs"]
+        out["qs"] = (np.concatenate([qs & np.uint8(15), qs >> np.uint8(4)], axis=-1).astype(np.int16) - 8).astype(
+            np.int8)
+    converted: npt.NDArray[np.uint8] = out.view(np.uint8)
+    return converted
+
+
+def _deq_iq4_xs(b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    # 8 sub-blocks of 32: 6-bit scales, stored + 32 (low 4 bits: nibble s % 2
+    # of scales_l[s // 2]; top 2: bits 2s of scales_h); value = d * (scale - 32) * level
+    n = b.shape[0]
+    low = (b["scales_l"][:, :, None] >> np.array([0, 4], dtype=np.uint8)).reshape(n, 8) & np.uint8(15)
+    high = (b["scales_h"][:, None] >> (2 * np.arange(8, dtype=np.uint16))) & np.uint16(3)
+    dl = b["d"].astype(np.float32)[:, None] * ((low | (high.astype(np.uint8) << np.uint8(4))).astype(np.float32) - 32)
+    r: npt.NDArray[np.float32] = (dl[:, :, None] * _iq4_levels(b["qs"]).reshape(n, 8, 32)).reshape(n, QK_K)
+    return r
+
+
 def _deq_q5_k(b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     # Q4_K's layout plus 32 bytes of fifth bits: value 32 j + l's is bit j of qh[l].
     qh: npt.NDArray[np.uint8] = b["qh"]
@@ -735,6 +805,9 @@ _DEQUANT: Final[Dict[str, Tuple[np.dtype[Any], Callable[[npt.NDArray[Any]], npt.
     "Q2_K": (_Q2_K_BLOCK, _deq_q2_k),
     "Q3_K": (_Q3_K_BLOCK, _deq_q3_k),
     "Q4_K": (_Q4_K_BLOCK, _deq_q4_k),
+    "IQ4_XS": (_IQ4_XS_BLOCK, _deq_iq4_xs),
+    "IQ4_NL": (_IQ4_NL_BLOCK, _deq_iq4_nl),
+    "Q5_0": (_Q5_0_BLOCK, _deq_q5_0),
     "Q5_K": (_Q5_K_BLOCK, _deq_q5_k),
     "Q6_K": (_Q6_K_BLOCK, _deq_q6_k),
 }
