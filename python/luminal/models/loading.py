@@ -8,7 +8,8 @@ plus ``model.safetensors`` or a sharded index) and GGUF files (llama.cpp).
 
 Weights become float32 (F16 / BF16 are widened exactly; GGUF quantized
 tensors are dequantized), unless ``quantized=True`` keeps the projection
-matrices as stored (Q8_0, Q4_0, the k-quants Q2_K..Q6_K, F16, BF16) for the compact-weight
+matrices as stored (Q8_0, Q4_0, the k-quants Q2_K..Q6_K, IQ4_XS, F16, BF16; Q5_0 and
+IQ4_NL as Q8_0 blocks of the same values) for the compact-weight
 kernels.
 The model is built
 with ``init=False`` (no random initialisation) and each parameter is filled
@@ -131,7 +132,8 @@ def load_model(
     ``PROGRESS_MIN_BYTES`` (if tqdm is installed), True/False force it on
     or off. ``config`` overrides the one read from the checkpoint.
     ``quantized=True`` keeps the projection matrices (and an untied
-    ``lm_head``) in their stored format when it is Q8_0, Q4_0, a k-quant (Q2_K..Q6_K), F16 or BF16
+    ``lm_head``) in their stored format when it is Q8_0, Q4_0, a k-quant (Q2_K..Q6_K), IQ4_XS, F16
+    or BF16 (Q5_0 and IQ4_NL: as Q8_0 blocks of the same values)
     (``nn.QuantizedParameter``): never widened in memory, so a 7B model
     takes ~4.4 GB as Q4_K_M, ~5.1 GB as Q5_K_M, ~8 GB as Q8_0 and ~14.5 GB as F16/BF16 instead
     of 29 GB as f32 (Q4_0: ~7.6 GB on AVX2 CPUs, whose decode products run on
