@@ -2,8 +2,9 @@
 
 namespace luminal {
 
-// k-quant (Q2_K..Q6_K) products: one weight row against 1 or 4 activation rows
-// quantized per 256 (lm_k_tile), on AVX2 and NEON; defines LM_K_INT8 where one exists.
+// Super-block (k-quant Q2_K..Q6_K and IQ4_XS) products: one weight row against 1
+// or 4 activation rows quantized per 256 (lm_k_tile), on AVX2 and NEON; defines
+// LM_K_INT8 where one exists.
 const char* const kKQuantProducts = R"(/* A Q4_K super-block's 12 bytes of 6-bit scales and mins (at blk + 4) as 16
    bytes in 4 words: p[0..1] the 8 scales, p[2..3] the 8 mins. Sub-blocks
    0..3 are the low 6 bits of bytes 0..3 (4..7 for mins); 4..7 take their
@@ -58,7 +59,7 @@ static inline __attribute__((always_inline)) __m256i lm_q6k_run(const uint8_t* b
   return _mm256_or_si256(_mm256_and_si256(r < 2 ? l : _mm256_srli_epi16(l, 4), _mm256_set1_epi8(0x0f)),
                          _mm256_and_si256(top, _mm256_set1_epi8(0x30)));
 }
-/* One k-quant weight row against C activation rows quantized per 256
+/* One k-quant (or IQ4_XS) weight row against C activation rows quantized per 256
    like llama.cpp's Q8_K (row c: scale as[c * nsb + sb], int8
    aq[(c * nsb + sb) * 256 ..], the int sum of every 16
    bsum[(c * nsb + sb) * 16 ..]); out[c * ldo]. The sub-block scales are

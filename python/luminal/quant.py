@@ -215,7 +215,10 @@ def _quantize_iq4_xs(x: np.ndarray) -> np.ndarray:
     """IQ4_XS super-blocks of ``x`` (n, 256): per 32-value sub-block, value =
     scale * level, the level nearest of IQ4_NL's 16 (the signed value of
     largest magnitude maps to -127); scales as 6-bit multiples of the fp16 d,
-    stored + 32."""
+    stored + 32. In chunks: the nearest-level search holds 16 floats a value."""
+    chunk = 4096  # super-blocks: 64 MB of search temporaries
+    if x.shape[0] > chunk:
+        return np.concatenate([_quantize_iq4_xs(x[i:i + chunk]) for i in range(0, x.shape[0], chunk)])
     from luminal.io.gguf import IQ4_NL_VALUES
 
     n = x.shape[0]
