@@ -96,17 +96,14 @@ static inline void lm_amx_kquant32(const uint8_t* blk, int s, int fmt, __m512* l
       offset_lo = offset_hi = _mm512_setzero_ps();
     }
   } else if (fmt != 210) { /* d * scale * q - dmin * min, q in 0..15 (Q5_K: 0..31) */
-    uint32_t p[4];
-    lm_q4k_unpack(blk, p);
-    const uint8_t* scales = (const uint8_t*)p; /* 8 scales, then 8 mins */
     const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + (fmt == 176 ? 48 : 16) + 32 * (s / 2)));
     q = _mm256_and_si256(s % 2 ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0f));
     if (fmt == 176) { /* bit s of byte l: value 32 s + l's fifth bit */
       const __m256i hb = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i*)(blk + 16)), _mm_cvtsi32_si128(s));
       q = _mm256_or_si256(q, _mm256_and_si256(_mm256_slli_epi16(hb, 4), _mm256_set1_epi8(0x10)));
     }
-    scale_lo = scale_hi = _mm512_set1_ps(lm_half(blk) * (float)scales[s]);
-    offset_lo = offset_hi = _mm512_set1_ps(lm_half(blk + 2) * (float)scales[8 + s]);
+    scale_lo = scale_hi = _mm512_set1_ps(lm_half(blk) * (float)lm_q4k_scale(blk + 4, s, 0));
+    offset_lo = offset_hi = _mm512_set1_ps(lm_half(blk + 2) * (float)lm_q4k_scale(blk + 4, s, 4));
   } else { /* d * scale (one per 16 values) * (q - 32) */
     q = _mm256_sub_epi8(lm_q6k_run(blk, s / 4, s % 4), _mm256_set1_epi8(32));
     const float d = lm_half(blk + 208);
@@ -142,6 +139,12 @@ static inline __m512i lm_amx_row32(const float* w, int64_t j, int64_t n, int64_t
     hi = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(blk + 32)));
   }
   return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+}
+/* Where weight (row, kk) sits, near enough to prefetch: its block (Q8_0,
+   Q4_0, halves) or its share of a super-block (the k-quants, IQ4_XS). */
+static inline const uint8_t* lm_amx_weight_near(const float* w, int64_t row, int64_t k, int64_t kk, int fmt) {
+  if (fmt >= 84) return (const uint8_t*)w + (row * (k / 256) + kk / 256) * fmt + kk % 256 * fmt / 256;
+  return lm_weight_at(w, row, k, kk, fmt);
 }
 /* out's 16 x 16 sums at rows rb.., columns jb.. to c (zero outside m x n),
    or back: for the tiles that reach past m or n. */
@@ -227,6 +230,12 @@ static int lm_amx_gemm(float* out, const float* a, const float* w, int64_t m, in
         for (int64_t s = 0; s < steps; ++s)
           for (int h = 0; h < 2; ++h) {
             __m512i r[16];
+            /* the rows' weights 8 steps ahead: packing streams 32 rows at once, more than
+               the prefetchers follow (measured 5-16% off 4096 -> 14336 products of 32-512
+               rows, Q8_0, Q4_K, Q6_K) */
+            if (s + 8 < steps)
+              for (int q = 0; q < 16 && j0 + h * 16 + q < n; ++q)
+                lm_prefetch(lm_amx_weight_near(w, j0 + h * 16 + q, k, k0 + (s + 8) * 32, fmt));
             for (int q = 0; q < 16; ++q) r[q] = lm_amx_row32(w, j0 + h * 16 + q, n, k, k0 + s * 32, fmt);
             lm_transpose16(r);
             uint16_t* tile = wb + (s * 2 + h) * 512;
