@@ -76,8 +76,7 @@ def training_graph() -> lm.Graph:
 
 
 @pytest.mark.skipif(not lm.cuda.find_library("nvrtc"), reason="NVRTC not installed")
-@pytest.mark.parametrize("graph", ["launch_kinds", "llama_f32", "llama_q8_0", "llama_q4_0", "llama_q2_k",
-                                   "llama_q3_k", "llama_q4_k", "llama_q5_k", "llama_q6_k", "llama_bf16_packed", "training"])
+@pytest.mark.parametrize("graph", ["launch_kinds", "llama_f32", *(f"llama_{fmt}" for fmt in quant.QUANTIZED), "training"])
 def test_printed_source_compiles_with_nvrtc(graph: str) -> None:
     cx = (every_launch_kind() if graph == "launch_kinds" else training_graph() if graph == "training"
           else llama_graph(graph.split("_", 1)[1]))

@@ -230,7 +230,7 @@ def test_to_q8_0_keeps_the_values(ref_file: Tuple[Path, Dict[str, Any]]) -> None
             assert q8.dtype == np.uint8 and q8.size == tensors[name][1].size // 32 * 34
             got = gguf.quants.dequantize(q8, QT.Q8_0).reshape(tensors[name][1].shape)
             np.testing.assert_array_equal(got, tensors[name][1], err_msg=name)
-        with pytest.raises(KeyError):
+        with pytest.raises(ValueError, match="Q4_1 blocks have no exact Q8_0 form"):
             to_q8_0("Q4_1", f.raw("q4_0_2d"))
 
 

@@ -734,7 +734,10 @@ def to_q8_0(ggml_type: str, raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]
     values: each block keeps its fp16 scale and its quants (-8..7, -16..15, or
     IQ4_NL's levels, -127..113) fit int8, so ``d * q`` is the same float.
     For formats luminal's kernels do not read themselves."""
-    block = {"Q4_0": _Q4_0_BLOCK, "Q5_0": _Q5_0_BLOCK, "IQ4_NL": _IQ4_NL_BLOCK}[ggml_type]
+    blocks = {"Q4_0": _Q4_0_BLOCK, "Q5_0": _Q5_0_BLOCK, "IQ4_NL": _IQ4_NL_BLOCK}
+    if ggml_type not in blocks:
+        raise ValueError(f"[to_q8_0] {ggml_type} blocks have no exact Q8_0 form (Q4_0, Q5_0 or IQ4_NL do)")
+    block = blocks[ggml_type]
     b = np.ascontiguousarray(raw, np.uint8).reshape(-1).view(block)
     out = np.empty(b.shape[0], _Q8_0_BLOCK)
     out["d"] = b["d"]
