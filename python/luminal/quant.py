@@ -184,17 +184,26 @@ def _quantize_q2_k(x: np.ndarray) -> np.ndarray:
     return out.reshape(-1)
 
 
+def _signed_scales(sub: np.ndarray, peak: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per sub-block (``sub`` is (n, blocks, values)), the scale that maps its
+    signed value of largest magnitude to ``peak``, as a 6-bit signed multiple
+    (-32..31) of a per-row fp16 d: (d (n,), the multiples (n, blocks) int16;
+    all zero where a row is)."""
+    idx = np.abs(sub).argmax(axis=2)
+    scale = np.take_along_axis(sub, idx[:, :, None], axis=2)[:, :, 0] / np.float32(peak)
+    d = _f16(np.abs(scale).max(axis=1) / np.float32(31))
+    safe_d = np.where(d > 0, d, np.float32(1))[:, None]
+    sc = np.where(d[:, None] > 0, np.clip(_round_away(scale / safe_d), -32, 31), 0).astype(np.int16)
+    return d, sc
+
+
 def _quantize_q3_k(x: np.ndarray) -> np.ndarray:
     """Q3_K super-blocks of ``x`` (n, 256): per 16-value sub-block, value =
     scale * q with q in -4..3 (the signed value of largest magnitude maps to
     -4, as in Q4_0); scales as 6-bit multiples of the fp16 d, stored + 32."""
     n = x.shape[0]
     sub = x.reshape(n, 16, 16)
-    idx = np.abs(sub).argmax(axis=2)
-    scale = np.take_along_axis(sub, idx[:, :, None], axis=2)[:, :, 0] / np.float32(-4)
-    d = _f16(np.abs(scale).max(axis=1) / np.float32(31))
-    safe_d = np.where(d > 0, d, np.float32(1))[:, None]
-    sc = np.where(d[:, None] > 0, np.clip(_round_away(scale / safe_d), -32, 31), 0).astype(np.int8)
+    d, sc = _signed_scales(sub, -4)
     step = d[:, None] * sc.astype(np.float32)
     safe_step = np.where(step != 0, step, np.float32(1))[:, :, None]
     q = np.where(step[:, :, None] != 0, np.clip(_round_away(sub / safe_step), -4, 3), 0).astype(np.int8) + 4
@@ -203,7 +212,7 @@ def _quantize_q3_k(x: np.ndarray) -> np.ndarray:
     weights = (np.uint8(1) << np.arange(8, dtype=np.uint8))[None, :, None]
     out[:, :32] = ((q.reshape(n, 8, 32) >> np.uint8(2)) * weights).sum(axis=1, dtype=np.uint8)
     out[:, 32:96] = _two_bit_runs(q & np.uint8(3))
-    code = (sc.astype(np.int16) + 32).astype(np.uint8)  # 0..63
+    code = (sc + 32).astype(np.uint8)  # 0..63
     out[:, 96:104] = (code[:, :8] & 15) | ((code[:, 8:] & 15) << 4)
     top = (code >> np.uint8(4)).reshape(n, 4, 4)  # scale 4 s + b: bits 2 s of byte 8 + b
     out[:, 104:108] = top[:, 0] | (top[:, 1] << 2) | (top[:, 2] << 4) | (top[:, 3] << 6)
@@ -223,11 +232,7 @@ def _quantize_iq4_xs(x: np.ndarray) -> np.ndarray:
 
     n = x.shape[0]
     sub = x.reshape(n, 8, 32)
-    idx = np.abs(sub).argmax(axis=2)
-    scale = np.take_along_axis(sub, idx[:, :, None], axis=2)[:, :, 0] / np.float32(-127)
-    d = _f16(np.abs(scale).max(axis=1) / np.float32(31))
-    safe_d = np.where(d > 0, d, np.float32(1))[:, None]
-    sc = np.where(d[:, None] > 0, np.clip(_round_away(scale / safe_d), -32, 31), 0).astype(np.int16)
+    d, sc = _signed_scales(sub, -127)
     step = (d[:, None] * sc.astype(np.float32))[:, :, None, None]
     levels = IQ4_NL_VALUES.astype(np.float32)
     nib = np.abs(sub[:, :, :, None] - step * levels).argmin(axis=3).astype(np.uint8)  # (n, 8, 32)
