@@ -65,10 +65,13 @@ LM_FN float lm_load_q3_k(const float* base, int64_t i) {
   const int q = ((b[32 + 32 * (j / 128) + l] >> (2 * (j % 128 / 32))) & 3) - ((b[l] >> (j / 32)) & 1 ? 0 : 4);
   return lm_half(b + 108) * (float)lm_q3k_scale(b, j / 16) * (float)q;
 }
-/* IQ4_NL's 16 levels (IQ4_XS's too), two packed words: no table, so the
-   same code serves the CPU and CUDA (a file-scope table would be host memory there) */
+/* IQ4_NL's 16 levels (IQ4_XS's too) as int8 bytes, levels 0..7 and 8..15,
+   in two words: no table, so the same code serves the CPU and CUDA (a
+   file-scope table would be host memory there); the CPU's shuffles load them */
+#define LM_IQ4_LEVELS_LO 0xF6EADDCFBFAD9881ull /* -127 -104 -83 -65 -49 -35 -22 -10 */
+#define LM_IQ4_LEVELS_HI 0x7159453526190D01ull /* 1 13 25 38 53 69 89 113 */
 LM_FN int lm_iq4_level(int nibble) {
-  return (int8_t)(uint8_t)((nibble & 8 ? 0x7159453526190D01ull : 0xF6EADDCFBFAD9881ull) >> (8 * (nibble & 7)));
+  return (int8_t)(uint8_t)((nibble & 8 ? LM_IQ4_LEVELS_HI : LM_IQ4_LEVELS_LO) >> (8 * (nibble & 7)));
 }
 /* IQ4_XS's 6-bit scale s (0..7), minus the stored 32 */
 LM_FN int lm_iq4xs_scale(const uint8_t* b, int s) {

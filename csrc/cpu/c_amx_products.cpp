@@ -72,8 +72,7 @@ static inline void lm_amx_kquant32(const uint8_t* blk, int s, int fmt, __m512* l
   __m512 scale_lo, scale_hi, offset_lo, offset_hi;
   if (fmt == 136) { /* d * (scale - 32) * level: 16 bytes, low nibbles the first 16 values */
     const __m128i v = _mm_loadu_si128((const __m128i*)(blk + 8 + 16 * s));
-    q = _mm256_shuffle_epi8(_mm256_set_epi64x(0x7159453526190D01ll, (long long)0xF6EADDCFBFAD9881ull,
-                                              0x7159453526190D01ll, (long long)0xF6EADDCFBFAD9881ull),
+    q = _mm256_shuffle_epi8(lm_iq4_levels256(),
                             _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0f)));
     scale_lo = scale_hi = _mm512_set1_ps(lm_half(blk) * (float)lm_iq4xs_scale(blk, s));
     offset_lo = offset_hi = _mm512_setzero_ps();

@@ -30,6 +30,11 @@ static inline void lm_q3k_unpack(const uint8_t* blk, uint32_t p[4]) {
   p[3] = ((u[1] >> 4) & 0x0f0f0f0fu) | (((u[2] >> 6) & 0x03030303u) << 4);
 }
 #if defined(__AVX2__) && defined(__FMA__)
+/* IQ4_NL's levels in both 128-bit lanes, for a byte shuffle by nibble */
+static inline __m256i lm_iq4_levels256(void) {
+  return _mm256_set_epi64x((long long)LM_IQ4_LEVELS_HI, (long long)LM_IQ4_LEVELS_LO, (long long)LM_IQ4_LEVELS_HI,
+                           (long long)LM_IQ4_LEVELS_LO);
+}
 /* Byte-shuffle masks that spread int16 lane i of a register's low 128 bits
    over its low half and lane j of its high 128 bits over its high half:
    (j, j) for j < 8 (row m = j), then (2r, 2r + 1) for r < 4 (row 8 + r).
@@ -166,8 +171,7 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
       } else if (bb == 136) { /* IQ4_XS: 16 bytes, low nibbles the first 16 values; levels by shuffle */
         const __m128i v = _mm_loadu_si128((const __m128i*)(blk + 8 + 16 * j));
         const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0f));
-        q = _mm256_shuffle_epi8(_mm256_set_epi64x(0x7159453526190D01ll, (long long)0xF6EADDCFBFAD9881ull,
-                                                  0x7159453526190D01ll, (long long)0xF6EADDCFBFAD9881ull), nib);
+        q = _mm256_shuffle_epi8(lm_iq4_levels256(), nib);
       } else {
         q = lm_q6k_run(blk, j / 4, j % 4);
       }
@@ -232,8 +236,8 @@ static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w,
     const int8_t* x = aq + sb * 256;
     int32x4_t isum = vdupq_n_s32(0);
     if (bb == 136) { /* IQ4_XS: levels by table lookup, signed like the activations */
-      const int8x16_t levels = vreinterpretq_s8_u64(vcombine_u64(vcreate_u64(0xF6EADDCFBFAD9881ull),
-                                                                 vcreate_u64(0x7159453526190D01ull)));
+      const int8x16_t levels = vreinterpretq_s8_u64(vcombine_u64(vcreate_u64(LM_IQ4_LEVELS_LO),
+                                                                 vcreate_u64(LM_IQ4_LEVELS_HI)));
       for (int s = 0; s < 8; ++s) {
         const uint8x16_t q = vld1q_u8(blk + 8 + 16 * s);
         const int32x4_t dot = vaddq_s32(lm_dot16(vqtbl1q_s8(levels, vandq_u8(q, low4)), vld1q_s8(x + 32 * s)),
