@@ -700,12 +700,12 @@ def _deq_q4_k(b: npt.NDArray[Any], fifth: npt.NDArray[np.uint8] | None = None) -
     return r
 
 
-def _iq4_levels(qs: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+def _iq4_levels(qs: npt.NDArray[np.uint8]) -> npt.NDArray[np.int8]:
     """Nibbles of 16-byte runs (low nibbles the run's first 16 values, high
     the next 16) as IQ4_NL levels, 32 a run."""
     n = qs.shape[0]
     nib = np.concatenate([qs.reshape(n, -1, 16) & np.uint8(15), qs.reshape(n, -1, 16) >> np.uint8(4)], axis=-1)
-    levels: npt.NDArray[np.float32] = IQ4_NL_VALUES[nib].astype(np.float32).reshape(n, -1)
+    levels: npt.NDArray[np.int8] = IQ4_NL_VALUES[nib].reshape(n, -1)
     return levels
 
 
@@ -725,7 +725,7 @@ def _deq_q5_0(b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
 
 
 def _deq_iq4_nl(b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
-    r: npt.NDArray[np.float32] = b["d"].astype(np.float32)[:, None] * _iq4_levels(b["qs"])
+    r: npt.NDArray[np.float32] = b["d"].astype(np.float32)[:, None] * _iq4_levels(b["qs"]).astype(np.float32)
     return r
 
 
@@ -737,18 +737,20 @@ def to_q8_0(ggml_type: str, raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]
     blocks = {"Q4_0": _Q4_0_BLOCK, "Q5_0": _Q5_0_BLOCK, "IQ4_NL": _IQ4_NL_BLOCK}
     if ggml_type not in blocks:
         raise ValueError(f"[to_q8_0] {ggml_type} blocks have no exact Q8_0 form (Q4_0, Q5_0 or IQ4_NL do)")
-    block = blocks[ggml_type]
-    b = np.ascontiguousarray(raw, np.uint8).reshape(-1).view(block)
-    out = np.empty(b.shape[0], _Q8_0_BLOCK)
-    out["d"] = b["d"]
-    if ggml_type == "Q5_0":
-        out["qs"] = _q5_0_quants(b)
-    elif ggml_type == "IQ4_NL":
-        out["qs"] = _iq4_levels(b["qs"]).astype(np.int8)
-    else:
-        qs = b["qs"]
-        out["qs"] = (np.concatenate([qs & np.uint8(15), qs >> np.uint8(4)], axis=-1).astype(np.int16) - 8).astype(
-            np.int8)
+    all_blocks = np.ascontiguousarray(raw, np.uint8).reshape(-1).view(blocks[ggml_type])
+    out = np.empty(all_blocks.shape[0], _Q8_0_BLOCK)
+    out["d"] = all_blocks["d"]
+    step = max(1, _CHUNK_ELEMENTS // 32)  # temporaries stay small
+    for s in range(0, all_blocks.shape[0], step):
+        b = all_blocks[s : s + step]
+        if ggml_type == "Q5_0":
+            out["qs"][s : s + step] = _q5_0_quants(b)
+        elif ggml_type == "IQ4_NL":
+            out["qs"][s : s + step] = _iq4_levels(b["qs"])
+        else:
+            qs = b["qs"]
+            nib = np.concatenate([qs & np.uint8(15), qs >> np.uint8(4)], axis=-1)
+            out["qs"][s : s + step] = (nib.astype(np.int16) - 8).astype(np.int8)
     converted: npt.NDArray[np.uint8] = out.view(np.uint8)
     return converted
 
@@ -760,7 +762,8 @@ def _deq_iq4_xs(b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     low = (b["scales_l"][:, :, None] >> np.array([0, 4], dtype=np.uint8)).reshape(n, 8) & np.uint8(15)
     high = (b["scales_h"][:, None] >> (2 * np.arange(8, dtype=np.uint16))) & np.uint16(3)
     dl = b["d"].astype(np.float32)[:, None] * ((low | (high.astype(np.uint8) << np.uint8(4))).astype(np.float32) - 32)
-    r: npt.NDArray[np.float32] = (dl[:, :, None] * _iq4_levels(b["qs"]).reshape(n, 8, 32)).reshape(n, QK_K)
+    levels = _iq4_levels(b["qs"]).astype(np.float32).reshape(n, 8, 32)
+    r: npt.NDArray[np.float32] = (dl[:, :, None] * levels).reshape(n, QK_K)
     return r
 
 
