@@ -327,10 +327,14 @@ _K_MIX = {"Q2_K": {"output": "Q6_K", "ffn_down": "Q3_K", "*": "Q2_K"},
           "Q5_K_M": {"output": "Q6_K", "ffn_down": "Q6_K", "*": "Q5_K"}}
 
 
-def assert_clear_top_tokens_agree(got: np.ndarray, want: np.ndarray) -> None:
+def assert_clear_top_tokens_agree(got: np.ndarray, want: np.ndarray, every: bool = False) -> None:
     """The top tokens agree at every position whose top-2 margin in ``want``
     is more than twice that position's error (a near tie may flip), and
-    there are at least two such positions (the check is not vacuous)."""
+    there are at least two such positions (the check is not vacuous). With
+    ``every``, at all positions: the Q8_0 and Q4_K_M files these tests began
+    with have no near tie (seeded); Q5_0, IQ4_NL, Q3_K_M and Q5_K_M do."""
+    if every:
+        assert np.array_equal(got.argmax(-1), want.argmax(-1))
     err = np.abs(got - want).max(-1)
     top2 = np.sort(want, axis=-1)[..., -2:]
     clear = top2[..., 1] - top2[..., 0] > 2 * err
@@ -462,7 +466,7 @@ def test_gguf_q8_0_kept_quantized(tmp_path: Path, quant: str) -> None:
     # the activations' int8 rounding: measured 3.4% (Q8_0), 6.2% (Q5_0), 4.8%
     # (IQ4_NL) of the largest logit; llama.cpp 2.9%, 4.2%, 4.3% on these files
     assert np.abs(got - want).max() < (0.05 if quant == "Q8_0" else 0.1) * np.abs(want).max()
-    assert_clear_top_tokens_agree(got, want)
+    assert_clear_top_tokens_agree(got, want, every=quant == "Q8_0")
 
 
 @pytest.mark.parametrize("quant", ["F16", "BF16"])
@@ -510,7 +514,7 @@ def test_gguf_k_quants_kept_quantized(tmp_path: Path, mix: str) -> None:
     # llama.cpp itself is 3.7-5.6% off on these files (test below)
     got = logits_of(model, cpu=True)
     assert np.abs(got - want).max() < 0.1 * np.abs(want).max()
-    assert_clear_top_tokens_agree(got, want)
+    assert_clear_top_tokens_agree(got, want, every=mix == "Q4_K_M")
     np.testing.assert_allclose(logits_of(load_model(path)), want, atol=1e-4, rtol=0)  # widened to f32
 
 
