@@ -360,7 +360,8 @@ std::optional<CompactProduct> compact_product(const Kernel& k) {
     return std::nullopt;
   const std::string& format = k.input_formats[ib];
   const bool half = format == "f16_packed" || format == "bf16_packed";
-  const bool k_quant = quant_format(format) && quant_format(format)->block_values == 256;
+  const QuantFormat* quant = quant_format(format);
+  const bool k_quant = quant && quant->block_values == 256;
   if (!half && !k_quant && format != "q8_0" && format != "q4_0") return std::nullopt;
   const ShapeTracker &va = k.matmul->a_view, &vb = k.matmul->b_view;
   size_t r = va.rank();

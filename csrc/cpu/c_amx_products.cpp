@@ -70,10 +70,8 @@ static inline void lm_transpose16(__m512i r[16]) {
 static inline void lm_amx_kquant32(const uint8_t* blk, int s, int fmt, __m512* lo, __m512* hi) {
   __m256i q;
   __m512 scale_lo, scale_hi, offset_lo, offset_hi;
-  if (fmt == 136) { /* d * (scale - 32) * level: 16 bytes, low nibbles the first 16 values */
-    const __m128i v = _mm_loadu_si128((const __m128i*)(blk + 8 + 16 * s));
-    q = _mm256_shuffle_epi8(lm_iq4_levels256(),
-                            _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0f)));
+  if (fmt == 136) { /* d * (scale - 32) * level */
+    q = lm_iq4xs_run(blk, s);
     scale_lo = scale_hi = _mm512_set1_ps(lm_half(blk) * (float)lm_iq4xs_scale(blk, s));
     offset_lo = offset_hi = _mm512_setzero_ps();
   } else if (fmt == 84 || fmt == 110) { /* run s % 4 (bits 2 (s % 4)) of half s / 4; a scale per 16 values */

@@ -30,10 +30,13 @@ static inline void lm_q3k_unpack(const uint8_t* blk, uint32_t p[4]) {
   p[3] = ((u[1] >> 4) & 0x0f0f0f0fu) | (((u[2] >> 6) & 0x03030303u) << 4);
 }
 #if defined(__AVX2__) && defined(__FMA__)
-/* IQ4_NL's levels in both 128-bit lanes, for a byte shuffle by nibble */
-static inline __m256i lm_iq4_levels256(void) {
-  return _mm256_set_epi64x((long long)LM_IQ4_LEVELS_HI, (long long)LM_IQ4_LEVELS_LO, (long long)LM_IQ4_LEVELS_HI,
-                           (long long)LM_IQ4_LEVELS_LO);
+/* IQ4_XS's sub-block s (32 values: 16 bytes, low nibbles the first 16) as
+   int8 levels, by a byte shuffle of the levels in both 128-bit lanes */
+static inline __m256i lm_iq4xs_run(const uint8_t* blk, int s) {
+  const __m128i v = _mm_loadu_si128((const __m128i*)(blk + 8 + 16 * s));
+  const __m256i levels = _mm256_set_epi64x((long long)LM_IQ4_LEVELS_HI, (long long)LM_IQ4_LEVELS_LO,
+                                           (long long)LM_IQ4_LEVELS_HI, (long long)LM_IQ4_LEVELS_LO);
+  return _mm256_shuffle_epi8(levels, _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0f)));
 }
 /* Byte-shuffle masks that spread int16 lane i of a register's low 128 bits
    over its low half and lane j of its high 128 bits over its high half:
@@ -168,10 +171,8 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
           const __m256i high = j < 2 ? _mm256_slli_epi16(hm, 2 - j) : _mm256_srli_epi16(hm, j - 2);
           q = _mm256_or_si256(q, _mm256_and_si256(high, _mm256_set1_epi8(0x04)));
         }
-      } else if (bb == 136) { /* IQ4_XS: 16 bytes, low nibbles the first 16 values; levels by shuffle */
-        const __m128i v = _mm_loadu_si128((const __m128i*)(blk + 8 + 16 * j));
-        const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0f));
-        q = _mm256_shuffle_epi8(lm_iq4_levels256(), nib);
+      } else if (bb == 136) {
+        q = lm_iq4xs_run(blk, j);
       } else {
         q = lm_q6k_run(blk, j / 4, j % 4);
       }

@@ -630,11 +630,21 @@ def _deq_q8_0(b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     return r
 
 
+def _split_nibbles(qs: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """Runs of 16 bytes (the last axis) as 32 values: the low nibbles, then
+    the high ones (Q4_0's, Q5_0's and the IQ4 formats' order)."""
+    nib: npt.NDArray[np.uint8] = np.concatenate([qs & np.uint8(15), qs >> np.uint8(4)], axis=-1)
+    return nib
+
+
+def _q4_0_quants(b: npt.NDArray[Any]) -> npt.NDArray[np.int8]:
+    """Q4_0's 32 quants a block, -8..7."""
+    q: npt.NDArray[np.int8] = _split_nibbles(b["qs"]).astype(np.int8) - np.int8(8)
+    return q
+
+
 def _deq_q4_0(b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
-    d = b["d"].astype(np.float32)[:, None]
-    qs: npt.NDArray[np.uint8] = b["qs"]
-    q = np.concatenate([qs & np.uint8(0x0F), qs >> np.uint8(4)], axis=-1).astype(np.int8) - np.int8(8)
-    r: npt.NDArray[np.float32] = d * q.astype(np.float32)
+    r: npt.NDArray[np.float32] = b["d"].astype(np.float32)[:, None] * _q4_0_quants(b).astype(np.float32)
     return r
 
 
@@ -704,16 +714,14 @@ def _iq4_levels(qs: npt.NDArray[np.uint8]) -> npt.NDArray[np.int8]:
     """Nibbles of 16-byte runs (low nibbles the run's first 16 values, high
     the next 16) as IQ4_NL levels, 32 a run."""
     n = qs.shape[0]
-    nib = np.concatenate([qs.reshape(n, -1, 16) & np.uint8(15), qs.reshape(n, -1, 16) >> np.uint8(4)], axis=-1)
-    levels: npt.NDArray[np.int8] = IQ4_NL_VALUES[nib].reshape(n, -1)
+    levels: npt.NDArray[np.int8] = IQ4_NL_VALUES[_split_nibbles(qs.reshape(n, -1, 16))].reshape(n, -1)
     return levels
 
 
 def _q5_0_quants(b: npt.NDArray[Any]) -> npt.NDArray[np.int8]:
     """Q5_0's 32 quants a block, -16..15: nibbles (low the first 16 values)
     with bit j of qh as value j's fifth bit, minus 16."""
-    qs: npt.NDArray[np.uint8] = b["qs"]
-    nib = np.concatenate([qs & np.uint8(15), qs >> np.uint8(4)], axis=-1)
+    nib = _split_nibbles(b["qs"])
     fifth = ((b["qh"][:, None] >> np.arange(32, dtype=np.uint32)) & np.uint32(1)).astype(np.uint8)
     q: npt.NDArray[np.int8] = ((nib | (fifth << np.uint8(4))).astype(np.int16) - 16).astype(np.int8)
     return q
@@ -748,9 +756,7 @@ def to_q8_0(ggml_type: str, raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]
         elif ggml_type == "IQ4_NL":
             out["qs"][s : s + step] = _iq4_levels(b["qs"])
         else:
-            qs = b["qs"]
-            nib = np.concatenate([qs & np.uint8(15), qs >> np.uint8(4)], axis=-1)
-            out["qs"][s : s + step] = (nib.astype(np.int16) - 8).astype(np.int8)
+            out["qs"][s : s + step] = _q4_0_quants(b)
     converted: npt.NDArray[np.uint8] = out.view(np.uint8)
     return converted
 
