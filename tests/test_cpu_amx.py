@@ -103,3 +103,70 @@ def test_k_quant_prefill_on_tiles_by_default(monkeypatch: pytest.MonkeyPatch, fm
     assert np.abs(default - want).max() < 2 ** -9 * scale  # bf16 rounding (~2^-11 here)
     assert not np.array_equal(default, int8)
     np.testing.assert_array_equal(run(monkeypatch, cx, y, "1"), default)
+
+
+def float_product(a_shape: tuple[int, ...], b_shape: tuple[int, ...], trans_b: bool, precision: str,
+                  seed: int = 0) -> tuple[lm.Graph, lm.Tensor, np.ndarray]:
+    """The graph of a @ b (b's last two dims swapped when trans_b: a key
+    matrix read as K^T) compiled for ``precision``, and the float64 product."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(a_shape).astype(np.float32)
+    b = rng.standard_normal(b_shape).astype(np.float32)
+    cx = lm.Graph()
+    bt = cx.tensor(b.shape).set(b)
+    y = (cx.tensor(a.shape).set(a) @ (bt.transpose(-1, -2) if trans_b else bt)).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(float32_matmul_precision=precision))
+    want = a.astype(np.float64) @ (np.swapaxes(b, -1, -2) if trans_b else b).astype(np.float64)
+    return cx, y, want
+
+
+# Each at least 2^22 multiply-adds (smaller ones stay with BLAS): sizes on
+# and off the tiles' 16 / 32 (k 130 is zero-padded to 160, n 120 leaves edge
+# tiles), batches of attention's shapes (keys read transposed), and a batch
+# broadcast over 4 query heads as grouped-query attention reads its keys.
+FLOAT_CASES = [
+    ((64, 256), (256, 256), False),
+    ((300, 130), (130, 120), False),
+    ((300, 130), (120, 130), True),
+    ((8, 64, 64), (8, 64, 160), False),
+    ((8, 64, 64), (8, 160, 64), True),
+    ((2, 4, 64, 64), (2, 1, 160, 64), True),
+]
+
+
+@pytest.mark.skipif(not amx_cpu(), reason="no AMX-BF16 on this CPU")
+@pytest.mark.parametrize("a_shape,b_shape,trans_b", FLOAT_CASES)
+def test_medium_precision_float_products_on_tiles(monkeypatch: pytest.MonkeyPatch, a_shape: tuple[int, ...],
+                                                  b_shape: tuple[int, ...], trans_b: bool) -> None:
+    """float32_matmul_precision="medium": float products of 16+ rows round
+    their operands to bf16 on AMX tiles (sums in float32); LUMINAL_AMX=0
+    turns that off; "highest" stays float32."""
+    cx, y, want = float_product(a_shape, b_shape, trans_b, "medium")
+    k = a_shape[-1]
+    scale = np.sqrt(k) * np.abs(want).mean()
+    tiles = run(monkeypatch, cx, y, None)
+    assert np.abs(tiles - want).max() < 2 ** -6 * scale  # bf16's 8 bits a term, as in the weight products
+    hx, hy, _ = float_product(a_shape, b_shape, trans_b, "highest")
+    exact = run(monkeypatch, hx, hy, None)
+    np.testing.assert_allclose(exact, want, rtol=1e-4, atol=1e-4 * scale)
+    assert np.abs(tiles - want).max() > 10 * np.abs(exact - want).max()  # the tiles ran: they round
+    np.testing.assert_array_equal(run(monkeypatch, cx, y, "0"), exact)  # off: BLAS, as "highest"
+    np.testing.assert_array_equal(run(monkeypatch, cx, y, None), tiles)  # the same way every run
+
+
+@pytest.mark.parametrize("a_shape,b_shape,trans_b", [((15, 512), (512, 600), False), ((32, 20, 7), (32, 7, 19), False)])
+def test_medium_precision_keeps_float32_where_tiles_do_not_pay(monkeypatch: pytest.MonkeyPatch,
+                                                               a_shape: tuple[int, ...], b_shape: tuple[int, ...],
+                                                               trans_b: bool) -> None:
+    """Products under 16 rows, and small ones (a parallel region costs more
+    than they do), stay float32 at "medium"."""
+    cx, y, _ = float_product(a_shape, b_shape, trans_b, "medium")
+    hx, hy, _ = float_product(a_shape, b_shape, trans_b, "highest")
+    np.testing.assert_array_equal(run(monkeypatch, cx, y, None), run(monkeypatch, hx, hy, None))
+
+
+def test_float32_matmul_precision_is_checked() -> None:
+    with pytest.raises(ValueError, match="float32_matmul_precision must be one of highest, medium, got 'low'"):
+        lm.CPUCompiler(float32_matmul_precision="low")
+    assert repr(lm.CPUCompiler(float32_matmul_precision="medium")) == "CPUCompiler(float32_matmul_precision='medium')"
+    assert repr(lm.CPUCompiler()) == "CPUCompiler()"

@@ -693,3 +693,32 @@ def test_cli_with_a_local_model(tmp_path: Path) -> None:
     assert "[load] 15 matrices stored as q8_0" in q.stderr  # 7 per layer, and lm_head
     nn.quantize_(model, "q8_0")
     assert q.stdout == Generator(model, tok).stream(ids, 5).read() + "\n"
+
+
+def test_quantized_models_run_prompt_attention_at_medium_precision() -> None:
+    """A model with quantized weights compiles its float products (attention's)
+    at float32_matmul_precision "medium" by default, a float one at "highest".
+    Where the CPU has AMX, a prompt long enough for the tiles (grouped-query
+    scores and values over the cache) gives logits within bf16 rounding of
+    float32's and the same greedy tokens; elsewhere the same logits."""
+    from test_cpu_amx import amx_cpu
+
+    cfg = LlamaConfig(vocab_size=258, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+                      num_attention_heads=8, num_key_value_heads=2)
+    rng = np.random.default_rng(0)
+    model = LlamaForCausalLM(cfg, init=False).eval()
+    model.load_state_dict({k: (rng.standard_normal(p.shape) * 0.1 + (p.ndim == 1)).astype(np.float32)
+                           for k, p in model.state_dict(keep_vars=True).items()})
+    assert Generator(model, compilers=[]).float32_matmul_precision == "highest"
+    nn.quantize_(model, "q8_0")
+    medium = Generator(model)
+    assert medium.float32_matmul_precision == "medium"
+    highest = Generator(model, float32_matmul_precision="highest")
+    prompt = [int(i) for i in rng.integers(0, 258, 160)]  # 2 kv heads x 640 x 160 x 32: tiles
+    got, want = medium._step(prompt), highest._step(prompt)
+    if not amx_cpu():
+        np.testing.assert_array_equal(got, want)
+        return
+    assert not np.array_equal(got, want)
+    assert np.abs(got - want).max() < 0.02 * np.abs(want).max()
+    assert list(medium.generate_ids(prompt, max_tokens=4)) == list(highest.generate_ids(prompt, max_tokens=4))

@@ -220,16 +220,16 @@ NB_MODULE(_core, m) {
   m.def("generic_compile", &generic_compile);
   m.def(
       "cpu_compile",
-      [](Graph& g) {
+      [](Graph& g, bool bf16_float_products) {
         std::shared_ptr<CPUProgram> p;
         {
           nb::gil_scoped_release release;  // the C compiler may take a moment
           dense_matmul_operands(g);
-          p = CPUProgram::compile(g);
+          p = CPUProgram::compile(g, bf16_float_products);
         }
         g.set_program(std::move(p));
       },
-      "graph"_a);
+      "graph"_a, "bf16_float_products"_a = false);
   m.def(
       "cuda_compile",
       [](Graph& g) {

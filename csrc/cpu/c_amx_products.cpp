@@ -2,9 +2,11 @@
 
 namespace luminal {
 
-// Prefill products on AMX tiles (Intel Sapphire Rapids and later): by
-// default for Q8_0, Q4_0, k-quant (Q2_K..Q6_K) and IQ4_XS weights; LUMINAL_AMX=1 adds f16 and
-// bf16 packed weights, LUMINAL_AMX=0 turns it off. The weights are widened,
+// Products on AMX tiles (Intel Sapphire Rapids and later). kAmxTiles: the
+// tile loop (lm_amx_run) over weights packed by a format's own packer.
+// kAmxProducts: prefill with compact weights, by default for Q8_0, Q4_0,
+// k-quant (Q2_K..Q6_K) and IQ4_XS weights; LUMINAL_AMX=1 adds f16 and bf16
+// packed weights, LUMINAL_AMX=0 turns it off. The weights are widened,
 // rounded to bf16 and packed in the tiles' pair layout; the activations are
 // rounded to bf16 once; the sums stay float32. bf16 keeps 8 bits of each
 // value, so results differ from the exact float32 product by ~2^-9 relative
@@ -13,10 +15,16 @@ namespace luminal {
 // again: on a 4-layer Mistral-shaped Q8_0 model the last logits moved by
 // 1.3-1.4% of the largest, llama.cpp's by 2.3-2.5% (same argmax and top 5).
 // Packed halves keep the exact path by default: f16 weights would lose 3
-// bits to bf16, and neither format's decode rounds its activations. A tile
-// dot product peaked at ~2,150 GFLOP/s a core on the development Xeon,
-// against 67-71 for AVX-512 FMA.
-const char* const kAmxProducts = R"(#ifdef LM_AMX
+// bits to bf16, and neither format's decode rounds its activations.
+// kAmxFloat: float32 products of 16+ rows (CPUProgram's, in place of BLAS)
+// where a graph is compiled with float32_matmul_precision "medium", as
+// torch.set_float32_matmul_precision("medium") lets PyTorch do. A tile dot
+// product peaked at ~2,150 GFLOP/s a core on the development Xeon, against
+// 67-71 for AVX-512 FMA.
+const char* const kAmxTiles = R"(#if defined(__AMX_BF16__) && defined(__AMX_TILE__) && defined(__AVX512BF16__) && defined(__linux__)
+#define LM_AMX 1
+#include <immintrin.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -34,11 +42,19 @@ static int lm_amx_allowed(void) {
                                      18 /* XFEATURE_XTILEDATA */) == 0;
   return allowed;
 }
-/* Float32 to bf16, rounded to nearest even; count is a multiple of 16
-   (lm_amx_gemm's k is one of 32). */
-static inline void lm_to_bf16(uint16_t* dst, const float* src, int64_t count) {
-  for (int64_t t = 0; t < count; t += 16)
+/* src[0, len) to bf16 at dst[0, padded), rounded to nearest even, zero past
+   len (a float product's k need not be a multiple of 32); padded is a
+   multiple of 32. */
+static inline void lm_to_bf16(uint16_t* dst, const float* src, int64_t len, int64_t padded) {
+  int64_t t = 0;
+  for (; t + 16 <= len; t += 16)
     _mm256_storeu_si256((__m256i*)(dst + t), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + t)));
+  if (t < len) {
+    const __m512 tail = _mm512_maskz_loadu_ps((__mmask16)((1u << (len - t)) - 1), src + t);
+    _mm256_storeu_si256((__m256i*)(dst + t), (__m256i)_mm512_cvtneps_pbh(tail));
+    t += 16;
+  }
+  for (; t < padded; t += 16) _mm256_storeu_si256((__m256i*)(dst + t), _mm256_setzero_si256());
 }
 /* Transpose 16 x 16 32-bit words in place: r[j] becomes column j. */
 static inline void lm_transpose16(__m512i r[16]) {
@@ -64,6 +80,174 @@ static inline void lm_transpose16(__m512i r[16]) {
     r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
   }
 }
+/* out's 16 x 16 sums at rows rb.., columns jb.. to c (zero outside m x n),
+   or back: for the tiles that reach past m or n. */
+static void lm_amx_edge(float* c, float* out, int64_t m, int64_t n, int64_t rb, int64_t jb, int back) {
+  for (int64_t i = 0; i < 16; ++i)
+    for (int64_t j = 0; j < 16; ++j) {
+      const int inside = rb + i < m && jb + j >= 0 && jb + j < n;
+      if (back) { if (inside) out[(rb + i) * n + jb + j] = c[i * 16 + j]; }
+      else c[i * 16 + j] = inside ? out[(rb + i) * n + jb + j] : 0.0f;
+    }
+}
+/* Tile t from or to out's sums at (rb, jb); tile numbers are immediates. */
+#define LM_AMX_FULL(rb, jb) ((rb) + 16 <= m && (jb) >= 0 && (jb) + 16 <= n)
+#define LM_AMX_LOAD_C(t, rb, jb)                                         \
+  if (LM_AMX_FULL(rb, jb)) _tile_loadd(t, out + (rb) * n + (jb), n * 4); \
+  else { lm_amx_edge(c, out, m, n, rb, jb, 0); _tile_loadd(t, c, 64); }
+#define LM_AMX_STORE_C(t, rb, jb)                                         \
+  if (LM_AMX_FULL(rb, jb)) _tile_stored(t, out + (rb) * n + (jb), n * 4); \
+  else { _tile_stored(t, c, 64); lm_amx_edge(c, out, m, n, rb, jb, 1); }
+/* LM_AMX_STORE_C past the caches (non-temporal stores; full tiles are
+   line-aligned, see lm_amx_run): an output larger than the caches is
+   otherwise read in line by line before it is written (32 products
+   512 x 512 x 128: 6.4-8.0 -> 3.2-3.6 ms). */
+#define LM_AMX_STREAM_C(t, rb, jb)                                                        \
+  _tile_stored(t, c, 64);                                                                 \
+  if (LM_AMX_FULL(rb, jb))                                                                \
+    for (int i_ = 0; i_ < 16; ++i_)                                                       \
+      _mm512_stream_ps(out + ((rb) + i_) * n + (jb), _mm512_load_ps(c + 16 * i_));        \
+  else lm_amx_edge(c, out, m, n, rb, jb, 1);
+/* Outputs of this many floats (16 MB) or more are streamed: larger than the
+   L2s, they would be read in before they are written. */
+#define LM_AMX_STREAM_FLOATS ((int64_t)1 << 22)
+/* A 64-byte aligned scratch buffer of at least `bytes`: up to 2 MB from
+   this thread's own (slot 0 the activations, 1 the weight tiles), kept
+   across calls, since fresh memory for each of attention's small products
+   cost more than the products (malloc maps blocks over 128 KB anew, and
+   their pages fault in on every call); larger ones malloc'd into *owned,
+   which the caller frees. NULL when memory is short. */
+static uint16_t* lm_amx_scratch(int slot, size_t bytes, char** owned) {
+  static __thread char* kept[2];
+  static __thread size_t kept_bytes[2];
+  char* mem;
+  *owned = NULL;
+  if (bytes <= ((size_t)2 << 20)) {
+    if (kept_bytes[slot] < bytes) {
+      free(kept[slot]);
+      kept[slot] = (char*)malloc(bytes + 64);
+      kept_bytes[slot] = kept[slot] ? bytes : 0;
+    }
+    mem = kept[slot];
+  } else {
+    mem = *owned = (char*)malloc(bytes + 64);
+  }
+  /* malloc, aligned here: the library is C99, which has no aligned_alloc */
+  return mem ? (uint16_t*)(((uintptr_t)mem + 63) & ~(uintptr_t)63) : NULL;
+}
+/* Writes the weight tiles of rows j0.. (32 of them; zero past n) for the
+   steps s < steps of the k chunk at k0: tile 2 s + h holds, for rows
+   j0 + 16 h + [0, 16), their pairs of k (k0 + 32 s + 2 p, + 1) in row p,
+   one 32-bit word a row. src: the packer's own description of the weight. */
+typedef void (*lm_amx_packer)(const void* src, uint16_t* tiles, int64_t j0, int64_t k0, int64_t steps);
+/* out[m, n] = a[m, k] (row stride lda) @ w^T, w packed by `pack`. k runs in
+   chunks small enough that a chunk's bf16 activations, all m rows, stay in
+   L2 (1 MB); each chunk's sums are added to out's. A thread takes 32 weight
+   rows of a chunk, packs them into tiles, then runs every 32 activation
+   rows over them. Tiles: 0-3 the sums of 32 activation rows x 32 weight
+   rows, 4-5 activations (16 rows x 32 k), 6-7 weights (16 pairs of k x 16
+   rows). k past a multiple of 32 is zero-padded. stream: the last chunk's
+   sums go out with non-temporal stores (see LM_AMX_STREAM_C; where out is
+   aligned for them). Returns 0 (nothing written) when AMX is not allowed or
+   memory is short. */
+static int lm_amx_run(float* out, const float* a, int64_t m, int64_t n, int64_t k, int64_t lda,
+                      lm_amx_packer pack, const void* src, int stream) {
+  if (k <= 0 || !lm_amx_allowed()) return 0;
+  const int64_t m32 = (m + 31) / 32 * 32, kp = (k + 31) / 32 * 32;
+  int64_t kc = ((int64_t)1 << 20) / (m32 * 2) / 32 * 32;
+  if (kc < 32) kc = 32;
+  if (kc > kp) kc = kp;
+  char* ab_mem;
+  uint16_t* ab = lm_amx_scratch(0, (size_t)(m32 * kp) * 2, &ab_mem);
+  if (!ab) return 0;
+  /* Column blocks start where out's rows reach a cache line (n a multiple
+     of 16: every row alike), at -shift: full tiles are then stored a line a
+     row. A graph's buffers are 16-byte aligned, and lines split by every
+     tile row made 32 products 512 x 512 x 128 3-4x slower. Columns below
+     0 are zero weights, not stored. */
+  const int64_t shift = n % 16 == 0 ? (int64_t)((uintptr_t)out / 4 % 16) : 0;
+  const int streamed = stream && (uintptr_t)out % 4 == 0 && n % 16 == 0; /* lines then align */
+  int failed = 0;
+  #pragma omp parallel
+  {
+    /* The activations in bf16, a chunk (m32 x its length, row-major) after
+       another: one contiguous block each, since rows k apart would crowd
+       into the same L2 sets. */
+    #pragma omp for
+    for (int64_t r = 0; r < m32; ++r)
+      for (int64_t k0 = 0; k0 < kp; k0 += kc) {
+        const int64_t len = kp - k0 < kc ? kp - k0 : kc, real = k - k0 < len ? k - k0 : len;
+        uint16_t* dst = ab + k0 * m32 + r * len;
+        if (r < m) lm_to_bf16(dst, a + r * lda + k0, real, len);
+        else memset(dst, 0, (size_t)len * 2);
+      }
+    lm_tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; ++t) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
+    /* gcc 12's _tile_loadconfig tells the compiler it reads 8 bytes, so the
+       row and column stores above may be dropped as dead (then ldtilecfg
+       faults on the garbage): say that all 64 are read. */
+    __asm__ volatile("" : : "m"(cfg));
+    _tile_loadconfig(&cfg);
+    char* wb_mem;
+    uint16_t* wb = lm_amx_scratch(1, (size_t)(32 * kc) * 2, &wb_mem); /* 32 weight rows of a chunk, in tiles */
+    float c[16 * 16] __attribute__((aligned(64)));
+    if (!wb) {
+      #pragma omp atomic write
+      failed = 1;
+    }
+    #pragma omp barrier
+    for (int64_t k0 = 0; k0 < kp && !failed; k0 += kc) {
+      const int64_t len = kp - k0 < kc ? kp - k0 : kc, steps = len / 32;
+      #pragma omp for schedule(dynamic, 1)
+      for (int64_t j0 = -shift; j0 < n; j0 += 32) {
+        pack(src, wb, j0, k0, steps);
+        for (int64_t r0 = 0; r0 < m32; r0 += 32) {
+          if (k0 == 0) {
+            _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+          } else {
+            LM_AMX_LOAD_C(0, r0, j0) LM_AMX_LOAD_C(1, r0, j0 + 16)
+            LM_AMX_LOAD_C(2, r0 + 16, j0) LM_AMX_LOAD_C(3, r0 + 16, j0 + 16)
+          }
+          const uint16_t* a0 = ab + k0 * m32 + r0 * len;
+          for (int64_t s = 0; s < steps; ++s) {
+            _tile_loadd(4, a0 + s * 32, len * 2);
+            _tile_loadd(5, a0 + 16 * len + s * 32, len * 2);
+            _tile_loadd(6, wb + (s * 2) * 512, 64);
+            _tile_loadd(7, wb + (s * 2 + 1) * 512, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+          }
+          if (streamed && k0 + len == kp) {
+            LM_AMX_STREAM_C(0, r0, j0) LM_AMX_STREAM_C(1, r0, j0 + 16)
+            LM_AMX_STREAM_C(2, r0 + 16, j0) LM_AMX_STREAM_C(3, r0 + 16, j0 + 16)
+          } else {
+            LM_AMX_STORE_C(0, r0, j0) LM_AMX_STORE_C(1, r0, j0 + 16)
+            LM_AMX_STORE_C(2, r0 + 16, j0) LM_AMX_STORE_C(3, r0 + 16, j0 + 16)
+          }
+        }
+      }
+    }
+    if (streamed) _mm_sfence(); /* the streamed sums visible before the barrier ends the region */
+    _tile_release();
+    free(wb_mem);
+  }
+  free(ab_mem);
+  return !failed;
+}
+/* The 16 rows' words (r[q]: row q's 16 pairs of k) as a tile: transposed,
+   so that tile row p holds pair p of every row. */
+static inline void lm_amx_store_tile(uint16_t* tile, __m512i r[16]) {
+  lm_transpose16(r);
+  for (int p = 0; p < 16; ++p) _mm512_storeu_si512(tile + p * 32, r[p]);
+}
+#endif
+)";
+
+const char* const kAmxProducts = R"(#ifdef LM_AMX
 /* Values 32 s.. of a super-block (fmt: its bytes, 84 Q2_K, 110 Q3_K, 136
    IQ4_XS, 144 Q4_K, 176 Q5_K, 210 Q6_K), widened as lm_load_<format> does:
    lo the first 16, hi the rest. */
@@ -117,7 +301,7 @@ static inline void lm_amx_kquant32(const uint8_t* blk, int s, int fmt, __m512* l
    zero past n. Widened as lm_widen (lm_load_q2_k .. _q6_k for the
    k-quants) does, exactly, then rounded. */
 static inline __m512i lm_amx_row32(const float* w, int64_t j, int64_t n, int64_t k, int64_t k0, int fmt) {
-  if (j >= n) return _mm512_setzero_si512();
+  if (j < 0 || j >= n) return _mm512_setzero_si512();
   __m512 lo, hi;
   if (fmt >= 84) { /* the k-quants */
     lm_amx_kquant32((const uint8_t*)w + (j * (k / 256) + k0 / 256) * fmt, (int)(k0 % 256 / 32), fmt, &lo, &hi);
@@ -143,33 +327,34 @@ static inline const uint8_t* lm_amx_weight_near(const float* w, int64_t row, int
   if (fmt >= 84) return (const uint8_t*)w + (row * (k / 256) + kk / 256) * fmt + kk % 256 * fmt / 256;
   return lm_weight_at(w, row, k, kk, fmt);
 }
-/* out's 16 x 16 sums at rows rb.., columns jb.. to c (zero outside m x n),
-   or back: for the tiles that reach past m or n. */
-static void lm_amx_edge(float* c, float* out, int64_t m, int64_t n, int64_t rb, int64_t jb, int back) {
-  for (int64_t i = 0; i < 16; ++i)
-    for (int64_t j = 0; j < 16; ++j) {
-      const int inside = rb + i < m && jb + j < n;
-      if (back) { if (inside) out[(rb + i) * n + jb + j] = c[i * 16 + j]; }
-      else c[i * 16 + j] = inside ? out[(rb + i) * n + jb + j] : 0.0f;
+typedef struct {
+  const float* w;
+  int64_t n, k;
+  int fmt;
+} lm_amx_compact;
+/* lm_amx_packer for a weight in a compact format (see lm_amx_row32) */
+static void lm_amx_pack_compact(const void* src, uint16_t* wb, int64_t j0, int64_t k0, int64_t steps) {
+  const lm_amx_compact* p = (const lm_amx_compact*)src;
+  const float* w = p->w;
+  const int64_t n = p->n, k = p->k;
+  const int fmt = p->fmt;
+  for (int64_t s = 0; s < steps; ++s)
+    for (int h = 0; h < 2; ++h) {
+      __m512i r[16];
+      /* the rows' weights 8 steps ahead: packing streams 32 rows at once, more than
+         the prefetchers follow (measured 5-16% off 4096 -> 14336 products of 32-512
+         rows, Q8_0, Q4_K, Q6_K) */
+      if (s + 8 < steps)
+        for (int q = j0 + h * 16 < 0 ? -(j0 + h * 16) : 0; q < 16 && j0 + h * 16 + q < n; ++q)
+          lm_prefetch(lm_amx_weight_near(w, j0 + h * 16 + q, k, k0 + (s + 8) * 32, fmt));
+      for (int q = 0; q < 16; ++q) r[q] = lm_amx_row32(w, j0 + h * 16 + q, n, k, k0 + s * 32, fmt);
+      lm_amx_store_tile(wb + (s * 2 + h) * 512, r);
     }
 }
-/* Tile t from or to out's sums at (rb, jb); tile numbers are immediates. */
-#define LM_AMX_LOAD_C(t, rb, jb)                                                         \
-  if ((rb) + 16 <= m && (jb) + 16 <= n) _tile_loadd(t, out + (rb) * n + (jb), n * 4);   \
-  else { lm_amx_edge(c, out, m, n, rb, jb, 0); _tile_loadd(t, c, 64); }
-#define LM_AMX_STORE_C(t, rb, jb)                                                        \
-  if ((rb) + 16 <= m && (jb) + 16 <= n) _tile_stored(t, out + (rb) * n + (jb), n * 4);  \
-  else { _tile_stored(t, c, 64); lm_amx_edge(c, out, m, n, rb, jb, 1); }
 /* out[m, n] = a[m, k] (row stride lda) @ w^T, w of n rows in format fmt
-   (lm_widen's, or a k-quant's block bytes, 84 and up, with k a multiple of 256), k a
-   multiple of 32. k runs in chunks small enough that a
-   chunk's bf16 activations, all m rows, stay in L2 (1 MB); each chunk's sums
-   are added to out's. A thread takes 32 weight rows of a chunk, packs them
-   into tiles (16 x 16 word transposes), then runs every 32 activation rows
-   over them. Tiles: 0-3 the sums of 32 activation rows x 32 weight rows, 4-5
-   activations (16 rows x 32 k), 6-7 weights (16 pairs of k x 16 rows).
-   Returns 0 (nothing written) when AMX is off or not allowed, or memory is
-   short. */
+   (lm_widen's, or a k-quant's block bytes, 84 and up, with k a multiple of
+   256), k a multiple of 32 (see lm_amx_run). Returns 0 (nothing written)
+   when AMX is off or not allowed, or memory is short. */
 static int lm_amx_gemm(float* out, const float* a, const float* w, int64_t m, int64_t n, int64_t k,
                        int64_t lda, int fmt) {
   /* LUMINAL_AMX=1: every format; 0: none; unset: Q8_0, Q4_0 and the
@@ -177,95 +362,81 @@ static int lm_amx_gemm(float* out, const float* a, const float* w, int64_t m, in
      does) */
   const char* on = getenv("LUMINAL_AMX");
   const int wanted = on && on[0] ? on[0] == '1' : fmt >= 18;
-  if (!wanted || k % 32 || k == 0 || !lm_amx_allowed()) return 0;
-  const int64_t m32 = (m + 31) / 32 * 32;
-  int64_t kc = ((int64_t)1 << 20) / (m32 * 2) / 32 * 32;
-  if (kc < 32) kc = 32;
-  if (kc > k) kc = k;
-  /* malloc, aligned here: the library is C99, which has no aligned_alloc */
-  char* ab_mem = (char*)malloc((size_t)(m32 * k) * 2 + 64);
-  if (!ab_mem) return 0;
-  uint16_t* ab = (uint16_t*)(((uintptr_t)ab_mem + 63) & ~(uintptr_t)63);
-  int failed = 0;
-  #pragma omp parallel
-  {
-    /* The activations in bf16, a chunk (m32 x its length, row-major) after
-       another: one contiguous block each, since rows k apart would crowd
-       into the same L2 sets. */
-    #pragma omp for
-    for (int64_t r = 0; r < m32; ++r)
-      for (int64_t k0 = 0; k0 < k; k0 += kc) {
-        const int64_t len = k - k0 < kc ? k - k0 : kc;
-        uint16_t* dst = ab + k0 * m32 + r * len;
-        if (r < m) lm_to_bf16(dst, a + r * lda + k0, len);
-        else memset(dst, 0, (size_t)len * 2);
-      }
-    lm_tile_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; ++t) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
-    /* gcc 12's _tile_loadconfig tells the compiler it reads 8 bytes, so the
-       row and column stores above may be dropped as dead (then ldtilecfg
-       faults on the garbage): say that all 64 are read. */
-    __asm__ volatile("" : : "m"(cfg));
-    _tile_loadconfig(&cfg);
-    char* wb_mem = (char*)malloc((size_t)(32 * kc) * 2 + 64); /* 32 weight rows of a chunk, in tiles */
-    uint16_t* wb = wb_mem ? (uint16_t*)(((uintptr_t)wb_mem + 63) & ~(uintptr_t)63) : NULL;
-    float c[16 * 16];
-    if (!wb) {
-      #pragma omp atomic write
-      failed = 1;
-    }
-    #pragma omp barrier
-    for (int64_t k0 = 0; k0 < k && !failed; k0 += kc) {
-      const int64_t len = k - k0 < kc ? k - k0 : kc, steps = len / 32;
-      #pragma omp for schedule(dynamic, 1)
-      for (int64_t j0 = 0; j0 < n; j0 += 32) {
-        /* The weight tile of k [32 s, 32 s + 32) and rows j0 + 16 h + [0, 16):
-           row p holds, for each of those rows, its pair of k (32 s + 2 p,
-           32 s + 2 p + 1), one 32-bit word: 16 rows' words, transposed. */
-        for (int64_t s = 0; s < steps; ++s)
-          for (int h = 0; h < 2; ++h) {
-            __m512i r[16];
-            /* the rows' weights 8 steps ahead: packing streams 32 rows at once, more than
-               the prefetchers follow (measured 5-16% off 4096 -> 14336 products of 32-512
-               rows, Q8_0, Q4_K, Q6_K) */
-            if (s + 8 < steps)
-              for (int q = 0; q < 16 && j0 + h * 16 + q < n; ++q)
-                lm_prefetch(lm_amx_weight_near(w, j0 + h * 16 + q, k, k0 + (s + 8) * 32, fmt));
-            for (int q = 0; q < 16; ++q) r[q] = lm_amx_row32(w, j0 + h * 16 + q, n, k, k0 + s * 32, fmt);
-            lm_transpose16(r);
-            uint16_t* tile = wb + (s * 2 + h) * 512;
-            for (int p = 0; p < 16; ++p) _mm512_storeu_si512(tile + p * 32, r[p]);
-          }
-        for (int64_t r0 = 0; r0 < m32; r0 += 32) {
-          if (k0 == 0) {
-            _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
-          } else {
-            LM_AMX_LOAD_C(0, r0, j0) LM_AMX_LOAD_C(1, r0, j0 + 16)
-            LM_AMX_LOAD_C(2, r0 + 16, j0) LM_AMX_LOAD_C(3, r0 + 16, j0 + 16)
-          }
-          const uint16_t* a0 = ab + k0 * m32 + r0 * len;
-          for (int64_t s = 0; s < steps; ++s) {
-            _tile_loadd(4, a0 + s * 32, len * 2);
-            _tile_loadd(5, a0 + 16 * len + s * 32, len * 2);
-            _tile_loadd(6, wb + (s * 2) * 512, 64);
-            _tile_loadd(7, wb + (s * 2 + 1) * 512, 64);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
-          }
-          LM_AMX_STORE_C(0, r0, j0) LM_AMX_STORE_C(1, r0, j0 + 16)
-          LM_AMX_STORE_C(2, r0 + 16, j0) LM_AMX_STORE_C(3, r0 + 16, j0 + 16)
+  if (!wanted || k % 32) return 0;
+  const lm_amx_compact src = {w, n, k, fmt};
+  return lm_amx_run(out, a, m, n, k, lda, lm_amx_pack_compact, &src, m * n >= LM_AMX_STREAM_FLOATS);
+}
+#endif
+)";
+
+const char* const kAmxFloat = R"(#ifdef LM_AMX
+typedef struct {
+  const float* b;
+  int64_t ldb, n, k;
+  int trans;
+} lm_amx_float;
+/* lm_amx_packer for float32 B(k, n): b[j * ldb + kk] when trans (a key
+   matrix, or a Linear's weight read as W^T: each row j's 32 values of k,
+   then transposed), else b[kk * ldb + j] (the values: rows kk and kk + 1
+   interleaved column by column). Zero past k and n. */
+static void lm_amx_pack_float(const void* src, uint16_t* wb, int64_t j0, int64_t k0, int64_t steps) {
+  const lm_amx_float* p = (const lm_amx_float*)src;
+  const int64_t n = p->n, k = p->k, ldb = p->ldb;
+  const __m512i pairs = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                         23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  for (int64_t s = 0; s < steps; ++s)
+    for (int h = 0; h < 2; ++h) {
+      const int64_t kk = k0 + 32 * s, jb = j0 + 16 * h;
+      uint16_t* tile = wb + (s * 2 + h) * 512;
+      if (p->trans) {
+        const int64_t live = k - kk < 32 ? (k - kk > 0 ? k - kk : 0) : 32;
+        const __mmask16 lo_mask = (__mmask16)(live >= 16 ? 0xffff : (1u << live) - 1);
+        const __mmask16 hi_mask = (__mmask16)(live >= 32 ? 0xffff : live > 16 ? (1u << (live - 16)) - 1 : 0);
+        __m512i r[16];
+        for (int q = 0; q < 16; ++q) {
+          const float* row = p->b + (jb + q) * ldb + kk;
+          r[q] = jb + q >= 0 && jb + q < n ? (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi_mask, row + 16),
+                                                           _mm512_maskz_loadu_ps(lo_mask, row))
+                            : _mm512_setzero_si512();
+        }
+        lm_amx_store_tile(tile, r);
+      } else {
+        __mmask16 cols = 0; /* the tile's columns inside [0, n) */
+        for (int q = 0; q < 16; ++q) cols |= (__mmask16)((jb + q >= 0 && jb + q < n) << q);
+        for (int q = 0; q < 16; ++q) {
+          const int64_t k_even = kk + 2 * q;
+          const __m512 even = k_even < k ? _mm512_maskz_loadu_ps(cols, p->b + k_even * ldb + jb) : _mm512_setzero_ps();
+          const __m512 odd = k_even + 1 < k ? _mm512_maskz_loadu_ps(cols, p->b + (k_even + 1) * ldb + jb)
+                                            : _mm512_setzero_ps();
+          _mm512_storeu_si512(tile + q * 32,
+                              _mm512_permutexvar_epi16(pairs, (__m512i)_mm512_cvtne2ps_pbh(odd, even)));
         }
       }
     }
-    _tile_release();
-    free(wb_mem);
+}
+/* C_t[m, n] = A_t[m, k] @ B_t(k, n) for t < batches, on bf16 tiles with
+   float32 sums: CPUProgram's float products when compiled for
+   float32_matmul_precision "medium". A_t's row r starts at a + a_off[t] +
+   r * lda; B_t is b + b_off[t] (see lm_amx_pack_float); C_t is m x n
+   row-major, the batches one after another. Several batches (attention's
+   heads) go one to a thread, each product on that thread alone (nested
+   OpenMP regions are serial); one is split over the cores. 0: not done (AMX
+   unusable or off, LUMINAL_AMX=0, or memory short). */
+int lm_amx_sgemm(float* c, const float* a, int64_t lda, const int64_t* a_off, const float* b, int64_t ldb,
+                 const int64_t* b_off, int b_trans, int64_t batches, int64_t m, int64_t n, int64_t k) {
+  const char* on = getenv("LUMINAL_AMX");
+  if ((on && on[0] == '0') || !lm_amx_allowed()) return 0;
+  int done = 1;
+  #pragma omp parallel for schedule(dynamic, 1) if (batches > 1)
+  for (int64_t t = 0; t < batches; ++t) {
+    const lm_amx_float src = {b + b_off[t], ldb, n, k, b_trans};
+    if (!lm_amx_run(c + t * m * n, a + a_off[t], m, n, k, lda, lm_amx_pack_float, &src,
+                    batches * m * n >= LM_AMX_STREAM_FLOATS)) {
+      #pragma omp atomic write
+      done = 0;
+    }
   }
-  free(ab_mem);
-  return !failed;
+  return done;
 }
 #endif
 )";

@@ -221,8 +221,7 @@ static int lm_wide_gemm(float* out, const float* a, const float* w, int64_t m, i
   free(at_mem);
   return 1;
 }
-#if defined(__AMX_BF16__) && defined(__AMX_TILE__) && defined(__AVX512BF16__) && defined(__linux__)
-#define LM_AMX 1 /* c_amx_products.cpp, printed after this: prefill on AMX tiles */
+#ifdef LM_AMX /* kAmxTiles, printed before this; kAmxProducts after: prefill on AMX tiles */
 static int lm_amx_gemm(float* out, const float* a, const float* w, int64_t m, int64_t n, int64_t k,
                        int64_t lda, int fmt);
 #endif

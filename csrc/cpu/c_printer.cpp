@@ -432,7 +432,7 @@ OuterLoop column_reduction_loop(const Kernel& k) {
 
 }  // namespace
 
-CSource print_c(const std::vector<Kernel>& kernels) {
+CSource print_c(const std::vector<Kernel>& kernels, bool bf16_float_products) {
   CSource src;
   src.dims = kernel_dims(kernels);
   std::ostringstream os;
@@ -449,11 +449,12 @@ CSource print_c(const std::vector<Kernel>& kernels) {
   if (quantized) {
     for (int64_t bytes : k_quants) os << "#define LM_K_" << bytes << " 1\n";
     os << kQuantPrelude << kHalfBits << kQuantHalf << kCompactLoads << kInt8Products << kKQuantProducts
-       << kHalfProducts << kAmxProducts << kQ4_0x8 << kQuantMatmul;
+       << kAmxTiles << kHalfProducts << kAmxProducts << kQ4_0x8 << kQuantMatmul;
   }
   for (const Kernel& k : kernels) {
     if (k.matmul && !compact_product(k)) {
       os << kFloatProducts;
+      if (bf16_float_products) os << (quantized ? "" : kAmxTiles) << kAmxFloat;
       break;
     }
   }

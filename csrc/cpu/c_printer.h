@@ -19,6 +19,8 @@ struct CSource {
 };
 
 // Every kernel is `void name(float* out, const float* const* in, const int64_t* dims)`.
-CSource print_c(const std::vector<Kernel>& kernels);
+// bf16_float_products: the library also gets lm_amx_sgemm (kAmxFloat), for
+// float products on AMX tiles where the compiler can build them.
+CSource print_c(const std::vector<Kernel>& kernels, bool bf16_float_products = false);
 
 }  // namespace luminal

@@ -20,16 +20,17 @@
 
 namespace luminal {
 
-std::shared_ptr<CPUProgram> CPUProgram::compile(const Graph& g) {
+std::shared_ptr<CPUProgram> CPUProgram::compile(const Graph& g, bool bf16_float_products) {
   auto p = std::make_shared<CPUProgram>();
   p->kernels_ = build_kernels(g);
   p->plan_ = RunPlan::make(g, p->kernels_);
-  CSource src = print_c(p->kernels_);
+  CSource src = print_c(p->kernels_, bf16_float_products);
   p->source_ = src.code;
   p->dims_ = src.dims;
   p->library_ = build_c_library(src.code);
   p->matvec_ = reinterpret_cast<MatvecFn>(p->library_->find("lm_matvec"));
   p->interleaved_ = reinterpret_cast<InterleavedFn>(p->library_->find("lm_interleaved_products"));
+  p->amx_sgemm_ = reinterpret_cast<AmxSgemmFn>(p->library_->find("lm_amx_sgemm"));
   // LUMINAL_REPACK=0: no repacked copies (less memory, slower Q4_0 decode).
   const char* repack = std::getenv("LUMINAL_REPACK");
   if (!repack || std::string(repack) != "0") {
@@ -66,15 +67,42 @@ std::shared_ptr<CPUProgram> CPUProgram::compile(const Graph& g) {
 std::shared_ptr<std::vector<float>> CPUProgram::spare_buffer(
     std::shared_ptr<std::vector<float>> busy, size_t count) {
   if (!busy) return std::make_shared<std::vector<float>>();  // the slot's first buffer
+  // A free spare whose memory holds `count` floats, else the largest free
+  // one (grown in place by grow_slot: its pages already touched stay).
+  std::shared_ptr<std::vector<float>>* pick = nullptr;
   for (auto& spare : spares_) {
-    if (spare.use_count() == 1 && spare->size() >= count) {
-      std::swap(spare, busy);  // park the busy one, take the free one
-      return busy;
-    }
+    if (spare.use_count() != 1) continue;
+    if (spare->capacity() >= count) { pick = &spare; break; }
+    if (!pick || spare->capacity() > (*pick)->capacity()) pick = &spare;
+  }
+  if (pick) {
+    std::swap(*pick, busy);  // park the busy one, take the free one
+    return busy;
   }
   if (spares_.size() < 2 * plan_.slot_count + 8) spares_.push_back(std::move(busy));
   return std::make_shared<std::vector<float>>();
 }
+
+namespace {
+
+// A slot's buffer grown to `count` floats. Past its capacity, into fresh
+// memory twice as large, huge pages asked for before the first touch; its
+// contents are an earlier output, which the step overwrites, so nothing is
+// copied (resize copied them: a prompt's attention scores, heads x block x
+// past floats, grow with every block; growing took 619 ms of a 4-layer
+// 2,048-token prompt's first run, 580 without the copies: the rest is the
+// first touch of new pages, which this VM makes slow).
+void grow_slot(std::vector<float>& slot, size_t count) {
+  if (count > slot.capacity()) {
+    const size_t capacity = std::max(count, 2 * slot.capacity());
+    std::vector<float>().swap(slot);  // the old memory goes first
+    slot.reserve(capacity);
+    advise_huge_pages(slot.data(), capacity * sizeof(float));
+  }
+  slot.resize(count);
+}
+
+}  // namespace
 
 void CPUProgram::run(Graph& g) {
   const auto run_start = std::chrono::steady_clock::now();
@@ -98,7 +126,7 @@ void CPUProgram::run(Graph& g) {
     for (int64_t d : shapes[step.output]) count *= d;
     std::shared_ptr<std::vector<float>>& out = slots_[step.slot];
     if (!out || out.use_count() > 1) out = spare_buffer(std::move(out), size_t(count));
-    if (out->size() < size_t(count)) out->resize(size_t(count));
+    if (out->size() < size_t(count)) grow_slot(*out, size_t(count));
     args.clear();
     for (NodeId in : step.inputs) args.push_back(data[in]);
     if (step.pack) {
@@ -181,6 +209,17 @@ bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* 
   const int64_t M = p->m, N = p->n, K = p->k, batches = p->batches;
   const BlasMatrix &ma = p->a, &mb = p->b;
   if (M == 0 || N == 0) return true;
+  // Compiled for bf16 products: 16+ rows on AMX tiles, when the whole is
+  // worth a parallel region (~0.1 ms to wake the workers and set up tiles:
+  // 20 x 7 x 19 took 0.15 ms there, 0.01 in BLAS). 0 back means AMX is off
+  // (or memory short): then BLAS computes every batch.
+  constexpr int64_t kAmxMinRows = 16, kAmxMinWork = int64_t(1) << 22;
+  if (amx_sgemm_ && M >= kAmxMinRows && !ma.trans && batches * M * N * K >= kAmxMinWork) {
+    std::vector<int64_t> a_off(static_cast<size_t>(batches)), b_off(static_cast<size_t>(batches));
+    for (int64_t t = 0; t < batches; ++t) std::tie(a_off[size_t(t)], b_off[size_t(t)]) = p->offsets(t);
+    if (amx_sgemm_(c, a, ma.ld, a_off.data(), b, mb.ld, b_off.data(), mb.trans, batches, M, N, K))
+      return true;
+  }
   int workers = blas_prepare(M, N, K);
   SgemvFn gemv = blas_sgemv();
   // Many small single-threaded products (attention's, per head): split the

@@ -20,8 +20,11 @@ class CPUProgram : public Program {
  public:
   using KernelFn = void (*)(float*, const float* const*, const int64_t*);
 
-  // Fuse, print, build and load every kernel `g` needs.
-  static std::shared_ptr<CPUProgram> compile(const Graph& g);
+  // Fuse, print, build and load every kernel `g` needs. bf16_float_products:
+  // float products of 16+ rows on AMX tiles (bf16 operands, float32 sums)
+  // where the CPU and C compiler have them, as PyTorch's
+  // float32_matmul_precision "medium"; else BLAS's float32.
+  static std::shared_ptr<CPUProgram> compile(const Graph& g, bool bf16_float_products = false);
 
   void run(Graph& g) override;
   size_t kernel_count() const override { return kernels_.size(); }
@@ -77,6 +80,11 @@ class CPUProgram : public Program {
                                  int64_t, const int64_t*, int, int64_t, int64_t, int64_t,
                                  int64_t);
   InterleavedFn interleaved_ = nullptr;
+  // The library's lm_amx_sgemm (compiled with bf16_float_products on an AMX
+  // CPU): returns 0 when it did nothing (AMX off), then BLAS runs.
+  using AmxSgemmFn = int (*)(float*, const float*, int64_t, const int64_t*, const float*, int64_t,
+                             const int64_t*, int, int64_t, int64_t, int64_t, int64_t);
+  AmxSgemmFn amx_sgemm_ = nullptr;
   RunPlan plan_;
   std::vector<Step> steps_;
   std::vector<Kernel> kernels_;
