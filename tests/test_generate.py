@@ -688,11 +688,12 @@ def test_cli_with_a_local_model(tmp_path: Path) -> None:
     want = Generator(model, tok).stream(ids, 5).read()
     assert r.stdout == want + "\n"
     # --quantize q8_0: the matrices as Q8_0 blocks (hidden 32 = one block a row)
-    q = run_cli("--model", str(d), "--prompt", "hello world", "--max-tokens", "5", "--quantize", "q8_0")
+    q = run_cli("--model", str(d), "--prompt", "hello world", "--max-tokens", "5", "--quantize", "q8_0",
+                "--matmul-precision", "highest")
     assert q.returncode == 0, q.stderr
     assert "[load] 15 matrices stored as q8_0" in q.stderr  # 7 per layer, and lm_head
     nn.quantize_(model, "q8_0")
-    assert q.stdout == Generator(model, tok).stream(ids, 5).read() + "\n"
+    assert q.stdout == Generator(model, tok, float32_matmul_precision="highest").stream(ids, 5).read() + "\n"
 
 
 def test_quantized_models_run_prompt_attention_at_medium_precision() -> None:
