@@ -113,29 +113,11 @@ static void lm_amx_edge(float* c, float* out, int64_t m, int64_t n, int64_t rb, 
    512 x 512 and x 2,048: scores, softmax and values 25.5 -> 21.3 and
    84 -> 65 ms). */
 #define LM_AMX_STREAM_FLOATS ((int64_t)1 << 22)
-/* A 64-byte aligned scratch buffer of at least `bytes`: up to 2 MB from
-   this thread's own (slot 0 the activations, 1 the weight tiles), kept
-   across calls, since fresh memory for each of attention's small products
-   cost more than the products (malloc maps blocks over 128 KB anew, and
-   their pages fault in on every call); larger ones malloc'd into *owned,
-   which the caller frees. NULL when memory is short. */
-static uint16_t* lm_amx_scratch(int slot, size_t bytes, char** owned) {
-  static __thread char* kept[2];
-  static __thread size_t kept_bytes[2];
-  char* mem;
-  *owned = NULL;
-  if (bytes <= ((size_t)2 << 20)) {
-    if (kept_bytes[slot] < bytes) {
-      free(kept[slot]);
-      kept[slot] = (char*)malloc(bytes + 64);
-      kept_bytes[slot] = kept[slot] ? bytes : 0;
-    }
-    mem = kept[slot];
-  } else {
-    mem = *owned = (char*)malloc(bytes + 64);
-  }
-  /* malloc, aligned here: the library is C99, which has no aligned_alloc */
-  return mem ? (uint16_t*)(((uintptr_t)mem + 63) & ~(uintptr_t)63) : NULL;
+/* malloc'd bytes, 64-byte aligned within *mem (which the caller frees): the
+   library is C99, which has no aligned_alloc. NULL when memory is short. */
+static uint16_t* lm_amx_alloc(size_t bytes, char** mem) {
+  *mem = (char*)malloc(bytes + 64);
+  return *mem ? (uint16_t*)(((uintptr_t)*mem + 63) & ~(uintptr_t)63) : NULL;
 }
 /* Writes the weight tiles of rows j0.. (32 of them; zero past n) for the
    steps s < steps of the k chunk at k0: tile 2 s + h holds, for rows
@@ -160,7 +142,7 @@ static int lm_amx_run(float* out, const float* a, int64_t m, int64_t n, int64_t 
   if (kc < 32) kc = 32;
   if (kc > kp) kc = kp;
   char* ab_mem;
-  uint16_t* ab = lm_amx_scratch(0, (size_t)(m32 * kp) * 2, &ab_mem);
+  uint16_t* ab = lm_amx_alloc((size_t)(m32 * kp) * 2, &ab_mem);
   if (!ab) return 0;
   /* Column blocks start where out's rows reach a cache line (n a multiple
      of 16: every row alike), at -shift: full tiles are then stored a line a
@@ -193,7 +175,7 @@ static int lm_amx_run(float* out, const float* a, int64_t m, int64_t n, int64_t 
     __asm__ volatile("" : : "m"(cfg));
     _tile_loadconfig(&cfg);
     char* wb_mem;
-    uint16_t* wb = lm_amx_scratch(1, (size_t)(32 * kc) * 2, &wb_mem); /* 32 weight rows of a chunk, in tiles */
+    uint16_t* wb = lm_amx_alloc((size_t)(32 * kc) * 2, &wb_mem); /* 32 weight rows of a chunk, in tiles */
     float c[16 * 16] __attribute__((aligned(64)));
     if (!wb) {
       #pragma omp atomic write
