@@ -321,7 +321,7 @@ class Generator:
     ``CPUCompiler`` takes it. None (the default) is ``"medium"`` for a model
     with quantized weights (Q8_0, Q4_0, k-quants), whose products already
     round activations to int8 or bf16: attention's products of prompt blocks
-    of 16+ tokens then run on bf16 AMX tiles (2.7-4.7x the float32 ones on a
+    of 16+ tokens then run on bf16 AMX tiles (3.9-4.7x the float32 ones on a
     Sapphire Rapids core, as llama.cpp keeps its cache in f16); else
     ``"highest"``. Decode steps are float32 either way.
 
