@@ -710,7 +710,10 @@ def test_quantized_models_run_prompt_attention_at_medium_precision() -> None:
     model = LlamaForCausalLM(cfg, init=False).eval()
     model.load_state_dict({k: (rng.standard_normal(p.shape) * 0.1 + (p.ndim == 1)).astype(np.float32)
                            for k, p in model.state_dict(keep_vars=True).items()})
-    assert Generator(model, compilers=[]).float32_matmul_precision == "highest"
+    assert Generator(model).float32_matmul_precision == "highest"
+    assert Generator(model, compilers=[]).float32_matmul_precision is None
+    with pytest.raises(ValueError, match="with compilers given, pass it to your CPUCompiler"):
+        Generator(model, compilers=[], float32_matmul_precision="medium")
     nn.quantize_(model, "q8_0")
     medium = Generator(model)
     assert medium.float32_matmul_precision == "medium"

@@ -68,7 +68,8 @@ std::shared_ptr<std::vector<float>> CPUProgram::spare_buffer(
     std::shared_ptr<std::vector<float>> busy, size_t count) {
   if (!busy) return std::make_shared<std::vector<float>>();  // the slot's first buffer
   // A free spare whose memory holds `count` floats, else the largest free
-  // one (grown in place by grow_slot: its pages already touched stay).
+  // one, which grow_slot replaces (rather than keep a spare too small for
+  // this slot beside a new buffer).
   std::shared_ptr<std::vector<float>>* pick = nullptr;
   for (auto& spare : spares_) {
     if (spare.use_count() != 1) continue;

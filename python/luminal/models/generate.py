@@ -318,7 +318,8 @@ class Generator:
     for the reference executor.
 
     ``float32_matmul_precision`` (CPU): the float products' precision, as
-    ``CPUCompiler`` takes it. None (the default) is ``"medium"`` for a model
+    the default ``CPUCompiler`` takes it (with ``compilers`` given, pass it to
+    yours). None (the default) is ``"medium"`` for a model
     with quantized weights (Q8_0, Q4_0, k-quants), whose products already
     round activations to int8 or bf16: attention's products of prompt blocks
     of 16+ tokens then run on bf16 AMX tiles (3.9-4.7x the float32 ones on a
@@ -351,6 +352,9 @@ class Generator:
         if prefill_chunk is not None and (isinstance(prefill_chunk, bool) or not isinstance(prefill_chunk, int)
                                           or prefill_chunk <= 0):
             raise ValueError(f"[Generator] prefill_chunk must be None or a positive int, got {prefill_chunk!r}")
+        if compilers is not None and float32_matmul_precision is not None:
+            raise ValueError("[Generator] float32_matmul_precision sets the default CPUCompiler's; "
+                             "with compilers given, pass it to your CPUCompiler")
         self.prefill_chunk = prefill_chunk
         self.device = device
 
@@ -368,8 +372,8 @@ class Generator:
         if float32_matmul_precision is None:
             quantized = any(getattr(p, "format", None) in GGML_BLOCKS + K_QUANTS for _, p in model.named_parameters())
             float32_matmul_precision = "medium" if quantized else "highest"
-        self.float32_matmul_precision = float32_matmul_precision
-        """The CPU compiler's float product precision (see above)."""
+        self.float32_matmul_precision = float32_matmul_precision if compilers is None else None
+        """The default CPU compiler's float product precision (see above); None with ``compilers`` given."""
         backend: Compiler = (lm.CUDACompiler() if device == "cuda"
                              else lm.CPUCompiler(float32_matmul_precision=float32_matmul_precision))
         chosen = [lm.GenericCompiler(), backend] if compilers is None else list(compilers)
