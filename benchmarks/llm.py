@@ -171,16 +171,18 @@ def measure_bandwidth(threads: int) -> float:
 Speeds = tuple[float, float]  # prefill, decode tokens/s
 
 
-def luminal_engine(path: Path, prompt: list[int], gen: int) -> tuple[Callable[[], Speeds], list[int]]:
+def luminal_engine(path: Path, prompt: list[int], gen: int,
+                   precision: str | None = None) -> tuple[Callable[[], Speeds], list[int]]:
     """A measuring function for luminal's Generator (loaded and compiled
-    here), and the tokens it generates."""
+    here, its float products at ``precision``: None is the Generator's
+    default), and the tokens it generates."""
     from luminal.models import Generator, load_model
     from luminal.models.generate import GenerationStats
 
     t = time.perf_counter()
     model = load_model(path, quantized=True)
     load_s = time.perf_counter() - t
-    g = Generator(model)
+    g = Generator(model, float32_matmul_precision=precision)
     print(f"  luminal: loaded in {load_s:.1f} s, compiled in {g.compile_seconds:.1f} s", file=sys.stderr)
     for _ in g.generate_ids(prompt[:4], max_tokens=2):
         pass
@@ -273,6 +275,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--dir", default=os.path.join(os.path.expanduser("~"), ".cache", "luminal", "bench"))
     ap.add_argument("--skip", default="", help="comma list of: llama.cpp, transformers")
+    ap.add_argument("--matmul-precision", choices=["highest", "medium"], default=None,
+                    help="luminal's float products (attention's): medium on bf16 AMX tiles (the Generator's default "
+                    "for quantized files), highest in float32")
     ap.add_argument("--rounds", type=int, default=3,
                     help="measurements per engine (luminal and llama.cpp take turns, then transformers "
                     "runs its own); the best is shown")
@@ -310,7 +315,7 @@ def main() -> None:
     bandwidth = 0.0
     for r in range(args.rounds):
         print(f"round {r + 1}: luminal ...", file=sys.stderr)
-        lum, out = luminal_engine(path, prompt, args.gen_tokens)
+        lum, out = luminal_engine(path, prompt, args.gen_tokens, args.matmul_precision)
         generated = generated or out
         runs["luminal"].append(lum())
         del lum
