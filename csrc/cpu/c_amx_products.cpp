@@ -370,6 +370,9 @@ static void lm_amx_pack_float(const void* src, uint16_t* wb, int64_t j0, int64_t
   const int64_t n = p->n, k = p->k, ldb = p->ldb;
   const __m512i pairs = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
                                          23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  __mmask16 cols[2] = {0, 0}; /* each 16-row half's rows (B's columns) inside [0, n) */
+  for (int h = 0; h < 2; ++h)
+    for (int q = 0; q < 16; ++q) cols[h] |= (__mmask16)((j0 + 16 * h + q >= 0 && j0 + 16 * h + q < n) << q);
   for (int64_t s = 0; s < steps; ++s)
     for (int h = 0; h < 2; ++h) {
       const int64_t kk = k0 + 32 * s, jb = j0 + 16 * h;
@@ -380,19 +383,20 @@ static void lm_amx_pack_float(const void* src, uint16_t* wb, int64_t j0, int64_t
         const __mmask16 hi_mask = (__mmask16)(live >= 32 ? 0xffff : live > 16 ? (1u << (live - 16)) - 1 : 0);
         __m512i r[16];
         for (int q = 0; q < 16; ++q) {
-          const float* row = p->b + (jb + q) * ldb + kk;
-          r[q] = jb + q >= 0 && jb + q < n ? (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi_mask, row + 16),
-                                                           _mm512_maskz_loadu_ps(lo_mask, row))
-                            : _mm512_setzero_si512();
+          r[q] = _mm512_setzero_si512();
+          if (cols[h] >> q & 1) {
+            const float* row = p->b + (jb + q) * ldb + kk;
+            r[q] = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi_mask, row + 16),
+                                                _mm512_maskz_loadu_ps(lo_mask, row));
+          }
         }
         lm_amx_store_tile(tile, r);
       } else {
-        __mmask16 cols = 0; /* the tile's columns inside [0, n) */
-        for (int q = 0; q < 16; ++q) cols |= (__mmask16)((jb + q >= 0 && jb + q < n) << q);
         for (int q = 0; q < 16; ++q) {
           const int64_t k_even = kk + 2 * q;
-          const __m512 even = k_even < k ? _mm512_maskz_loadu_ps(cols, p->b + k_even * ldb + jb) : _mm512_setzero_ps();
-          const __m512 odd = k_even + 1 < k ? _mm512_maskz_loadu_ps(cols, p->b + (k_even + 1) * ldb + jb)
+          const __m512 even = k_even < k ? _mm512_maskz_loadu_ps(cols[h], p->b + k_even * ldb + jb)
+                                         : _mm512_setzero_ps();
+          const __m512 odd = k_even + 1 < k ? _mm512_maskz_loadu_ps(cols[h], p->b + (k_even + 1) * ldb + jb)
                                             : _mm512_setzero_ps();
           _mm512_storeu_si512(tile + q * 32,
                               _mm512_permutexvar_epi16(pairs, (__m512i)_mm512_cvtne2ps_pbh(odd, even)));

@@ -199,6 +199,14 @@ bool interleaved(const BlasProduct& p) {
   return false;
 }
 
+// A's and B's element offsets for every batch, as the library's batched
+// products take them.
+std::pair<std::vector<int64_t>, std::vector<int64_t>> batch_offsets(const BlasProduct& p) {
+  std::vector<int64_t> a_off(static_cast<size_t>(p.batches)), b_off(static_cast<size_t>(p.batches));
+  for (int64_t t = 0; t < p.batches; ++t) std::tie(a_off[size_t(t)], b_off[size_t(t)]) = p.offsets(t);
+  return {std::move(a_off), std::move(b_off)};
+}
+
 }  // namespace
 
 bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* a,
@@ -216,8 +224,7 @@ bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* 
   // (or memory short): then BLAS computes every batch.
   constexpr int64_t kAmxMinRows = 16, kAmxMinWork = int64_t(1) << 22;
   if (amx_sgemm_ && M >= kAmxMinRows && !ma.trans && batches * M * N * K >= kAmxMinWork) {
-    std::vector<int64_t> a_off(static_cast<size_t>(batches)), b_off(static_cast<size_t>(batches));
-    for (int64_t t = 0; t < batches; ++t) std::tie(a_off[size_t(t)], b_off[size_t(t)]) = p->offsets(t);
+    auto [a_off, b_off] = batch_offsets(*p);
     if (amx_sgemm_(c, a, ma.ld, a_off.data(), b, mb.ld, b_off.data(), mb.trans, batches, M, N, K))
       return true;
   }
@@ -237,8 +244,7 @@ bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* 
   constexpr int64_t kMaxInterleavedSums = int64_t(1) << 16;
   if (interleaved_ && memory_bound && M <= 8 && !ma.trans && interleaved(*p) &&
       (mb.trans || batches * M * N <= kMaxInterleavedSums)) {
-    std::vector<int64_t> a_off(static_cast<size_t>(batches)), b_off(static_cast<size_t>(batches));
-    for (int64_t t = 0; t < batches; ++t) std::tie(a_off[size_t(t)], b_off[size_t(t)]) = p->offsets(t);
+    auto [a_off, b_off] = batch_offsets(*p);
     interleaved_(c, a, ma.ld, a_off.data(), b, mb.ld, b_off.data(), mb.trans, batches, M, N, K);
     return true;
   }
