@@ -232,65 +232,127 @@ static inline void lm_amx_store_tile(uint16_t* tile, __m512i r[16]) {
 )";
 
 const char* const kAmxProducts = R"(#ifdef LM_AMX
-/* Values 32 s.. of a super-block (fmt: its bytes, 84 Q2_K, 110 Q3_K, 136
-   IQ4_XS, 144 Q4_K, 176 Q5_K, 210 Q6_K), widened as lm_load_<format> does:
-   lo the first 16, hi the rest. */
-static inline void lm_amx_kquant32(const uint8_t* blk, int s, int fmt, __m512* lo, __m512* hi) {
-  __m256i q;
-  __m512 scale_lo, scale_hi, offset_lo, offset_hi;
-  if (fmt == 136) { /* d * (scale - 32) * level */
-    q = lm_iq4xs_run(blk, s);
-    scale_lo = scale_hi = _mm512_set1_ps(lm_half(blk) * (float)lm_iq4xs_scale(blk, s));
-    offset_lo = offset_hi = _mm512_setzero_ps();
-  } else if (fmt == 84 || fmt == 110) { /* run s % 4 (bits 2 (s % 4)) of half s / 4; a scale per 16 values */
-    const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + (fmt == 84 ? 16 : 32) + 32 * (s / 4)));
-    q = _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(2 * (s % 4))), _mm256_set1_epi8(0x03));
-    if (fmt == 84) { /* d * scale * q - dmin * min, both 4 bits */
-      const float d = lm_half(blk + 80), dmin = lm_half(blk + 82);
-      scale_lo = _mm512_set1_ps(d * (float)(blk[2 * s] & 15));
-      scale_hi = _mm512_set1_ps(d * (float)(blk[2 * s + 1] & 15));
-      offset_lo = _mm512_set1_ps(dmin * (float)(blk[2 * s] >> 4));
-      offset_hi = _mm512_set1_ps(dmin * (float)(blk[2 * s + 1] >> 4));
-    } else { /* d * (scale - 32) * (q - 4 unless bit s of hmask[l] is set) */
-      const __m256i hm = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i*)blk), _mm_cvtsi32_si128(s));
-      q = _mm256_sub_epi8(_mm256_or_si256(q, _mm256_and_si256(_mm256_slli_epi16(hm, 2), _mm256_set1_epi8(0x04))),
-                          _mm256_set1_epi8(4));
-      const float d = lm_half(blk + 108);
-      scale_lo = _mm512_set1_ps(d * (float)lm_q3k_scale(blk, 2 * s));
-      scale_hi = _mm512_set1_ps(d * (float)lm_q3k_scale(blk, 2 * s + 1));
-      offset_lo = offset_hi = _mm512_setzero_ps();
+/* a compact weight of n rows, k columns, for a packer */
+typedef struct {
+  const float* w;
+  int64_t n, k;
+  int fmt;
+} lm_amx_compact;
+/* A super-block's scales for the tiles (fmt: its bytes, 84 Q2_K, 110 Q3_K,
+   136 IQ4_XS, 144 Q4_K, 176 Q5_K, 210 Q6_K), the floats lm_load_<format>
+   forms: run s's values 32 s.. (the first 16) are t[0][s] * q - t[2][s],
+   the next 16 t[1][s] * q - t[3][s] (the mins; 0 where a format has
+   none). Once per super-block and row: unpacked per run, in scalars, they
+   were as much work as widening the values (64 x 4096 -> 14336 products,
+   the same process: Q4_K 27.1 -> 18.0 ms, Q5_K 28.8 -> 19.9, Q6_K 29.6 ->
+   19.3, Q2_K 25.7 -> 18.4; at 16 rows 1.2-1.55x). */
+static inline void lm_amx_kquant_scales(const uint8_t* blk, int fmt, float t[4][8]) {
+  if (fmt == 84 || fmt == 110 || fmt == 210) { /* a scale per 16 values: t[0] the even ones, t[1] the odd */
+    const __m512i halves = _mm512_set_epi32(15, 13, 11, 9, 7, 5, 3, 1, 14, 12, 10, 8, 6, 4, 2, 0);
+    __m512 sc, mn = _mm512_setzero_ps();
+    if (fmt == 84) { /* d * (byte & 15), dmin * (byte >> 4) */
+      const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)blk));
+      sc = _mm512_mul_ps(_mm512_set1_ps(lm_half(blk + 80)), _mm512_cvtepi32_ps(_mm512_and_si512(b, _mm512_set1_epi32(15))));
+      mn = _mm512_mul_ps(_mm512_set1_ps(lm_half(blk + 82)), _mm512_cvtepi32_ps(_mm512_srli_epi32(b, 4)));
+    } else if (fmt == 110) { /* d * (scale - 32) */
+      uint32_t u[4];
+      lm_q3k_unpack(blk, u);
+      const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)u));
+      sc = _mm512_mul_ps(_mm512_set1_ps(lm_half(blk + 108)), _mm512_cvtepi32_ps(_mm512_sub_epi32(b, _mm512_set1_epi32(32))));
+    } else { /* d * int8 scale */
+      const __m512i b = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)(blk + 192)));
+      sc = _mm512_mul_ps(_mm512_set1_ps(lm_half(blk + 208)), _mm512_cvtepi32_ps(b));
     }
-  } else if (fmt != 210) { /* d * scale * q - dmin * min, q in 0..15 (Q5_K: 0..31) */
-    const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + (fmt == 176 ? 48 : 16) + 32 * (s / 2)));
-    q = _mm256_and_si256(s % 2 ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0f));
-    if (fmt == 176) { /* bit s of byte l: value 32 s + l's fifth bit */
-      const __m256i hb = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i*)(blk + 16)), _mm_cvtsi32_si128(s));
-      q = _mm256_or_si256(q, _mm256_and_si256(_mm256_slli_epi16(hb, 4), _mm256_set1_epi8(0x10)));
-    }
-    scale_lo = scale_hi = _mm512_set1_ps(lm_half(blk) * (float)lm_q4k_scale(blk + 4, s, 0));
-    offset_lo = offset_hi = _mm512_set1_ps(lm_half(blk + 2) * (float)lm_q4k_scale(blk + 4, s, 4));
-  } else { /* d * scale (one per 16 values) * (q - 32) */
-    q = _mm256_sub_epi8(lm_q6k_run(blk, s / 4, s % 4), _mm256_set1_epi8(32));
-    const float d = lm_half(blk + 208);
-    scale_lo = _mm512_set1_ps(d * (float)(int8_t)blk[192 + 2 * s]);
-    scale_hi = _mm512_set1_ps(d * (float)(int8_t)blk[193 + 2 * s]);
-    offset_lo = offset_hi = _mm512_setzero_ps();
+    _mm512_storeu_ps(t[0], _mm512_permutexvar_ps(halves, sc));
+    _mm512_storeu_ps(t[2], _mm512_permutexvar_ps(halves, mn));
+    return;
   }
-  *lo = _mm512_sub_ps(_mm512_mul_ps(scale_lo, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q)))),
-                      offset_lo);
-  *hi = _mm512_sub_ps(_mm512_mul_ps(scale_hi, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1)))),
-                      offset_hi);
+  /* a scale per 32 values, then a min (Q4_K, Q5_K: d * scale, dmin * min;
+     IQ4_XS: d * (scale - 32), no mins): f = 8 scales, 8 mins */
+  __m512 f;
+  if (fmt == 136) {
+    int32_t v[16] = {0};
+    for (int s = 0; s < 8; ++s) v[s] = lm_iq4xs_scale(blk, s);
+    f = _mm512_mul_ps(_mm512_set1_ps(lm_half(blk)), _mm512_cvtepi32_ps(_mm512_loadu_si512(v)));
+  } else {
+    uint32_t u[4];
+    lm_q4k_unpack(blk, u);
+    const __m256 d = _mm256_set1_ps(lm_half(blk)), dmin = _mm256_set1_ps(lm_half(blk + 2));
+    f = _mm512_mul_ps(_mm512_insertf32x8(_mm512_castps256_ps512(d), dmin, 1),
+                      _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)u))));
+  }
+  _mm512_storeu_ps(t[0], _mm512_permutexvar_ps(_mm512_set_epi32(7, 6, 5, 4, 3, 2, 1, 0, 7, 6, 5, 4, 3, 2, 1, 0), f));
+  _mm512_storeu_ps(t[2], _mm512_permutexvar_ps(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 15, 14, 13, 12, 11, 10, 9, 8), f));
+}
+/* Run s of a super-block (values 32 s..) as int8 quants, lm_load_<format>'s
+   integer before its scale. */
+static inline __attribute__((always_inline)) __m256i lm_amx_kquant_q(const uint8_t* blk, int s, const int fmt) {
+  if (fmt == 136) return lm_iq4xs_run(blk, s);
+  if (fmt == 84 || fmt == 110) { /* run s % 4 (bits 2 (s % 4)) of half s / 4 */
+    const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + (fmt == 84 ? 16 : 32) + 32 * (s / 4)));
+    const __m256i q = _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(2 * (s % 4))), _mm256_set1_epi8(0x03));
+    if (fmt == 84) return q;
+    /* Q3_K: q - 4 unless bit s of hmask[l] is set */
+    const __m256i hm = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i*)blk), _mm_cvtsi32_si128(s));
+    return _mm256_sub_epi8(_mm256_or_si256(q, _mm256_and_si256(_mm256_slli_epi16(hm, 2), _mm256_set1_epi8(0x04))),
+                           _mm256_set1_epi8(4));
+  }
+  if (fmt == 210) return _mm256_sub_epi8(lm_q6k_run(blk, s / 4, s % 4), _mm256_set1_epi8(32));
+  /* Q4_K, Q5_K: q in 0..15 (Q5_K: 0..31) */
+  const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + (fmt == 176 ? 48 : 16) + 32 * (s / 2)));
+  __m256i q = _mm256_and_si256(s % 2 ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0f));
+  if (fmt == 176) { /* bit s of byte l: value 32 s + l's fifth bit */
+    const __m256i hb = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i*)(blk + 16)), _mm_cvtsi32_si128(s));
+    q = _mm256_or_si256(q, _mm256_and_si256(_mm256_slli_epi16(hb, 4), _mm256_set1_epi8(0x10)));
+  }
+  return q;
+}
+/* lm_amx_packer's work for a super-block format fmt (a constant in each
+   lm_amx_pack_kquant_<fmt>): each of the 32 rows' super-block scales are
+   decoded where a super-block starts, its next one prefetched then (the
+   packing streams 32 rows at once, more than the prefetchers follow). */
+static inline __attribute__((always_inline)) void lm_amx_pack_kquant(const void* src, uint16_t* wb, int64_t j0,
+                                                                     int64_t k0, int64_t steps, const int fmt) {
+  const lm_amx_compact* p = (const lm_amx_compact*)src;
+  const int64_t n = p->n, nsb = p->k / 256, k_end = k0 + 32 * steps;
+  float t[32][4][8] __attribute__((aligned(64)));
+  const uint8_t* blk[32] = {0};
+  for (int64_t s = 0; s < steps; ++s) {
+    const int64_t kk = k0 + 32 * s;
+    const int run = (int)(kk % 256 / 32);
+    if (s == 0 || run == 0)
+      for (int r = 0; r < 32; ++r) {
+        if (j0 + r < 0 || j0 + r >= n) continue;
+        blk[r] = (const uint8_t*)p->w + ((j0 + r) * nsb + kk / 256) * fmt;
+        lm_amx_kquant_scales(blk[r], fmt, t[r]);
+        if ((kk / 256 + 1) * 256 < k_end) {
+          for (int b = 0; b < fmt; b += 64) lm_prefetch(blk[r] + fmt + b);
+          lm_prefetch(blk[r] + 2 * fmt - 1);
+        }
+      }
+    for (int h = 0; h < 2; ++h) {
+      __m512i v[16];
+      for (int q = 0; q < 16; ++q) {
+        const int r = 16 * h + q;
+        if (!blk[r]) { v[q] = _mm512_setzero_si512(); continue; }
+        const __m256i iq = lm_amx_kquant_q(blk[r], run, fmt);
+        const __m512 lo = _mm512_sub_ps(
+            _mm512_mul_ps(_mm512_set1_ps(t[r][0][run]), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(iq)))),
+            _mm512_set1_ps(t[r][2][run]));
+        const __m512 hi = _mm512_sub_ps(
+            _mm512_mul_ps(_mm512_set1_ps(t[r][1][run]), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(iq, 1)))),
+            _mm512_set1_ps(t[r][3][run]));
+        v[q] = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+      }
+      lm_amx_store_tile(wb + (s * 2 + h) * 512, v);
+    }
+  }
 }
 /* Row j's 32 weights at k [k0, k0 + 32) in bf16, as 16 words of k pairs;
-   zero past n. Widened as lm_widen (lm_load_q2_k .. _q6_k for the
-   k-quants) does, exactly, then rounded. */
+   zero past n. Widened as lm_widen does, exactly, then rounded. */
 static inline __m512i lm_amx_row32(const float* w, int64_t j, int64_t n, int64_t k, int64_t k0, int fmt) {
   if (j < 0 || j >= n) return _mm512_setzero_si512();
   __m512 lo, hi;
-  if (fmt >= 84) { /* the k-quants */
-    lm_amx_kquant32((const uint8_t*)w + (j * (k / 256) + k0 / 256) * fmt, (int)(k0 % 256 / 32), fmt, &lo, &hi);
-    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
-  }
   const uint8_t* blk = lm_weight_at(w, j, k, k0, fmt);
   if (fmt >= 18) {
     const __m512 d = _mm512_set1_ps(lm_half(blk));
@@ -305,18 +367,7 @@ static inline __m512i lm_amx_row32(const float* w, int64_t j, int64_t n, int64_t
   }
   return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
 }
-/* Where weight (row, kk) sits, near enough to prefetch: its block (Q8_0,
-   Q4_0, halves) or its share of a super-block (the k-quants, IQ4_XS). */
-static inline const uint8_t* lm_amx_weight_near(const float* w, int64_t row, int64_t k, int64_t kk, int fmt) {
-  if (fmt >= 84) return (const uint8_t*)w + (row * (k / 256) + kk / 256) * fmt + kk % 256 * fmt / 256;
-  return lm_weight_at(w, row, k, kk, fmt);
-}
-typedef struct {
-  const float* w;
-  int64_t n, k;
-  int fmt;
-} lm_amx_compact;
-/* lm_amx_packer for a weight in a compact format (see lm_amx_row32) */
+/* lm_amx_packer for a weight in a block format (see lm_amx_row32) */
 static void lm_amx_pack_compact(const void* src, uint16_t* wb, int64_t j0, int64_t k0, int64_t steps) {
   const lm_amx_compact* p = (const lm_amx_compact*)src;
   const float* w = p->w;
@@ -330,11 +381,22 @@ static void lm_amx_pack_compact(const void* src, uint16_t* wb, int64_t j0, int64
          rows, Q8_0, Q4_K, Q6_K) */
       if (s + 8 < steps)
         for (int q = j0 + h * 16 < 0 ? -(j0 + h * 16) : 0; q < 16 && j0 + h * 16 + q < n; ++q)
-          lm_prefetch(lm_amx_weight_near(w, j0 + h * 16 + q, k, k0 + (s + 8) * 32, fmt));
+          lm_prefetch(lm_weight_at(w, j0 + h * 16 + q, k, k0 + (s + 8) * 32, fmt));
       for (int q = 0; q < 16; ++q) r[q] = lm_amx_row32(w, j0 + h * 16 + q, n, k, k0 + s * 32, fmt);
       lm_amx_store_tile(wb + (s * 2 + h) * 512, r);
     }
 }
+#define LM_AMX_KQUANT_PACKER(fmt)                                                                   \
+  static void lm_amx_pack_kquant_##fmt(const void* src, uint16_t* wb, int64_t j0, int64_t k0, int64_t steps) { \
+    lm_amx_pack_kquant(src, wb, j0, k0, steps, fmt);                                                 \
+  }
+LM_AMX_KQUANT_PACKER(84)
+LM_AMX_KQUANT_PACKER(110)
+LM_AMX_KQUANT_PACKER(136)
+LM_AMX_KQUANT_PACKER(144)
+LM_AMX_KQUANT_PACKER(176)
+LM_AMX_KQUANT_PACKER(210)
+#undef LM_AMX_KQUANT_PACKER
 /* out[m, n] = a[m, k] (row stride lda) @ w^T, w of n rows in format fmt
    (lm_widen's, or a k-quant's block bytes, 84 and up, with k a multiple of
    256), k a multiple of 32 (see lm_amx_run). Returns 0 (nothing written)
@@ -348,9 +410,17 @@ static int lm_amx_gemm(float* out, const float* a, const float* w, int64_t m, in
   const int wanted = on && on[0] ? on[0] == '1' : fmt >= 18;
   if (!wanted || k % 32) return 0;
   const lm_amx_compact src = {w, n, k, fmt};
+  /* each super-block format's packer specialised for it */
+  const lm_amx_packer pack = fmt == 84    ? lm_amx_pack_kquant_84
+                             : fmt == 110 ? lm_amx_pack_kquant_110
+                             : fmt == 136 ? lm_amx_pack_kquant_136
+                             : fmt == 144 ? lm_amx_pack_kquant_144
+                             : fmt == 176 ? lm_amx_pack_kquant_176
+                             : fmt == 210 ? lm_amx_pack_kquant_210
+                                          : lm_amx_pack_compact;
   /* not streamed: the next kernel reads a projection's output from L3 (a
      streamed 512 x 14336 Q8_0 product was no faster, 6 pairs of runs) */
-  return lm_amx_run(out, a, m, n, k, lda, lm_amx_pack_compact, &src, 0);
+  return lm_amx_run(out, a, m, n, k, lda, pack, &src, 0);
 }
 #endif
 )";
