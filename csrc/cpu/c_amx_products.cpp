@@ -284,18 +284,23 @@ static inline void lm_amx_kquant_scales(const uint8_t* blk, int fmt, float t[4][
   _mm512_storeu_ps(t[0], _mm512_permutexvar_ps(_mm512_set_epi32(7, 6, 5, 4, 3, 2, 1, 0, 7, 6, 5, 4, 3, 2, 1, 0), f));
   _mm512_storeu_ps(t[2], _mm512_permutexvar_ps(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 15, 14, 13, 12, 11, 10, 9, 8), f));
 }
-/* Run s of a super-block (values 32 s..) as int8 quants, lm_load_<format>'s
-   integer before its scale. */
+/* Run s of a super-block (values 32 s..) as indices into its table (see
+   lm_amx_pack_kquant): the stored quant (Q3_K's with its high bit, 0..7;
+   IQ4_XS's nibble), + 16 in the second 16 values of Q2_K and Q3_K, whose
+   16s have scales of their own. Q6_K: the int8 quants (q - 32). */
 static inline __attribute__((always_inline)) __m256i lm_amx_kquant_q(const uint8_t* blk, int s, const int fmt) {
-  if (fmt == 136) return lm_iq4xs_run(blk, s);
+  if (fmt == 136) { /* low nibbles of 16 bytes, then their high nibbles */
+    const __m128i v = _mm_loadu_si128((const __m128i*)(blk + 8 + 16 * s));
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0f));
+  }
   if (fmt == 84 || fmt == 110) { /* run s % 4 (bits 2 (s % 4)) of half s / 4 */
     const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + (fmt == 84 ? 16 : 32) + 32 * (s / 4)));
-    const __m256i q = _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(2 * (s % 4))), _mm256_set1_epi8(0x03));
-    if (fmt == 84) return q;
-    /* Q3_K: q - 4 unless bit s of hmask[l] is set */
-    const __m256i hm = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i*)blk), _mm_cvtsi32_si128(s));
-    return _mm256_sub_epi8(_mm256_or_si256(q, _mm256_and_si256(_mm256_slli_epi16(hm, 2), _mm256_set1_epi8(0x04))),
-                           _mm256_set1_epi8(4));
+    __m256i q = _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(2 * (s % 4))), _mm256_set1_epi8(0x03));
+    if (fmt == 110) { /* Q3_K: + 4 where bit s of hmask[l] is set */
+      const __m256i hm = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i*)blk), _mm_cvtsi32_si128(s));
+      q = _mm256_or_si256(q, _mm256_and_si256(_mm256_slli_epi16(hm, 2), _mm256_set1_epi8(0x04)));
+    }
+    return _mm256_or_si256(q, _mm256_set_epi64x(0x1010101010101010ll, 0x1010101010101010ll, 0, 0));
   }
   if (fmt == 210) return _mm256_sub_epi8(lm_q6k_run(blk, s / 4, s % 4), _mm256_set1_epi8(32));
   /* Q4_K, Q5_K: q in 0..15 (Q5_K: 0..31) */
@@ -317,6 +322,15 @@ static inline __attribute__((always_inline)) void lm_amx_pack_kquant(const void*
   const int64_t n = p->n, nsb = p->k / 256, k_end = k0 + 32 * steps;
   float t[32][4][8] __attribute__((aligned(64)));
   const uint8_t* blk[32] = {0};
+  /* the levels an index stands for in each half of a table: the quant
+     itself, Q3_K's minus 4, IQ4_XS's nonlinear ones; Q5_K's 32 run on */
+  const __m512 iota = _mm512_set_ps(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512 level_lo =
+      fmt == 110 ? _mm512_sub_ps(iota, _mm512_set1_ps(4.0f))
+      : fmt == 136 ? _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_set_epi64x((long long)LM_IQ4_LEVELS_HI, (long long)LM_IQ4_LEVELS_LO)))
+                   : iota;
+  const __m512 level_hi = fmt == 176 ? _mm512_add_ps(iota, _mm512_set1_ps(16.0f)) : level_lo;
+  const int mins = fmt == 84 || fmt == 144 || fmt == 176;
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t kk = k0 + 32 * s;
     const int run = (int)(kk % 256 / 32);
@@ -336,13 +350,26 @@ static inline __attribute__((always_inline)) void lm_amx_pack_kquant(const void*
         const int r = 16 * h + q;
         if (!blk[r]) { v[q] = _mm512_setzero_si512(); continue; }
         const __m256i iq = lm_amx_kquant_q(blk[r], run, fmt);
-        const __m512 lo = _mm512_sub_ps(
-            _mm512_mul_ps(_mm512_set1_ps(t[r][0][run]), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(iq)))),
-            _mm512_set1_ps(t[r][2][run]));
-        const __m512 hi = _mm512_sub_ps(
-            _mm512_mul_ps(_mm512_set1_ps(t[r][1][run]), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(iq, 1)))),
-            _mm512_set1_ps(t[r][3][run]));
-        v[q] = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+        if (fmt == 210) { /* 64 levels: widened one by one */
+          const __m512 lo = _mm512_mul_ps(_mm512_set1_ps(t[r][0][run]),
+                                          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(iq))));
+          const __m512 hi = _mm512_mul_ps(_mm512_set1_ps(t[r][1][run]),
+                                          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(iq, 1))));
+          v[q] = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+          continue;
+        }
+        /* the run's values as a 32-entry bf16 table (entry i: scale * level i - min,
+           the same float operations as widening each value), picked by one word
+           permute: 64 x 4096 -> 14336 products 8-17% faster than widening 32
+           values (Q2_K..Q5_K, IQ4_XS; Q6_K's 64 levels would take two tables) */
+        __m512 lo = _mm512_mul_ps(_mm512_set1_ps(t[r][0][run]), level_lo);
+        if (mins) lo = _mm512_sub_ps(lo, _mm512_set1_ps(t[r][2][run]));
+        __m512 hi = lo;
+        if (fmt == 84 || fmt == 110 || fmt == 176) {
+          hi = _mm512_mul_ps(_mm512_set1_ps(t[r][1][run]), level_hi);
+          if (mins) hi = _mm512_sub_ps(hi, _mm512_set1_ps(t[r][3][run]));
+        }
+        v[q] = _mm512_permutexvar_epi16(_mm512_cvtepu8_epi16(iq), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
       }
       lm_amx_store_tile(wb + (s * 2 + h) * 512, v);
     }
