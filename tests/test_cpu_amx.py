@@ -25,9 +25,11 @@ def amx_cpu() -> bool:
     return all(f in flags for f in ("amx_bf16", "amx_tile", "avx512_bf16"))
 
 
-def linear(fmt: str, m: int, n: int, k: int, seed: int = 0) -> tuple[lm.Graph, lm.Tensor, np.ndarray]:
-    """The graph of x @ W^T with W stored as ``fmt``, and the float64 product
-    of x with W's stored values."""
+def linear(fmt: str, m: int, n: int, k: int, seed: int = 0,
+           precision: str = "highest") -> tuple[lm.Graph, lm.Tensor, np.ndarray]:
+    """The graph of x @ W^T with W stored as ``fmt`` (compiled at
+    float32_matmul_precision ``precision``), and the float64 product of x
+    with W's stored values."""
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((m, k)).astype(np.float32)
     w = rng.standard_normal((n, k)).astype(np.float32)
@@ -35,7 +37,7 @@ def linear(fmt: str, m: int, n: int, k: int, seed: int = 0) -> tuple[lm.Graph, l
     x = cx.tensor((m, k)).set(a)
     weight = cx.parameter((n, k), dtype=fmt).set(w)
     y = lm.nn.functional.linear(x, weight).retrieve()
-    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler(float32_matmul_precision=precision))
     stored = lm.quant.dequantize(lm.quant.quantize(w, fmt), fmt, (n, k)).reshape(n, k)
     return cx, y, a.astype(np.float64) @ stored.astype(np.float64).T
 
@@ -83,6 +85,25 @@ def test_tiles_by_default_for_q8_0_and_q4_0(monkeypatch: pytest.MonkeyPatch, fmt
         assert not np.array_equal(default, exact)
     else:
         np.testing.assert_array_equal(default, exact)
+
+
+@pytest.mark.parametrize("fmt", ["f16_packed", "bf16_packed"])
+def test_medium_precision_puts_packed_halves_on_tiles(monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+    """float32_matmul_precision="medium" covers products with f16/bf16
+    weights too: where the CPU has AMX they run on the tiles, as
+    LUMINAL_AMX=1 runs them; "highest" (and LUMINAL_AMX=0) keeps them exact."""
+    cx, y, want = linear(fmt, 37, 80, 256)
+    exact = run(monkeypatch, cx, y, None)
+    np.testing.assert_allclose(exact, want, rtol=1e-5, atol=1e-4)
+    mx, my, _ = linear(fmt, 37, 80, 256, precision="medium")
+    medium = run(monkeypatch, mx, my, None)
+    if amx_cpu():
+        np.testing.assert_array_equal(medium, run(monkeypatch, cx, y, "1"))
+        assert not np.array_equal(medium, exact)
+        assert np.abs(medium - want).max() < 2 ** -6 * np.sqrt(256) * np.abs(want).mean()
+        np.testing.assert_array_equal(run(monkeypatch, mx, my, "0"), exact)
+    else:
+        np.testing.assert_array_equal(medium, exact)
 
 
 @pytest.mark.parametrize("fmt", lm.quant.K_QUANTS)

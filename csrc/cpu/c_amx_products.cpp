@@ -5,17 +5,19 @@ namespace luminal {
 // Products on AMX tiles (Intel Sapphire Rapids and later). kAmxTiles: the
 // tile loop (lm_amx_run) over weights packed by a format's own packer.
 // kAmxProducts: prefill with compact weights, by default for Q8_0, Q4_0,
-// k-quant (Q2_K..Q6_K) and IQ4_XS weights; LUMINAL_AMX=1 adds f16 and bf16
-// packed weights, LUMINAL_AMX=0 turns it off. The weights are widened,
-// rounded to bf16 and packed in the tiles' pair layout; the activations are
-// rounded to bf16 once; the sums stay float32. bf16 keeps 8 bits of each
+// k-quant (Q2_K..Q6_K) and IQ4_XS weights, and for f16 and bf16 packed
+// weights where the program is compiled for float32_matmul_precision
+// "medium" (LUMINAL_AMX=1: for them always; LUMINAL_AMX=0 turns it off).
+// The weights are widened, rounded to bf16 and packed in the tiles' pair
+// layout; the activations are rounded to bf16 once; the sums stay float32. bf16 keeps 8 bits of each
 // value, so results differ from the exact float32 product by ~2^-9 relative
 // per term, as PyTorch's bf16 GEMM does. Decode's int8 activations round
 // more (Q8_K's for the k-quants too), and llama.cpp's Q8_0 prefill more
 // again: on a 4-layer Mistral-shaped Q8_0 model the last logits moved by
 // 1.3-1.4% of the largest, llama.cpp's by 2.3-2.5% (same argmax and top 5).
-// Packed halves keep the exact path by default: f16 weights would lose 3
-// bits to bf16, and neither format's decode rounds its activations.
+// Packed halves keep the exact path at "highest" (the default): f16 weights
+// would lose 3 bits to bf16, and neither format's decode rounds its
+// activations.
 // kAmxFloat: float32 products of 16+ rows (CPUProgram's, in place of BLAS)
 // where a graph is compiled with float32_matmul_precision "medium", as
 // torch.set_float32_matmul_precision("medium") lets PyTorch do. A tile dot
@@ -432,9 +434,15 @@ static int lm_amx_gemm(float* out, const float* a, const float* w, int64_t m, in
                        int64_t lda, int fmt) {
   /* LUMINAL_AMX=1: every format; 0: none; unset: Q8_0, Q4_0 and the
      k-quants, whose decode already rounds activations to int8 (more than bf16
-     does) */
+     does), and f16/bf16 halves in a program compiled for
+     float32_matmul_precision "medium" (LM_AMX_HALVES) */
+#ifdef LM_AMX_HALVES
+  const int halves = 1;
+#else
+  const int halves = 0;
+#endif
   const char* on = getenv("LUMINAL_AMX");
-  const int wanted = on && on[0] ? on[0] == '1' : fmt >= 18;
+  const int wanted = on && on[0] ? on[0] == '1' : fmt >= 18 || halves;
   if (!wanted || k % 32) return 0;
   const lm_amx_compact src = {w, n, k, fmt};
   /* each super-block format's packer specialised for it */

@@ -448,6 +448,9 @@ CSource print_c(const std::vector<Kernel>& kernels, bool bf16_float_products) {
     }
   if (quantized) {
     for (int64_t bytes : k_quants) os << "#define LM_K_" << bytes << " 1\n";
+    // "medium" covers products with f16/bf16 weights too: float32 products
+    // of the widened halves (see lm_amx_gemm)
+    if (bf16_float_products) os << "#define LM_AMX_HALVES 1\n";
     os << kQuantPrelude << kHalfBits << kQuantHalf << kCompactLoads << kInt8Products << kKQuantProducts
        << kAmxTiles << kHalfProducts << kAmxProducts << kQ4_0x8 << kQuantMatmul;
   }

@@ -324,7 +324,10 @@ class Generator:
     round activations to int8 or bf16: attention's products of prompt blocks
     of 16+ tokens then run on bf16 AMX tiles (3.9-4.7x the float32 ones on a
     Sapphire Rapids core, as llama.cpp keeps its cache in f16); else
-    ``"highest"``. Decode steps are float32 either way.
+    ``"highest"``. A model with f16/bf16 weights (an F16 GGUF, a bf16
+    checkpoint kept packed) may ask for ``"medium"``: its weight products
+    over a prompt then run on the tiles too. Decode steps are float32 either
+    way.
 
     ``prefill_chunk``: the most prompt tokens run in one block. None (the
     default) runs a prompt of up to ``PREFILL_BLOCK[device]`` tokens (512 on
