@@ -276,8 +276,8 @@ def main() -> None:
     ap.add_argument("--dir", default=os.path.join(os.path.expanduser("~"), ".cache", "luminal", "bench"))
     ap.add_argument("--skip", default="", help="comma list of: llama.cpp, transformers")
     ap.add_argument("--matmul-precision", choices=["highest", "medium"], default=None,
-                    help="luminal's float products (attention's): medium on bf16 AMX tiles (the Generator's default "
-                    "for quantized files), highest in float32")
+                    help="luminal's float products (attention's, and f16 weights'): medium on bf16 AMX tiles (the "
+                    "Generator's default for quantized and f16 files), highest in float32")
     ap.add_argument("--rounds", type=int, default=3,
                     help="measurements per engine (luminal and llama.cpp take turns, then transformers "
                     "runs its own); the best is shown")

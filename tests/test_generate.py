@@ -697,7 +697,7 @@ def test_cli_with_a_local_model(tmp_path: Path) -> None:
 
 
 def test_quantized_models_run_prompt_attention_at_medium_precision() -> None:
-    """A model with quantized weights compiles its float products (attention's)
+    """A model with quantized (or packed bf16) weights compiles its products
     at float32_matmul_precision "medium" by default, a float one at "highest".
     Where the CPU has AMX, a prompt long enough for the tiles (grouped-query
     scores and values over the cache) gives logits within bf16 rounding of
@@ -714,15 +714,20 @@ def test_quantized_models_run_prompt_attention_at_medium_precision() -> None:
     assert Generator(model, compilers=[]).float32_matmul_precision is None
     with pytest.raises(ValueError, match="with compilers given, pass it to your CPUCompiler"):
         Generator(model, compilers=[], float32_matmul_precision="medium")
-    nn.quantize_(model, "q8_0")
-    medium = Generator(model)
-    assert medium.float32_matmul_precision == "medium"
-    highest = Generator(model, float32_matmul_precision="highest")
     prompt = [int(i) for i in rng.integers(0, 258, 160)]  # 2 kv heads x 640 x 160 x 32: tiles
-    got, want = medium._step(prompt), highest._step(prompt)
-    if not amx_cpu():
-        np.testing.assert_array_equal(got, want)
-        return
-    assert not np.array_equal(got, want)
-    assert np.abs(got - want).max() < 0.02 * np.abs(want).max()
-    assert list(medium.generate_ids(prompt, max_tokens=4)) == list(highest.generate_ids(prompt, max_tokens=4))
+    float32 = model.state_dict()
+    for fmt in ("q8_0", "bf16_packed"):  # bf16 weights: their products of the prompt on the tiles too
+        model = LlamaForCausalLM(cfg, init=False).eval()
+        model.load_state_dict(float32)
+        nn.quantize_(model, fmt)
+        assert model.model.layers[0].mlp.up_proj.weight.format == fmt
+        medium = Generator(model)
+        assert medium.float32_matmul_precision == "medium"
+        highest = Generator(model, float32_matmul_precision="highest")
+        got, want = medium._step(prompt), highest._step(prompt)
+        if not amx_cpu():
+            np.testing.assert_array_equal(got, want)
+            continue
+        assert not np.array_equal(got, want)
+        assert np.abs(got - want).max() < 0.02 * np.abs(want).max()
+        assert list(medium.generate_ids(prompt, max_tokens=4)) == list(highest.generate_ids(prompt, max_tokens=4))

@@ -57,8 +57,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         "products; q5_k: 5.5 bits a weight, q4_k: 4.5); GGML-quantized files stay as they are")
     p.add_argument("--matmul-precision", choices=["highest", "medium"], default=None,
                    help="CPU float products of a prompt: medium rounds them to bf16 on AMX tiles (the default for "
-                        "quantized models; ~2.8x a float model's prefill on a Sapphire Rapids core), highest keeps "
-                        "float32 (the default for float models)")
+                        "quantized and f16/bf16 models; ~2.8x a float32 model's prefill on a Sapphire Rapids core), "
+                        "highest keeps float32 (the default for float32 models)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="cuda: run on the first NVIDIA GPU (CUDACompiler; weights stay on the GPU)")
     p.add_argument("--prefill-chunk", type=int, default=None, metavar="N",

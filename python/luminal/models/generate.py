@@ -323,11 +323,13 @@ class Generator:
     with quantized weights (Q8_0, Q4_0, k-quants), whose products already
     round activations to int8 or bf16: attention's products of prompt blocks
     of 16+ tokens then run on bf16 AMX tiles (3.9-4.7x the float32 ones on a
-    Sapphire Rapids core, as llama.cpp keeps its cache in f16); else
-    ``"highest"``. A model with f16/bf16 weights (an F16 GGUF, a bf16
-    checkpoint kept packed) may ask for ``"medium"``: its weight products
-    over a prompt then run on the tiles too. Decode steps are float32 either
-    way.
+    Sapphire Rapids core, as llama.cpp keeps its cache in f16); and for one
+    with f16/bf16 weights kept packed (an F16 GGUF, a bf16 checkpoint loaded
+    with ``quantized=True``), whose weight products over a prompt then run
+    on the tiles too (bf16 weights lose nothing; f16 ones 3 bits, as running
+    the checkpoint in bf16 does; a 4-layer F16 model's 512-token prefill
+    ~6x "highest"'s). ``"highest"`` otherwise (float32 weights). Decode
+    steps are float32 either way.
 
     ``prefill_chunk``: the most prompt tokens run in one block. None (the
     default) runs a prompt of up to ``PREFILL_BLOCK[device]`` tokens (512 on
@@ -348,7 +350,7 @@ class Generator:
         float32_matmul_precision: str | None = None,
     ) -> None:
         import luminal as lm
-        from luminal.quant import GGML_BLOCKS, K_QUANTS
+        from luminal.quant import GGML_BLOCKS, HALF_PACKED, K_QUANTS
 
         if device not in ("cpu", "cuda"):
             raise ValueError(f"[Generator] device must be 'cpu' or 'cuda', got {device!r}")
@@ -373,7 +375,8 @@ class Generator:
         self.logits = model(self.embeds, self.cache, last_only=True).retrieve()
         t = time.perf_counter()
         if float32_matmul_precision is None:
-            quantized = any(getattr(p, "format", None) in GGML_BLOCKS + K_QUANTS for _, p in model.named_parameters())
+            compact = GGML_BLOCKS + K_QUANTS + HALF_PACKED
+            quantized = any(getattr(p, "format", None) in compact for _, p in model.named_parameters())
             float32_matmul_precision = "medium" if quantized else "highest"
         self.float32_matmul_precision = float32_matmul_precision if compilers is None else None
         """The default CPU compiler's float product precision (see above); None with ``compilers`` given."""
