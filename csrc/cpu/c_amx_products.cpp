@@ -9,14 +9,15 @@ namespace luminal {
 // weights where the program is compiled for float32_matmul_precision
 // "medium" (LUMINAL_AMX=1: for them always; LUMINAL_AMX=0 turns it off).
 // The weights are widened, rounded to bf16 and packed in the tiles' pair
-// layout; the activations are rounded to bf16 once; the sums stay float32. bf16 keeps 8 bits of each
-// value, so results differ from the exact float32 product by ~2^-9 relative
-// per term, as PyTorch's bf16 GEMM does. Decode's int8 activations round
-// more (Q8_K's for the k-quants too), and llama.cpp's Q8_0 prefill more
-// again: on a 4-layer Mistral-shaped Q8_0 model the last logits moved by
-// 1.3-1.4% of the largest, llama.cpp's by 2.3-2.5% (same argmax and top 5).
-// Packed halves keep the exact path at "highest" (the default): f16 weights
-// would lose 3 bits to bf16, and neither format's decode rounds its
+// layout; the activations are rounded to bf16 once; the sums stay float32.
+// bf16 keeps 8 bits of each value, so results differ from the exact float32
+// product by ~2^-9 relative per term, as PyTorch's bf16 GEMM does.
+// Decode's int8 activations round more (Q8_K's for the k-quants too), and
+// llama.cpp's Q8_0 prefill more again: on a 4-layer Mistral-shaped Q8_0
+// model the last logits moved by 1.3-1.4% of the largest, llama.cpp's by
+// 2.3-2.5% (same argmax and top 5). Packed halves keep the exact path at
+// "highest" (the compiler's default; the Generator asks for "medium"): f16
+// weights lose 3 bits to bf16, and neither format's decode rounds its
 // activations.
 // kAmxFloat: float32 products of 16+ rows (CPUProgram's, in place of BLAS)
 // where a graph is compiled with float32_matmul_precision "medium", as
