@@ -87,6 +87,22 @@ def test_tiles_by_default_for_q8_0_and_q4_0(monkeypatch: pytest.MonkeyPatch, fmt
         np.testing.assert_array_equal(default, exact)
 
 
+@pytest.mark.parametrize("m", [7, 8, 15])
+def test_q8_0_takes_tiles_from_8_rows(monkeypatch: pytest.MonkeyPatch, m: int) -> None:
+    """Q8_0 products of 8-15 rows run on the tiles too (where the CPU has AMX;
+    faster than the int8 kernel there); fewer rows keep the int8 kernel."""
+    cx, y, want = linear("q8_0", m, 80, 256)
+    int8 = run(monkeypatch, cx, y, "0")
+    assert np.abs(int8 - want).max() < 2 ** -6 * np.sqrt(256) * np.abs(want).mean()
+    default = run(monkeypatch, cx, y, None)
+    if amx_cpu() and m >= 8:
+        assert not np.array_equal(default, int8)
+        np.testing.assert_array_equal(default, run(monkeypatch, cx, y, "1"))
+        assert np.abs(default - want).max() < 2 ** -6 * np.sqrt(256) * np.abs(want).mean()
+    else:
+        np.testing.assert_array_equal(default, int8)
+
+
 @pytest.mark.parametrize("fmt", ["f16_packed", "bf16_packed"])
 def test_medium_precision_puts_packed_halves_on_tiles(monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
     """float32_matmul_precision="medium" covers products with f16/bf16

@@ -126,6 +126,13 @@ static void lm_quant_matmul(float* out, const float* a, const float* wf, const f
     lm_k_matmul(out, a, wf, rows, n, k, lda, bb);
     return;
   }
+#ifdef LM_AMX
+  /* Q8_0 takes the AMX tiles from 8 rows: 4096 -> 14336, 8 and 12 rows,
+     6.7 and 11.9 ms against the int8 kernel's 9.2 and 17.0 (at 4 rows 7.2
+     against 5.9). Q4_0's repacked int8 kernel and the k-quants' tiles keep
+     up to 16 rows (at 8 rows 4.8-5.0 ms against 6.4-7.2 on the tiles). */
+  if (bb == 34 && rows >= 8 && rows < 16 && lm_amx_gemm(out, a, wf, rows, n, k, lda, bb)) return;
+#endif
   /* 16+ rows (prefill) are compute-bound: widen weight blocks to float32 and
      run the packed GEMM (faster here than Q8_0 int8 dot products, and the
      activations stay unquantized). Decode keeps the int8 kernel. */
