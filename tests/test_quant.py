@@ -58,7 +58,10 @@ def _emulated_q8_matmul(x: np.ndarray, wq: np.ndarray, fmt: str = "q8_0") -> np.
 
 
 @pytest.mark.parametrize("fmt", quant.GGML_BLOCKS)
-def test_quantized_parameter_in_graphs(backend, fmt):
+def test_quantized_parameter_in_graphs(monkeypatch, backend, fmt):
+    # the int8 kernel: Q8_0 products of 8+ rows (10 here) run on bf16 tiles
+    # where the CPU has AMX (test_cpu_amx.py)
+    monkeypatch.setenv("LUMINAL_AMX", "0")
     w = _weights()
     x = np.random.default_rng(1).normal(0, 1, (2, 5, 96)).astype(np.float32)
     cx = lm.Graph()
@@ -303,10 +306,13 @@ def test_prefill_products_widen_weights(fmt, rows, n, k, monkeypatch):
 
 @pytest.mark.parametrize("fmt", quant.GGML_BLOCKS)
 @pytest.mark.parametrize("rows, n", [(4, 2), (9, 33), (12, 7), (3, 5), (1, 8), (1, 6)])
-def test_quantized_products_tiles_and_edges(fmt, rows, n):
+def test_quantized_products_tiles_and_edges(monkeypatch, fmt, rows, n):
     """Products run in tiles of 2 weight rows x 4 activation rows, then 4
     weight rows x 1 activation row, the rest one weight row at a time: every
-    split (odd n, leftover rows, decode) gives the exact int8 emulation."""
+    split (odd n, leftover rows, decode) gives the exact int8 emulation.
+    (Q8_0 from 8 rows runs on bf16 tiles where the CPU has AMX:
+    test_cpu_amx.py; LUMINAL_AMX=0 keeps the int8 kernel here.)"""
+    monkeypatch.setenv("LUMINAL_AMX", "0")
     w = np.random.default_rng(rows * n).normal(0, 0.5, (n, 64)).astype(np.float32)
     x = np.random.default_rng(n).normal(0, 1, (rows, 64)).astype(np.float32)
     blocks = quant.quantize(w, fmt)
