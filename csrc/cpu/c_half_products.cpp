@@ -228,9 +228,6 @@ static int lm_amx_gemm(float* out, const float* a, const float* w, int64_t m, in
 /* lm_wide_gemm over all rows, 256 at a time; returns the rows done. */
 static int64_t lm_wide_gemm_rows(float* out, const float* a, const float* w, int64_t rows, int64_t n,
                                  int64_t k, int64_t lda, int fmt) {
-#ifdef LM_AMX
-  if (lm_amx_gemm(out, a, w, rows, n, k, lda, fmt)) return rows;
-#endif
   int64_t r0 = 0;
   for (; r0 < rows; r0 += 256)
     if (!lm_wide_gemm(out + r0 * n, a + r0 * lda, w, rows - r0 < 256 ? rows - r0 : 256, n, k, lda,
@@ -247,6 +244,9 @@ static int64_t lm_wide_gemm_rows(float* out, const float* a, const float* w, int
 static void lm_half_matmul(float* out, const float* a, const float* wf, int64_t rows, int64_t n,
                            int64_t k, int64_t lda, int bf16) {
   const uint16_t* w = (const uint16_t*)wf;
+#ifdef LM_AMX /* prefill on the tiles where asked (lm_amx_gemm) */
+  if (rows >= 16 && k > 0 && lm_amx_gemm(out, a, wf, rows, n, k, lda, bf16)) return;
+#endif
 #ifdef LM_HALF_SIMD
   if (rows >= 16 && k > 0) { /* prefill */
     const int64_t done = lm_wide_gemm_rows(out, a, wf, rows, n, k, lda, bf16);

@@ -119,20 +119,17 @@ static __attribute__((noinline)) void lm_quant_rows4(
    runtime (lm_q4_0x8_pack), where it is not NULL. */
 static void lm_quant_matmul(float* out, const float* a, const float* wf, const float* w8, int64_t rows,
                             int64_t n, int64_t k, int64_t lda, int bb) {
-  if (bb >= 84) { /* k-quants: int8 tiles for every row count, AMX ones for 16+ */
 #ifdef LM_AMX
-    if (rows >= 16 && lm_amx_gemm(out, a, wf, rows, n, k, lda, bb)) return;
+  /* AMX tiles from 16 rows, Q8_0's from 8: 4096 -> 14336, 8 and 12 rows,
+     6.7 and 11.9 ms against its int8 kernel's 9.2 and 17.0 (at 4 rows 7.2
+     against 5.9). Q4_0's repacked int8 kernel and the k-quants' int8 tiles
+     were even or ahead below 16 (8 rows: 4.8-5.0 ms against 6.4-7.2). */
+  if (rows >= (bb == 34 ? 8 : 16) && lm_amx_gemm(out, a, wf, rows, n, k, lda, bb)) return;
 #endif
+  if (bb >= 84) { /* k-quants: int8 tiles for every row count the AMX ones leave */
     lm_k_matmul(out, a, wf, rows, n, k, lda, bb);
     return;
   }
-#ifdef LM_AMX
-  /* Q8_0 takes the AMX tiles from 8 rows: 4096 -> 14336, 8 and 12 rows,
-     6.7 and 11.9 ms against the int8 kernel's 9.2 and 17.0 (at 4 rows 7.2
-     against 5.9). Q4_0's repacked int8 kernel and the k-quants' tiles keep
-     up to 16 rows (at 8 rows 4.8-5.0 ms against 6.4-7.2 on the tiles). */
-  if (bb == 34 && rows >= 8 && rows < 16 && lm_amx_gemm(out, a, wf, rows, n, k, lda, bb)) return;
-#endif
   /* 16+ rows (prefill) are compute-bound: widen weight blocks to float32 and
      run the packed GEMM (faster here than Q8_0 int8 dot products, and the
      activations stay unquantized). Decode keeps the int8 kernel. */

@@ -350,7 +350,7 @@ class Generator:
         float32_matmul_precision: str | None = None,
     ) -> None:
         import luminal as lm
-        from luminal.quant import GGML_BLOCKS, HALF_PACKED, K_QUANTS
+        from luminal.quant import QUANTIZED
 
         if device not in ("cpu", "cuda"):
             raise ValueError(f"[Generator] device must be 'cpu' or 'cuda', got {device!r}")
@@ -375,9 +375,8 @@ class Generator:
         self.logits = model(self.embeds, self.cache, last_only=True).retrieve()
         t = time.perf_counter()
         if float32_matmul_precision is None:
-            compact = GGML_BLOCKS + K_QUANTS + HALF_PACKED
-            quantized = any(getattr(p, "format", None) in compact for _, p in model.named_parameters())
-            float32_matmul_precision = "medium" if quantized else "highest"
+            compact = any(getattr(p, "format", None) in QUANTIZED for _, p in model.named_parameters())
+            float32_matmul_precision = "medium" if compact else "highest"
         self.float32_matmul_precision = float32_matmul_precision if compilers is None else None
         """The default CPU compiler's float product precision (see above); None with ``compilers`` given."""
         backend: Compiler = (lm.CUDACompiler() if device == "cuda"
