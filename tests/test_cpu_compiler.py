@@ -679,15 +679,20 @@ def test_batched_few_row_products_split_over_the_cores_match_torch() -> None:
     np.testing.assert_allclose(scores.numpy(), want.numpy(), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("kv, rep, past", [(8, 4, 512), (4, 1, 1031), (2, 8, 2049)])
-def test_attention_over_a_position_major_cache_matches_torch(kv: int, rep: int, past: int) -> None:
+# the first three read megabytes: position by position over the cores; the
+# rest fit in cache: batch by batch on one core, 16 positions (keys) or 64
+# columns (values) at a time, with the remainders (43 positions; 80 columns,
+# 5 rows) and a head dim no multiple of 16 (24: the plain loops)
+@pytest.mark.parametrize("kv, rep, past, hd", [(8, 4, 512, 128), (4, 1, 1031, 128), (2, 8, 2049, 128),
+                                               (2, 2, 43, 64), (3, 5, 100, 80), (2, 3, 17, 24)])
+def test_attention_over_a_position_major_cache_matches_torch(kv: int, rep: int, past: int, hd: int) -> None:
     """Decode attention over a KV cache laid out (past, batch, kv heads, head
     dim), as the models keep it: each kv head's keys are one short piece per
     position, so these few-row products walk the cache position by position
-    over the cores (lm_interleaved_products) instead of head by head. The
-    scores, and the weights (narrowed to the past, as the models do) times
-    the values, against torch in float64; odd lengths split unevenly."""
-    hd = 128
+    over the cores (lm_interleaved_products) instead of head by head, or
+    run alone where the cache fits in cache. The scores, and the weights
+    (narrowed to the past, as the models do) times the values, against
+    torch in float64; odd lengths split unevenly."""
     rng = np.random.default_rng(past)
     q, k = rng.normal(size=(1, 1, kv * rep, hd)), rng.normal(size=(past, 1, kv, hd))
     w, v = rng.uniform(size=(1, kv, rep, 1, past + 1)), rng.normal(size=(past, 1, kv, hd))

@@ -75,10 +75,10 @@ class CPUProgram : public Program {
                             int64_t, int);
   MatvecFn matvec_ = nullptr;
   // The library's lm_interleaved_products: few-row products whose B matrices
-  // interleave (decode attention over a KV cache), position by position.
-  using InterleavedFn = void (*)(float*, const float*, int64_t, const int64_t*, const float*,
-                                 int64_t, const int64_t*, int, int64_t, int64_t, int64_t,
-                                 int64_t);
+  // interleave (decode attention over a KV cache); 0 back: not done.
+  using InterleavedFn = int (*)(float*, const float*, int64_t, const int64_t*, const float*,
+                                int64_t, const int64_t*, int, int64_t, int64_t, int64_t, int64_t,
+                                int);
   InterleavedFn interleaved_ = nullptr;
   // The library's lm_amx_sgemm (compiled with bf16_float_products on an AMX
   // CPU): returns 0 when it did nothing (AMX off), then BLAS runs.
