@@ -1,8 +1,9 @@
-"""Prefill products on AMX tiles (csrc/cpu/c_amx_products.cpp): Q8_0, Q4_0
+"""Prefill products on bf16 tiles (csrc/cpu/c_amx_products.cpp): Q8_0, Q4_0
 (by default) and packed-half weights (LUMINAL_AMX=1) against 16+ activation
-rows, rounded to bf16 in the tiles, summed in float32. The tile tests run
-only where the CPU has AMX-BF16 (and Linux grants it); the last test checks
-the defaults everywhere."""
+rows, rounded to bf16 in the tiles, summed in float32; multiplied by AMX
+units where the CPU has them (and Linux grants them), else by AVX512-BF16
+dot products. The tile tests run only where the CPU has either; the others
+check the defaults everywhere."""
 
 from __future__ import annotations
 
@@ -15,14 +16,29 @@ import pytest
 import luminal as lm
 
 
-def amx_cpu() -> bool:
+def cpu_flags() -> list[str]:
     if platform.system() != "Linux" or platform.machine() != "x86_64":
-        return False
+        return []
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        return Path("/proc/cpuinfo").read_text().split()
     except OSError:
-        return False
-    return all(f in flags for f in ("amx_bf16", "amx_tile", "avx512_bf16"))
+        return []
+
+
+def bf16_tiles_cpu() -> bool:
+    """Whether the bf16 tiles run here: AMX-BF16, or AVX512-BF16 without it
+    (AMD Zen 4 and 5, Intel Cooper Lake)."""
+    return all(f in cpu_flags() for f in ("avx512_bf16", "avx512bw"))
+
+
+def amx_units() -> bool:
+    return bf16_tiles_cpu() and all(f in cpu_flags() for f in ("amx_bf16", "amx_tile"))
+
+
+# Fewest rows of a Q8_0 product (and, at "medium", of a packed-half one) on
+# the tiles: where they beat the int8 (half) kernels on each kind of unit
+Q8_0_TILE_ROWS = 8 if amx_units() else 4
+HALF_TILE_ROWS = 16 if amx_units() else 4
 
 
 def linear(fmt: str, m: int, n: int, k: int, seed: int = 0,
@@ -52,7 +68,7 @@ def run(monkeypatch: pytest.MonkeyPatch, cx: lm.Graph, y: lm.Tensor, amx: str | 
     return y.numpy()
 
 
-@pytest.mark.skipif(not amx_cpu(), reason="no AMX-BF16 on this CPU")
+@pytest.mark.skipif(not bf16_tiles_cpu(), reason="no AMX-BF16 or AVX512-BF16 on this CPU")
 @pytest.mark.parametrize("fmt", ["q8_0", "q4_0", "f16_packed", "bf16_packed"])
 # (300, 40, 4096): k in three chunks (the activations of a chunk are held to
 # 1 MB), so sums are carried over in out, edge tiles too
@@ -80,22 +96,23 @@ def test_tiles_by_default_for_q8_0_and_q4_0(monkeypatch: pytest.MonkeyPatch, fmt
     exact = run(monkeypatch, cx, y, "0")
     np.testing.assert_allclose(exact, want, rtol=1e-5, atol=1e-4)
     tiles, default = run(monkeypatch, cx, y, "1"), run(monkeypatch, cx, y, None)
-    if amx_cpu() and fmt in ("q8_0", "q4_0"):
+    if bf16_tiles_cpu() and fmt in ("q8_0", "q4_0"):
         np.testing.assert_array_equal(default, tiles)
         assert not np.array_equal(default, exact)
     else:
         np.testing.assert_array_equal(default, exact)
 
 
-@pytest.mark.parametrize("m", [7, 8, 15])
-def test_q8_0_takes_tiles_from_8_rows(monkeypatch: pytest.MonkeyPatch, m: int) -> None:
-    """Q8_0 products of 8-15 rows run on the tiles too (where the CPU has AMX;
-    faster than the int8 kernel there); fewer rows keep the int8 kernel."""
+@pytest.mark.parametrize("m", [3, 4, 7, 8, 15])
+def test_q8_0_takes_tiles_from_few_rows(monkeypatch: pytest.MonkeyPatch, m: int) -> None:
+    """Q8_0 products of fewer than 16 rows run on the tiles too, from 8 rows
+    on AMX and 4 with AVX512-BF16 (faster than the int8 kernel there); fewer
+    rows keep the int8 kernel."""
     cx, y, want = linear("q8_0", m, 80, 256)
     int8 = run(monkeypatch, cx, y, "0")
     assert np.abs(int8 - want).max() < 2 ** -6 * np.sqrt(256) * np.abs(want).mean()
     default = run(monkeypatch, cx, y, None)
-    if amx_cpu() and m >= 8:
+    if bf16_tiles_cpu() and m >= Q8_0_TILE_ROWS:
         assert not np.array_equal(default, int8)
         np.testing.assert_array_equal(default, run(monkeypatch, cx, y, "1"))
         assert np.abs(default - want).max() < 2 ** -6 * np.sqrt(256) * np.abs(want).mean()
@@ -104,16 +121,18 @@ def test_q8_0_takes_tiles_from_8_rows(monkeypatch: pytest.MonkeyPatch, m: int) -
 
 
 @pytest.mark.parametrize("fmt", ["f16_packed", "bf16_packed"])
-def test_medium_precision_puts_packed_halves_on_tiles(monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+@pytest.mark.parametrize("m", [3, 6, 37])
+def test_medium_precision_puts_packed_halves_on_tiles(monkeypatch: pytest.MonkeyPatch, fmt: str, m: int) -> None:
     """float32_matmul_precision="medium" covers products with f16/bf16
-    weights too: where the CPU has AMX they run on the tiles, as
-    LUMINAL_AMX=1 runs them; "highest" (and LUMINAL_AMX=0) keeps them exact."""
-    cx, y, want = linear(fmt, 37, 80, 256)
+    weights too: where the CPU has bf16 tiles they run on them (from 16 rows
+    on AMX, 4 with AVX512-BF16), as LUMINAL_AMX=1 runs them; "highest" (and
+    LUMINAL_AMX=0) keeps them exact."""
+    cx, y, want = linear(fmt, m, 80, 256)
     exact = run(monkeypatch, cx, y, None)
     np.testing.assert_allclose(exact, want, rtol=1e-5, atol=1e-4)
-    mx, my, _ = linear(fmt, 37, 80, 256, precision="medium")
+    mx, my, _ = linear(fmt, m, 80, 256, precision="medium")
     medium = run(monkeypatch, mx, my, None)
-    if amx_cpu():
+    if bf16_tiles_cpu() and m >= HALF_TILE_ROWS:
         np.testing.assert_array_equal(medium, run(monkeypatch, cx, y, "1"))
         assert not np.array_equal(medium, exact)
         assert np.abs(medium - want).max() < 2 ** -6 * np.sqrt(256) * np.abs(want).mean()
@@ -134,7 +153,7 @@ def test_k_quant_prefill_on_tiles_by_default(monkeypatch: pytest.MonkeyPatch, fm
     int8 = run(monkeypatch, cx, y, "0")
     assert np.abs(int8 - want).max() < 2 ** -8 * scale  # activations rounded to int8 (~2^-10 here)
     default = run(monkeypatch, cx, y, None)
-    if not amx_cpu():
+    if not bf16_tiles_cpu():
         np.testing.assert_array_equal(default, int8)
         return
     assert np.abs(default - want).max() < 2 ** -9 * scale  # bf16 rounding (~2^-11 here)
@@ -171,7 +190,7 @@ FLOAT_CASES = [
 ]
 
 
-@pytest.mark.skipif(not amx_cpu(), reason="no AMX-BF16 on this CPU")
+@pytest.mark.skipif(not bf16_tiles_cpu(), reason="no AMX-BF16 or AVX512-BF16 on this CPU")
 @pytest.mark.parametrize("a_shape,b_shape,trans_b", FLOAT_CASES)
 def test_medium_precision_float_products_on_tiles(monkeypatch: pytest.MonkeyPatch, a_shape: tuple[int, ...],
                                                   b_shape: tuple[int, ...], trans_b: bool) -> None:

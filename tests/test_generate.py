@@ -699,10 +699,11 @@ def test_cli_with_a_local_model(tmp_path: Path) -> None:
 def test_quantized_models_run_prompt_attention_at_medium_precision() -> None:
     """A model with quantized (or packed bf16) weights compiles its products
     at float32_matmul_precision "medium" by default, a float one at "highest".
-    Where the CPU has AMX, a prompt long enough for the tiles (grouped-query
-    scores and values over the cache) gives logits within bf16 rounding of
-    float32's and the same greedy tokens; elsewhere the same logits."""
-    from test_cpu_amx import amx_cpu
+    Where the CPU has bf16 tiles (AMX or AVX512-BF16), a prompt long enough
+    for them (grouped-query scores and values over the cache) gives logits
+    within bf16 rounding of float32's and the same greedy tokens; elsewhere
+    the same logits."""
+    from test_cpu_amx import bf16_tiles_cpu
 
     cfg = LlamaConfig(vocab_size=258, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
                       num_attention_heads=8, num_key_value_heads=2)
@@ -725,7 +726,7 @@ def test_quantized_models_run_prompt_attention_at_medium_precision() -> None:
         assert medium.float32_matmul_precision == "medium"
         highest = Generator(model, float32_matmul_precision="highest")
         got, want = medium._step(prompt), highest._step(prompt)
-        if not amx_cpu():
+        if not bf16_tiles_cpu():
             np.testing.assert_array_equal(got, want)
             continue
         assert not np.array_equal(got, want)

@@ -332,10 +332,10 @@ def test_quantized_decode_row_equals_its_row_in_a_batch(monkeypatch, fmt, rows):
     groups; k-quants 1x4, then 1x1) run the same float operations in the
     same order: bit-equal, so a prompt's logits do not depend on how it was
     batched. K-quant prompts run the same int8 tiles at any length without
-    AMX tiles: a 70-row prompt (two blocks of rows, tiles and leftovers) too.
-    (16+ rows run on bf16 tiles where the CPU has AMX: test_cpu_amx.py.)"""
-    if rows >= 16:
-        monkeypatch.setenv("LUMINAL_AMX", "0")
+    bf16 tiles: a 70-row prompt (two blocks of rows, tiles and leftovers) too.
+    (16+ rows, and Q8_0's from 4 or 8, run on bf16 tiles where the CPU has
+    them: test_cpu_amx.py; LUMINAL_AMX=0 keeps the int8 kernels here.)"""
+    monkeypatch.setenv("LUMINAL_AMX", "0")
     rng = np.random.default_rng(3)
     w = rng.normal(0, 0.5, (12, 256)).astype(np.float32)
     x = rng.normal(0, 1, (rows, 256)).astype(np.float32)

@@ -141,11 +141,12 @@ class CPUCompiler:
     ``float32_matmul_precision`` is PyTorch's setting of that name:
     ``"highest"`` (the default) computes float32 products in float32;
     ``"medium"`` lets products of 16 or more rows round their operands to
-    bfloat16 (sums stay float32) and run on AMX tiles where the CPU has them
-    (Intel Sapphire Rapids and later; elsewhere nothing changes), ~2^-9
+    bfloat16 (sums stay float32) and run on bf16 tiles where the CPU has
+    them (AMX units on Intel Sapphire Rapids and later, AVX512-BF16 dot
+    products on AMD Zen 4 and later; elsewhere nothing changes), ~2^-9
     relative error a term for several times the speed; products with f16
     or bf16 weights (``"f16_packed"``, ``"bf16_packed"``) too. Products with
-    compact weights (Q8_0, k-quants) take AMX tiles at either setting.
+    compact weights (Q8_0, k-quants) take the tiles at either setting.
 
     >>> cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
     >>> cx.compile(lm.GenericCompiler(), lm.CPUCompiler(float32_matmul_precision="medium"))

@@ -18,10 +18,11 @@ copy repacked once into groups of 8 rows, one row per vector lane, which
 doubles a Q4_0 weight's memory; ``LUMINAL_REPACK=0`` in the environment
 turns it off) and halves on widened values (``lm_half_matmul``); larger
 Q8_0/Q4_0/half products widen weight blocks to float32 in cache for a packed
-GEMM (``lm_wide_gemm``). On CPUs with AMX, products of 16+ rows with
-Q8_0/Q4_0/k-quant weights run on bf16 tiles instead (activations rounded
-to bf16, sums in float32; ``LUMINAL_AMX=0`` turns that off, ``=1`` adds the
-halves).
+GEMM (``lm_wide_gemm``). On CPUs with AMX or AVX512-BF16 (Intel Sapphire
+Rapids and later, AMD Zen 4 and later), products of 16+ rows with
+Q8_0/Q4_0/k-quant weights (Q8_0: from 8 rows on AMX, 4 elsewhere) run on
+bf16 tiles instead (activations rounded to bf16, sums in float32;
+``LUMINAL_AMX=0`` turns that off, ``=1`` adds the halves).
 
 >>> blocks = quantize(np.random.randn(64, 128).astype(np.float32), "q8_0")
 >>> w = cx.parameter((64, 128), dtype="q8_0").set_blocks(blocks)

@@ -322,8 +322,9 @@ class Generator:
     yours). None (the default) is ``"medium"`` for a model
     with quantized weights (Q8_0, Q4_0, k-quants), whose products already
     round activations to int8 or bf16: attention's products of prompt blocks
-    of 16+ tokens then run on bf16 AMX tiles (3.9-4.7x the float32 ones on a
-    Sapphire Rapids core, as llama.cpp keeps its cache in f16); and for one
+    of 16+ tokens then run on bf16 tiles, AMX or AVX512-BF16 (3.9-4.7x the
+    float32 ones on a Sapphire Rapids core, as llama.cpp keeps its cache in
+    f16); and for one
     with f16/bf16 weights kept packed (an F16 GGUF, a bf16 checkpoint loaded
     with ``quantized=True``), whose weight products over a prompt then run
     on the tiles too (bf16 weights lose nothing; f16 ones 3 bits, as running
