@@ -33,6 +33,11 @@ static inline __attribute__((always_inline)) void lm_dot_h(
     for (int j = 0; j < nw; ++j) acc[i][j] = _mm256_setzero_ps();
   for (; t + 8 <= len; t += 8) {
     __m256 wv[4];
+    /* decode streams its weight rows 4 at a time: prefetch the same place 8
+       rows on, 2 tiles ahead (Zen 5, 1 x 4096 -> 14336 f16: 3.45 -> 2.45 ms,
+       34 -> 48 GB/s; 1 KB ahead in the same rows: 3.1 ms) */
+    if (na == 1 && (t & 31) == 0)
+      for (int j = 0; j < nw; ++j) lm_prefetch(w + (j + 8) * ldw + t);
     for (int j = 0; j < nw; ++j) wv[j] = lm_half8(w + j * ldw + t, bf16);
     for (int i = 0; i < na; ++i) {
       const __m256 x = _mm256_loadu_ps(a + i * lda + t);
