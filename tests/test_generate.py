@@ -658,6 +658,8 @@ def test_cli_errors() -> None:
     assert r.returncode == 2 and "no such file or directory" in r.stderr
     r = run_cli("--prefill-chunk", "0")
     assert r.returncode == 2 and "--prefill-chunk must be >= 1" in r.stderr
+    r = run_cli("--download")
+    assert r.returncode == 2 and "--download needs --model" in r.stderr
     r = run_cli("--prompt", "x" * 1100)  # the demo model's context is 1024
     assert r.returncode == 2 and "the prompt has 1101 tokens; the model's context is 1024" in r.stderr
     assert "Traceback" not in r.stderr

@@ -658,6 +658,76 @@ def test_resolve_model_path(tmp_path: Path) -> None:
     assert Path(resolve_model_path("someone/tiny", cache_dir=tmp_path)) == snap
 
 
+def hub_error(cls: type) -> Exception:
+    """An instance of a huggingface_hub HTTP error class, without the HTTP
+    response its constructor wants."""
+    e = cls.__new__(cls)
+    Exception.__init__(e, "from the hub")
+    return e
+
+
+def test_resolve_model_path_downloads_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """download=True fetches what the cache lacks, the checkpoint's files
+    only (HF_DOWNLOAD_PATTERNS: no consolidated.safetensors) or the one GGUF
+    file named; hub errors become FileNotFoundError / PermissionError saying
+    what to do. huggingface_hub's downloaders are replaced: no network."""
+    hub = pytest.importorskip("huggingface_hub")
+    from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, LocalEntryNotFoundError
+
+    from luminal.models.loading import HF_DOWNLOAD_PATTERNS
+
+    calls: list[tuple[str, dict]] = []
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    failure: list[Exception] = []
+
+    def snapshot_download(repo: str, **kw: object) -> str:
+        calls.append((repo, kw))
+        if kw["local_files_only"]:
+            raise LocalEntryNotFoundError("not cached")
+        if failure:
+            raise failure[0]
+        (snap / "config.json").write_text("{}")
+        return str(snap)
+
+    def hf_hub_download(repo: str, filename: str, **kw: object) -> str:
+        calls.append((repo, {"filename": filename, **kw}))
+        if kw["local_files_only"]:
+            raise LocalEntryNotFoundError("not cached")
+        if failure:
+            raise failure[0]
+        (tmp_path / Path(filename).name).write_bytes(b"GGUF")
+        return str(tmp_path / Path(filename).name)
+
+    monkeypatch.setattr(hub, "snapshot_download", snapshot_download)
+    monkeypatch.setattr(hub, "hf_hub_download", hf_hub_download)
+    with pytest.raises(FileNotFoundError, match="download=True"):
+        resolve_model_path("org/model")
+    assert [kw["local_files_only"] for _, kw in calls] == [True]  # looked in the cache only
+    calls.clear()
+    assert resolve_model_path("org/model", download=True) == str(snap)
+    assert calls[1] == ("org/model", dict(cache_dir=None, local_files_only=False,
+                                          allow_patterns=list(HF_DOWNLOAD_PATTERNS)))
+    assert "model*.safetensors" in HF_DOWNLOAD_PATTERNS and "consolidated.safetensors" not in HF_DOWNLOAD_PATTERNS
+    calls.clear()
+    got = resolve_model_path("org/model-GGUF/sub/Model-Q8_0.gguf", cache_dir=tmp_path, download=True)
+    assert Path(got) == tmp_path / "Model-Q8_0.gguf"
+    assert calls[1] == ("org/model-GGUF", dict(filename="sub/Model-Q8_0.gguf", cache_dir=str(tmp_path),
+                                               local_files_only=False))
+    (snap / "config.json").unlink()
+    for error, kind, match in [(hub_error(GatedRepoError), PermissionError, "is gated: accept its terms"),
+                               (EntryNotFoundError("no file"), FileNotFoundError, "has no file 'x.gguf'"),
+                               (OSError("disk full"), FileNotFoundError, "downloading .* failed .*disk full")]:
+        failure[:] = [error]
+        with pytest.raises(kind, match=match):
+            resolve_model_path("org/model/x.gguf" if "file" in match else "org/model", download=True)
+    failure.clear()
+    monkeypatch.setattr(hub, "snapshot_download", lambda repo, **kw: str(tmp_path / "empty"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="has no config.json.*a GGUF repo"):
+        resolve_model_path("org/gguf-only")
+
+
 @pytest.mark.parametrize("key, value, match", [
     ("llama.attention.head_count", (0, "UINT32"), "head_count is 0, not positive"),
     ("llama.block_count", (2**32 - 8, "UINT32"), "num_hidden_layers must be a positive int"),

@@ -3,12 +3,13 @@
     python examples/mistral/main.py                       # offline random-weight demo, seconds
     bash examples/mistral/setup.sh                        # once: download the weights
     python examples/mistral/main.py --model mistralai/Mistral-7B-Instruct-v0.3 --prompt "Why is the sky blue?"
+    python examples/mistral/main.py --download --model bartowski/Mistral-7B-Instruct-v0.3-GGUF/Mistral-7B-Instruct-v0.3-Q4_K_M.gguf
     python examples/mistral/main.py --model models/Mistral-7B-Instruct-v0.3-Q8_0.gguf --prompt "..."
     python examples/mistral/main.py --model path/to/Llama-3.2-1B-Instruct --prompt "..."
 
 ``--model`` is a local Hugging Face directory (config.json, safetensors,
 tokenizer.json), a GGUF file (weights and vocabulary), or a Hugging Face id
-already in the local cache (found through huggingface_hub; nothing is downloaded here). Without
+in the local cache (found through huggingface_hub; ``--download`` fetches one that is not). Without
 ``--model`` a tiny model with random weights (fixed seed) and a byte-level
 tokenizer runs, to show the pipeline offline: its text is gibberish.
 
@@ -37,7 +38,11 @@ DEMO_NOTICE = ("[demo] no --model given: running a tiny RANDOM-WEIGHT model with
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="local HF directory, GGUF file, or cached HF id (default: random-weight demo)")
+    p.add_argument("--model", help="local HF directory, GGUF file, or HF id (org/name, or org/name/FILE.gguf) in the "
+                   "local Hugging Face cache (default: random-weight demo)")
+    p.add_argument("--download", action="store_true",
+                   help="fetch an HF id that is not in the cache: config, safetensors and tokenizer (~15 GB for a 7B "
+                        "model in bf16), or the one GGUF file; gated models need `hf auth login` first")
     p.add_argument("--prompt", default=None, help=f"the prompt (default: {DEFAULT_PROMPT!r}; with "
                    "--interactive, the first message, if given)")
     p.add_argument("-i", "--interactive", action="store_true",
@@ -101,10 +106,10 @@ def demo_model(seed: int = 0) -> Tuple[Any, Any, List[int]]:
     return model, tok, suppress
 
 
-def load(name: str) -> Tuple[Any, Any]:
+def load(name: str, download: bool = False) -> Tuple[Any, Any]:
     from luminal.models import LlamaForCausalLM, Tokenizer, resolve_model_path
 
-    path = resolve_model_path(name)
+    path = resolve_model_path(name, download=download)
     t = time.perf_counter()
     # Projection matrices stay as stored: Q8_0/Q4_0/k-quants (int8 decode
     # products, like llama.cpp) or F16/BF16 (2 bytes a weight, widened in the
@@ -132,6 +137,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.max_tokens < 1:
         print("error: --max-tokens must be >= 1", file=sys.stderr)
         return 2
+    if args.download and args.model is None:
+        print("error: --download needs --model (a Hugging Face id)", file=sys.stderr)
+        return 2
 
     from luminal.models import Generator
 
@@ -144,8 +152,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         from luminal.nn import StateDictError
 
         try:
-            model, tok = load(args.model)
-        except (FileNotFoundError, ImportError, NotImplementedError, ValueError, StateDictError) as e:
+            model, tok = load(args.model, args.download)
+        except (FileNotFoundError, PermissionError, ImportError, NotImplementedError, ValueError,
+                StateDictError) as e:
             # ValueError covers CheckpointError: a corrupt, truncated or mismatched model file
             print(f"error: {e}", file=sys.stderr)
             return 2

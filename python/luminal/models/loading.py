@@ -57,6 +57,7 @@ from luminal.nn.module import StateDictError
 from luminal.nn.parameter import Parameter, QuantizedParameter
 
 __all__ = [
+    "HF_DOWNLOAD_PATTERNS",
     "GGUF_TENSOR_NAMES",
     "PROGRESS_MIN_BYTES",
     "config_from_gguf",
@@ -194,34 +195,80 @@ def load_weights(model: LlamaForCausalLM, path: PathLike, *, progress: bool | No
         _load_checkpoint(model, ckpt, progress, os.fspath(ckpt.path))
 
 
-def resolve_model_path(name: str, *, cache_dir: PathLike | None = None) -> str:
-    """``name`` itself if it is a local file or directory; else a Hugging Face
-    model id (``org/name``) looked up in the local Hugging Face cache
-    (``cache_dir``, default the usual one) through ``huggingface_hub``,
-    never downloaded. Raises ``FileNotFoundError`` saying what to do when
-    neither works.
+# What a download fetches of a Hugging Face repo: the config, the HF-format
+# safetensors (shards and their index) and the tokenizer; not Mistral's
+# consolidated.safetensors (the same weights again) nor .bin/.pth copies.
+# examples/mistral/setup.sh fetches the same.
+HF_DOWNLOAD_PATTERNS = ("config.json", "generation_config.json", "model*.safetensors",
+                        "model.safetensors.index.json", "tokenizer.json", "tokenizer_config.json",
+                        "special_tokens_map.json")
 
-    >>> resolve_model_path("mistralai/Mistral-7B-Instruct-v0.3")
+
+def resolve_model_path(name: str, *, cache_dir: PathLike | None = None, download: bool = False) -> str:
+    """``name`` itself if it is a local file or directory; else a Hugging Face
+    model id (``org/name``, or ``org/name/FILE.gguf`` for one GGUF file of a
+    repo) looked up in the local Hugging Face cache (``cache_dir``, default
+    the usual one) through ``huggingface_hub``. With ``download=True`` what
+    the cache lacks is fetched (``HF_DOWNLOAD_PATTERNS`` of a repo, with
+    huggingface_hub's progress bars; a gated model needs its terms accepted
+    on huggingface.co and ``hf auth login``); without, nothing is. Raises
+    ``FileNotFoundError`` (``PermissionError`` for a gated or private repo)
+    saying what to do.
+
+    >>> resolve_model_path("mistralai/Mistral-7B-Instruct-v0.3", download=True)
     '/home/me/.cache/huggingface/hub/models--mistralai--Mistral-7B-Instruct-v0.3/snapshots/e0bc86c...'
+    >>> resolve_model_path("bartowski/Mistral-7B-Instruct-v0.3-GGUF/Mistral-7B-Instruct-v0.3-Q8_0.gguf")
     """
     if os.path.exists(name):
         return name
-    hint = ("download it first (see examples/mistral/setup.sh: "
-            f"`hf download {name}`), or pass a local directory or GGUF file")
-    if not re.fullmatch(r"[\w.\-]+/[\w.\-]+", name):
+    m = re.fullmatch(r"([\w.\-]+/[\w.\-]+)(?:/([\w.\-/]+\.gguf))?", name)
+    if not m:
         raise FileNotFoundError(f"no such file or directory: {name!r}, and it is not a Hugging Face id "
-                                "(org/name)")
+                                "(org/name, or org/name/FILE.gguf)")
+    repo, gguf_file = m.group(1), m.group(2)
+    hint = ("pass download=True (examples/mistral/main.py: --download), download it first (see "
+            f"examples/mistral/setup.sh: `hf download {repo}`), or pass a local directory or GGUF file")
     try:
-        from huggingface_hub import snapshot_download
+        import huggingface_hub
+        from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, RepositoryNotFoundError
     except ImportError:
         raise FileNotFoundError(f"{name!r} is not a local path and huggingface_hub is not installed "
                                 f"to find it in the Hugging Face cache: {hint}") from None
+    cache = None if cache_dir is None else os.fspath(cache_dir)
+
+    def fetch(local_only: bool) -> str:
+        if gguf_file:
+            return str(huggingface_hub.hf_hub_download(repo, gguf_file, cache_dir=cache,
+                                                       local_files_only=local_only))
+        return str(huggingface_hub.snapshot_download(
+            repo, cache_dir=cache, local_files_only=local_only,
+            allow_patterns=None if local_only else list(HF_DOWNLOAD_PATTERNS)))
+
     try:
-        return str(snapshot_download(name, local_files_only=True,
-                                     cache_dir=None if cache_dir is None else os.fspath(cache_dir)))
+        path = fetch(True)
     except Exception as e:
-        raise FileNotFoundError(f"{name!r} is neither a local path nor a model in the local Hugging Face "
-                                f"cache ({type(e).__name__}): {hint}") from None
+        if not download:
+            raise FileNotFoundError(f"{name!r} is neither a local path nor in the local Hugging Face "
+                                    f"cache ({type(e).__name__}): {hint}") from None
+        import sys
+
+        print(f"[download] {name} from the Hugging Face Hub", file=sys.stderr)
+        try:
+            path = fetch(False)
+        except GatedRepoError:
+            raise PermissionError(f"{repo} is gated: accept its terms on https://huggingface.co/{repo} "
+                                  "and log in (`hf auth login`)") from None
+        except RepositoryNotFoundError:
+            raise PermissionError(f"no Hugging Face repo {repo!r} you can read (a private one needs "
+                                  "`hf auth login`)") from None
+        except EntryNotFoundError:
+            raise FileNotFoundError(f"{repo} has no file {gguf_file!r}") from None
+        except Exception as e:  # offline, network, disk
+            raise FileNotFoundError(f"downloading {name} failed ({type(e).__name__}: {e})") from None
+    if not gguf_file and not os.path.exists(os.path.join(path, "config.json")):
+        raise FileNotFoundError(f"{repo} (at {path}) has no config.json: not a checkpoint in Hugging Face's "
+                                "format (a GGUF repo? pass org/name/FILE.gguf)")
+    return path
 
 
 # ---------------------------------------------------------------- GGUF names and layout
