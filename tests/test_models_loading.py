@@ -519,11 +519,15 @@ def test_gguf_k_quants_kept_quantized(tmp_path: Path, mix: str) -> None:
 
 
 @pytest.mark.parametrize("quant", ["Q8_0", "Q5_0", "IQ4_NL", *_K_MIX])
-def test_gguf_quantized_against_llama_cpp(tmp_path: Path, quant: str) -> None:
+def test_gguf_quantized_against_llama_cpp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quant: str) -> None:
     """An independent reference: llama.cpp on the same Q8_0, Q5_0, IQ4_NL or
-    k-quant file (it quantizes activations as luminal does, and keeps its KV
-    cache in f16); it also reads the blocks luminal's quantizers write as
-    luminal does."""
+    k-quant file (its int8 kernels quantize activations as luminal's do, and
+    it keeps its KV cache in f16); it also reads the blocks luminal's
+    quantizers write as luminal does. Where the 7-token prompt runs on bf16
+    tiles instead (Q8_0 blocks from 4 rows on AVX512-BF16 CPUs), its logits
+    are nearer the exact product than llama.cpp's."""
+    from test_cpu_amx import Q8_0_TILE_ROWS, bf16_tiles_cpu
+
     llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
     over = _K_TINY if quant in _K_MIX else {}
     hf = hf_model(**over)
@@ -533,9 +537,17 @@ def test_gguf_quantized_against_llama_cpp(tmp_path: Path, quant: str) -> None:
     ids = [int(i) for i in PROMPT.reshape(-1)]
     llm.eval(ids)
     theirs = np.array(llm.scores[: len(ids)], dtype=np.float32)
+    monkeypatch.setenv("LUMINAL_AMX", "0")  # the int8 kernels
     ours = logits_of(load_model(path, quantized=True), cpu=True)
     # both quantize activations (k-quants per 256), with different rounding
     assert np.abs(ours - theirs).max() < (0.05 if quant in _K_MIX else 0.04) * np.abs(theirs).max()
+    if quant in _K_MIX or not bf16_tiles_cpu() or len(ids) < Q8_0_TILE_ROWS:
+        return
+    monkeypatch.delenv("LUMINAL_AMX")  # the default: this prompt on the tiles
+    tiles = logits_of(load_model(path, quantized=True), cpu=True)
+    exact = logits_of(load_model(path))  # the stored values widened to f32
+    assert not np.array_equal(tiles, ours)
+    assert np.abs(tiles - exact).max() < np.abs(theirs - exact).max()
 
 
 def test_gguf_without_transformers(tmp_path: Path) -> None:
