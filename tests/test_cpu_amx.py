@@ -70,9 +70,10 @@ def run(monkeypatch: pytest.MonkeyPatch, cx: lm.Graph, y: lm.Tensor, amx: str | 
 
 @pytest.mark.skipif(not bf16_tiles_cpu(), reason="no AMX-BF16 or AVX512-BF16 on this CPU")
 @pytest.mark.parametrize("fmt", ["q8_0", "q4_0", "f16_packed", "bf16_packed"])
-# (300, 40, 4096): k in three chunks (the activations of a chunk are held to
-# 1 MB), so sums are carried over in out, edge tiles too
-@pytest.mark.parametrize("m,n,k", [(16, 32, 64), (37, 80, 256), (64, 33, 96), (300, 40, 4096)])
+# k in chunks, so that sums are carried over in out, edge tiles too: (300,
+# 40, 4096) in 3 on AMX (a chunk's activations held to 1 MB), (2080, 40,
+# 4096) in 2 with AVX512-BF16 (16 MB)
+@pytest.mark.parametrize("m,n,k", [(16, 32, 64), (37, 80, 256), (64, 33, 96), (300, 40, 4096), (2080, 40, 4096)])
 def test_amx_prefill_is_the_product_to_bf16_rounding(monkeypatch: pytest.MonkeyPatch, fmt: str, m: int, n: int,
                                                     k: int) -> None:
     cx, y, want = linear(fmt, m, n, k)

@@ -226,7 +226,7 @@ static int lm_wide_gemm(float* out, const float* a, const float* w, int64_t m, i
   free(at_mem);
   return 1;
 }
-#ifdef LM_BF16_TILES /* kAmxTiles, printed before this; kAmxProducts after: prefill on AMX tiles */
+#ifdef LM_BF16_TILES /* kAmxTiles, printed before this; kAmxProducts after: prefill on bf16 tiles */
 static int lm_amx_gemm(float* out, const float* a, const float* w, int64_t m, int64_t n, int64_t k,
                        int64_t lda, int fmt);
 #endif

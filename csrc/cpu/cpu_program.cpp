@@ -218,10 +218,11 @@ bool CPUProgram::run_gemm(const MatmulPattern& mm, const Graph& g, const float* 
   const int64_t M = p->m, N = p->n, K = p->k, batches = p->batches;
   const BlasMatrix &ma = p->a, &mb = p->b;
   if (M == 0 || N == 0) return true;
-  // Compiled for bf16 products: 16+ rows on AMX tiles, when the whole is
-  // worth a parallel region (~0.1 ms to wake the workers and set up tiles:
-  // 20 x 7 x 19 took 0.15 ms there, 0.01 in BLAS). 0 back means AMX is off
-  // (or memory short): then BLAS computes every batch.
+  // Compiled for bf16 products: 16+ rows on bf16 tiles (AMX or
+  // AVX512-BF16), when the whole is worth a parallel region (~0.1 ms to wake
+  // the workers and set up AMX tiles: 20 x 7 x 19 took 0.15 ms there, 0.01
+  // in BLAS). 0 back means the tiles are off (or memory short): then BLAS
+  // computes every batch.
   constexpr int64_t kAmxMinRows = 16, kAmxMinWork = int64_t(1) << 22;
   if (amx_sgemm_ && M >= kAmxMinRows && !ma.trans && batches * M * N * K >= kAmxMinWork) {
     auto [a_off, b_off] = batch_offsets(*p);

@@ -80,8 +80,9 @@ class CPUProgram : public Program {
                                 int64_t, const int64_t*, int, int64_t, int64_t, int64_t, int64_t,
                                 int);
   InterleavedFn interleaved_ = nullptr;
-  // The library's lm_amx_sgemm (compiled with bf16_float_products on an AMX
-  // CPU): returns 0 when it did nothing (AMX off), then BLAS runs.
+  // The library's lm_amx_sgemm (compiled with bf16_float_products on a CPU
+  // with AMX or AVX512-BF16): returns 0 when it did nothing (the tiles off),
+  // then BLAS runs.
   using AmxSgemmFn = int (*)(float*, const float*, int64_t, const int64_t*, const float*, int64_t,
                              const int64_t*, int, int64_t, int64_t, int64_t, int64_t);
   AmxSgemmFn amx_sgemm_ = nullptr;
