@@ -7,6 +7,7 @@ check the defaults everywhere."""
 
 from __future__ import annotations
 
+import functools
 import platform
 from pathlib import Path
 
@@ -16,13 +17,14 @@ import pytest
 import luminal as lm
 
 
-def cpu_flags() -> list[str]:
+@functools.cache
+def cpu_flags() -> frozenset[str]:
     if platform.system() != "Linux" or platform.machine() != "x86_64":
-        return []
+        return frozenset()
     try:
-        return Path("/proc/cpuinfo").read_text().split()
+        return frozenset(Path("/proc/cpuinfo").read_text().split())
     except OSError:
-        return []
+        return frozenset()
 
 
 def bf16_tiles_cpu() -> bool:

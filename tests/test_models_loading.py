@@ -729,6 +729,8 @@ def test_resolve_model_path_downloads_only_when_asked(tmp_path: Path, monkeypatc
     (snap / "config.json").unlink()
     for error, kind, match in [(hub_error(GatedRepoError), PermissionError, "is gated: accept its terms"),
                                (EntryNotFoundError("no file"), FileNotFoundError, "has no file 'x.gguf'"),
+                               # offline: also an EntryNotFoundError, but no file is missing
+                               (LocalEntryNotFoundError("offline"), FileNotFoundError, "Hub is out of reach"),
                                (OSError("disk full"), FileNotFoundError, "downloading .* failed .*disk full")]:
         failure[:] = [error]
         with pytest.raises(kind, match=match):

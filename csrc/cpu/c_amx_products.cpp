@@ -95,6 +95,12 @@ static inline void lm_transpose16(__m512i r[16]) {
     r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
   }
 }
+/* The columns jb + q (q < 16) inside [0, n), as a lane mask. */
+static inline __mmask16 lm_tile_cols(int64_t jb, int64_t n) {
+  __mmask16 cols = 0;
+  for (int q = 0; q < 16; ++q) cols |= (__mmask16)((jb + q >= 0 && jb + q < n) << q);
+  return cols;
+}
 #ifdef LM_AMX
 /* out's 16 x 16 sums at rows rb.., columns jb.. to c (zero outside m x n),
    or back: for the tiles that reach past m or n. */
@@ -135,9 +141,7 @@ static void lm_amx_edge(float* c, float* out, int64_t m, int64_t n, int64_t rb, 
    broadcast once for the 32 columns. */
 static void lm_bf16_dots(float* out, const uint16_t* a0, int64_t len, const uint16_t* wb, int64_t steps,
                          int64_t m, int64_t n, int64_t r0, int64_t j0, int first) {
-  __mmask16 cols[2] = {0, 0};
-  for (int h = 0; h < 2; ++h)
-    for (int q = 0; q < 16; ++q) cols[h] |= (__mmask16)((j0 + 16 * h + q >= 0 && j0 + 16 * h + q < n) << q);
+  const __mmask16 cols[2] = {lm_tile_cols(j0, n), lm_tile_cols(j0 + 16, n)};
   __m512 acc[8][2];
   #pragma GCC unroll 8
   for (int i = 0; i < 8; ++i)
@@ -179,16 +183,30 @@ static uint16_t* lm_amx_alloc(size_t bytes, char** mem) {
    j0 + 16 h + [0, 16), their pairs of k (k0 + 32 s + 2 p, + 1) in row p,
    one 32-bit word a row. src: the packer's own description of the weight. */
 typedef void (*lm_amx_packer)(const void* src, uint16_t* tiles, int64_t j0, int64_t k0, int64_t steps);
-/* A chunk of k holds at most this many bytes of bf16 activations (all m
-   rows): on AMX, L2's 1 MB; with AVX512-BF16 half an L3 (the dot products
+/* Tuned per unit. LM_TILES_CHUNK_BYTES: a chunk of k holds at most this
+   many bytes of bf16 activations (all m rows): on AMX, L2's 1 MB; with AVX512-BF16 half an L3 (the dot products
    read each activation pair once per 32 weight rows, where a tile load
    reads 16 rows of 64 bytes: L3 keeps up), since every chunk past the first
    reads and writes all the sums again (4096 -> 14336 products on a Zen 5
-   core pair: 512 rows 73.7 -> 67.1 ms, 2,048 rows 468 -> 269 ms). */
+   core pair: 512 rows 73.7 -> 67.1 ms, 2,048 rows 468 -> 269 ms).
+   LM_TILES_Q8_0_ROWS, LM_TILES_HALF_ROWS: the fewest rows of a Q8_0
+   product, and (where asked) of a packed-half one, that take the tiles; the other formats take them from 16 rows. AMX,
+   4096 -> 14336: Q8_0 8 and 12 rows 6.7 and 11.9 ms against its int8
+   kernel's 9.2 and 17.0 (4 rows: 7.2 against 5.9); Q4_0's repacked int8
+   kernel and the k-quants' int8 tiles even or ahead below 16 (8 rows:
+   4.8-5.0 ms against 6.4-7.2). AVX512-BF16 (Zen 5), the same product: Q8_0
+   4 and 8 rows 3.3 and 3.4 ms against 4.0 and 5.6 (2 rows: 3.4 against
+   1.3); f16 4 and 8 rows 4.6 and 4.7 against 5.1 and 10.7; the k-quants'
+   int8 tiles ahead below 8-16 (Q4_K 8 rows 2.5 against 2.8, Q6_K 12 rows
+   5.3 against 4.5). */
 #ifdef LM_AMX
 #define LM_TILES_CHUNK_BYTES ((int64_t)1 << 20)
+#define LM_TILES_Q8_0_ROWS 8
+#define LM_TILES_HALF_ROWS 16
 #else
 #define LM_TILES_CHUNK_BYTES ((int64_t)16 << 20)
+#define LM_TILES_Q8_0_ROWS 4
+#define LM_TILES_HALF_ROWS 4
 #endif
 /* out[m, n] = a[m, k] (row stride lda) @ w^T, w packed by `pack`. k runs in
    chunks (LM_TILES_CHUNK_BYTES); each chunk's sums are added to out's. A
@@ -553,9 +571,8 @@ static void lm_amx_pack_float(const void* src, uint16_t* wb, int64_t j0, int64_t
   const int64_t n = p->n, k = p->k, ldb = p->ldb;
   const __m512i pairs = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
                                          23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-  __mmask16 cols[2] = {0, 0}; /* each 16-row half's rows (B's columns) inside [0, n) */
-  for (int h = 0; h < 2; ++h)
-    for (int q = 0; q < 16; ++q) cols[h] |= (__mmask16)((j0 + 16 * h + q >= 0 && j0 + 16 * h + q < n) << q);
+  /* each 16-row half's rows (B's columns) inside [0, n) */
+  const __mmask16 cols[2] = {lm_tile_cols(j0, n), lm_tile_cols(j0 + 16, n)};
   for (int64_t s = 0; s < steps; ++s)
     for (int h = 0; h < 2; ++h) {
       const int64_t kk = k0 + 32 * s, jb = j0 + 16 * h;

@@ -249,13 +249,8 @@ static int64_t lm_wide_gemm_rows(float* out, const float* a, const float* w, int
 static void lm_half_matmul(float* out, const float* a, const float* wf, int64_t rows, int64_t n,
                            int64_t k, int64_t lda, int bf16) {
   const uint16_t* w = (const uint16_t*)wf;
-#ifdef LM_BF16_TILES /* prefill on the tiles where asked (lm_amx_gemm) */
-#ifdef LM_AMX
-  const int64_t tile_rows = 16;
-#else /* AVX512-BF16 (Zen 5), 4096 -> 14336: 4 and 8 rows 4.6 and 4.7 ms against 5.1 and 10.7 */
-  const int64_t tile_rows = 4;
-#endif
-  if (rows >= tile_rows && k > 0 && lm_amx_gemm(out, a, wf, rows, n, k, lda, bf16)) return;
+#ifdef LM_BF16_TILES /* prefill on the tiles where asked (lm_amx_gemm; LM_TILES_HALF_ROWS) */
+  if (rows >= LM_TILES_HALF_ROWS && k > 0 && lm_amx_gemm(out, a, wf, rows, n, k, lda, bf16)) return;
 #endif
 #ifdef LM_HALF_SIMD
   if (rows >= 16 && k > 0) { /* prefill */

@@ -119,23 +119,10 @@ static __attribute__((noinline)) void lm_quant_rows4(
    runtime (lm_q4_0x8_pack), where it is not NULL. */
 static void lm_quant_matmul(float* out, const float* a, const float* wf, const float* w8, int64_t rows,
                             int64_t n, int64_t k, int64_t lda, int bb) {
-#ifdef LM_BF16_TILES
-  /* The bf16 tiles from 16 rows, Q8_0's from fewer. AMX: 4096 -> 14336, 8
-     and 12 rows, 6.7 and 11.9 ms against Q8_0's int8 kernel's 9.2 and 17.0
-     (at 4 rows 7.2 against 5.9); Q4_0's repacked int8 kernel and the
-     k-quants' int8 tiles were even or ahead below 16 (8 rows: 4.8-5.0 ms
-     against 6.4-7.2). AVX512-BF16 (Zen 5), the same product: Q8_0 4 and 8
-     rows 3.3 and 3.4 ms against 4.0 and 5.6 (2 rows: 3.4 against 1.3); the
-     k-quants' int8 tiles ahead below 8-16 (Q4_K 8 rows 2.5 against 2.8, Q6_K
-     12 rows 5.3 against 4.5). */
-#ifdef LM_AMX
-  const int64_t q8_0_rows = 8;
-#else
-  const int64_t q8_0_rows = 4;
+#ifdef LM_BF16_TILES /* the bf16 tiles from 16 rows, Q8_0's from fewer (see LM_TILES_Q8_0_ROWS) */
+  if (rows >= (bb == 34 ? LM_TILES_Q8_0_ROWS : 16) && lm_amx_gemm(out, a, wf, rows, n, k, lda, bb)) return;
 #endif
-  if (rows >= (bb == 34 ? q8_0_rows : 16) && lm_amx_gemm(out, a, wf, rows, n, k, lda, bb)) return;
-#endif
-  if (bb >= 84) { /* k-quants: int8 tiles for every row count the AMX ones leave */
+  if (bb >= 84) { /* k-quants: int8 tiles for every row count the bf16 ones leave */
     lm_k_matmul(out, a, wf, rows, n, k, lda, bb);
     return;
   }

@@ -5,7 +5,8 @@
 #   bash examples/mistral/setup.sh hf         # only the Hugging Face checkpoint
 #   bash examples/mistral/setup.sh gguf       # only the GGUF file
 #
-# The HF checkpoint goes to the Hugging Face cache, so `--model <id>` finds it:
+# The HF checkpoint goes to the Hugging Face cache through luminal's own downloader
+# (luminal installed; PYTHON=... picks the interpreter), so `--model <id>` finds it:
 #   python examples/mistral/main.py --model mistralai/Mistral-7B-Instruct-v0.3 --prompt "Hello"
 # The GGUF file goes to ./models (override with MODELS_DIR=...):
 #   python examples/mistral/main.py --model models/Mistral-7B-Instruct-v0.3-Q8_0.gguf --prompt "Hello"
@@ -24,27 +25,27 @@ GGUF_FILE="${GGUF_FILE:-Mistral-7B-Instruct-v0.3-Q8_0.gguf}"
 MODELS_DIR="${MODELS_DIR:-models}"
 WHAT="${1:-all}"
 
-PATTERNS=("config.json" "generation_config.json" "model*.safetensors" "model.safetensors.index.json"
-          "tokenizer.json" "tokenizer_config.json" "special_tokens_map.json")
-if command -v hf >/dev/null 2>&1; then
-  DL=(hf download)
-  INCLUDE=()
-  for p in "${PATTERNS[@]}"; do INCLUDE+=(--include "$p"); done   # hf: one pattern per flag
-elif command -v huggingface-cli >/dev/null 2>&1; then
-  DL=(huggingface-cli download)
-  INCLUDE=(--include "${PATTERNS[@]}")                               # older CLI: one flag, many patterns
-else
-  echo "error: the Hugging Face CLI is missing: pip install -U huggingface_hub" >&2
-  exit 1
-fi
-
 if [[ "$WHAT" == all || "$WHAT" == hf ]]; then
-  # Only what luminal reads: config, HF-format safetensors shards + index, tokenizer
-  # (not consolidated.safetensors, Mistral's own duplicate of the weights).
-  "${DL[@]}" "$HF_ID" "${INCLUDE[@]}"
+  # Only what luminal reads (luminal.models.loading.HF_DOWNLOAD_PATTERNS): config,
+  # HF-format safetensors shards + index, tokenizer (not consolidated.safetensors,
+  # Mistral's own duplicate of the weights).
+  "${PYTHON:-python}" -c 'import sys
+from luminal.models import resolve_model_path
+try:
+    print("HF:", resolve_model_path(sys.argv[1], download=True))
+except OSError as e:
+    sys.exit(f"error: {e}")' "$HF_ID"
 fi
 
 if [[ "$WHAT" == all || "$WHAT" == gguf ]]; then
+  if command -v hf >/dev/null 2>&1; then
+    DL=(hf download)
+  elif command -v huggingface-cli >/dev/null 2>&1; then
+    DL=(huggingface-cli download)
+  else
+    echo "error: the Hugging Face CLI is missing: pip install -U huggingface_hub" >&2
+    exit 1
+  fi
   mkdir -p "$MODELS_DIR"
   "${DL[@]}" "$GGUF_REPO" "$GGUF_FILE" --local-dir "$MODELS_DIR"
   echo "GGUF: $MODELS_DIR/$GGUF_FILE"

@@ -43,6 +43,7 @@ import importlib
 import math
 import os
 import re
+import sys
 from collections.abc import Iterator
 from typing import Any, Callable, Iterable, Mapping, Union
 
@@ -230,7 +231,8 @@ def resolve_model_path(name: str, *, cache_dir: PathLike | None = None, download
             f"examples/mistral/setup.sh: `hf download {repo}`), or pass a local directory or GGUF file")
     try:
         import huggingface_hub
-        from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, RepositoryNotFoundError
+        from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, LocalEntryNotFoundError,
+                                            RepositoryNotFoundError)
     except ImportError:
         raise FileNotFoundError(f"{name!r} is not a local path and huggingface_hub is not installed "
                                 f"to find it in the Hugging Face cache: {hint}") from None
@@ -250,8 +252,6 @@ def resolve_model_path(name: str, *, cache_dir: PathLike | None = None, download
         if not download:
             raise FileNotFoundError(f"{name!r} is neither a local path nor in the local Hugging Face "
                                     f"cache ({type(e).__name__}): {hint}") from None
-        import sys
-
         print(f"[download] {name} from the Hugging Face Hub", file=sys.stderr)
         try:
             path = fetch(False)
@@ -261,6 +261,8 @@ def resolve_model_path(name: str, *, cache_dir: PathLike | None = None, download
         except RepositoryNotFoundError:
             raise PermissionError(f"no Hugging Face repo {repo!r} you can read (a private one needs "
                                   "`hf auth login`)") from None
+        except LocalEntryNotFoundError as e:  # an EntryNotFoundError too: offline, or no connection
+            raise FileNotFoundError(f"downloading {name} failed: the Hub is out of reach ({e})") from None
         except EntryNotFoundError:
             raise FileNotFoundError(f"{repo} has no file {gguf_file!r}") from None
         except Exception as e:  # offline, network, disk
