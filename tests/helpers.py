@@ -4,6 +4,9 @@ shapes and values."""
 
 from __future__ import annotations
 
+import functools
+import platform
+from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -171,3 +174,55 @@ def finish_metadata_gguf(w: Any, metadata: dict[str, tuple[Any, str]]) -> None:
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+
+
+def emulated_int8_product(x: np.ndarray, wq: np.ndarray, fmt: str = "q8_0") -> np.ndarray:
+    """What the CPU's Q8_0/Q4_0 int8 products compute (decode's lm_quant_matmul,
+    prompts' lm_int8_gemm): activations quantized per 32-block
+    (float scales, values rounded half away from zero), int8 dot products
+    with the weights' integer values and fp16 scales."""
+    k = x.shape[-1]
+    xb = x.reshape(-1, k // 32, 32).astype(np.float32)
+    d = np.abs(xb).max(-1) / np.float32(127)
+    with np.errstate(over="ignore"):
+        inv = (1 / np.where(d == 0, 1, d)).astype(np.float32)
+    inv = np.where((d != 0) & np.isfinite(inv), inv, 0).astype(np.float32)  # a subnormal scale: 1 / d is inf
+    xq = np.trunc(xb * inv[..., None] + np.copysign(0.5, xb * inv[..., None]))
+    raw = wq.reshape(-1, lm.quant.BLOCK_BYTES[fmt])
+    wd = raw[:, :2].copy().view(np.float16).astype(np.float64).reshape(-1, k // 32)
+    if fmt == "q8_0":
+        ints = raw[:, 2:].view(np.int8).astype(np.float64)
+    else:
+        ints = np.concatenate([raw[:, 2:] & 0x0F, raw[:, 2:] >> 4], axis=1).astype(np.float64) - 8
+    wv = ints.reshape(-1, k // 32, 32)
+    dots = np.einsum("rbj,nbj->rnb", xq.astype(np.float64), wv)
+    out = (dots * d[:, None, :].astype(np.float64) * wd[None]).sum(-1)
+    return out.reshape(*x.shape[:-1], -1).astype(np.float32)
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The x86 CPU's /proc/cpuinfo flags (empty elsewhere)."""
+    if platform.system() != "Linux" or platform.machine() != "x86_64":
+        return frozenset()
+    try:
+        return frozenset(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return frozenset()
+
+
+def bf16_tiles_cpu() -> bool:
+    """Whether the bf16 tiles run here: AMX-BF16, or AVX512-BF16 without it
+    (AMD Zen 4 and 5, Intel Cooper Lake)."""
+    return all(f in cpu_flags() for f in ("avx512_bf16", "avx512bw"))
+
+
+def amx_units() -> bool:
+    """Whether the bf16 tiles run on AMX units here (Intel Sapphire Rapids and later)."""
+    return bf16_tiles_cpu() and all(f in cpu_flags() for f in ("amx_bf16", "amx_tile"))
+
+
+def int8_gemm_cpu() -> bool:
+    """Whether Q8_0/Q4_0 prompts run the int8 GEMM here (csrc/cpu/c_int8_gemm.cpp):
+    AVX512-VNNI without AMX units (AMD Zen 4 and 5, Intel Ice Lake and later)."""
+    return all(f in cpu_flags() for f in ("avx512_vnni", "avx512bw")) and not amx_units()

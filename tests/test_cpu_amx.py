@@ -1,5 +1,6 @@
 """Prefill products on bf16 tiles (csrc/cpu/c_amx_products.cpp): Q8_0, Q4_0
-(by default) and packed-half weights (LUMINAL_AMX=1) against 16+ activation
+(by default with AMX units; with AVX512-VNNI and no AMX they take the int8
+GEMM, test_cpu_int8_gemm.py) and packed-half weights (LUMINAL_AMX=1) against 16+ activation
 rows, rounded to bf16 in the tiles, summed in float32; multiplied by AMX
 units where the CPU has them (and Linux grants them), else by AVX512-BF16
 dot products. The tile tests run only where the CPU has either; the others
@@ -7,34 +8,11 @@ check the defaults everywhere."""
 
 from __future__ import annotations
 
-import functools
-import platform
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import luminal as lm
-
-
-@functools.cache
-def cpu_flags() -> frozenset[str]:
-    if platform.system() != "Linux" or platform.machine() != "x86_64":
-        return frozenset()
-    try:
-        return frozenset(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return frozenset()
-
-
-def bf16_tiles_cpu() -> bool:
-    """Whether the bf16 tiles run here: AMX-BF16, or AVX512-BF16 without it
-    (AMD Zen 4 and 5, Intel Cooper Lake)."""
-    return all(f in cpu_flags() for f in ("avx512_bf16", "avx512bw"))
-
-
-def amx_units() -> bool:
-    return bf16_tiles_cpu() and all(f in cpu_flags() for f in ("amx_bf16", "amx_tile"))
+from helpers import amx_units, bf16_tiles_cpu, int8_gemm_cpu
 
 
 # Fewest rows of a Q8_0 product (and, at "medium", of a packed-half one) on
@@ -93,13 +71,16 @@ def test_amx_prefill_is_the_product_to_bf16_rounding(monkeypatch: pytest.MonkeyP
 
 @pytest.mark.parametrize("fmt", ["q8_0", "q4_0", "f16_packed", "bf16_packed"])
 def test_tiles_by_default_for_q8_0_and_q4_0(monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
-    """Unset, LUMINAL_AMX means tiles for Q8_0 and Q4_0 prefill (where the CPU
-    has AMX), the exact widening product for packed halves; 0 is exact for all."""
+    """Unset, LUMINAL_AMX means tiles for Q8_0 and Q4_0 prefill where the CPU
+    has bf16 tiles and no int8 GEMM (AMX units), the exact widening product
+    for packed halves; 0 is exact for all."""
     cx, y, want = linear(fmt, 37, 80, 256)
     exact = run(monkeypatch, cx, y, "0")
     np.testing.assert_allclose(exact, want, rtol=1e-5, atol=1e-4)
     tiles, default = run(monkeypatch, cx, y, "1"), run(monkeypatch, cx, y, None)
-    if bf16_tiles_cpu() and fmt in ("q8_0", "q4_0"):
+    if fmt in ("q8_0", "q4_0") and int8_gemm_cpu():  # its own tests: test_cpu_int8_gemm.py
+        assert not np.array_equal(default, tiles) and not np.array_equal(default, exact)
+    elif bf16_tiles_cpu() and fmt in ("q8_0", "q4_0"):
         np.testing.assert_array_equal(default, tiles)
         assert not np.array_equal(default, exact)
     else:
@@ -109,18 +90,19 @@ def test_tiles_by_default_for_q8_0_and_q4_0(monkeypatch: pytest.MonkeyPatch, fmt
 @pytest.mark.parametrize("m", [3, 4, 7, 8, 15])
 def test_q8_0_takes_tiles_from_few_rows(monkeypatch: pytest.MonkeyPatch, m: int) -> None:
     """Q8_0 products of fewer than 16 rows run on the tiles too, from 8 rows
-    on AMX and 4 with AVX512-BF16 (faster than the int8 kernel there); fewer
-    rows keep the int8 kernel."""
+    on AMX (by default) and 4 with AVX512-BF16 (LUMINAL_AMX=1, where the
+    int8 GEMM is the default); fewer rows keep the int8 kernel."""
     cx, y, want = linear("q8_0", m, 80, 256)
     int8 = run(monkeypatch, cx, y, "0")
     assert np.abs(int8 - want).max() < 2 ** -6 * np.sqrt(256) * np.abs(want).mean()
-    default = run(monkeypatch, cx, y, None)
+    tiles = run(monkeypatch, cx, y, "1")
     if bf16_tiles_cpu() and m >= Q8_0_TILE_ROWS:
-        assert not np.array_equal(default, int8)
-        np.testing.assert_array_equal(default, run(monkeypatch, cx, y, "1"))
-        assert np.abs(default - want).max() < 2 ** -6 * np.sqrt(256) * np.abs(want).mean()
+        assert not np.array_equal(tiles, int8)
+        assert np.abs(tiles - want).max() < 2 ** -6 * np.sqrt(256) * np.abs(want).mean()
     else:
-        np.testing.assert_array_equal(default, int8)
+        np.testing.assert_array_equal(tiles, int8)
+    if not int8_gemm_cpu():
+        np.testing.assert_array_equal(run(monkeypatch, cx, y, None), tiles)
 
 
 @pytest.mark.parametrize("fmt", ["f16_packed", "bf16_packed"])

@@ -698,14 +698,17 @@ def test_cli_with_a_local_model(tmp_path: Path) -> None:
     assert q.stdout == Generator(model, tok, float32_matmul_precision="highest").stream(ids, 5).read() + "\n"
 
 
-def test_quantized_models_run_prompt_attention_at_medium_precision() -> None:
+def test_quantized_models_run_prompt_attention_at_medium_precision(monkeypatch: pytest.MonkeyPatch) -> None:
     """A model with quantized (or packed bf16) weights compiles its products
     at float32_matmul_precision "medium" by default, a float one at "highest".
     Where the CPU has bf16 tiles (AMX or AVX512-BF16), a prompt long enough
     for them (grouped-query scores and values over the cache) gives logits
     within bf16 rounding of float32's and the same greedy tokens; elsewhere
-    the same logits."""
-    from test_cpu_amx import bf16_tiles_cpu
+    the same logits. (The Q8_0 weights' products on the tiles at both
+    precisions, LUMINAL_AMX=1, where they would take the int8 GEMM: its
+    activations' int8 rounding, which a small change upstream moves, would
+    hide the attention's.)"""
+    from helpers import bf16_tiles_cpu, int8_gemm_cpu
 
     cfg = LlamaConfig(vocab_size=258, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
                       num_attention_heads=8, num_key_value_heads=2)
@@ -727,6 +730,10 @@ def test_quantized_models_run_prompt_attention_at_medium_precision() -> None:
         medium = Generator(model)
         assert medium.float32_matmul_precision == "medium"
         highest = Generator(model, float32_matmul_precision="highest")
+        if fmt == "q8_0" and int8_gemm_cpu():
+            monkeypatch.setenv("LUMINAL_AMX", "1")
+        else:
+            monkeypatch.delenv("LUMINAL_AMX", raising=False)
         got, want = medium._step(prompt), highest._step(prompt)
         if not bf16_tiles_cpu():
             np.testing.assert_array_equal(got, want)

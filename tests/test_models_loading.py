@@ -523,10 +523,13 @@ def test_gguf_quantized_against_llama_cpp(tmp_path: Path, monkeypatch: pytest.Mo
     """An independent reference: llama.cpp on the same Q8_0, Q5_0, IQ4_NL or
     k-quant file (its int8 kernels quantize activations as luminal's do, and
     it keeps its KV cache in f16); it also reads the blocks luminal's
-    quantizers write as luminal does. Where the 7-token prompt runs on bf16
-    tiles instead (Q8_0 blocks from 4 rows on AVX512-BF16 CPUs), its logits
-    are nearer the exact product than llama.cpp's."""
-    from test_cpu_amx import Q8_0_TILE_ROWS, bf16_tiles_cpu
+    quantizers write as luminal does. By default the 7-token prompt (Q8_0
+    blocks) runs the int8 GEMM where the CPU has AVX512-VNNI and no AMX:
+    the same product as the int8 kernels to float rounding; on bf16 tiles
+    (by default with AMX, LUMINAL_AMX=1 on AVX512-BF16) its logits are
+    nearer the exact product than llama.cpp's."""
+    from helpers import bf16_tiles_cpu, int8_gemm_cpu
+    from test_cpu_amx import Q8_0_TILE_ROWS
 
     llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
     over = _K_TINY if quant in _K_MIX else {}
@@ -541,9 +544,16 @@ def test_gguf_quantized_against_llama_cpp(tmp_path: Path, monkeypatch: pytest.Mo
     ours = logits_of(load_model(path, quantized=True), cpu=True)
     # both quantize activations (k-quants per 256), with different rounding
     assert np.abs(ours - theirs).max() < (0.05 if quant in _K_MIX else 0.04) * np.abs(theirs).max()
-    if quant in _K_MIX or not bf16_tiles_cpu() or len(ids) < Q8_0_TILE_ROWS:
+    if quant in _K_MIX:
         return
-    monkeypatch.delenv("LUMINAL_AMX")  # the default: this prompt on the tiles
+    if int8_gemm_cpu():
+        monkeypatch.delenv("LUMINAL_AMX")  # the default: this prompt on the int8 GEMM
+        gemm = logits_of(load_model(path, quantized=True), cpu=True)
+        assert not np.array_equal(gemm, ours)
+        np.testing.assert_allclose(gemm, ours, rtol=0, atol=1e-5 * np.abs(ours).max())
+    if not bf16_tiles_cpu() or len(ids) < Q8_0_TILE_ROWS:
+        return
+    monkeypatch.setenv("LUMINAL_AMX", "1")  # this prompt on the tiles
     tiles = logits_of(load_model(path, quantized=True), cpu=True)
     exact = logits_of(load_model(path))  # the stored values widened to f32
     assert not np.array_equal(tiles, ours)

@@ -13,6 +13,7 @@ from gguf.quants import dequantize as gguf_dequantize
 from gguf.quants import quantize as gguf_quantize
 
 import luminal as lm
+from helpers import emulated_int8_product
 from luminal import quant
 
 GGUF_TYPES = {"q8_0": gguf.GGMLQuantizationType.Q8_0, "q4_0": gguf.GGMLQuantizationType.Q4_0}
@@ -34,27 +35,6 @@ def test_quantize_is_bit_exact_with_gguf(fmt):
     np.testing.assert_array_equal(mine, ref)
     np.testing.assert_array_equal(quant.dequantize(mine, fmt, w.shape),
                                   gguf_dequantize(ref.reshape(w.shape[0], -1), GGUF_TYPES[fmt]))
-
-
-def _emulated_q8_matmul(x: np.ndarray, wq: np.ndarray, fmt: str = "q8_0") -> np.ndarray:
-    """What lm_quant_matmul computes: activations quantized per 32-block
-    (float scales, values rounded half away from zero), int8 dot products
-    with the weights' integer values and fp16 scales."""
-    k = x.shape[-1]
-    xb = x.reshape(-1, k // 32, 32).astype(np.float32)
-    d = np.abs(xb).max(-1) / np.float32(127)
-    inv = np.where(d != 0, 1 / np.where(d == 0, 1, d), 0).astype(np.float32)
-    xq = np.trunc(xb * inv[..., None] + np.copysign(0.5, xb * inv[..., None]))
-    raw = wq.reshape(-1, quant.BLOCK_BYTES[fmt])
-    wd = raw[:, :2].copy().view(np.float16).astype(np.float64).reshape(-1, k // 32)
-    if fmt == "q8_0":
-        ints = raw[:, 2:].view(np.int8).astype(np.float64)
-    else:
-        ints = np.concatenate([raw[:, 2:] & 0x0F, raw[:, 2:] >> 4], axis=1).astype(np.float64) - 8
-    wv = ints.reshape(-1, k // 32, 32)
-    dots = np.einsum("rbj,nbj->rnb", xq.astype(np.float64), wv)
-    out = (dots * d[:, None, :].astype(np.float64) * wd[None]).sum(-1)
-    return out.reshape(*x.shape[:-1], -1).astype(np.float32)
 
 
 @pytest.mark.parametrize("fmt", quant.GGML_BLOCKS)
@@ -79,7 +59,7 @@ def test_quantized_parameter_in_graphs(monkeypatch, backend, fmt):
     ref = x @ wd.T
     if int8:
         assert cx.kernel_source().count("lm_quant_matmul(out") == 1
-        np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, quant.quantize(w, fmt), fmt),
+        np.testing.assert_allclose(y.numpy(), emulated_int8_product(x, quant.quantize(w, fmt), fmt),
                                    rtol=1e-4, atol=1e-3)
         # within the activations' quantization error of the float product
         assert np.abs(y.numpy() - ref).max() < 0.02 * np.abs(ref).max()
@@ -102,7 +82,7 @@ def test_q8_matmul_symbolic_rows_one_compile(monkeypatch):
         xt.set(x)
         cx.execute()
         if seq < 16:  # decode-sized: int8 dot products, activations quantized like llama.cpp
-            np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, blocks), rtol=1e-4, atol=1e-3)
+            np.testing.assert_allclose(y.numpy(), emulated_int8_product(x, blocks), rtol=1e-4, atol=1e-3)
         else:  # prefill: weights widened exactly, a float32 product
             np.testing.assert_allclose(y.numpy(), x.astype(np.float64) @ wd.T, rtol=1e-5, atol=1e-4)
 
@@ -126,7 +106,7 @@ def test_q4_0_products_on_repacked_weights(rows, n, k):
         blocks = quant.quantize(w, "q4_0")
         wt.set_blocks(blocks)
         cx.execute()
-        np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, blocks, "q4_0"), rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(y.numpy(), emulated_int8_product(x, blocks, "q4_0"), rtol=1e-5, atol=1e-4)
 
 
 def test_q4_0_weight_in_products_of_two_shapes():
@@ -144,7 +124,7 @@ def test_q4_0_weight_in_products_of_two_shapes():
     cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
     assert cx.kernel_source().count("in1, in[2], ") == 2
     cx.execute()
-    want = _emulated_q8_matmul(x, blocks, "q4_0")
+    want = emulated_int8_product(x, blocks, "q4_0")
     np.testing.assert_allclose(whole.numpy(), want, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(part.numpy(), want[:, :8], rtol=1e-5, atol=1e-4)
 
@@ -175,7 +155,7 @@ def test_q4_0_repacking_can_be_turned_off(monkeypatch):
         cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
         cx.execute()
         results.append(y.numpy())
-        np.testing.assert_allclose(results[-1], _emulated_q8_matmul(x, blocks, "q4_0"), rtol=1e-5, atol=1e-3)
+        np.testing.assert_allclose(results[-1], emulated_int8_product(x, blocks, "q4_0"), rtol=1e-5, atol=1e-3)
     if _x86_flags() >= {"avx2", "fma", "f16c"}:  # where the repacked kernel exists
         assert not np.array_equal(results[0], results[1])
 
@@ -209,10 +189,10 @@ def test_quantized_parameter_in_a_module():
     cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
     cx.execute()
     assert cx.kernel_source().count("lm_quant_matmul(out") == 1
-    np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, layer.weight.blocks), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(y.numpy(), emulated_int8_product(x, layer.weight.blocks), rtol=1e-4, atol=1e-3)
     layer.load_state_dict({"weight": w * 2})  # re-quantizes and re-sets the bound graph
     cx.execute()
-    np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, quant.quantize(w * 2, "q8_0")),
+    np.testing.assert_allclose(y.numpy(), emulated_int8_product(x, quant.quantize(w * 2, "q8_0")),
                                rtol=1e-4, atol=1e-3)
     with pytest.raises(ValueError, match="needs 544 bytes"):
         nn.QuantizedParameter(np.zeros(3, np.uint8), (16, 32), "q8_0")
@@ -268,7 +248,7 @@ def test_q8_matmul_on_the_last_row_of_a_symbolic_batch():
     x = np.random.default_rng(5).normal(0, 1, (1, 6, 128)).astype(np.float32)
     xt.set(x)
     cx.execute()
-    np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(2 * x[:, -1:], blocks), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(y.numpy(), emulated_int8_product(2 * x[:, -1:], blocks), rtol=1e-4, atol=1e-3)
 
 
 def _cpu_product(fmt: str, rows: int, n: int, k: int, seed: int):
@@ -296,7 +276,8 @@ def test_prefill_products_widen_weights(fmt, rows, n, k, monkeypatch):
     weight rows (n not a multiple), k in slices of 128 (a shorter last one)
     and more than 256 rows (two passes) all give the float64 product of the
     stored values. (On a CPU with AMX, Q8_0 and Q4_0 prefill runs on bf16
-    tiles unless LUMINAL_AMX=0: test_cpu_amx.py.)"""
+    tiles unless LUMINAL_AMX=0: test_cpu_amx.py; with AVX512-VNNI and no
+    AMX, on the int8 GEMM: test_cpu_int8_gemm.py.)"""
     monkeypatch.setenv("LUMINAL_AMX", "0")
     cx, x, w, blocks, y = _cpu_product(fmt, rows, n, k, seed=rows + n + k)
     cx.execute()
@@ -320,7 +301,7 @@ def test_quantized_products_tiles_and_edges(monkeypatch, fmt, rows, n):
     y = (cx.tensor(x.shape).set(x) @ cx.parameter(w.shape, dtype=fmt).set_blocks(blocks).T).retrieve()
     cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
     cx.execute()
-    np.testing.assert_allclose(y.numpy(), _emulated_q8_matmul(x, blocks, fmt), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(y.numpy(), emulated_int8_product(x, blocks, fmt), rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("fmt, rows", [(f, 5) for f in quant.GGML_BLOCKS + quant.K_QUANTS] +
@@ -466,7 +447,8 @@ def test_compact_weight_kernels_compile_for_vnni(tmp_path, isa):
     """The int8 products' VNNI branches (vpdpbusd / vpdpwssd, for CPUs this
     machine is not) compile, and the decode kernels that run them hold the
     instructions: the Q8_0 rows (lm_dot_q_4x1), the repacked Q4_0 groups
-    (lm_q4_0x8_group) and the k-quant tiles (lm_k_tile). A compile check
+    (lm_q4_0x8_group) and the k-quant tiles (lm_k_tile); with AVX512-VNNI,
+    the prompts' int8 GEMM (lm_i8_group, test_cpu_int8_gemm.py). A compile check
     only: their int32 lanes equal maddubs + madd's by construction (no
     operand pair saturates int16), which every other test checks on this
     CPU."""
@@ -477,8 +459,11 @@ def test_compact_weight_kernels_compile_for_vnni(tmp_path, isa):
     gcc, objdump = shutil.which("gcc"), shutil.which("objdump")
     if platform.machine() not in ("x86_64", "AMD64") or not gcc or not objdump:
         pytest.skip("needs gcc and objdump on x86-64")
-    for fmt, name, instruction in (("q8_0", "lm_dot_q_4x1", "vpdpbusd"), ("q4_0", "lm_q4_0x8_group", "vpdpbusd"),
-                                   ("q4_k", "lm_k_tile", "vpdpwssd")):
+    kernels = [("q8_0", "lm_dot_q_4x1", "vpdpbusd"), ("q4_0", "lm_q4_0x8_group", "vpdpbusd"),
+               ("q4_k", "lm_k_tile", "vpdpwssd")]
+    if "-mavx512vnni" in isa:
+        kernels += [("q8_0", "lm_i8_group", "vpdpbusd"), ("q4_0", "lm_i8_group", "vpdpbusd")]
+    for fmt, name, instruction in kernels:
         cx, *_ = _cpu_product(fmt, 1, 8, 256, seed=0)  # the other formats' paths fold away
         (tmp_path / "k.c").write_text(cx.kernel_source())
         flags = ["-O2", "-mavx2", "-mfma", "-mf16c", *isa]

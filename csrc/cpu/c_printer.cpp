@@ -452,7 +452,7 @@ CSource print_c(const std::vector<Kernel>& kernels, bool bf16_float_products) {
     // of the widened halves (see lm_amx_gemm)
     if (bf16_float_products) os << "#define LM_AMX_HALVES 1\n";
     os << kQuantPrelude << kHalfBits << kQuantHalf << kCompactLoads << kInt8Products << kKQuantProducts
-       << kAmxTiles << kHalfProducts << kAmxProducts << kQ4_0x8 << kQuantMatmul;
+       << kAmxTiles << kHalfProducts << kAmxProducts << kInt8Gemm << kQ4_0x8 << kQuantMatmul;
   }
   for (const Kernel& k : kernels) {
     if (k.matmul && !compact_product(k)) {

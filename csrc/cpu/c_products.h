@@ -2,8 +2,8 @@
 // (quantized blocks or packed halves), after kQuantPrelude, lm_half and the
 // element loads (c_family). Printed in this order, each part using the ones
 // before it (kAmxTiles before kHalfProducts, which calls kAmxProducts'
-// lm_amx_gemm through a declaration), with kQ4_0x8 (q4_0x8.h) between
-// kAmxProducts and kQuantMatmul. kAmxTiles and kAmxFloat also go to
+// lm_amx_gemm through a declaration), with kInt8Gemm and kQ4_0x8 (q4_0x8.h)
+// between kAmxProducts and kQuantMatmul. kAmxTiles and kAmxFloat also go to
 // libraries without compact weights whose float products run on AMX.
 #pragma once
 
@@ -15,6 +15,7 @@ extern const char* const kHalfProducts;    // c_half_products.cpp: F16/BF16, the
 extern const char* const kAmxTiles;        // c_amx_products.cpp: the AMX tile loop, lm_amx_run
 extern const char* const kAmxProducts;     // c_amx_products.cpp: prefill on AMX tiles (Q8_0/Q4_0 by default)
 extern const char* const kAmxFloat;        // c_amx_products.cpp: lm_amx_sgemm, float products in bf16
+extern const char* const kInt8Gemm;        // c_int8_gemm.cpp: Q8_0/Q4_0 prompts on AVX512-VNNI
 extern const char* const kQuantMatmul;     // c_quant_matmul.cpp: lm_quant_matmul and its helpers
 
 }  // namespace luminal
