@@ -177,27 +177,22 @@ def finish_metadata_gguf(w: Any, metadata: dict[str, tuple[Any, str]]) -> None:
 
 
 def emulated_int8_product(x: np.ndarray, wq: np.ndarray, fmt: str = "q8_0") -> np.ndarray:
-    """What the CPU's Q8_0/Q4_0 int8 products compute (decode's lm_quant_matmul,
-    prompts' lm_int8_gemm): activations quantized per 32-block
-    (float scales, values rounded half away from zero), int8 dot products
-    with the weights' integer values and fp16 scales."""
+    """What the CPU's int8 products with activations quantized per 32 values
+    compute (Q8_0/Q4_0 decode's lm_quant_matmul; prompts' lm_int8_gemm, the
+    k-quants' too): activations quantized per 32-block (float scales,
+    values rounded half away from zero, a subnormal scale's block to 0),
+    dotted in float64 with the stored weights."""
     k = x.shape[-1]
     xb = x.reshape(-1, k // 32, 32).astype(np.float32)
     d = np.abs(xb).max(-1) / np.float32(127)
     with np.errstate(over="ignore"):
         inv = (1 / np.where(d == 0, 1, d)).astype(np.float32)
-    inv = np.where((d != 0) & np.isfinite(inv), inv, 0).astype(np.float32)  # a subnormal scale: 1 / d is inf
+    inv = np.where((d != 0) & np.isfinite(inv), inv, 0).astype(np.float32)
     xq = np.trunc(xb * inv[..., None] + np.copysign(0.5, xb * inv[..., None]))
-    raw = wq.reshape(-1, lm.quant.BLOCK_BYTES[fmt])
-    wd = raw[:, :2].copy().view(np.float16).astype(np.float64).reshape(-1, k // 32)
-    if fmt == "q8_0":
-        ints = raw[:, 2:].view(np.int8).astype(np.float64)
-    else:
-        ints = np.concatenate([raw[:, 2:] & 0x0F, raw[:, 2:] >> 4], axis=1).astype(np.float64) - 8
-    wv = ints.reshape(-1, k // 32, 32)
-    dots = np.einsum("rbj,nbj->rnb", xq.astype(np.float64), wv)
-    out = (dots * d[:, None, :].astype(np.float64) * wd[None]).sum(-1)
-    return out.reshape(*x.shape[:-1], -1).astype(np.float32)
+    xd = (xq.astype(np.float64) * d[..., None].astype(np.float64)).reshape(-1, k)
+    n = wq.size // (k // lm.quant.BLOCK_VALUES[fmt] * lm.quant.BLOCK_BYTES[fmt])
+    w = lm.quant.dequantize(wq.reshape(-1), fmt, (n, k)).reshape(n, k).astype(np.float64)
+    return (xd @ w.T).reshape(*x.shape[:-1], n).astype(np.float32)
 
 
 @functools.cache

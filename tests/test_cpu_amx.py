@@ -131,19 +131,24 @@ def test_medium_precision_puts_packed_halves_on_tiles(monkeypatch: pytest.Monkey
 def test_k_quant_prefill_on_tiles_by_default(monkeypatch: pytest.MonkeyPatch, fmt: str, m: int, n: int,
                                              k: int) -> None:
     """k-quant (Q2_K..Q6_K) prefill: bf16 tiles by default where the CPU has AMX (the
-    super-blocks widened in the tiles' packing), else, and with LUMINAL_AMX=0,
-    the int8 tiles on activations quantized per 256."""
+    super-blocks widened in the tiles' packing; LUMINAL_AMX=1 with
+    AVX512-BF16), the int8 GEMM with AVX512-VNNI and no AMX
+    (test_cpu_int8_gemm.py), else, and with LUMINAL_AMX=0, the int8 tiles
+    on activations quantized per 256."""
     cx, y, want = linear(fmt, m, n, k)
     scale = np.sqrt(k) * np.abs(want).mean()
     int8 = run(monkeypatch, cx, y, "0")
     assert np.abs(int8 - want).max() < 2 ** -8 * scale  # activations rounded to int8 (~2^-10 here)
-    default = run(monkeypatch, cx, y, None)
-    if not bf16_tiles_cpu():
+    default, tiles = run(monkeypatch, cx, y, None), run(monkeypatch, cx, y, "1")
+    if bf16_tiles_cpu():
+        assert np.abs(tiles - want).max() < 2 ** -9 * scale  # bf16 rounding (~2^-11 here)
+        assert not np.array_equal(tiles, int8)
+    if int8_gemm_cpu():
+        assert not np.array_equal(default, int8) and not np.array_equal(default, tiles)
+    elif bf16_tiles_cpu():
+        np.testing.assert_array_equal(default, tiles)
+    else:
         np.testing.assert_array_equal(default, int8)
-        return
-    assert np.abs(default - want).max() < 2 ** -9 * scale  # bf16 rounding (~2^-11 here)
-    assert not np.array_equal(default, int8)
-    np.testing.assert_array_equal(run(monkeypatch, cx, y, "1"), default)
 
 
 def float_product(a_shape: tuple[int, ...], b_shape: tuple[int, ...], trans_b: bool, precision: str,

@@ -1,12 +1,12 @@
-"""Q8_0/Q4_0 prompts in int8 (csrc/cpu/c_int8_gemm.cpp): where the CPU has
-AVX512-VNNI and no AMX units (AMD Zen 4 and 5, Intel Ice Lake and later),
-products of 4+ rows (Q8_0) or 8+ rows (Q4_0) quantize the activations per 32
-values as decode does and sum their int8 products with the weights exactly:
-the float64 emulation of that, to float32 rounding. LUMINAL_AMX=1 puts them
-on the bf16 tiles instead, 0 on the exact path (test_cpu_amx.py). Elsewhere
-these tests check nothing beyond the emulation: the other kernels there
-compute the same products (decode's) or are tested in test_cpu_amx.py and
-test_quant.py."""
+"""Prompts of GGML-block weights in int8 (csrc/cpu/c_int8_gemm.cpp): where
+the CPU has AVX512-VNNI and no AMX units (AMD Zen 4 and 5, Intel Ice Lake and
+later), products of 4+ rows (Q8_0), 8+ (Q4_0) or 12+ (the k-quants, IQ4_XS)
+quantize the activations per 32 values as Q8_0 decode does and sum their
+int8 products with the weights' levels exactly, then scale (and subtract
+the mins): the float64 emulation of that, to float32 rounding.
+LUMINAL_AMX=1 puts them on the bf16 tiles instead, 0 on the exact path (the
+k-quants: their int8 tiles, activations per 256; test_cpu_amx.py,
+test_quant.py). Elsewhere these tests do not run."""
 
 from __future__ import annotations
 
@@ -42,32 +42,41 @@ def run(monkeypatch: pytest.MonkeyPatch, cx: lm.Graph, y: lm.Tensor, amx: str | 
     return y.numpy()
 
 
+# The fewest rows each format's products take the GEMM from
+GEMM_ROWS = {"q8_0": 4, "q4_0": 8, **{f: 12 for f in lm.quant.K_QUANTS}}
+# rows: 16-row groups and the 8 + 4 + 2 + 1 left over (15, 37); columns: 64
+# a thread, the last 16 short (33, 200); k: an odd number of blocks (32, 96,
+# 160) besides pairs, 1 and 3 super-blocks for the k-quants
+GEMM_CASES = [(f, *shape) for f in ("q8_0", "q4_0")
+              for shape in [(8, 16, 32), (15, 33, 96), (16, 64, 4096), (37, 200, 160), (300, 80, 256)]]
+GEMM_CASES += [(f, *shape) for f in lm.quant.K_QUANTS for shape in [(12, 16, 256), (15, 33, 768), (300, 80, 256)]]
+
+
 @needs_gemm
-@pytest.mark.parametrize("fmt", ["q8_0", "q4_0"])
-# rows: 16-row groups and the 8 + 4 + 2 + 1 left over (15, 37); columns:
-# 64 a thread, the last 16 short (33, 200); k: an odd number of blocks
-# (32, 96, 160) besides pairs
-@pytest.mark.parametrize("m,n,k", [(8, 16, 32), (15, 33, 96), (16, 64, 4096), (37, 200, 160), (300, 80, 256)])
+@pytest.mark.parametrize("fmt,m,n,k", GEMM_CASES)
 def test_int8_gemm_is_the_int8_product(monkeypatch: pytest.MonkeyPatch, fmt: str, m: int, n: int, k: int) -> None:
     cx, y, x, blocks = product(fmt, m, n, k)
     got = run(monkeypatch, cx, y)
     want = emulated_int8_product(x, blocks, fmt)
     scale = np.abs(want).max()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * scale)
-    if m >= 16:  # LUMINAL_AMX=0: the float32 product of unquantized activations
+    if m >= 16:  # LUMINAL_AMX=0: unquantized activations (the k-quants: quantized per 256)
         assert np.abs(got - run(monkeypatch, cx, y, "0")).max() > 100 * np.abs(got - want).max()
     np.testing.assert_array_equal(run(monkeypatch, cx, y), got)  # the same every run
 
 
 @needs_gemm
-def test_q8_0_gemm_from_4_rows(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Below 4 rows, decode's kernel (as with LUMINAL_AMX=0: the same
-    floats); from 4 the GEMM, the same product summed in another order."""
-    for m in (3, 4):
-        cx, y, x, blocks = product("q8_0", m, 80, 512)
+@pytest.mark.parametrize("fmt", ["q8_0", "q4_k", "q6_k", "iq4_xs"])
+def test_int8_gemm_from_its_row_threshold(monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+    """Below GEMM_ROWS, decode's kernels (as with LUMINAL_AMX=0: the same
+    floats); from there the GEMM: Q8_0 the same product summed in another
+    order, the k-quants on activations quantized per 32, not 256."""
+    for m in (GEMM_ROWS[fmt] - 1, GEMM_ROWS[fmt]):
+        cx, y, x, blocks = product(fmt, m, 80, 512)
         got, decode = run(monkeypatch, cx, y), run(monkeypatch, cx, y, "0")
-        np.testing.assert_allclose(got, emulated_int8_product(x, blocks), rtol=1e-5, atol=1e-4)
-        assert np.array_equal(got, decode) == (m < 4), m
+        assert np.array_equal(got, decode) == (m < GEMM_ROWS[fmt]), m
+        if m == GEMM_ROWS[fmt]:
+            np.testing.assert_allclose(got, emulated_int8_product(x, blocks, fmt), rtol=1e-5, atol=1e-4)
 
 
 @needs_gemm

@@ -442,13 +442,13 @@ def test_compact_weight_kernels_compile_unoptimized(tmp_path):
         assert r.returncode == 0, r.stderr[-2000:]
 
 
-@pytest.mark.parametrize("isa", [["-mavxvnni"], ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"]])
+@pytest.mark.parametrize("isa", [["-mavxvnni"], ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni"]])
 def test_compact_weight_kernels_compile_for_vnni(tmp_path, isa):
     """The int8 products' VNNI branches (vpdpbusd / vpdpwssd, for CPUs this
     machine is not) compile, and the decode kernels that run them hold the
     instructions: the Q8_0 rows (lm_dot_q_4x1), the repacked Q4_0 groups
     (lm_q4_0x8_group) and the k-quant tiles (lm_k_tile); with AVX512-VNNI,
-    the prompts' int8 GEMM (lm_i8_group, test_cpu_int8_gemm.py). A compile check
+    the prompts' int8 GEMM (lm_i8_group_*, test_cpu_int8_gemm.py). A compile check
     only: their int32 lanes equal maddubs + madd's by construction (no
     operand pair saturates int16), which every other test checks on this
     CPU."""
@@ -462,7 +462,8 @@ def test_compact_weight_kernels_compile_for_vnni(tmp_path, isa):
     kernels = [("q8_0", "lm_dot_q_4x1", "vpdpbusd"), ("q4_0", "lm_q4_0x8_group", "vpdpbusd"),
                ("q4_k", "lm_k_tile", "vpdpwssd")]
     if "-mavx512vnni" in isa:
-        kernels += [("q8_0", "lm_i8_group", "vpdpbusd"), ("q4_0", "lm_i8_group", "vpdpbusd")]
+        kernels += [("q8_0", "lm_i8_group_10", "vpdpbusd"), ("q4_k", "lm_i8_group_11", "vpdpbusd"),
+                    ("q6_k", "lm_i8_group_20", "vpdpbusd"), ("q2_k", "lm_i8_group_21", "vpdpbusd")]
     for fmt, name, instruction in kernels:
         cx, *_ = _cpu_product(fmt, 1, 8, 256, seed=0)  # the other formats' paths fold away
         (tmp_path / "k.c").write_text(cx.kernel_source())

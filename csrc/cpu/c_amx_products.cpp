@@ -340,80 +340,6 @@ typedef struct {
   int64_t n, k;
   int fmt;
 } lm_amx_compact;
-/* A super-block's scales for the tiles (fmt: its bytes, 84 Q2_K, 110 Q3_K,
-   136 IQ4_XS, 144 Q4_K, 176 Q5_K, 210 Q6_K), the floats lm_load_<format>
-   forms: run s's values 32 s.. (the first 16) are t[0][s] * q - t[2][s],
-   the next 16 t[1][s] * q - t[3][s] (the mins; 0 where a format has
-   none). Once per super-block and row: unpacked per run, in scalars, they
-   were as much work as widening the values (64 x 4096 -> 14336 products,
-   the same process: Q4_K 27.1 -> 18.0 ms, Q5_K 28.8 -> 19.9, Q6_K 29.6 ->
-   19.3, Q2_K 25.7 -> 18.4; at 16 rows 1.2-1.55x). */
-static inline void lm_amx_kquant_scales(const uint8_t* blk, int fmt, float t[4][8]) {
-  if (fmt == 84 || fmt == 110 || fmt == 210) { /* a scale per 16 values: t[0] the even ones, t[1] the odd */
-    const __m512i halves = _mm512_set_epi32(15, 13, 11, 9, 7, 5, 3, 1, 14, 12, 10, 8, 6, 4, 2, 0);
-    __m512 sc, mn = _mm512_setzero_ps();
-    if (fmt == 84) { /* d * (byte & 15), dmin * (byte >> 4) */
-      const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)blk));
-      sc = _mm512_mul_ps(_mm512_set1_ps(lm_half(blk + 80)), _mm512_cvtepi32_ps(_mm512_and_si512(b, _mm512_set1_epi32(15))));
-      mn = _mm512_mul_ps(_mm512_set1_ps(lm_half(blk + 82)), _mm512_cvtepi32_ps(_mm512_srli_epi32(b, 4)));
-    } else if (fmt == 110) { /* d * (scale - 32) */
-      uint32_t u[4];
-      lm_q3k_unpack(blk, u);
-      const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)u));
-      sc = _mm512_mul_ps(_mm512_set1_ps(lm_half(blk + 108)), _mm512_cvtepi32_ps(_mm512_sub_epi32(b, _mm512_set1_epi32(32))));
-    } else { /* d * int8 scale */
-      const __m512i b = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)(blk + 192)));
-      sc = _mm512_mul_ps(_mm512_set1_ps(lm_half(blk + 208)), _mm512_cvtepi32_ps(b));
-    }
-    _mm512_storeu_ps(t[0], _mm512_permutexvar_ps(halves, sc));
-    _mm512_storeu_ps(t[2], _mm512_permutexvar_ps(halves, mn));
-    return;
-  }
-  /* a scale per 32 values, then a min (Q4_K, Q5_K: d * scale, dmin * min;
-     IQ4_XS: d * (scale - 32), no mins): f = 8 scales, 8 mins */
-  __m512 f;
-  if (fmt == 136) {
-    int32_t v[16] = {0};
-    for (int s = 0; s < 8; ++s) v[s] = lm_iq4xs_scale(blk, s);
-    f = _mm512_mul_ps(_mm512_set1_ps(lm_half(blk)), _mm512_cvtepi32_ps(_mm512_loadu_si512(v)));
-  } else {
-    uint32_t u[4];
-    lm_q4k_unpack(blk, u);
-    const __m256 d = _mm256_set1_ps(lm_half(blk)), dmin = _mm256_set1_ps(lm_half(blk + 2));
-    f = _mm512_mul_ps(_mm512_insertf32x8(_mm512_castps256_ps512(d), dmin, 1),
-                      _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)u))));
-  }
-  _mm512_storeu_ps(t[0], _mm512_permutexvar_ps(_mm512_set_epi32(7, 6, 5, 4, 3, 2, 1, 0, 7, 6, 5, 4, 3, 2, 1, 0), f));
-  _mm512_storeu_ps(t[2], _mm512_permutexvar_ps(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 15, 14, 13, 12, 11, 10, 9, 8), f));
-}
-/* Run s of a super-block (values 32 s..) as indices into its table (see
-   lm_amx_pack_kquant): the stored quant (Q3_K's with its high bit, 0..7;
-   IQ4_XS's nibble), + 16 in the second 16 values of Q2_K and Q3_K, whose
-   16s have scales of their own. Q6_K: the int8 quants (q - 32). */
-static inline __attribute__((always_inline)) __m256i lm_amx_kquant_q(const uint8_t* blk, int s, const int fmt) {
-  if (fmt == 136) { /* low nibbles of 16 bytes, then their high nibbles */
-    const __m128i v = _mm_loadu_si128((const __m128i*)(blk + 8 + 16 * s));
-    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0f));
-  }
-  if (fmt == 84 || fmt == 110) { /* run s % 4 (bits 2 (s % 4)) of half s / 4 */
-    const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + (fmt == 84 ? 16 : 32) + 32 * (s / 4)));
-    __m256i q = _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(2 * (s % 4))), _mm256_set1_epi8(0x03));
-    if (fmt == 110) { /* Q3_K: + 4 where bit s of hmask[l] is set */
-      const __m256i hm = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i*)blk), _mm_cvtsi32_si128(s));
-      q = _mm256_or_si256(q, _mm256_and_si256(_mm256_slli_epi16(hm, 2), _mm256_set1_epi8(0x04)));
-    }
-    return _mm256_or_si256(q, _mm256_set_epi64x(0x1010101010101010ll, 0x1010101010101010ll, 0, 0));
-  }
-  if (fmt == 210) return _mm256_sub_epi8(lm_q6k_run(blk, s / 4, s % 4), _mm256_set1_epi8(32));
-  /* Q4_K, Q5_K: q in 0..15 (Q5_K: 0..31) */
-  const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + (fmt == 176 ? 48 : 16) + 32 * (s / 2)));
-  __m256i q = _mm256_and_si256(s % 2 ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0f));
-  if (fmt == 176) { /* bit s of byte l: value 32 s + l's fifth bit */
-    const __m256i hb = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i*)(blk + 16)), _mm_cvtsi32_si128(s));
-    q = _mm256_or_si256(q, _mm256_and_si256(_mm256_slli_epi16(hb, 4), _mm256_set1_epi8(0x10)));
-  }
-  return q;
-}
 /* lm_amx_packer's work for a super-block format fmt (a constant in each
    lm_amx_pack_kquant_<fmt>): each of the 32 rows' super-block scales are
    decoded where a super-block starts, its next one prefetched then (the
@@ -440,7 +366,7 @@ static inline __attribute__((always_inline)) void lm_amx_pack_kquant(const void*
       for (int r = 0; r < 32; ++r) {
         if (j0 + r < 0 || j0 + r >= n) continue;
         blk[r] = (const uint8_t*)p->w + ((j0 + r) * nsb + kk / 256) * fmt;
-        lm_amx_kquant_scales(blk[r], fmt, t[r]);
+        lm_kquant_scales(blk[r], fmt, t[r]);
         if ((kk / 256 + 1) * 256 < k_end) {
           for (int b = 0; b < fmt; b += 64) lm_prefetch(blk[r] + fmt + b);
           lm_prefetch(blk[r] + 2 * fmt - 1);
@@ -451,7 +377,7 @@ static inline __attribute__((always_inline)) void lm_amx_pack_kquant(const void*
       for (int q = 0; q < 16; ++q) {
         const int r = 16 * h + q;
         if (!blk[r]) { v[q] = _mm512_setzero_si512(); continue; }
-        const __m256i iq = lm_amx_kquant_q(blk[r], run, fmt);
+        const __m256i iq = lm_kquant_indices(blk[r], run, fmt);
         if (fmt == 210) { /* 64 levels: widened one by one */
           const __m512 lo = _mm512_mul_ps(_mm512_set1_ps(t[r][0][run]),
                                           _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(iq))));

@@ -22,7 +22,11 @@ GEMM (``lm_wide_gemm``). On CPUs with AMX or AVX512-BF16 (Intel Sapphire
 Rapids and later, AMD Zen 4 and later), products of 16+ rows with
 Q8_0/Q4_0/k-quant weights (Q8_0: from 8 rows on AMX, 4 elsewhere) run on
 bf16 tiles instead (activations rounded to bf16, sums in float32;
-``LUMINAL_AMX=0`` turns that off, ``=1`` adds the halves).
+``LUMINAL_AMX=0`` turns that off, ``=1`` adds the halves). On CPUs with
+AVX512-VNNI and no AMX (AMD Zen 4 and later, Intel Ice Lake and later),
+Q8_0 prompts from 4 rows and Q4_0 from 8 run an int8 GEMM instead
+(``lm_int8_gemm``: activations quantized per 32 as decode quantizes them;
+``LUMINAL_AMX=1`` keeps the tiles, ``=0`` the exact product).
 
 >>> blocks = quantize(np.random.randn(64, 128).astype(np.float32), "q8_0")
 >>> w = cx.parameter((64, 128), dtype="q8_0").set_blocks(blocks)
