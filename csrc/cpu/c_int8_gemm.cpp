@@ -56,18 +56,32 @@ static inline __attribute__((always_inline)) void lm_i8_pack16_of(const uint8_t*
   const int halves = LM_I8_HALVES(bb), mins = LM_I8_MINS(bb), kquant = bb >= 84;
   const __m512i flip = _mm512_set1_epi8((char)0x80);
   const uint8_t* w0 = w + j * ld;
-  float t[16][4][8]; /* k-quants: each row's super-block scales and mins (lm_kquant_scales) */
+  /* k-quants: a super-block's scales and mins of the 16 rows, vector c
+     over the rows holding lm_kquant_scales' t[c / 8][c % 8] (the scales
+     of run c % 8's two halves for c < 16, their mins in mv) */
+  __m512 sv[16], mv[16];
   for (int64_t b = 0; b < nb; b += 2) {
     uint8_t* d = dst + b * block;
     const int two = b + 1 < nb; /* two blocks at once: row q's 64 levels as one register, transposed */
     __m512i r[16];
+    if (kquant && b % 8 == 0) {
+      float t[16][4][8] __attribute__((aligned(64)));
+      for (int q = 0; q < 16; ++q) {
+        if (j + q < n) lm_kquant_scales(w0 + q * ld + b / 8 * bb, bb, t[q]);
+        else memset(t[q], 0, sizeof t[q]);
+      }
+      for (int h = 0; h < 2; ++h) {
+        for (int q = 0; q < 16; ++q) r[q] = _mm512_load_si512(t[q][2 * h]);
+        lm_transpose16(r);
+        for (int c = 0; c < 16; ++c) (h ? mv : sv)[c] = _mm512_castsi512_ps(r[c]);
+      }
+    }
     for (int q = 0; q < 16; ++q) {
       r[q] = _mm512_setzero_si512();
       if (j + q >= n) continue;
       const uint8_t* row = w0 + q * ld;
-      if (kquant && b % 8 == 0) {
-        lm_kquant_scales(row + b / 8 * bb, bb, t[q]);
-        lm_prefetch(row + (b / 8 + 1) * bb); /* 16 rows stream at once, more than the prefetchers follow */
+      if (kquant && b % 8 == 0) { /* 16 rows stream at once, more than the prefetchers follow */
+        lm_prefetch(row + (b / 8 + 1) * bb);
         lm_prefetch(row + (b / 8 + 2) * bb - 1);
       } else if (!kquant) {
         lm_prefetch(row + (b + 8) * bb);
@@ -80,11 +94,14 @@ static inline __attribute__((always_inline)) void lm_i8_pack16_of(const uint8_t*
       uint8_t* dh = d + h * block;
       for (int p = 0; p < 8; ++p) _mm512_storeu_si512(dh + 64 * p, _mm512_xor_si512(r[p + 8 * h], flip));
       float* f = (float*)(dh + LM_I8_LINES); /* scales (per half), then mins */
-      for (int q = 0; q < 16; ++q) {
-        const int live = j + q < n, s = (int)((b + h) % 8);
-        for (int i = 0; i < halves; ++i)
-          f[16 * i + q] = !live ? 0.0f : kquant ? t[q][i][s] : lm_half(w0 + q * ld + (b + h) * bb);
-        for (int i = 0; mins && i < halves; ++i) f[16 * (halves + i) + q] = live ? t[q][2 + i][s] : 0.0f;
+      const int s = (int)((b + h) % 8);
+      if (!kquant) {
+        for (int q = 0; q < 16; ++q) f[q] = j + q < n ? lm_half(w0 + q * ld + (b + h) * bb) : 0.0f;
+        continue;
+      }
+      for (int i = 0; i < halves; ++i) {
+        _mm512_storeu_ps(f + 16 * i, sv[8 * i + s]);
+        if (mins) _mm512_storeu_ps(f + 16 * (halves + i), mv[8 * i + s]);
       }
     }
   }

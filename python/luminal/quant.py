@@ -24,9 +24,10 @@ Q8_0/Q4_0/k-quant weights (Q8_0: from 8 rows on AMX, 4 elsewhere) run on
 bf16 tiles instead (activations rounded to bf16, sums in float32;
 ``LUMINAL_AMX=0`` turns that off, ``=1`` adds the halves). On CPUs with
 AVX512-VNNI and no AMX (AMD Zen 4 and later, Intel Ice Lake and later),
-Q8_0 prompts from 4 rows and Q4_0 from 8 run an int8 GEMM instead
-(``lm_int8_gemm``: activations quantized per 32 as decode quantizes them;
-``LUMINAL_AMX=1`` keeps the tiles, ``=0`` the exact product).
+Q8_0 prompts from 4 rows, Q4_0 from 8 and the k-quants' from 12 run an int8
+GEMM instead (``lm_int8_gemm``: activations quantized per 32 as Q8_0 decode
+quantizes them; ``LUMINAL_AMX=1`` keeps the tiles, ``=0`` the exact product
+or the k-quants' int8 tiles).
 
 >>> blocks = quantize(np.random.randn(64, 128).astype(np.float32), "q8_0")
 >>> w = cx.parameter((64, 128), dtype="q8_0").set_blocks(blocks)

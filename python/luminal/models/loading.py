@@ -146,8 +146,9 @@ def load_model(
     compute in float32, so F16/BF16 results match the f32-loaded model's to
     rounding. On CPUs with AMX or AVX512-BF16, Q8_0/Q4_0/k-quant prompts of
     16+ tokens (Q8_0's from 4-8) run on bf16 tiles instead
-    (``LUMINAL_AMX=0``: as above); with AVX512-VNNI and no AMX, Q8_0/Q4_0
-    prompts of 4 and 8+ tokens run in int8, as decode does. Other tensors load
+    (``LUMINAL_AMX=0``: as above); with AVX512-VNNI and no AMX, prompts of
+    4+ (Q8_0), 8+ (Q4_0) and 12+ tokens (k-quants) run an int8 GEMM on
+    activations quantized per 32 values. Other tensors load
     as f32.
 
     >>> model = load_model("models/Llama-3.2-1B")
