@@ -230,25 +230,28 @@ def make_cases(quick: bool) -> list[Case]:
         ))
 
     # A prompt's widest product in a Mistral-7B layer (gate/up): luminal's Q8_0
-    # weights (AMX bf16 tiles where the CPU has them) against torch's bf16
-    # Linear (oneDNN), the transformers bf16 peer of benchmarks/llm.py. The
-    # two round differently, so the check is loose: it catches a wrong
-    # product, not the rounding.
+    # and Q4_K weights (AMX bf16 tiles where the CPU has them, the int8 GEMM
+    # with AVX512-VNNI and no AMX) against torch's bf16 Linear (oneDNN), the
+    # transformers bf16 peer of benchmarks/llm.py. The two round differently,
+    # so the check is loose: it catches a wrong product, not the rounding.
     tok, hid, inter = (64, 512, 1024) if quick else (512, 4096, 14336)
-    w_q8 = rand(rng, inter, hid, lo=-1 / np.sqrt(hid), hi=1 / np.sqrt(hid))
-    w_bf16 = torch.from_numpy(w_q8).bfloat16()
+    w_block = rand(rng, inter, hid, lo=-1 / np.sqrt(hid), hi=1 / np.sqrt(hid))
+    w_bf16 = torch.from_numpy(w_block).bfloat16()
 
-    def q8_linear(cx: lm.Graph, d: list[np.ndarray]) -> lm.Tensor:
-        lin = lnn.Linear(d[1].shape[1], d[1].shape[0], bias=False)
-        lin.load_state_dict({"weight": d[1]})
-        lnn.quantize_(lin, "q8_0")
-        return lin(cx.tensor(d[0].shape, name="x").set(d[0]))
+    def block_linear(fmt: str) -> Callable[[lm.Graph, list[np.ndarray]], lm.Tensor]:
+        def build(cx: lm.Graph, d: list[np.ndarray]) -> lm.Tensor:
+            lin = lnn.Linear(d[1].shape[1], d[1].shape[0], bias=False)
+            lin.load_state_dict({"weight": d[1]})
+            lnn.quantize_(lin, fmt)
+            return lin(cx.tensor(d[0].shape, name="x").set(d[0]))
+        return build
 
-    cases.append(Case(
-        f"q8_0 vs bf16 linear {tok}x{hid}->{inter}", [rand(rng, tok, hid), w_q8], q8_linear,
-        lambda x, w, wb=w_bf16: torch.nn.functional.linear(x.bfloat16(), wb).float(),
-        flops=2.0 * tok * hid * inter, tol=(0.0, 0.03),
-    ))
+    for fmt in ("q8_0", "q4_k"):
+        cases.append(Case(
+            f"{fmt} vs bf16 linear {tok}x{hid}->{inter}", [rand(rng, tok, hid), w_block], block_linear(fmt),
+            lambda x, w, wb=w_bf16: torch.nn.functional.linear(x.bfloat16(), wb).float(),
+            flops=2.0 * tok * hid * inter, tol=(0.0, 0.03 if fmt == "q8_0" else 0.25),  # Q4_K: 4.5 bits a weight
+        ))
 
     tok, hid, inter = (32, 256, 1024) if quick else (128, 1024, 4096)
     s1, s2 = 1 / np.sqrt(hid), 1 / np.sqrt(inter)
