@@ -44,11 +44,11 @@ def run(monkeypatch: pytest.MonkeyPatch, cx: lm.Graph, y: lm.Tensor, amx: str | 
 
 # The fewest rows each format's products take the GEMM from
 GEMM_ROWS = {"q8_0": 4, "q4_0": 8, **{f: 12 for f in lm.quant.K_QUANTS}}
-# rows: 16-row groups and the 8 + 4 + 2 + 1 left over (15, 37); columns: 64
-# a thread, the last 16 short (33, 200); k: an odd number of blocks (32, 96,
-# 160) besides pairs, 1 and 3 super-blocks for the k-quants
+# rows: 16-row groups and the 8 + 4 + 2 + 1 left over (9, 15, 37); columns:
+# 64 a thread, the last 16 short (5, 33, 200); k: an odd number of blocks
+# (32, 96, 160) besides pairs, 1 and 3 super-blocks for the k-quants
 GEMM_CASES = [(f, *shape) for f in ("q8_0", "q4_0")
-              for shape in [(8, 16, 32), (15, 33, 96), (16, 64, 4096), (37, 200, 160), (300, 80, 256)]]
+              for shape in [(8, 16, 32), (9, 5, 64), (15, 33, 96), (16, 64, 4096), (37, 200, 160), (300, 80, 256)]]
 GEMM_CASES += [(f, *shape) for f in lm.quant.K_QUANTS for shape in [(12, 16, 256), (15, 33, 768), (300, 80, 256)]]
 
 

@@ -10,7 +10,9 @@ namespace luminal {
 // float32 GEMM, PyTorch's bf16 Linear 66 ms). kAmxTiles: the
 // tile loop (lm_amx_run) over weights packed by a format's own packer.
 // kAmxProducts: prefill with compact weights, by default for Q8_0, Q4_0,
-// k-quant (Q2_K..Q6_K) and IQ4_XS weights, and for f16 and bf16 packed
+// k-quant (Q2_K..Q6_K) and IQ4_XS weights (on AMX; without it, where the
+// CPU has AVX512-VNNI, the int8 GEMM takes those: kInt8Gemm, unless
+// LUMINAL_AMX=1), and for f16 and bf16 packed
 // weights where the program is compiled for float32_matmul_precision
 // "medium" (LUMINAL_AMX=1: for them always; LUMINAL_AMX=0 turns it off).
 // The weights are widened, rounded to bf16 and packed in the tiles' pair
