@@ -221,3 +221,15 @@ def int8_gemm_cpu() -> bool:
     """Whether Q8_0/Q4_0 prompts run the int8 GEMM here (csrc/cpu/c_int8_gemm.cpp):
     AVX512-VNNI without AMX units (AMD Zen 4 and 5, Intel Ice Lake and later)."""
     return all(f in cpu_flags() for f in ("avx512_vnni", "avx512bw")) and not amx_units()
+
+
+def run_with_amx(monkeypatch: Any, cx: lm.Graph, y: lm.Tensor, amx: Optional[str] = None) -> np.ndarray:
+    """y after running cx with LUMINAL_AMX set to ``amx`` (None: unset), the
+    switch between the CPU's prompt products (tests of the tiles and the
+    int8 GEMM)."""
+    if amx is None:
+        monkeypatch.delenv("LUMINAL_AMX", raising=False)
+    else:
+        monkeypatch.setenv("LUMINAL_AMX", amx)
+    cx.execute()
+    return y.numpy()

@@ -13,6 +13,7 @@ import pytest
 
 import luminal as lm
 from helpers import amx_units, bf16_tiles_cpu, int8_gemm_cpu
+from helpers import run_with_amx as run
 
 
 # Fewest rows of a Q8_0 product (and, at "medium", of a packed-half one) on
@@ -36,16 +37,6 @@ def linear(fmt: str, m: int, n: int, k: int, seed: int = 0,
     cx.compile(lm.GenericCompiler(), lm.CPUCompiler(float32_matmul_precision=precision))
     stored = lm.quant.dequantize(lm.quant.quantize(w, fmt), fmt, (n, k)).reshape(n, k)
     return cx, y, a.astype(np.float64) @ stored.astype(np.float64).T
-
-
-def run(monkeypatch: pytest.MonkeyPatch, cx: lm.Graph, y: lm.Tensor, amx: str | None) -> np.ndarray:
-    """y after running cx with LUMINAL_AMX set to ``amx`` (None: unset)."""
-    if amx is None:
-        monkeypatch.delenv("LUMINAL_AMX", raising=False)
-    else:
-        monkeypatch.setenv("LUMINAL_AMX", amx)
-    cx.execute()
-    return y.numpy()
 
 
 @pytest.mark.skipif(not bf16_tiles_cpu(), reason="no AMX-BF16 or AVX512-BF16 on this CPU")

@@ -15,6 +15,7 @@ import pytest
 
 import luminal as lm
 from helpers import emulated_int8_product, int8_gemm_cpu
+from helpers import run_with_amx as run
 
 needs_gemm = pytest.mark.skipif(not int8_gemm_cpu(), reason="no AVX512-VNNI, or AMX units, on this CPU")
 
@@ -31,15 +32,6 @@ def product(fmt: str, m: int, n: int, k: int, blocks: np.ndarray | None = None,
     y = (cx.tensor((m, k)).set(x) @ cx.parameter((n, k), dtype=fmt).set_blocks(blocks).T).retrieve()
     cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
     return cx, y, x, blocks
-
-
-def run(monkeypatch: pytest.MonkeyPatch, cx: lm.Graph, y: lm.Tensor, amx: str | None = None) -> np.ndarray:
-    if amx is None:
-        monkeypatch.delenv("LUMINAL_AMX", raising=False)
-    else:
-        monkeypatch.setenv("LUMINAL_AMX", amx)
-    cx.execute()
-    return y.numpy()
 
 
 # The fewest rows each format's products take the GEMM from

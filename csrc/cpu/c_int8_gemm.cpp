@@ -223,37 +223,35 @@ LM_I8_GROUP(1, 1)
    hold, or where memory is short. */
 static int lm_int8_gemm(float* out, const float* a, const float* wf, int64_t m, int64_t n, int64_t k, int64_t lda,
                         int bb) {
+  /* the format's packer and rows for its LM_I8_HALVES and LM_I8_MINS (the
+     k-quants' where the program holds them; every format's are tested) */
   lm_i8_packer pack = bb == 34 ? lm_i8_pack16_34 : bb == 18 ? lm_i8_pack16_18 : NULL;
+  lm_i8_grouper group = bb == 34 || bb == 18 ? lm_i8_group_10 : NULL;
+#define LM_I8_PICK(B, halves, mins)   \
+  if (bb == B) {                      \
+    pack = lm_i8_pack16_##B;          \
+    group = lm_i8_group_##halves##mins; \
+  }
 #ifdef LM_K_84
-  if (bb == 84) pack = lm_i8_pack16_84;
+  LM_I8_PICK(84, 2, 1)
 #endif
 #ifdef LM_K_110
-  if (bb == 110) pack = lm_i8_pack16_110;
+  LM_I8_PICK(110, 2, 0)
 #endif
 #ifdef LM_K_136
-  if (bb == 136) pack = lm_i8_pack16_136;
+  LM_I8_PICK(136, 1, 0)
 #endif
 #ifdef LM_K_144
-  if (bb == 144) pack = lm_i8_pack16_144;
+  LM_I8_PICK(144, 1, 1)
 #endif
 #ifdef LM_K_176
-  if (bb == 176) pack = lm_i8_pack16_176;
+  LM_I8_PICK(176, 1, 1)
 #endif
 #ifdef LM_K_210
-  if (bb == 210) pack = lm_i8_pack16_210;
+  LM_I8_PICK(210, 2, 0)
 #endif
-  lm_i8_grouper group = NULL;
-  const int halves = LM_I8_HALVES(bb), mins = LM_I8_MINS(bb);
-  if (halves == 1 && !mins) group = lm_i8_group_10;
-#ifdef LM_K_84
-  if (halves == 2 && mins) group = lm_i8_group_21;
-#endif
-#if defined(LM_K_110) || defined(LM_K_210)
-  if (halves == 2 && !mins) group = lm_i8_group_20;
-#endif
-#if defined(LM_K_144) || defined(LM_K_176)
-  if (halves == 1 && mins) group = lm_i8_group_11;
-#endif
+#undef LM_I8_PICK
+  const int halves = LM_I8_HALVES(bb);
   if (!pack || !group || k % (bb >= 84 ? 256 : 32)) return 0;
   const uint8_t* w = (const uint8_t*)wf;
   const int64_t nb = k / 32, groups = (m + 15) / 16, block = LM_I8_BLOCK(bb);
