@@ -137,3 +137,19 @@ def test_int8_gemm_in_a_model_prompt_then_decode(monkeypatch: pytest.MonkeyPatch
         xin.set(x)
         cx.execute()
         np.testing.assert_allclose(y.numpy(), emulated_int8_product(x, blocks), rtol=1e-5, atol=1e-4)
+
+
+@needs_gemm
+@pytest.mark.parametrize("fmt", ["q8_0", "q4_k"])
+def test_int8_gemm_reads_activations_from_a_slice(monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+    """Activations that are the second half of wider rows (a row stride
+    twice k): the product of the slice."""
+    m, k, n = 20, 256, 48
+    rng = np.random.default_rng(2)
+    wide = rng.standard_normal((m, 2 * k)).astype(np.float32)
+    blocks = lm.quant.quantize(rng.standard_normal((n, k)).astype(np.float32), fmt)
+    cx = lm.Graph()
+    y = (cx.tensor((m, 2 * k)).set(wide)[:, k:] @ cx.parameter((n, k), dtype=fmt).set_blocks(blocks).T).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    got = run(monkeypatch, cx, y)
+    np.testing.assert_allclose(got, emulated_int8_product(wide[:, k:].copy(), blocks, fmt), rtol=1e-5, atol=1e-4)
