@@ -593,3 +593,28 @@ def test_half_parameter_in_a_module_and_errors():
         nn.QuantizedParameter(np.zeros(64, np.uint8), (4, 8), "f16")
     with pytest.raises(ValueError, match="need 10 bytes"):
         cx.parameter((5,), dtype="f16_packed").set_blocks(np.zeros(4, np.uint8))
+
+
+@pytest.mark.parametrize("fmt", ["q8_0", "q4_k"])
+@pytest.mark.parametrize("rows", [1, 20])
+def test_activation_quantization_rounds_ties_away_from_zero(monkeypatch, fmt, rows):
+    """Activations whose scaled values fall exactly halfway (every 32 values'
+    largest is 127, so the scale is 1: 2.5, -0.5, ...) round away from
+    zero, as llama.cpp's reference quantizer does (not to even), in decode's
+    kernels (1 row; the k-quants' per 256 values, the same scale here) and
+    in the prompts' int8 GEMM (20 rows, where the CPU has it)."""
+    from helpers import int8_gemm_cpu
+
+    if rows > 1 and not int8_gemm_cpu():
+        pytest.skip("20 rows run the int8 GEMM only with AVX512-VNNI and no AMX")
+    monkeypatch.delenv("LUMINAL_AMX", raising=False)
+    k, n = 256, 24
+    x = np.tile((np.arange(k) % 16 - 7.5).astype(np.float32), (rows, 1))  # every value a tie
+    x[:, ::32] = 127.0
+    w = np.random.default_rng(4).normal(0, 1, (n, k)).astype(np.float32)
+    blocks = quant.quantize(w, fmt)
+    cx = lm.Graph()
+    y = (cx.tensor(x.shape).set(x) @ cx.parameter(w.shape, dtype=fmt).set_blocks(blocks).T).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    cx.execute()
+    np.testing.assert_allclose(y.numpy(), emulated_int8_product(x, blocks, fmt), rtol=1e-5, atol=1e-4)

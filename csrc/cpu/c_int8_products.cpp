@@ -219,10 +219,34 @@ static inline void lm_quantize_row(const float* x, int64_t k, int block, int8_t*
     const float* xb = x + b * block;
     int8_t* y = q + b * block;
     float amax = 0.0f;
+#ifdef __AVX512F__
+    /* GCC leaves the max and the sums below in scalar code: a 512-row
+       prompt's activations, 4096 wide, took 2.96 ms of a 512 x 4096 -> 16
+       int8 GEMM, now 0.75 (a 4-layer 512-token Q8_0 prefill, in turn in
+       one process: best 786 -> 831 tok/s). max(v, m) keeps m where v is
+       NaN, as the scalar comparison does, and the rounding is
+       lm_round_away's operations, lane by lane: the same bytes. */
+    __m512 m = _mm512_setzero_ps();
+    for (int j = 0; j < block; j += 16) m = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(xb + j)), m);
+    amax = _mm512_reduce_max_ps(m);
+#else
     for (int j = 0; j < block; ++j) { float v = fabsf(xb[j]); amax = v > amax ? v : amax; }
+#endif
     const float d = amax / 127.0f, inv = d != 0.0f ? 1.0f / d : 0.0f;
     const float id = inv <= 3.40282347e38f ? inv : 0.0f; /* a subnormal d: 1 / d is inf */
     s[b] = d;
+#ifdef __AVX512F__
+    for (int j = 0; j < block; j += 16) {
+      const __m512 v = _mm512_mul_ps(_mm512_loadu_ps(xb + j), _mm512_set1_ps(id));
+      const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      const __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+      const __m512 one = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(v, _mm512_set1_ps(-0.0f)));
+      const __m128i q8 = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(_mm512_mask_add_ps(t, up, t, one)));
+      _mm_storeu_si128((__m128i*)(y + j), q8);
+      if (sums16) sums16[b * (block / 16) + j / 16] = (int16_t)_mm512_reduce_add_epi32(_mm512_cvtepi8_epi32(q8));
+    }
+    continue;
+#endif
     for (int j = 0; j < block; ++j) y[j] = (int8_t)lm_round_away(xb[j] * id);
     if (sums16)
       for (int g = 0; g < block / 16; ++g) {
