@@ -56,9 +56,9 @@ static inline __attribute__((always_inline)) void lm_i8_pack16_of(const uint8_t*
   const int halves = LM_I8_HALVES(bb), mins = LM_I8_MINS(bb), kquant = bb >= 84;
   const __m512i flip = _mm512_set1_epi8((char)0x80);
   const uint8_t* w0 = w + j * ld;
-  /* k-quants: a super-block's scales and mins of the 16 rows, vector c
-     over the rows holding lm_kquant_scales' t[c / 8][c % 8] (the scales
-     of run c % 8's two halves for c < 16, their mins in mv) */
+  /* k-quants: a super-block's scales and mins, each a vector over the 16
+     rows: sv[c] their lm_kquant_scales t[c / 8][c % 8] (run c % 8's scale
+     of its first or second 16 values), mv[c] t[2 + c / 8][c % 8] (mins) */
   __m512 sv[16], mv[16];
   for (int64_t b = 0; b < nb; b += 2) {
     uint8_t* d = dst + b * block;
