@@ -121,9 +121,10 @@ static void lm_quant_matmul(float* out, const float* a, const float* wf, const f
                             int64_t n, int64_t k, int64_t lda, int bb) {
 #ifdef LM_INT8_GEMM /* in int8 where there are VNNI and no AMX units, unless LUMINAL_AMX asks for the
                        bf16 tiles (1) or the exact product (0; the k-quants' int8 tiles) */
-  const char* tiles = getenv("LUMINAL_AMX");
-  if (rows >= LM_INT8_GEMM_ROWS(bb) && !(tiles && tiles[0]) && lm_int8_gemm(out, a, wf, rows, n, k, lda, bb))
-    return;
+  if (rows >= LM_INT8_GEMM_ROWS(bb)) { /* (decode's products read no environment) */
+    const char* tiles = getenv("LUMINAL_AMX");
+    if (!(tiles && tiles[0]) && lm_int8_gemm(out, a, wf, rows, n, k, lda, bb)) return;
+  }
 #endif
 #ifdef LM_BF16_TILES /* the bf16 tiles from 16 rows, Q8_0's from fewer (see LM_TILES_Q8_0_ROWS) */
   if (rows >= (bb == 34 ? LM_TILES_Q8_0_ROWS : 16) && lm_amx_gemm(out, a, wf, rows, n, k, lda, bb)) return;
