@@ -285,6 +285,16 @@ def test_prefill_products_widen_weights(fmt, rows, n, k, monkeypatch):
     np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-4)
 
 
+def _assert_int8_product(x: np.ndarray, w: np.ndarray, fmt: str) -> None:
+    """x @ w^T with w stored as ``fmt``, on the CPU, is the int8 emulation's."""
+    blocks = quant.quantize(w, fmt)
+    cx = lm.Graph()
+    y = (cx.tensor(x.shape).set(x) @ cx.parameter(w.shape, dtype=fmt).set_blocks(blocks).T).retrieve()
+    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
+    cx.execute()
+    np.testing.assert_allclose(y.numpy(), emulated_int8_product(x, blocks, fmt), rtol=1e-5, atol=1e-4)
+
+
 @pytest.mark.parametrize("fmt", quant.GGML_BLOCKS)
 @pytest.mark.parametrize("rows, n", [(4, 2), (9, 33), (12, 7), (3, 5), (1, 8), (1, 6)])
 def test_quantized_products_tiles_and_edges(monkeypatch, fmt, rows, n):
@@ -296,12 +306,7 @@ def test_quantized_products_tiles_and_edges(monkeypatch, fmt, rows, n):
     monkeypatch.setenv("LUMINAL_AMX", "0")
     w = np.random.default_rng(rows * n).normal(0, 0.5, (n, 64)).astype(np.float32)
     x = np.random.default_rng(n).normal(0, 1, (rows, 64)).astype(np.float32)
-    blocks = quant.quantize(w, fmt)
-    cx = lm.Graph()
-    y = (cx.tensor(x.shape).set(x) @ cx.parameter(w.shape, dtype=fmt).set_blocks(blocks).T).retrieve()
-    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
-    cx.execute()
-    np.testing.assert_allclose(y.numpy(), emulated_int8_product(x, blocks, fmt), rtol=1e-5, atol=1e-4)
+    _assert_int8_product(x, w, fmt)
 
 
 @pytest.mark.parametrize("fmt, rows", [(f, 5) for f in quant.GGML_BLOCKS + quant.K_QUANTS] +
@@ -612,9 +617,4 @@ def test_activation_quantization_rounds_ties_away_from_zero(monkeypatch, fmt, ro
     x = np.tile((np.arange(k) % 16 - 7.5).astype(np.float32), (rows, 1))  # every value a tie
     x[:, ::32] = 127.0
     w = np.random.default_rng(4).normal(0, 1, (n, k)).astype(np.float32)
-    blocks = quant.quantize(w, fmt)
-    cx = lm.Graph()
-    y = (cx.tensor(x.shape).set(x) @ cx.parameter(w.shape, dtype=fmt).set_blocks(blocks).T).retrieve()
-    cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
-    cx.execute()
-    np.testing.assert_allclose(y.numpy(), emulated_int8_product(x, blocks, fmt), rtol=1e-5, atol=1e-4)
+    _assert_int8_product(x, w, fmt)
