@@ -218,8 +218,8 @@ LM_I8_GROUP(1, 1)
 /* out[m, n] = a[m, k] (row stride lda) @ w^T for w of n rows in a GGML
    block format (block bytes bb: 34 Q8_0, 18 Q4_0, 84..210 the k-quants and
    IQ4_XS, with k a multiple of 256), k a multiple of 32. Activations
-   quantized by lm_quantize_row (decode's), laid out 16 rows a group, block
-   by block. Returns 0 (nothing written) for a format the program does not
+   quantized by lm_quantize_row (decode's) block by block, straight into
+   their layout: 16 rows a group, block by block. Returns 0 (nothing written) for a format the program does not
    hold, or where memory is short. */
 static int lm_int8_gemm(float* out, const float* a, const float* wf, int64_t m, int64_t n, int64_t k, int64_t lda,
                         int bb) {
@@ -261,36 +261,21 @@ static int lm_int8_gemm(float* out, const float* a, const float* wf, int64_t m, 
   float* ms = (float*)malloc(sizeof(float) * (size_t)(groups * 16 * nb * 2));
   float* as = (float*)malloc(sizeof(float) * (size_t)(groups * 16 * nb));
   int failed = !x || !corr || !ms || !as;
-  #pragma omp parallel if (!failed && m * k > 65536)
-  {
-    int8_t* row = failed ? NULL : (int8_t*)malloc((size_t)k + 32);
-    float* rs = failed ? NULL : (float*)malloc(sizeof(float) * (size_t)nb + 32);
-    int16_t* sums = failed ? NULL : (int16_t*)malloc(sizeof(int16_t) * (size_t)(2 * nb) + 32);
-    if (!failed && (!row || !rs || !sums)) {
-      #pragma omp atomic write
-      failed = 1;
+  /* each block quantized straight into its place (rows past m: zero) */
+  #pragma omp parallel for if (!failed && m * k > 65536)
+  for (int64_t r = 0; r < groups * 16; ++r) {
+    for (int64_t b = 0; !failed && b < nb; ++b) {
+      const int64_t at = ((r / 16) * nb + b) * 16 + r % 16;
+      int16_t sums[2] = {0, 0}; /* of the block's two 16s */
+      as[at] = 0.0f;
+      if (r < m) lm_quantize_row(a + r * lda + b * 32, 32, 32, x + at * 32, as + at, sums);
+      else memset(x + at * 32, 0, 32);
+      const int first = halves == 2 ? sums[0] : sums[0] + sums[1]; /* the sum the first scale covers */
+      corr[2 * at] = -128 * first;
+      corr[2 * at + 1] = -128 * sums[1];
+      ms[2 * at] = -as[at] * (float)first;
+      ms[2 * at + 1] = -as[at] * (float)sums[1];
     }
-    #pragma omp barrier
-    #pragma omp for
-    for (int64_t r = 0; r < groups * 16; ++r) {
-      if (failed) continue;
-      const int64_t g = r / 16, i = r % 16;
-      if (r < m) lm_quantize_row(a + r * lda, k, 32, row, rs, sums);
-      for (int64_t b = 0; b < nb; ++b) {
-        const int64_t at = (g * nb + b) * 16 + i;
-        const int s0 = r < m ? sums[2 * b] : 0, s1 = r < m ? sums[2 * b + 1] : 0; /* rows past m: zero */
-        as[at] = r < m ? rs[b] : 0.0f;
-        if (r < m) memcpy(x + at * 32, row + b * 32, 32);
-        else memset(x + at * 32, 0, 32);
-        corr[2 * at] = -128 * (halves == 2 ? s0 : s0 + s1);
-        corr[2 * at + 1] = -128 * s1;
-        ms[2 * at] = -as[at] * (float)(halves == 2 ? s0 : s0 + s1);
-        ms[2 * at + 1] = -as[at] * (float)s1;
-      }
-    }
-    free(row);
-    free(rs);
-    free(sums);
   }
   #pragma omp parallel if (!failed && m * n * k > 65536)
   {
