@@ -312,10 +312,10 @@ def test_quantized_products_tiles_and_edges(monkeypatch, fmt, rows, n):
 @pytest.mark.parametrize("fmt, rows", [(f, 5) for f in quant.GGML_BLOCKS + quant.K_QUANTS] +
                          [(f, 70) for f in quant.K_QUANTS])
 def test_quantized_decode_row_equals_its_row_in_a_batch(monkeypatch, fmt, rows):
-    """A row alone (decode: 4 weight rows x 1 activation row; Q4_0, a
+    """A row alone (decode: a weight row x 1 activation row; Q4_0, a
     repacked group of 8 rows x 1 where the CPU has AVX2; a k-quant row x 1)
-    and the same row in a batch of 5 (2x4 tiles, then 4x1; Q4_0 the same
-    groups; k-quants 1x4, then 1x1) run the same float operations in the
+    and the same row in a batch of 5 (a weight row x 4, then x 1; Q4_0 the
+    same groups; k-quants 1x4, then 1x1) run the same float operations in the
     same order: bit-equal, so a prompt's logits do not depend on how it was
     batched. K-quant prompts run the same int8 tiles at any length without
     bf16 tiles: a 70-row prompt (two blocks of rows, tiles and leftovers) too.
@@ -451,7 +451,7 @@ def test_compact_weight_kernels_compile_unoptimized(tmp_path):
 def test_compact_weight_kernels_compile_for_vnni(tmp_path, isa):
     """The int8 products' VNNI branches (vpdpbusd / vpdpwssd, for CPUs this
     machine is not) compile, and the decode kernels that run them hold the
-    instructions: the Q8_0 rows (lm_dot_q_4x1), the repacked Q4_0 groups
+    instructions: the Q8_0 rows (lm_dot_q, inlined in lm_quant_rows4), the repacked Q4_0 groups
     (lm_q4_0x8_group) and the k-quant tiles (lm_k_tile); with AVX512-VNNI,
     the prompts' int8 GEMM (lm_i8_group_*, test_cpu_int8_gemm.py). A compile check
     only: their int32 lanes equal maddubs + madd's by construction (no
@@ -464,7 +464,7 @@ def test_compact_weight_kernels_compile_for_vnni(tmp_path, isa):
     gcc, objdump = shutil.which("gcc"), shutil.which("objdump")
     if platform.machine() not in ("x86_64", "AMD64") or not gcc or not objdump:
         pytest.skip("needs gcc and objdump on x86-64")
-    kernels = [("q8_0", "lm_dot_q_4x1", "vpdpbusd"), ("q4_0", "lm_q4_0x8_group", "vpdpbusd"),
+    kernels = [("q8_0", "lm_quant_rows4", "vpdpbusd"), ("q4_0", "lm_q4_0x8_group", "vpdpbusd"),
                ("q4_k", "lm_k_tile", "vpdpwssd")]
     if "-mavx512vnni" in isa:
         kernels += [("q8_0", "lm_i8_group_10", "vpdpbusd"), ("q4_k", "lm_i8_group_11", "vpdpbusd"),

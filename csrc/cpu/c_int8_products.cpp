@@ -3,8 +3,8 @@
 namespace luminal {
 
 // Q8_0/Q4_0 products in GGML's layout: the int8 helpers (VNNI where present),
-// lm_dot_q for any rows, the 2x4 prompt tiles and the 4x1 decode rows; and
-// the activations' int8 quantizer every int8 product uses.
+// lm_dot_q (one weight row against 1..LM_QROWS activation rows); and the
+// activations' int8 quantizer every int8 product uses.
 const char* const kInt8Products = R"(/* Outputs of a Q8_0 or Q4_0 product for `count` (1..LM_QROWS) activation rows
    against one weight row w (nb blocks of `bb` bytes: 34 for Q8_0, 18 for
    Q4_0): the activations are quantized to int8 per 32-block (scales as,
@@ -64,31 +64,76 @@ static inline __attribute__((always_inline)) int32x4_t lm_dot32(int8x16_t w0, in
 #endif
 }
 #endif
-#ifndef LM_QROWS
-#define LM_QROWS 8 /* activation rows per weight block: 8 accumulators fit AVX2's 16 registers */
-#endif
-/* Always inlined: called with count == LM_QROWS it specializes to a loop of
-   constant trip count, so the accumulators stay in registers (with a
-   variable count they lived on the stack: 2x slower). */
-static inline __attribute__((always_inline)) void lm_dot_q(
-    const uint8_t* w, int bb, const float* as, const int8_t* aq, int64_t nb, int64_t k, int count,
-    float* out, int64_t out_stride) {
+#ifndef LM_QROWS /* activation rows per weight block: AVX2's 16 registers hold 2 x 4 accumulators */
 #if defined(__AVX2__) && defined(__FMA__)
-  __m256 acc[LM_QROWS];
-  for (int i = 0; i < LM_QROWS; ++i) acc[i] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = w + b * bb;
-    const float d = lm_half(blk);
-    const __m256i wq = lm_unpack_block(blk, bb);
-    const __m256i wabs = _mm256_sign_epi8(wq, wq); /* u8 x s8: |w| times x with w's sign */
+#define LM_QROWS 4
+#else
+#define LM_QROWS 8
+#endif
+#endif
+#ifndef LM_Q_AHEAD
+#define LM_Q_AHEAD 4 /* weight rows: a block is prefetched this many rows before it is read */
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
+/* Weight block b (at blk) against `count` activation rows, into acc[0..count).
+   Q4_0: the nibbles (0..15) go into the product unsigned, which starts from
+   -8 x the activation block's sum (x8[i * nb + b]) in its first lane: the
+   same int32 total as the signed product, in fewer operations. */
+static inline __attribute__((always_inline)) void lm_dot_q_block(
+    const uint8_t* blk, int bb, const float* as, const int8_t* aq, const int32_t* x8, int64_t b,
+    int64_t nb, int64_t k, int count, __m256* acc) {
+  const float d = lm_half(blk);
+  const __m256i zero = _mm256_setzero_si256();
+  if (bb == 18) {
+    const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(blk + 2)));
+    const __m256i u = _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_set_epi64x(4, 4, 0, 0)),
+                                       _mm256_set1_epi8(0x0f)); /* low nibbles, then high */
     for (int i = 0; i < count; ++i) {
-      __m256i xs = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i*)(aq + i * k + b * 32)), wq);
-      const __m256i dot = lm_dpbusd(_mm256_setzero_si256(), wabs, xs);
+      const __m256i x = _mm256_loadu_si256((const __m256i*)(aq + i * k + b * 32));
+      const __m256i dot = lm_dpbusd(_mm256_castsi128_si256(_mm_cvtsi32_si128(x8[i * nb + b])), u, x);
       acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(d * as[i * nb + b]), _mm256_cvtepi32_ps(dot), acc[i]);
     }
+    return;
   }
-  for (int i = 0; i < count; ++i) out[i * out_stride] = lm_hsum8(acc[i]);
+  const __m256i wq = lm_unpack_block(blk, bb);
+  const __m256i wabs = _mm256_sign_epi8(wq, wq); /* u8 x s8: |w| times x with w's sign */
+  for (int i = 0; i < count; ++i) {
+    const __m256i xs = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i*)(aq + i * k + b * 32)), wq);
+    const __m256i dot = lm_dpbusd(zero, wabs, xs);
+    acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(d * as[i * nb + b]), _mm256_cvtepi32_ps(dot), acc[i]);
+  }
+}
+#endif
+/* Always inlined: called with a constant count and bb it specializes to
+   loops of constant trip count, so the accumulators stay in registers (with
+   a variable count they lived on the stack: 2x slower). Every Q8_0/Q4_0
+   output of the int8 kernels is this function's, one weight row at a time,
+   so a row decoded alone equals its row in a batch.
+
+   AVX2: two accumulator chains per activation row (even and odd blocks),
+   so decode is not bound by the FMA latency, and the weights stream one
+   row at a time, each block prefetched LM_Q_AHEAD rows ahead. Reading 4
+   rows side by side (4 streams a core) had read 39-41 GB/s on Zen 5 where
+   a plain sum reads 49-53, and one row at a time reads 50-52 (72 -> 77-82
+   where the VM's memory was faster; sum 80-83). */
+static inline __attribute__((always_inline)) void lm_dot_q(
+    const uint8_t* w, int bb, const float* as, const int8_t* aq, const int32_t* x8, int64_t nb, int64_t k,
+    int count, float* out, int64_t out_stride) {
+#if defined(__AVX2__) && defined(__FMA__)
+  __m256 even[LM_QROWS], odd[LM_QROWS];
+  for (int i = 0; i < LM_QROWS; ++i) even[i] = odd[i] = _mm256_setzero_ps();
+  const int64_t ahead = LM_Q_AHEAD * nb * bb;
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    lm_prefetch(w + b * bb + ahead);
+    lm_prefetch(w + b * bb + ahead + 64);
+    lm_dot_q_block(w + b * bb, bb, as, aq, x8, b, nb, k, count, even);
+    lm_dot_q_block(w + (b + 1) * bb, bb, as, aq, x8, b + 1, nb, k, count, odd);
+  }
+  if (b < nb) lm_dot_q_block(w + b * bb, bb, as, aq, x8, b, nb, k, count, even);
+  for (int i = 0; i < count; ++i) out[i * out_stride] = lm_hsum8(_mm256_add_ps(even[i], odd[i]));
 #elif defined(LM_NEON)
+  (void)x8;
   float32x4_t acc[LM_QROWS];
   for (int i = 0; i < LM_QROWS; ++i) acc[i] = vdupq_n_f32(0.0f);
   for (int64_t b = 0; b < nb; ++b) {
@@ -111,6 +156,7 @@ static inline __attribute__((always_inline)) void lm_dot_q(
   }
   for (int i = 0; i < count; ++i) out[i * out_stride] = vaddvq_f32(acc[i]);
 #else
+  (void)x8;
   for (int i = 0; i < count; ++i) {
     float acc = 0.0f;
     for (int64_t b = 0; b < nb; ++b) {
@@ -127,83 +173,6 @@ static inline __attribute__((always_inline)) void lm_dot_q(
   }
 #endif
 }
-#if defined(__AVX2__) && defined(__FMA__)
-/* Two weight rows against 4 activation rows (8 accumulators): each
-   activation block loaded feeds both weight rows, and the 4 rows' int8
-   activations (16 KB for k = 4096) stay in L1 while the weight rows stream.
-   The same float operations in the same order as lm_dot_q: equal results. */
-static inline __attribute__((always_inline)) void lm_dot_q_2x4(
-    const uint8_t* w0, const uint8_t* w1, int bb, const float* as, const int8_t* aq, int64_t nb,
-    int64_t k, float* out, int64_t out_stride) {
-  __m256 acc0[4], acc1[4];
-  for (int i = 0; i < 4; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t *b0 = w0 + b * bb, *b1 = w1 + b * bb;
-    const __m256 d0 = _mm256_set1_ps(lm_half(b0)), d1 = _mm256_set1_ps(lm_half(b1));
-    const __m256i q0 = lm_unpack_block(b0, bb), q1 = lm_unpack_block(b1, bb);
-    const __m256i a0 = _mm256_sign_epi8(q0, q0), a1 = _mm256_sign_epi8(q1, q1);
-    for (int i = 0; i < 4; ++i) {
-      const __m256i x = _mm256_loadu_si256((const __m256i*)(aq + i * k + b * 32));
-      const __m256 s = _mm256_broadcast_ss(as + i * nb + b);
-      const __m256i p0 = lm_dpbusd(_mm256_setzero_si256(), a0, _mm256_sign_epi8(x, q0));
-      const __m256i p1 = lm_dpbusd(_mm256_setzero_si256(), a1, _mm256_sign_epi8(x, q1));
-      acc0[i] = _mm256_fmadd_ps(_mm256_mul_ps(d0, s), _mm256_cvtepi32_ps(p0), acc0[i]);
-      acc1[i] = _mm256_fmadd_ps(_mm256_mul_ps(d1, s), _mm256_cvtepi32_ps(p1), acc1[i]);
-    }
-  }
-  for (int i = 0; i < 4; ++i) {
-    out[i * out_stride] = lm_hsum8(acc0[i]);
-    out[i * out_stride + 1] = lm_hsum8(acc1[i]);
-  }
-}
-#endif
-#if defined(__AVX2__) && defined(__FMA__)
-/* Four weight rows (ldw bytes apart) against one activation row (decode):
-   four independent accumulator chains, where lm_dot_q's single chain was
-   bound by the FMA latency (2.2 -> 1.3 ns per block on Zen 3, so a core
-   outruns its share of the memory bandwidth), and each activation block is
-   loaded once. The same float operations in the same order as lm_dot_q per
-   output: equal results. */
-static inline __attribute__((always_inline)) void lm_dot_q_4x1_of(
-    const uint8_t* w, int64_t ldw, int bb, const float* as, const int8_t* aq, int64_t nb, float* out) {
-  __m256 acc[4];
-  for (int j = 0; j < 4; ++j) acc[j] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    const __m256i x = _mm256_loadu_si256((const __m256i*)(aq + b * 32));
-    const float s = as[b];
-    /* Q4_0 (without its repacked copy, q4_0x8.cpp): the nibbles (0..15) go
-       into the product unsigned, which starts from -8 * (the sum of every 4
-       activations): the same int32 lanes as the signed product, without its
-       two sign operations per row (2-layer Q4_0 decode 44.5 -> 55.1 tok/s). */
-    const __m256i zero = _mm256_setzero_si256();
-    const __m256i minus_x8 =
-        bb == 18 ? _mm256_sub_epi32(zero, lm_dpbusd(zero, _mm256_set1_epi8(8), x)) : zero;
-    for (int j = 0; j < 4; ++j) {
-      const uint8_t* blk = w + j * ldw + b * bb;
-      lm_prefetch(blk + 8 * ldw); /* the same place 8 rows on: 2 steps ahead (27 -> 35 GB/s) */
-      __m256i p;
-      if (bb == 18) {
-        const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(blk + 2)));
-        const __m256i u = _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_set_epi64x(4, 4, 0, 0)),
-                                           _mm256_set1_epi8(0x0f)); /* low nibbles, then high */
-        p = lm_dpbusd(minus_x8, u, x);
-      } else {
-        const __m256i q = lm_unpack_block(blk, bb);
-        p = lm_dpbusd(zero, _mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q));
-      }
-      acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk) * s), _mm256_cvtepi32_ps(p), acc[j]);
-    }
-  }
-  for (int j = 0; j < 4; ++j) out[j] = lm_hsum8(acc[j]);
-}
-/* Not inlined: in the caller's OpenMP body the four row pointers spilled to
-   the stack (1.55 instead of 1.28 ns per block). */
-static __attribute__((noinline)) void lm_dot_q_4x1(const uint8_t* w, int64_t ldw, int bb, const float* as,
-                                                   const int8_t* aq, int64_t nb, float* out) {
-  if (bb == 34) lm_dot_q_4x1_of(w, ldw, 34, as, aq, nb, out);
-  else lm_dot_q_4x1_of(w, ldw, 18, as, aq, nb, out);
-}
-#endif
 /* C's roundf (half away from zero), in operations GCC vectorizes (v - t is
    exact): the scalar roundf calls cost 1-4% of a k-quant prefill product. */
 static inline float lm_round_away(float v) {

@@ -335,7 +335,7 @@ static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w,
 #endif
 #ifdef LM_K_INT8
 /* One weight row against C activation rows (see lm_k_tile_of / lm_dot_k_of),
-   out of line like lm_dot_q_4x1: C = 4 (prefill) or 1 (decode, and the rows
+   out of line (its caller's OpenMP body spilled the pointers): C = 4 (prefill) or 1 (decode, and the rows
    after the tiles). Instantiated for the k-quants the program holds
    (LM_K_<block bytes>, defined by the printer). */
 static __attribute__((noinline)) void lm_k_tile(const uint8_t* w, int bb, int C, const float* as,

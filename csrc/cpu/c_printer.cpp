@@ -120,8 +120,8 @@ static inline float lm_as_float(uint32_t bits) { float f; memcpy(&f, &bits, 4); 
    prefetcher alone, Q4_K, Q6_K, Q8_0 and repacked Q4_0 matrix-vector
    products read 27-33 GB/s, with it 33-43 (2 cores, Zen 3). A product that
    streams one weight row (or 8-row group) per thread reads LM_PREFETCH_BYTES
-   ahead in it; Q8_0's, which streams 4 rows at once, 8 rows ahead (see
-   lm_dot_q_4x1_of). F16 products gained nothing on Zen 3 (38 GB/s alone)
+   ahead in it; Q8_0/Q4_0's in GGML's layout LM_Q_AHEAD rows ahead (see
+   lm_dot_q). F16 products gained nothing on Zen 3 (38 GB/s alone)
    but do on Zen 5 (see lm_dot_h); f32 ones nothing. */
 #ifndef LM_PREFETCH_BYTES
 #define LM_PREFETCH_BYTES 2048

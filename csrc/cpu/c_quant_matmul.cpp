@@ -81,33 +81,25 @@ static void lm_k_matmul(float* out, const float* a, const float* wf, int64_t row
 #endif
 }
 /* Weight rows [4 jq, 4 jq + 4) against every activation row (int8 copies aq,
-   scales as): out[r * n + j]. */
+   scales as): out[r * n + j]. Counts and block sizes are constants in each
+   call of lm_dot_q (see there). */
 static __attribute__((noinline)) void lm_quant_rows4(
-    float* out, const uint8_t* w, const float* as, const int8_t* aq, int64_t rows, int64_t n,
-    int64_t k, int bb, int64_t jq) {
+    float* out, const uint8_t* w, const float* as, const int8_t* aq, const int32_t* x8, int64_t rows,
+    int64_t n, int64_t k, int bb, int64_t jq) {
   const int64_t nb = k / 32;
-  const int64_t j = 4 * jq;
-  int64_t r0 = 0;
-#if defined(__AVX2__) && defined(__FMA__)
-  if (j + 4 <= n) {
-    const uint8_t* w0 = w + j * nb * bb;
-    for (; r0 + 4 <= rows; r0 += 4) /* tiles of 2 weight rows x 4 activation rows */
-      for (int h = 0; h < 4; h += 2) {
-        const uint8_t* wh = w0 + h * nb * bb;
-        if (bb == 34)
-          lm_dot_q_2x4(wh, wh + nb * bb, 34, as + r0 * nb, aq + r0 * k, nb, k, out + r0 * n + j + h, n);
-        else
-          lm_dot_q_2x4(wh, wh + nb * bb, 18, as + r0 * nb, aq + r0 * k, nb, k, out + r0 * n + j + h, n);
-      }
-    for (; r0 < rows; ++r0) /* decode, and the rows after the tiles */
-      lm_dot_q_4x1(w0, nb * bb, bb, as + r0 * nb, aq + r0 * k, nb, out + r0 * n + j);
-  }
-#endif
-  for (int64_t jj = j; jj < j + 4 && jj < n; ++jj) {  /* the rest, one weight row at a time */
-    const uint8_t* wrow = w + jj * nb * bb;
-    for (int64_t r = r0; r < rows; r += LM_QROWS) {
-      int count = rows - r < LM_QROWS ? (int)(rows - r) : LM_QROWS;
-      lm_dot_q(wrow, bb, as + r * nb, aq + r * k, nb, k, count, out + r * n + jj, n);
+  for (int64_t j = 4 * jq; j < 4 * jq + 4 && j < n; ++j) {
+    const uint8_t* wrow = w + j * nb * bb;
+    for (int64_t r = 0; r < rows; r += LM_QROWS) {
+      const int count = rows - r < LM_QROWS ? (int)(rows - r) : LM_QROWS;
+      const float* s = as + r * nb;
+      const int8_t* q = aq + r * k;
+      const int32_t* sums = x8 ? x8 + r * nb : NULL;
+      float* o = out + r * n + j;
+      if (bb == 34 && count == 1) lm_dot_q(wrow, 34, s, q, sums, nb, k, 1, o, n);
+      else if (bb == 34 && count == LM_QROWS) lm_dot_q(wrow, 34, s, q, sums, nb, k, LM_QROWS, o, n);
+      else if (count == 1) lm_dot_q(wrow, 18, s, q, sums, nb, k, 1, o, n);
+      else if (count == LM_QROWS) lm_dot_q(wrow, 18, s, q, sums, nb, k, LM_QROWS, o, n);
+      else lm_dot_q(wrow, bb, s, q, sums, nb, k, count, o, n);
     }
   }
 }
@@ -157,15 +149,22 @@ static void lm_quant_matmul(float* out, const float* a, const float* wf, const f
   const int64_t nb = k / 32;
   int8_t* aq = (int8_t*)malloc((size_t)(rows * k) + 32);
   float* as = (float*)malloc(sizeof(float) * (size_t)(rows * nb) + 32);
-  if (!aq || !as) { /* no memory for the quantized copy */
-    free(aq); free(as);
+  int32_t* x8 = bb == 18 ? (int32_t*)malloc(sizeof(int32_t) * (size_t)(rows * nb) + 32) : NULL;
+  if (!aq || !as || (bb == 18 && !x8)) { /* no memory for the quantized copy */
+    free(aq); free(as); free(x8);
     lm_quant_matmul_exact(out, a, wf, rows, n, k, lda, bb);
     return;
   }
   lm_quantize_rows(a, rows, k, lda, 32, aq, as, NULL);
-  LM_FOR(n * rows * k > 16384, jq, (n + 3) / 4, lm_quant_rows4(out, w, as, aq, rows, n, k, bb, jq));
+  for (int64_t i = 0; x8 && i < rows * nb; ++i) { /* Q4_0: -8 x each activation block's sum */
+    int32_t sum = 0;
+    for (int j = 0; j < 32; ++j) sum += aq[i * 32 + j];
+    x8[i] = -8 * sum;
+  }
+  LM_FOR(n * rows * k > 16384, jq, (n + 3) / 4, lm_quant_rows4(out, w, as, aq, x8, rows, n, k, bb, jq));
   free(aq);
   free(as);
+  free(x8);
 }
 )";
 
