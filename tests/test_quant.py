@@ -309,13 +309,13 @@ def test_quantized_products_tiles_and_edges(monkeypatch, fmt, rows, n):
     _assert_int8_product(x, w, fmt)
 
 
-@pytest.mark.parametrize("fmt, rows", [(f, 5) for f in quant.GGML_BLOCKS + quant.K_QUANTS] +
+@pytest.mark.parametrize("fmt, rows", [(f, 5) for f in quant.GGML_BLOCKS + quant.K_QUANTS + quant.HALF_PACKED] +
                          [(f, 70) for f in quant.K_QUANTS])
 def test_quantized_decode_row_equals_its_row_in_a_batch(monkeypatch, fmt, rows):
     """A row alone (decode: a weight row x 1 activation row; Q4_0, a
-    repacked group of 8 rows x 1 where the CPU has AVX2; a k-quant row x 1)
-    and the same row in a batch of 5 (a weight row x 4, then x 1; Q4_0 the
-    same groups; k-quants 1x4, then 1x1) run the same float operations in the
+    repacked group of 8 rows x 1 where the CPU has AVX2; a k-quant row x 1;
+    F16/BF16 a weight row x 1) and the same row in a batch of 5 (a weight
+    row x 4, then x 1; Q4_0 the same groups; k-quants 1x4, then 1x1) run the same float operations in the
     same order: bit-equal, so a prompt's logits do not depend on how it was
     batched. K-quant prompts run the same int8 tiles at any length without
     bf16 tiles: a 70-row prompt (two blocks of rows, tiles and leftovers) too.
@@ -329,7 +329,8 @@ def test_quantized_decode_row_equals_its_row_in_a_batch(monkeypatch, fmt, rows):
     xin = cx.tensor(("s", 256))
     y = (xin @ cx.parameter(w.shape, dtype=fmt).set_blocks(quant.quantize(w, fmt)).T).retrieve()
     cx.compile(lm.GenericCompiler(), lm.CPUCompiler())
-    assert cx.kernel_source().count("lm_quant_matmul(out") == 1
+    product = "lm_half_matmul(out" if fmt in quant.HALF_PACKED else "lm_quant_matmul(out"
+    assert cx.kernel_source().count(product) == 1
     xin.set(x)
     cx.execute()
     batch = y.numpy().copy()

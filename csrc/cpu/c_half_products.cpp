@@ -18,82 +18,73 @@ static inline __attribute__((always_inline)) float32x4_t lm_half4(const uint16_t
   return bf16 ? vreinterpretq_f32_u32(vshll_n_u16(h, 16)) : vcvt_f32_f16(vreinterpret_f16_u16(h));
 }
 #endif
-/* out[i * ldo + j] (+= when add) sum over t < len of a[i * lda + t] * w[j * ldw + t],
-   for na activation rows and nw weight rows. Always inlined with constant na,
-   nw and bf16, so the na*nw accumulators stay in registers and each weight
-   vector, widened once, serves every activation row. */
+/* out[i * ldo] (+= when add) = the sum over t < len of a[i * lda + t] * w[t],
+   for na (1..4) activation rows against one weight row. Always inlined with
+   constant na and bf16, so the accumulators stay in registers and each
+   weight vector, widened once, serves every activation row. Every output of
+   the products below is this function's: a row decoded alone equals its
+   row in a batch.
+
+   Two accumulator chains per row (even and odd pieces of 8), so decode is
+   not bound by the FMA latency, and the weights stream one row at a time,
+   prefetched 4 rows (ldw apart) ahead. Reading 4 rows side by side (4
+   streams a core) read 38-41 GB/s on Zen 5 where a plain sum reads 46-49;
+   one row at a time 47-49 (level, 66-70, where the VM's memory was faster). */
 static inline __attribute__((always_inline)) void lm_dot_h(
-    const float* a, int64_t lda, int na, const uint16_t* w, int64_t ldw, int nw, int64_t len,
-    int bf16, float* out, int64_t ldo, int add) {
+    const float* a, int64_t lda, int na, const uint16_t* w, int64_t ldw, int64_t len, int bf16,
+    float* out, int64_t ldo, int add) {
   int64_t t = 0;
-  float sum[4][4];
+  float sum[4];
 #ifdef LM_HALF_SIMD
-  __m256 acc[4][4];
-  for (int i = 0; i < na; ++i)
-    for (int j = 0; j < nw; ++j) acc[i][j] = _mm256_setzero_ps();
-  for (; t + 8 <= len; t += 8) {
-    __m256 wv[4];
-    /* decode streams its weight rows 4 at a time: prefetch the same place 8
-       rows on, 2 tiles ahead (Zen 5, 1 x 4096 -> 14336 f16: 3.45 -> 2.45 ms,
-       34 -> 48 GB/s; 1 KB ahead in the same rows: 3.1 ms) */
-    if (na == 1 && (t & 31) == 0)
-      for (int j = 0; j < nw; ++j) lm_prefetch(w + (j + 8) * ldw + t);
-    for (int j = 0; j < nw; ++j) wv[j] = lm_half8(w + j * ldw + t, bf16);
+  __m256 even[4], odd[4];
+  for (int i = 0; i < na; ++i) even[i] = odd[i] = _mm256_setzero_ps();
+  for (; t + 16 <= len; t += 16) {
+    if (na == 1) lm_prefetch(w + 4 * ldw + t);
+    const __m256 w0 = lm_half8(w + t, bf16), w1 = lm_half8(w + t + 8, bf16);
     for (int i = 0; i < na; ++i) {
-      const __m256 x = _mm256_loadu_ps(a + i * lda + t);
-      for (int j = 0; j < nw; ++j) acc[i][j] = _mm256_fmadd_ps(x, wv[j], acc[i][j]);
+      even[i] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i * lda + t), w0, even[i]);
+      odd[i] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i * lda + t + 8), w1, odd[i]);
     }
   }
-  for (int i = 0; i < na; ++i)
-    for (int j = 0; j < nw; ++j) sum[i][j] = lm_hsum8(acc[i][j]);
+  if (t + 8 <= len) {
+    const __m256 w0 = lm_half8(w + t, bf16);
+    for (int i = 0; i < na; ++i) even[i] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i * lda + t), w0, even[i]);
+    t += 8;
+  }
+  for (int i = 0; i < na; ++i) sum[i] = lm_hsum8(_mm256_add_ps(even[i], odd[i]));
 #elif defined(LM_HALF_NEON)
-  float32x4_t acc[4][4];
-  for (int i = 0; i < na; ++i)
-    for (int j = 0; j < nw; ++j) acc[i][j] = vdupq_n_f32(0.0f);
+  (void)ldw;
+  float32x4_t acc[4];
+  for (int i = 0; i < na; ++i) acc[i] = vdupq_n_f32(0.0f);
   for (; t + 4 <= len; t += 4) {
-    float32x4_t wv[4];
-    for (int j = 0; j < nw; ++j) wv[j] = lm_half4(w + j * ldw + t, bf16);
-    for (int i = 0; i < na; ++i) {
-      const float32x4_t x = vld1q_f32(a + i * lda + t);
-      for (int j = 0; j < nw; ++j) acc[i][j] = vfmaq_f32(acc[i][j], x, wv[j]);
-    }
+    const float32x4_t wv = lm_half4(w + t, bf16);
+    for (int i = 0; i < na; ++i) acc[i] = vfmaq_f32(acc[i], vld1q_f32(a + i * lda + t), wv);
   }
-  for (int i = 0; i < na; ++i)
-    for (int j = 0; j < nw; ++j) sum[i][j] = vaddvq_f32(acc[i][j]);
+  for (int i = 0; i < na; ++i) sum[i] = vaddvq_f32(acc[i]);
 #else
-  for (int i = 0; i < na; ++i)
-    for (int j = 0; j < nw; ++j) sum[i][j] = 0.0f;
+  (void)ldw;
+  for (int i = 0; i < na; ++i) sum[i] = 0.0f;
 #endif
-  for (int i = 0; i < na; ++i)
-    for (int j = 0; j < nw; ++j) {
-      float s = sum[i][j];
-      const float* wj = (const float*)(w + j * ldw);
-      for (int64_t u = t; u < len; ++u)
-        s += a[i * lda + u] * (bf16 ? lm_load_bf16_packed(wj, u) : lm_load_f16_packed(wj, u));
-      out[i * ldo + j] = add ? out[i * ldo + j] + s : s;
-    }
+  for (int i = 0; i < na; ++i) {
+    float s = sum[i];
+    for (int64_t u = t; u < len; ++u)
+      s += a[i * lda + u] * (bf16 ? lm_load_bf16_packed((const float*)w, u) : lm_load_f16_packed((const float*)w, u));
+    out[i * ldo] = add ? out[i * ldo] + s : s;
+  }
 }
-/* Weight rows [4 jq, 4 jq + 4) of lm_half_block's product: 4 at a time,
-   against 4 activation rows (two 4x2 tiles) or one (a 1x4 tile, decode). */
+/* Weight rows [4 jq, 4 jq + 4) of lm_half_block's product, one at a time,
+   against activation rows [r0, r1): 4 at a time, then one. */
 static __attribute__((noinline)) void lm_half_rows4(
     float* out, const float* a, const uint16_t* w, int64_t r0, int64_t r1, int64_t n, int64_t k,
     int64_t lda, int64_t k0, int64_t len, int bf16, int64_t jq) {
   const int add = k0 > 0;
-  const int64_t j = 4 * jq;
-  const uint16_t* wj = w + j * k + k0;
-  if (j + 4 <= n) {
+  for (int64_t j = 4 * jq; j < 4 * jq + 4 && j < n; ++j) {
+    const uint16_t* wj = w + j * k + k0;
     int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) {
-      lm_dot_h(a + r * lda + k0, lda, 4, wj, k, 2, len, bf16, out + r * n + j, n, add);
-      lm_dot_h(a + r * lda + k0, lda, 4, wj + 2 * k, k, 2, len, bf16, out + r * n + j + 2, n, add);
-    }
+    for (; r + 4 <= r1; r += 4)
+      lm_dot_h(a + r * lda + k0, lda, 4, wj, k, len, bf16, out + r * n + j, n, add);
     for (; r < r1; ++r)
-      lm_dot_h(a + r * lda + k0, lda, 1, wj, k, 4, len, bf16, out + r * n + j, n, add);
-  } else {
-    for (int64_t jj = j; jj < n; ++jj)
-      for (int64_t r = r0; r < r1; ++r)
-        lm_dot_h(a + r * lda + k0, lda, 1, wj + (jj - j) * k, k, 1, len, bf16, out + r * n + jj,
-                 n, add);
+      lm_dot_h(a + r * lda + k0, lda, 1, wj, k, len, bf16, out + r * n + j, n, add);
   }
 }
 /* Rows [r0, r1) of out[rows, n] (+)= a[:, k0:k0+len] @ w[:, k0:k0+len]^T, w
