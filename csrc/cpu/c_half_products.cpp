@@ -26,20 +26,20 @@ static inline __attribute__((always_inline)) float32x4_t lm_half4(const uint16_t
    row in a batch.
 
    Two accumulator chains per row (even and odd pieces of 8), so decode is
-   not bound by the FMA latency, and the weights stream one row at a time,
-   prefetched 4 rows (ldw apart) ahead. Reading 4 rows side by side (4
+   not bound by the FMA latency, and the weights stream one row at a time
+   (prefetched LM_PREFETCH_BYTES ahead). Reading 4 rows side by side (4
    streams a core) read 38-41 GB/s on Zen 5 where a plain sum reads 46-49;
    one row at a time 47-49 (level, 66-70, where the VM's memory was faster). */
 static inline __attribute__((always_inline)) void lm_dot_h(
-    const float* a, int64_t lda, int na, const uint16_t* w, int64_t ldw, int64_t len, int bf16,
-    float* out, int64_t ldo, int add) {
+    const float* a, int64_t lda, int na, const uint16_t* w, int64_t len, int bf16, float* out,
+    int64_t ldo, int add) {
   int64_t t = 0;
   float sum[4];
 #ifdef LM_HALF_SIMD
   __m256 even[4], odd[4];
   for (int i = 0; i < na; ++i) even[i] = odd[i] = _mm256_setzero_ps();
   for (; t + 16 <= len; t += 16) {
-    if (na == 1) lm_prefetch(w + 4 * ldw + t);
+    if (na == 1) lm_prefetch(w + t + LM_PREFETCH_BYTES / 2);
     const __m256 w0 = lm_half8(w + t, bf16), w1 = lm_half8(w + t + 8, bf16);
     for (int i = 0; i < na; ++i) {
       even[i] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i * lda + t), w0, even[i]);
@@ -53,7 +53,6 @@ static inline __attribute__((always_inline)) void lm_dot_h(
   }
   for (int i = 0; i < na; ++i) sum[i] = lm_hsum8(_mm256_add_ps(even[i], odd[i]));
 #elif defined(LM_HALF_NEON)
-  (void)ldw;
   float32x4_t acc[4];
   for (int i = 0; i < na; ++i) acc[i] = vdupq_n_f32(0.0f);
   for (; t + 4 <= len; t += 4) {
@@ -62,7 +61,6 @@ static inline __attribute__((always_inline)) void lm_dot_h(
   }
   for (int i = 0; i < na; ++i) sum[i] = vaddvq_f32(acc[i]);
 #else
-  (void)ldw;
   for (int i = 0; i < na; ++i) sum[i] = 0.0f;
 #endif
   for (int i = 0; i < na; ++i) {
@@ -82,9 +80,9 @@ static __attribute__((noinline)) void lm_half_rows4(
     const uint16_t* wj = w + j * k + k0;
     int64_t r = r0;
     for (; r + 4 <= r1; r += 4)
-      lm_dot_h(a + r * lda + k0, lda, 4, wj, k, len, bf16, out + r * n + j, n, add);
+      lm_dot_h(a + r * lda + k0, lda, 4, wj, len, bf16, out + r * n + j, n, add);
     for (; r < r1; ++r)
-      lm_dot_h(a + r * lda + k0, lda, 1, wj, k, len, bf16, out + r * n + j, n, add);
+      lm_dot_h(a + r * lda + k0, lda, 1, wj, len, bf16, out + r * n + j, n, add);
   }
 }
 /* Rows [r0, r1) of out[rows, n] (+)= a[:, k0:k0+len] @ w[:, k0:k0+len]^T, w

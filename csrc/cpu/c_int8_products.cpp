@@ -71,9 +71,6 @@ static inline __attribute__((always_inline)) int32x4_t lm_dot32(int8x16_t w0, in
 #define LM_QROWS 8
 #endif
 #endif
-#ifndef LM_Q_AHEAD
-#define LM_Q_AHEAD 4 /* weight rows: a block is prefetched this many rows before it is read */
-#endif
 #if defined(__AVX2__) && defined(__FMA__)
 /* Weight block b (at blk) against `count` activation rows, into acc[0..count).
    Q4_0: the nibbles (0..15) go into the product unsigned, which starts from
@@ -112,7 +109,7 @@ static inline __attribute__((always_inline)) void lm_dot_q_block(
 
    AVX2: two accumulator chains per activation row (even and odd blocks),
    so decode is not bound by the FMA latency, and the weights stream one
-   row at a time, each block prefetched LM_Q_AHEAD rows ahead. Reading 4
+   row at a time (prefetched LM_PREFETCH_BYTES ahead). Reading 4
    rows side by side (4 streams a core) had read 39-41 GB/s on Zen 5 where
    a plain sum reads 49-53, and one row at a time reads 50-52 (72 -> 77-82
    where the VM's memory was faster; sum 80-83). */
@@ -122,11 +119,10 @@ static inline __attribute__((always_inline)) void lm_dot_q(
 #if defined(__AVX2__) && defined(__FMA__)
   __m256 even[LM_QROWS], odd[LM_QROWS];
   for (int i = 0; i < LM_QROWS; ++i) even[i] = odd[i] = _mm256_setzero_ps();
-  const int64_t ahead = LM_Q_AHEAD * nb * bb;
   int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
-    lm_prefetch(w + b * bb + ahead);
-    lm_prefetch(w + b * bb + ahead + 64);
+    lm_prefetch(w + b * bb + LM_PREFETCH_BYTES);
+    lm_prefetch(w + b * bb + LM_PREFETCH_BYTES + 64);
     lm_dot_q_block(w + b * bb, bb, as, aq, x8, b, nb, k, count, even);
     lm_dot_q_block(w + (b + 1) * bb, bb, as, aq, x8, b + 1, nb, k, count, odd);
   }
