@@ -19,41 +19,45 @@ static inline __attribute__((always_inline)) float32x4_t lm_half4(const uint16_t
 }
 #endif
 /* out[i * ldo] (+= when add) = the sum over t < len of a[i * lda + t] * w[t],
-   for na (1..4) activation rows against one weight row. Always inlined with
-   constant na and bf16, so the accumulators stay in registers and each
+   for na (1..3) activation rows against one weight row. Always inlined
+   with constant na and bf16, so the accumulators stay in registers and each
    weight vector, widened once, serves every activation row. Every output of
    the products below is this function's: a row decoded alone equals its
    row in a batch.
 
-   Two accumulator chains per row (even and odd pieces of 8), so decode is
-   not bound by the FMA latency, and the weights stream one row at a time
-   (prefetched LM_PREFETCH_BYTES ahead). Reading 4 rows side by side (4
-   streams a core) read 38-41 GB/s on Zen 5 where a plain sum reads 46-49;
-   one row at a time 47-49 (level, 66-70, where the VM's memory was faster). */
+   Four accumulator chains per row (pieces of 8 in turn): with two, decode
+   was bound by the FMA latency (35 GB/s a core from L3 on Zen 5, 2 cores
+   68-70, where this VM's memory reads up to 83; four: 44-45 and 84-105).
+   Tiles of 3 activation rows keep 5- and 12-row prompts as fast as the 4-row
+   tiles with two chains were. The weights stream one row at a time
+   (prefetched LM_PREFETCH_BYTES ahead): reading 4 rows side by side (4
+   streams a core) read 38-41 GB/s on Zen 5 where a plain sum reads 46-49,
+   one row at a time 47-49. */
 static inline __attribute__((always_inline)) void lm_dot_h(
     const float* a, int64_t lda, int na, const uint16_t* w, int64_t len, int bf16, float* out,
     int64_t ldo, int add) {
   int64_t t = 0;
-  float sum[4];
+  float sum[3];
 #ifdef LM_HALF_SIMD
-  __m256 even[4], odd[4];
-  for (int i = 0; i < na; ++i) even[i] = odd[i] = _mm256_setzero_ps();
-  for (; t + 16 <= len; t += 16) {
+  __m256 acc[3][4]; /* 12 accumulators and 4 weight vectors: AVX2's 16 registers */
+  for (int i = 0; i < na; ++i)
+    for (int c = 0; c < 4; ++c) acc[i][c] = _mm256_setzero_ps();
+  for (; t + 32 <= len; t += 32) {
     if (na == 1) lm_prefetch(w + t + LM_PREFETCH_BYTES / 2);
-    const __m256 w0 = lm_half8(w + t, bf16), w1 = lm_half8(w + t + 8, bf16);
-    for (int i = 0; i < na; ++i) {
-      even[i] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i * lda + t), w0, even[i]);
-      odd[i] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i * lda + t + 8), w1, odd[i]);
-    }
+    __m256 wv[4];
+    for (int c = 0; c < 4; ++c) wv[c] = lm_half8(w + t + 8 * c, bf16);
+    for (int i = 0; i < na; ++i)
+      for (int c = 0; c < 4; ++c)
+        acc[i][c] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i * lda + t + 8 * c), wv[c], acc[i][c]);
   }
-  if (t + 8 <= len) {
-    const __m256 w0 = lm_half8(w + t, bf16);
-    for (int i = 0; i < na; ++i) even[i] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i * lda + t), w0, even[i]);
-    t += 8;
+  for (; t + 8 <= len; t += 8) {
+    const __m256 wv = lm_half8(w + t, bf16);
+    for (int i = 0; i < na; ++i) acc[i][0] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i * lda + t), wv, acc[i][0]);
   }
-  for (int i = 0; i < na; ++i) sum[i] = lm_hsum8(_mm256_add_ps(even[i], odd[i]));
+  for (int i = 0; i < na; ++i)
+    sum[i] = lm_hsum8(_mm256_add_ps(_mm256_add_ps(acc[i][0], acc[i][1]), _mm256_add_ps(acc[i][2], acc[i][3])));
 #elif defined(LM_HALF_NEON)
-  float32x4_t acc[4];
+  float32x4_t acc[3];
   for (int i = 0; i < na; ++i) acc[i] = vdupq_n_f32(0.0f);
   for (; t + 4 <= len; t += 4) {
     const float32x4_t wv = lm_half4(w + t, bf16);
@@ -71,7 +75,7 @@ static inline __attribute__((always_inline)) void lm_dot_h(
   }
 }
 /* Weight rows [4 jq, 4 jq + 4) of lm_half_block's product, one at a time,
-   against activation rows [r0, r1): 4 at a time, then one. */
+   against activation rows [r0, r1): 3 at a time, then one. */
 static __attribute__((noinline)) void lm_half_rows4(
     float* out, const float* a, const uint16_t* w, int64_t r0, int64_t r1, int64_t n, int64_t k,
     int64_t lda, int64_t k0, int64_t len, int bf16, int64_t jq) {
@@ -79,8 +83,8 @@ static __attribute__((noinline)) void lm_half_rows4(
   for (int64_t j = 4 * jq; j < 4 * jq + 4 && j < n; ++j) {
     const uint16_t* wj = w + j * k + k0;
     int64_t r = r0;
-    for (; r + 4 <= r1; r += 4)
-      lm_dot_h(a + r * lda + k0, lda, 4, wj, len, bf16, out + r * n + j, n, add);
+    for (; r + 3 <= r1; r += 3)
+      lm_dot_h(a + r * lda + k0, lda, 3, wj, len, bf16, out + r * n + j, n, add);
     for (; r < r1; ++r)
       lm_dot_h(a + r * lda + k0, lda, 1, wj, len, bf16, out + r * n + j, n, add);
   }
