@@ -309,15 +309,15 @@ def test_quantized_products_tiles_and_edges(monkeypatch, fmt, rows, n):
     _assert_int8_product(x, w, fmt)
 
 
-@pytest.mark.parametrize("fmt, rows", [(f, 5) for f in quant.GGML_BLOCKS + quant.K_QUANTS + quant.HALF_PACKED] +
-                         [(f, 70) for f in quant.K_QUANTS])
+@pytest.mark.parametrize("fmt, rows", [(f, 5) for f in quant.GGML_BLOCKS + quant.K_QUANTS + quant.HALF_PACKED]
+                         + [(f, 70) for f in quant.K_QUANTS])
 def test_quantized_decode_row_equals_its_row_in_a_batch(monkeypatch, fmt, rows):
     """A row alone (decode: a weight row x 1 activation row; Q4_0, a
-    repacked group of 8 rows x 1 where the CPU has AVX2; a k-quant row x 1;
-    F16/BF16 a weight row x 1) and the same row in a batch of 5 (a weight
-    row x 4, then x 1; Q4_0 the same groups; k-quants 1x4, then 1x1) run the same float operations in the
-    same order: bit-equal, so a prompt's logits do not depend on how it was
-    batched. K-quant prompts run the same int8 tiles at any length without
+    repacked group of 8 rows x 1 where the CPU has AVX2; a k-quant row x 1)
+    and the same row in a batch of 5 (a weight row x 4, then x 1; F16/BF16
+    x 3, then x 1; Q4_0 the same groups; k-quants 1x4, then 1x1) run the
+    same float operations in the same order: bit-equal, so a prompt's
+    logits do not depend on how it was batched. K-quant prompts run the same int8 tiles at any length without
     bf16 tiles: a 70-row prompt (two blocks of rows, tiles and leftovers) too.
     (16+ rows, and Q8_0's from 4 or 8, run on bf16 tiles where the CPU has
     them: test_cpu_amx.py; LUMINAL_AMX=0 keeps the int8 kernels here.)"""

@@ -22,8 +22,8 @@ static inline __attribute__((always_inline)) float32x4_t lm_half4(const uint16_t
    for na (1..3) activation rows against one weight row. Always inlined
    with constant na and bf16, so the accumulators stay in registers and each
    weight vector, widened once, serves every activation row. Every output of
-   the products below is this function's: a row decoded alone equals its
-   row in a batch.
+   the products below is this function's, so a row decoded alone equals its
+   row in a batch of up to 4 (longer batches add k in slices of 1024).
 
    Four accumulator chains per row (pieces of 8 in turn): with two, decode
    was bound by the FMA latency (35 GB/s a core from L3 on Zen 5, 2 cores

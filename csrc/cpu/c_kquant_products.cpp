@@ -335,8 +335,8 @@ static inline __attribute__((always_inline)) float lm_dot_k_of(const uint8_t* w,
 #endif
 #ifdef LM_K_INT8
 /* One weight row against C activation rows (see lm_k_tile_of / lm_dot_k_of),
-   out of line (its caller's OpenMP body spilled the pointers): C = 4 (prefill) or 1 (decode, and the rows
-   after the tiles). Instantiated for the k-quants the program holds
+   out of line (inlined in the caller's OpenMP body, pointers spilled): C = 4
+   (prefill) or 1 (decode, and the rows after the tiles). Instantiated for the k-quants the program holds
    (LM_K_<block bytes>, defined by the printer). */
 static __attribute__((noinline)) void lm_k_tile(const uint8_t* w, int bb, int C, const float* as,
                                                 const int16_t* bsum, const int8_t* aq, int64_t nsb,
