@@ -156,11 +156,12 @@ static void lm_quant_matmul(float* out, const float* a, const float* wf, const f
     return;
   }
   lm_quantize_rows(a, rows, k, lda, 32, aq, as, NULL);
-  for (int64_t i = 0; x8 && i < rows * nb; ++i) { /* Q4_0: -8 x each activation block's sum */
-    int32_t sum = 0;
-    for (int j = 0; j < 32; ++j) sum += aq[i * 32 + j];
-    x8[i] = -8 * sum;
-  }
+  if (x8) /* Q4_0: -8 x each activation block's sum, once for every weight row */
+    for (int64_t i = 0; i < rows * nb; ++i) {
+      int32_t sum = 0;
+      for (int j = 0; j < 32; ++j) sum += aq[i * 32 + j];
+      x8[i] = -8 * sum;
+    }
   LM_FOR(n * rows * k > 16384, jq, (n + 3) / 4, lm_quant_rows4(out, w, as, aq, x8, rows, n, k, bb, jq));
   free(aq);
   free(as);
