@@ -1,9 +1,11 @@
 """LLM generation speed: luminal vs llama.cpp (llama-cpp-python) vs
-transformers eager, on the same GGUF file (a Mistral-7B-shaped model with
-random weights, made here), the same prompt and the same thread count.
+transformers eager, on the same GGUF file (a Mistral-7B- or
+Llama-3.2-1B-shaped model with random weights, made here), the same prompt
+and the same thread count.
 
     python benchmarks/llm.py                 # 4-layer variant, Q8_0: a quick run
     python benchmarks/llm.py --layers 32     # the full 7B shape (7.7 GB Q8_0 file)
+    python benchmarks/llm.py --shape llama-3.2-1b  # tied embeddings, 128k vocabulary (1.3 GB as Q8_0)
     python benchmarks/llm.py --format f16    # F16 weights
     python benchmarks/llm.py --format q4_k_m # Q4_K matrices, Q6_K down/output projections
     python benchmarks/llm.py --format q5_k_m # Q5_K matrices, Q6_K down/output projections
@@ -38,7 +40,12 @@ os.environ.setdefault("GOMP_SPINCOUNT", "1000")  # luminal's default too (lumina
 import numpy as np  # noqa: E402
 
 MISTRAL_7B = dict(vocab=32000, hidden=4096, ffn=14336, heads=32, kv_heads=8, ctx=32768,
-                  rope_theta=1e6, eps=1e-5)
+                  rope_theta=1e6, eps=1e-5, layers=32, tied=False)
+# tied embeddings: no output.weight, the table (in the output's type, as
+# llama.cpp quantizes it then) is the output product's weight
+LLAMA_32_1B = dict(vocab=128256, hidden=2048, ffn=8192, heads=32, kv_heads=8, ctx=131072,
+                   rope_theta=5e5, eps=1e-5, layers=16, tied=True)
+SHAPES = {"mistral-7b": MISTRAL_7B, "llama-3.2-1b": LLAMA_32_1B}
 
 
 # llama.cpp's k-quant mixes, simplified: more bits for the down (Q3_K_M: and
@@ -54,16 +61,17 @@ K_BLOCK_BYTES = {"q2_k": 84, "q3_k": 110, "q4_k": 144, "q5_k": 176, "q6_k": 210,
 K_SCALE = {"q2_k": 1e-3, "q3_k": 3e-4, "q4_k": 4e-5, "q5_k": 2e-5, "q6_k": 2e-5, "iq4_xs": 3e-5}
 
 
-def make_gguf(path: Path, layers: int, fmt: str, seed: int = 0) -> None:
-    """A llama-architecture GGUF with random weights (quantized blocks drawn
-    directly: random int8 values and small fp16 scales) and a byte-level
-    SentencePiece-style vocabulary llama.cpp accepts."""
+def make_gguf(path: Path, layers: int, fmt: str, shape: str = "mistral-7b", seed: int = 0) -> None:
+    """A llama-architecture GGUF of ``shape`` (``SHAPES``) with random
+    weights (quantized blocks drawn directly: random int8 values and small
+    fp16 scales) and a byte-level SentencePiece-style vocabulary llama.cpp
+    accepts."""
     import gguf
 
-    c = MISTRAL_7B
+    c = SHAPES[shape]
     rng = np.random.default_rng(seed)
     w = gguf.GGUFWriter(str(path) + ".tmp", "llama")
-    w.add_name(f"mistral-7b-shaped-random-{layers}l")
+    w.add_name(f"{shape}-shaped-random-{layers}l")
     w.add_context_length(c["ctx"])
     w.add_embedding_length(c["hidden"])
     w.add_block_count(layers)
@@ -82,13 +90,13 @@ def make_gguf(path: Path, layers: int, fmt: str, seed: int = 0) -> None:
     w.add_bos_token_id(1)
     w.add_eos_token_id(2)
 
-    def tensor(name: str, shape: tuple[int, int] | tuple[int], quantized: bool = True) -> None:
+    def tensor(name: str, shape: tuple[int, int] | tuple[int], quantized: bool = True, role: str = "") -> None:
         if len(shape) == 1:  # norms: f32 around 1
             w.add_tensor(name, (1 + 0.1 * rng.standard_normal(shape)).astype(np.float32))
             return
         rows, cols = shape
         mix = K_MIXES.get(fmt, {"*": fmt})
-        kind = mix.get(name.split(".")[-2], mix["*"])
+        kind = mix.get(role or name.split(".")[-2], mix["*"])
         if kind in K_BLOCK_BYTES and quantized:
             nb = cols // 256
             blocks = rng.integers(0, 256, (rows, nb, K_BLOCK_BYTES[kind]), dtype=np.uint8)
@@ -122,7 +130,8 @@ def make_gguf(path: Path, layers: int, fmt: str, seed: int = 0) -> None:
             w.add_tensor(name, (0.02 * rng.standard_normal(shape, dtype=np.float32)).astype(np.float16))
 
     h, f, kv = c["hidden"], c["ffn"], c["kv_heads"] * (c["hidden"] // c["heads"])
-    tensor("token_embd.weight", (c["vocab"], h), quantized=False)
+    # an untied table stays F16 (a step reads one row of it)
+    tensor("token_embd.weight", (c["vocab"], h), quantized=bool(c["tied"]), role="output")
     for i in range(layers):
         tensor(f"blk.{i}.attn_norm.weight", (h,))
         tensor(f"blk.{i}.attn_q.weight", (h, h))
@@ -134,7 +143,8 @@ def make_gguf(path: Path, layers: int, fmt: str, seed: int = 0) -> None:
         tensor(f"blk.{i}.ffn_up.weight", (f, h))
         tensor(f"blk.{i}.ffn_down.weight", (h, f))
     tensor("output_norm.weight", (h,))
-    tensor("output.weight", (c["vocab"], h))
+    if not c["tied"]:
+        tensor("output.weight", (c["vocab"], h))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file(progress=True)
@@ -143,11 +153,13 @@ def make_gguf(path: Path, layers: int, fmt: str, seed: int = 0) -> None:
 
 
 def weight_bytes_per_token(path: Path) -> int:
-    """Bytes of every matrix a decode step reads (all but the embedding table)."""
+    """Bytes of every matrix a decode step reads (all but the embedding
+    table, unless it is tied: the output product's weight)."""
     from luminal.io.gguf import GGUFFile
 
     with GGUFFile(path) as f:
-        return sum(f.tensor_info(n).nbytes for n in f.tensor_names() if n != "token_embd.weight")
+        tied = "output.weight" not in f.tensor_names()
+        return sum(f.tensor_info(n).nbytes for n in f.tensor_names() if tied or n != "token_embd.weight")
 
 
 def measure_bandwidth(threads: int) -> float:
@@ -236,7 +248,7 @@ def run_transformers(path: Path, prompt: list[int], gen: int, dtype: str, rounds
         num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
         num_key_value_heads=cfg.num_key_value_heads, rms_norm_eps=cfg.rms_norm_eps,
         rope_theta=cfg.rope_theta, max_position_embeddings=4096, sliding_window=None,
-        tie_word_embeddings=False, attn_implementation="eager")
+        tie_word_embeddings=cfg.tie_word_embeddings, attn_implementation="eager")
     with torch.device("meta"):
         hf = transformers.MistralForCausalLM(hf_cfg)
     torch_dtype = torch.bfloat16 if dtype == "bf16" else torch.float32
@@ -245,6 +257,8 @@ def run_transformers(path: Path, prompt: list[int], gen: int, dtype: str, rounds
         state = {k: torch.from_numpy(np.asarray(p.data)).to(torch_dtype)  # one tensor widened at a time
                  for k, p in model.state_dict(keep_vars=True).items()}
     del model
+    if hf_cfg.tie_word_embeddings:
+        state["lm_head.weight"] = state["model.embed_tokens.weight"]
     hf.load_state_dict(state, assign=True)
     hf.model.rotary_emb = type(hf.model.rotary_emb)(config=hf_cfg)  # its buffer was on meta
     hf = hf.to(torch_dtype).eval()
@@ -268,7 +282,10 @@ def run_transformers(path: Path, prompt: list[int], gen: int, dtype: str, rounds
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--shape", choices=list(SHAPES), default="mistral-7b",
+                    help="mistral-7b (untied output), or llama-3.2-1b (tied embeddings, 128k vocabulary)")
+    ap.add_argument("--layers", type=int, default=None,
+                    help="default: 4 for mistral-7b (a quick run; 32 is the full model), every layer otherwise")
     ap.add_argument("--format", choices=["q8_0", "f16", "q4_0", *K_MIXES], default="q8_0")
     ap.add_argument("--prompt-tokens", type=int, default=64)
     ap.add_argument("--gen-tokens", type=int, default=16)
@@ -287,11 +304,13 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
 
-    path = Path(args.dir) / f"mistral7b-shape-{args.layers}l-{args.format}.gguf"
+    layers = args.layers or (4 if args.shape == "mistral-7b" else int(SHAPES[args.shape]["layers"]))
+    stem = "mistral7b-shape" if args.shape == "mistral-7b" else f"{args.shape}-shape"  # cached files keep their names
+    path = Path(args.dir) / f"{stem}-{layers}l-{args.format}.gguf"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         print(f"writing {path} ...", file=sys.stderr)
-        make_gguf(path, args.layers, args.format)
+        make_gguf(path, layers, args.format, args.shape)
     rng = np.random.default_rng(1)
     prompt = [1] + rng.integers(300, 32000, args.prompt_tokens - 1).tolist()
     skip = set(args.skip.split(",")) if args.skip else set()
@@ -351,7 +370,7 @@ def main() -> None:
                          *run_transformers(path, prompt, args.gen_tokens, dt, args.rounds)))
     bandwidth = max(bandwidth, measure_bandwidth(args.threads))
 
-    print(f"\n{args.layers}-layer Mistral-7B-shaped model, {args.format}, {args.threads} threads, "
+    print(f"\n{layers}-layer {args.shape}-shaped model, {args.format}, {args.threads} threads, "
           f"prompt {args.prompt_tokens} tokens, {args.gen_tokens} decoded")
     print(f"weights read per token {weights / 1e9:.2f} GB; measured bandwidth {bandwidth:.1f} GB/s "
           f"-> decode bound {bandwidth * 1e9 / weights:.2f} tok/s\n")

@@ -161,8 +161,8 @@ def test_half_precision_checkpoints_widen_to_f32(tmp_path: Path, dtype: str) -> 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize("shards", ["single", "sharded"])
 def test_half_precision_checkpoints_kept_packed(tmp_path: Path, dtype: str, shards: str) -> None:
-    """quantized=True: an F16/BF16 checkpoint's projection matrices and
-    lm_head stay 2 bytes a value (QuantizedParameter, zero-copy from the
+    """quantized=True: an F16/BF16 checkpoint's projection matrices,
+    embedding table and lm_head stay 2 bytes a value (QuantizedParameter, zero-copy from the
     file); the reference executor and the CPU kernels (lm_half_matmul, and
     the packed GEMM on widened weights for 16+ rows) match transformers on the
     rounded weights."""
@@ -176,7 +176,7 @@ def test_half_precision_checkpoints_kept_packed(tmp_path: Path, dtype: str, shar
     model = load_model(tmp_path, quantized=True)
     fmt = "f16_packed" if dtype == "float16" else "bf16_packed"
     kept = {k for k, p in model.state_dict(keep_vars=True).items() if isinstance(p, nn.QuantizedParameter)}
-    assert kept == {k for k in rounded if k.endswith("_proj.weight") or k == "lm_head.weight"}
+    assert kept == {k for k in rounded if k.endswith("_proj.weight") or k.startswith(("lm_head.", "model.embed"))}
     for k in kept:
         p = model.get_parameter(k)
         assert p.format == fmt and p.blocks.size == 2 * p.numel() and not p.blocks.flags.owndata
@@ -459,7 +459,9 @@ def test_gguf_q8_0_kept_quantized(tmp_path: Path, quant: str) -> None:
     q = model.model.layers[0].self_attn.q_proj.weight
     assert isinstance(q, nn.QuantizedParameter) and q.format == "q8_0"
     np.testing.assert_array_equal(q.data, stored["model.layers.0.self_attn.q_proj.weight"])
-    assert not isinstance(model.model.embed_tokens.weight, nn.QuantizedParameter)
+    emb = model.model.embed_tokens.weight  # kept too: a step dequantizes its tokens' rows only
+    assert isinstance(emb, nn.QuantizedParameter) and emb.format == "q8_0"
+    np.testing.assert_array_equal(emb.rows(PROMPT), stored["model.embed_tokens.weight"][PROMPT])
     want = hf_logits(hf, stored)
     np.testing.assert_allclose(logits_of(model), want, atol=1e-4, rtol=0)
     got = logits_of(model, cpu=True)
@@ -467,6 +469,36 @@ def test_gguf_q8_0_kept_quantized(tmp_path: Path, quant: str) -> None:
     # (IQ4_NL) of the largest logit; llama.cpp 2.9%, 4.2%, 4.3% on these files
     assert np.abs(got - want).max() < (0.05 if quant == "Q8_0" else 0.1) * np.abs(want).max()
     assert_clear_top_tokens_agree(got, want, every=quant == "Q8_0")
+
+
+@pytest.mark.parametrize("quant", ["Q8_0", "Q4_K_M"])
+def test_gguf_tied_embeddings_kept_quantized(tmp_path: Path, quant: str) -> None:
+    """A tied GGUF (no output.weight), quantized=True: the embedding table
+    stays as stored and is the output product's weight, so no float32
+    matrix is left in the model (as f32, a Llama-3.2-1B's tied table alone
+    is 1 GB read per token); logits match transformers on the stored values
+    (reference executor) and, on the CPU, the model with the table widened
+    within the output product's int8 rounding."""
+    hf = hf_model(tie_word_embeddings=True, hidden_size=256, intermediate_size=512)
+    path = tmp_path / f"tied-{quant}.gguf"
+    cfg = {**TINY, "hidden_size": 256, "intermediate_size": 512}
+    stored = write_gguf(path, hf_numpy_sd(hf), cfg, quant=quant, edit=lambda t: t.pop("output.weight"))
+    model = load_model(path, quantized=True)
+    assert model.config.tie_word_embeddings
+    emb = model.model.embed_tokens.weight
+    assert isinstance(emb, nn.QuantizedParameter) and emb.format == ("q8_0" if quant == "Q8_0" else "q4_k")
+    floats = [k for k, p in model.state_dict(keep_vars=True).items()
+              if p.ndim == 2 and not isinstance(p, nn.QuantizedParameter)]
+    assert floats == []
+    np.testing.assert_allclose(logits_of(model), hf_logits(hf, stored), atol=1e-4, rtol=0)
+    # on the CPU, against the same model with the table widened to float32:
+    # only the output product's int8 activations differ (measured 0.6% of
+    # the largest logit for Q8_0, 0.8% for Q4_K_M)
+    got = logits_of(model, cpu=True)
+    model.model.embed_tokens.weight = nn.Parameter(emb.data, requires_grad=False)
+    widened = logits_of(model, cpu=True)
+    assert np.abs(got - widened).max() < 0.02 * np.abs(widened).max()
+    np.testing.assert_array_equal(got.argmax(-1), widened.argmax(-1))
 
 
 @pytest.mark.parametrize("quant", ["F16", "BF16"])

@@ -173,6 +173,31 @@ def test_quantized_input_errors():
         cx.parameter((4, 32), dtype="q5_1")
 
 
+@pytest.mark.parametrize("fmt", quant.QUANTIZED)
+def test_quantized_parameter_rows_dequantize_only_those_rows(fmt, monkeypatch):
+    """rows(): an embedding lookup on the stored blocks gives exactly the
+    rows of the dequantized table, for any index shape and negative ids,
+    without dequantizing the rest; an id out of range raises."""
+    import luminal.nn as nn
+
+    table = nn.QuantizedParameter.from_float(_weights((40, 512), seed=3), fmt)
+    want = table.data
+    ids = np.array([[5, 0, 39], [-1, 5, 17]])
+    calls = []
+    real = quant.dequantize
+    monkeypatch.setattr(quant, "dequantize", lambda b, f, shape: calls.append(shape) or real(b, f, shape))
+    got = table.rows(ids)
+    assert calls == [(2, 3, 512)] and got.dtype == np.float32
+    np.testing.assert_array_equal(got, want[ids])
+    np.testing.assert_array_equal(table.rows([]), np.zeros((0, 512), np.float32))
+    with pytest.raises(IndexError, match="out of range for 40 rows"):
+        table.rows([3, 40])
+    with pytest.raises(IndexError, match="out of range"):
+        table.rows([-41])
+    plain = nn.Parameter(want)
+    np.testing.assert_array_equal(plain.rows(ids), want[ids])
+
+
 def test_quantized_parameter_in_a_module():
     import luminal.nn as nn
 

@@ -389,8 +389,8 @@ class Generator:
 
     def _step(self, ids: Sequence[int]) -> np.ndarray:
         """Run one block of ids after the cache; the last position's logits."""
-        table = self.model.model.embed_tokens.weight.data  # (vocab, hidden), current weights
-        self.embeds.set(table[np.asarray(ids, dtype=np.int64)][None])
+        table = self.model.model.embed_tokens.weight  # (vocab, hidden), current weights; maybe quantized
+        self.embeds.set(table.rows(ids)[None])
         try:
             self.graph.execute()
             out: np.ndarray = self.logits.numpy().reshape(-1)  # read before after_step rebinds "past"

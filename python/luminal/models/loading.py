@@ -8,7 +8,7 @@ plus ``model.safetensors`` or a sharded index) and GGUF files (llama.cpp).
 
 Weights become float32 (F16 / BF16 are widened exactly; GGUF quantized
 tensors are dequantized), unless ``quantized=True`` keeps the projection
-matrices as stored (Q8_0, Q4_0, the k-quants Q2_K..Q6_K, IQ4_XS, F16, BF16; Q5_0 and
+matrices and the embedding table as stored (Q8_0, Q4_0, the k-quants Q2_K..Q6_K, IQ4_XS, F16, BF16; Q5_0 and
 IQ4_NL as Q8_0 blocks of the same values) for the compact-weight
 kernels.
 The model is built
@@ -133,8 +133,8 @@ def load_model(
     "f32" for now). ``progress``: None shows a tqdm bar for checkpoints over
     ``PROGRESS_MIN_BYTES`` (if tqdm is installed), True/False force it on
     or off. ``config`` overrides the one read from the checkpoint.
-    ``quantized=True`` keeps the projection matrices (and an untied
-    ``lm_head``) in their stored format when it is Q8_0, Q4_0, a k-quant (Q2_K..Q6_K), IQ4_XS, F16
+    ``quantized=True`` keeps the projection matrices, the embedding table
+    (a tied model's ``lm_head``) and an untied ``lm_head`` in their stored format when it is Q8_0, Q4_0, a k-quant (Q2_K..Q6_K), IQ4_XS, F16
     or BF16 (Q5_0 and IQ4_NL: as Q8_0 blocks of the same values)
     (``nn.QuantizedParameter``): never widened in memory, so a 7B model
     takes ~4.4 GB as Q4_K_M, ~5.1 GB as Q5_K_M, ~8 GB as Q8_0 and ~14.5 GB as F16/BF16 instead
@@ -531,8 +531,10 @@ def _fill(
 
 def _keeps_storage(hf: str) -> bool:
     """Whether ``quantized=True`` keeps tensor ``hf`` in its stored format:
-    the matrices of matrix products."""
-    return hf.endswith("_proj.weight") or hf == "lm_head.weight"
+    the matrices of matrix products, and the embedding table (a step
+    dequantizes only its tokens' rows; a tied model's output product reads
+    it as stored, as llama.cpp does)."""
+    return hf.endswith("_proj.weight") or hf in ("lm_head.weight", "model.embed_tokens.weight")
 
 
 def _keep_stored(model: LlamaForCausalLM, hf: str, blocks: np.ndarray, shape: tuple[int, ...], fmt: str) -> None:

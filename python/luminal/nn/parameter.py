@@ -141,6 +141,16 @@ class Parameter:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return self._data.copy() if dtype is None else self._data.astype(dtype)
 
+    def rows(self, index: Any) -> np.ndarray:
+        """Rows ``index`` (an int array of any shape) of the values along the
+        first dimension, as float32: an embedding lookup done on the host, as
+        ``Generator`` does per step. A ``QuantizedParameter`` dequantizes
+        only those rows.
+
+        >>> emb.weight.rows([1, 5, 1])                      # (3, dim)
+        """
+        return np.asarray(self._data[np.asarray(index, np.int64)], np.float32)
+
     # ---- graphs ----------------------------------------------------------------
     def tensor(self, graph: Graph, name: str | None = None) -> Tensor:
         """This parameter's input in ``graph``: created (as ``graph.parameter``,
@@ -274,6 +284,22 @@ class QuantizedParameter(Parameter):
         if arr.shape != self._shape:
             raise ValueError(f"[QuantizedParameter] new data of shape {arr.shape}, expected {self._shape}")
         self._replace(arr)
+
+    def rows(self, index: Any) -> np.ndarray:
+        from luminal import quant
+
+        idx = np.asarray(index, np.int64)
+        if not self._shape:
+            raise ValueError("[QuantizedParameter] rows() of a 0-d parameter")
+        count, cols = self._shape[0], int(np.prod(self._shape[1:]))
+        try:
+            row_bytes = quant.storage_bytes(self.format, cols)  # ValueError unless rows are whole blocks
+        except ValueError:
+            return self.data[idx]
+        if idx.size and (idx.min() < -count or idx.max() >= count):
+            raise IndexError(f"[QuantizedParameter] row index out of range for {count} rows")
+        picked = self._blocks.reshape(count, row_bytes)[idx.reshape(-1)]
+        return quant.dequantize(picked, self.format, idx.shape + self._shape[1:])
 
     def _replace(self, arr: np.ndarray) -> None:
         from luminal import quant
