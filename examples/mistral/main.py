@@ -111,10 +111,10 @@ def load(name: str, download: bool = False) -> Tuple[Any, Any]:
 
     path = resolve_model_path(name, download=download)
     t = time.perf_counter()
-    # Projection matrices stay as stored: Q8_0/Q4_0/k-quants (int8 decode
-    # products, like llama.cpp) or F16/BF16 (2 bytes a weight, widened in the
-    # kernel). A 7B model then takes ~4.4 GB (Q4_K_M), ~8 GB (Q8_0) or ~14.5 GB
-    # (BF16) instead of 29 GB as f32.
+    # Projection matrices and the embedding table stay as stored:
+    # Q8_0/Q4_0/k-quants (int8 decode products, like llama.cpp) or F16/BF16
+    # (2 bytes a weight, widened in the kernel). A 7B model then takes ~4.0 GB
+    # (Q4_K_M), ~7.6 GB (Q8_0) or ~14.2 GB (BF16) instead of 29 GB as f32.
     model = LlamaForCausalLM.from_pretrained(path, quantized=True)
     tok = Tokenizer.from_pretrained(path)
     print(f"[load] {path}: {model.config.num_hidden_layers} layers, vocab {model.config.vocab_size}, "

@@ -13,7 +13,7 @@
 #
 # mistralai/Mistral-7B-Instruct-v0.3 is gated: accept its terms on huggingface.co
 # and log in first (`hf auth login`, or `huggingface-cli login` on older versions).
-# Memory: main.py keeps the matrices as stored: ~8 GB for the Q8_0 GGUF, ~14.5 GB
+# Memory: main.py keeps the matrices as stored: ~7.6 GB for the Q8_0 GGUF, ~14.2 GB
 # for the BF16 safetensors (add --quantize q8_0 or q4_k to shrink those).
 # llama.cpp's Q4_K_M file (~4.4 GB) works too:
 #   GGUF_FILE=Mistral-7B-Instruct-v0.3-Q4_K_M.gguf bash examples/mistral/setup.sh gguf

@@ -137,7 +137,7 @@ def load_model(
     (a tied model's ``lm_head``) and an untied ``lm_head`` in their stored format when it is Q8_0, Q4_0, a k-quant (Q2_K..Q6_K), IQ4_XS, F16
     or BF16 (Q5_0 and IQ4_NL: as Q8_0 blocks of the same values)
     (``nn.QuantizedParameter``): never widened in memory, so a 7B model
-    takes ~4.4 GB as Q4_K_M, ~5.1 GB as Q5_K_M, ~8 GB as Q8_0 and ~14.5 GB as F16/BF16 instead
+    takes ~4.0 GB as Q4_K_M, ~4.7 GB as Q5_K_M, ~7.6 GB as Q8_0 and ~14.2 GB as F16/BF16 instead
     of 29 GB as f32 (Q4_0: ~7.6 GB on AVX2 CPUs, whose decode products run on
     a second, repacked copy, unless ``LUMINAL_REPACK=0``). Decode steps run GGML-block products in int8 like
     llama.cpp's (activations quantized too: per 32 values for Q8_0/Q4_0, per
