@@ -70,6 +70,31 @@ def test_top_p_keeps_the_nucleus() -> None:
     np.testing.assert_array_equal(apply_top_p(LOGITS, 1.0), LOGITS)
 
 
+def test_top_p_on_a_large_vocabulary_equals_a_full_sort() -> None:
+    """apply_top_p sorts only the bands of largest logits it needs; on a
+    128k vocabulary (flat and peaked, with ties and -inf from top-k) it keeps
+    exactly the tokens a full stable sort keeps."""
+    def full_sort(x: np.ndarray, p: float) -> np.ndarray:
+        order = np.argsort(-x, kind="stable")
+        probs = softmax(x[order])
+        drop = np.cumsum(probs) - probs >= np.float32(p)
+        drop[0] = False
+        out = x.copy()
+        out[order[drop]] = -np.inf
+        return out
+
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal(128256).astype(np.float32)
+    ties = np.round(base * 2) / 2  # many equal logits
+    topk = apply_top_k(base * 4, 300)
+    cases = [base * 8, base * 3, base, ties * 3, topk]
+    for x in cases:
+        for p in (1e-4, 0.3, 0.9, 0.95, 0.999):
+            np.testing.assert_array_equal(apply_top_p(x, p), full_sort(x, p))
+    for x in (np.full(100, -np.inf, np.float32), np.array([1.0, np.nan, 0.0], np.float32)):
+        np.testing.assert_array_equal(apply_top_p(x, 0.5), x)  # unchanged: the sampler reports these
+
+
 def test_repetition_penalty_rule() -> None:
     out = apply_repetition_penalty(LOGITS, [1, 2, 2, 7], 2.0)
     want = LOGITS.copy()

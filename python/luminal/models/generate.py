@@ -152,13 +152,35 @@ def apply_top_p(logits: np.ndarray, p: float) -> np.ndarray:
         return x
     if not p > 0:
         raise ValueError(f"[sampling] top_p must be in (0, 1], got {p}")
-    order = np.argsort(-x, kind="stable")
-    probs = softmax(x[order])
-    before = np.cumsum(probs) - probs  # probability mass of the more likely tokens
-    drop = before >= np.float32(p)
-    drop[0] = False
-    x[order[drop]] = -np.inf
-    return x
+    top = x.max(initial=-np.inf)
+    if not np.isfinite(top):  # NaN / inf (the sampler reports it) or nothing left
+        return x
+    probs = softmax(x)
+    # The tokens in descending order (ties: lower id first) until they hold
+    # mass p, found band by band: the m largest logits, m growing 8x, each
+    # band sorted alone (sorting a whole 128k vocabulary took 16 ms a token).
+    # Tokens below the last band come after it in the full order, with at
+    # least its mass before them: dropped, as a full sort would drop them.
+    order = np.empty(0, np.int64)
+    hi, m = np.inf, 64
+    while True:
+        if m >= x.size:
+            band = np.flatnonzero(x < hi)
+        else:
+            lo = np.partition(x, x.size - m)[x.size - m]
+            # ties with the m-th largest join; if it is -inf, the finite ones (all the mass)
+            band = np.flatnonzero(((x >= lo) if lo > -np.inf else (x > -np.inf)) & (x < hi))
+            hi = lo
+        order = np.concatenate([order, band[np.argsort(-x[band], kind="stable")]])
+        mass = np.cumsum(probs[order])
+        if m >= x.size or hi == -np.inf or mass[-1] >= np.float32(p):
+            break
+        m *= 8
+    before = mass - probs[order]  # probability mass of the more likely tokens
+    keep = order[(before < np.float32(p)) | (np.arange(order.size) == 0)]
+    out = np.full_like(x, -np.inf)
+    out[keep] = x[keep]
+    return out
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -256,13 +278,15 @@ class Sampler:
             self._check_top(x[i])
             return i
         self._check_top(x.max(initial=-np.inf))
-        p = softmax(x).astype(np.float64)
+        finite = x > -np.inf  # top-k / top-p leave a few of a large vocabulary: draw among those
+        live = None if finite.all() else np.flatnonzero(finite)
+        p = softmax(x if live is None else x[live]).astype(np.float64)
         cdf = np.cumsum(p)
         i = int(np.searchsorted(cdf, self.rng.random() * cdf[-1], side="right"))
         i = min(i, p.size - 1)
-        while p[i] == 0.0 and i > 0:  # never land on a filtered token through rounding
+        while p[i] == 0.0 and i > 0:  # never land on a token whose probability rounds to 0
             i -= 1
-        return i
+        return i if live is None else int(live[i])
 
 
 # ---------------------------------------------------------------- generation
