@@ -68,25 +68,36 @@ static inline __attribute__((always_inline)) __m256i lm_q6k_run(const uint8_t* b
                          _mm256_and_si256(top, _mm256_set1_epi8(0x30)));
 }
 #ifdef __AVX512BW__
-/* A Q4_K super-block's 8 sub-block products against one activation row x,
-   each times its scale (sc: the 8 int16 scales in lanes 0..7), in the int32
-   lanes lm_k_tile_of's 256-bit loop sums them into (lane l: bytes 4l..4l+3
-   of every sub-block; exact, so both give the same floats). Two sub-blocks
-   a step: the 32 bytes holding sub-blocks 2p (low nibbles) and 2p + 1
-   (high) fill a 512-bit register whose upper half is shifted down 4, x's 64
-   values match, and one permute places both scales. 5 operations per 2
-   sub-blocks where the 256-bit loop takes 8 (and 2 shuffles for the
-   scales): Q4_K decode is bound by its instruction count on Zen 5 (29 GB/s
-   a core, from L2 too). */
-static inline __attribute__((always_inline)) __m256i lm_q4k_runs512(const uint8_t* blk, const int8_t* x,
-                                                                   __m256i sc) {
+/* A Q4_K or Q5_K super-block's 8 sub-block products against one activation
+   row x, each times its scale (sc: the 8 int16 scales in lanes 0..7), in
+   the int32 lanes lm_k_tile_of's 256-bit loop sums them into (lane l: bytes
+   4l..4l+3 of every sub-block; exact, so both give the same floats). Two
+   sub-blocks a step: the 32 bytes of qs holding sub-blocks 2p (low nibbles)
+   and 2p + 1 (high) fill a 512-bit register whose upper half is shifted
+   down 4, x's 64 values match, and one permute places both scales. Q5_K's
+   fifth bits (high: bit j of byte l for value 32j + l) reach bit 4 by one
+   per-half shift of the 32 bytes (16-bit lanes: bits that cross a byte
+   fall outside the mask) and an or. 5 operations per 2 sub-blocks (Q5_K:
+   7) where the 256-bit loop takes 8 (Q5_K: 14) and 2 shuffles for the
+   scales: these decodes are bound by their instruction count on Zen 5
+   (Q4_K 29 GB/s a core from L2 too, Q5_K 28). */
+static inline __attribute__((always_inline)) __m256i lm_k4_runs512(const uint8_t* qs, const uint8_t* high,
+                                                                  const int8_t* x, __m256i sc) {
   const __m512i scales = _mm512_castsi256_si512(sc);
+  const __m512i hb = high ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)high)) : _mm512_setzero_si512();
   __m512i sum = _mm512_setzero_si512();
   #pragma GCC unroll 4
   for (int p = 0; p < 4; ++p) {
     const __m512i pick = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * p)), _mm256_set1_epi16((short)(2 * p + 1)), 1);
-    const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(blk + 16 + 32 * p)));
-    const __m512i q = _mm512_and_si512(_mm512_mask_srli_epi16(v, 0xffff0000u, v, 4), _mm512_set1_epi8(0x0f));
+    const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(qs + 32 * p)));
+    __m512i q = _mm512_and_si512(_mm512_mask_srli_epi16(v, 0xffff0000u, v, 4), _mm512_set1_epi8(0x0f));
+    if (high) { /* bits 2p, 2p + 1 to bit 4: left by 4 - j for j < 4, else right by j - 4 */
+      const int j = 2 * p;
+      const __m512i count = _mm512_inserti64x4(_mm512_set1_epi16((short)(j < 4 ? 4 - j : j - 4)),
+                                               _mm256_set1_epi16((short)(j < 4 ? 3 - j : j - 3)), 1);
+      const __m512i fifth = j < 4 ? _mm512_sllv_epi16(hb, count) : _mm512_srlv_epi16(hb, count);
+      q = _mm512_ternarylogic_epi32(q, fifth, _mm512_set1_epi8(0x10), 0xf8); /* q | (fifth & 0x10) */
+    }
     const __m512i prod = _mm512_maddubs_epi16(q, _mm512_loadu_si512(x + 64 * p));
 #ifdef __AVX512VNNI__
     sum = _mm512_dpwssd_epi32(sum, prod, _mm512_permutexvar_epi16(pick, scales));
@@ -125,7 +136,7 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
        Q4_K, Q5_K) or scale (Q3_K, Q6_K) per 16 values, for the activation
        sums (none for IQ4_XS) */
     __m256i isum[4], scale[8], offset, sc4 = _mm256_setzero_si256(); /* sc4: Q4_K/Q5_K's 8 scales */
-    (void)sc4; /* read by the AVX-512 Q4_K decode only */
+    (void)sc4; /* read by the AVX-512 Q4_K / Q5_K decode only */
     for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
     if (bb == 144 || bb == 176) { /* Q4_K and Q5_K share their first 16 bytes */
       /* lm_q4k_unpack in vector registers (the scalar one went through the
@@ -183,8 +194,8 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
       }
     }
 #ifdef __AVX512BW__
-    if (bb == 144 && C == 1) /* Q4_K decode: two sub-blocks a step (lm_q4k_runs512) */
-      isum[0] = lm_q4k_runs512(blk, aq + sb * 256, sc4);
+    if ((bb == 144 || bb == 176) && C == 1) /* Q4_K / Q5_K decode: two sub-blocks a step (lm_k4_runs512) */
+      isum[0] = lm_k4_runs512(blk + (bb == 176 ? 48 : 16), bb == 176 ? blk + 16 : (const uint8_t*)0, aq + sb * 256, sc4);
     else
 #endif
     /* unrolled: constant shifts and indices (GCC kept a loop, half as fast) */
