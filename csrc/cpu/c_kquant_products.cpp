@@ -187,10 +187,10 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
                                      _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(u, 0x50), 2),
                                                    _mm_set_epi32(0x30303030, 0, 0x30303030, 0)));
       const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(p));
-      const __m128i mn = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(p, p));
       dec_scales = sc;
       for (int j = 0; j < 8; ++j) scale[j] = lm_lane16(sc, j);
-      offset = _mm256_set_m128i(_mm_unpackhi_epi16(mn, mn), _mm_unpacklo_epi16(mn, mn)); /* a min per 16 */
+      /* a min per 16: bytes 8..15 of p (the mins), each twice */
+      offset = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(p, _mm_set_epi8(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8)));
     } else if (bb == 136) { /* IQ4_XS: a signed scale per sub-block, no offset: low 4 bits the
                                nibbles of bytes 4..7 in turn, top 2 bits 2s of the u16 at 2 */
       uint32_t scales_low;
@@ -283,9 +283,11 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
       const __m256i sums = _mm256_loadu_si256((const __m256i*)(bsum + (c * nsb + sb) * 16)); /* 16 x int16 */
       const __m256i o = _mm256_madd_epi16(offset, sums);
       if (bb != 110 && bb != 210) { /* minus dmin * sum_g min_g * (sum of group g) */
-        const uint8_t* dd = blk + (bb == 84 ? 80 : 0); /* d, then dmin */
-        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(dd) * s), _mm256_cvtepi32_ps(isum[c]), acc[c]);
-        acc[c] = _mm256_fnmadd_ps(_mm256_set1_ps(lm_half(dd + 2) * s), _mm256_cvtepi32_ps(o), acc[c]);
+        uint32_t dd; /* d, then dmin: both widened and times s at once */
+        memcpy(&dd, blk + (bb == 84 ? 80 : 0), 4);
+        const __m256 ds = _mm256_castps128_ps256(_mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)dd)), _mm_set1_ps(s)));
+        acc[c] = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm256_castps256_ps128(ds)), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+        acc[c] = _mm256_fnmadd_ps(_mm256_permutevar8x32_ps(ds, _mm256_set1_epi32(1)), _mm256_cvtepi32_ps(o), acc[c]);
       } else { /* the quants are stored + 32 (Q3_K: + 4): minus that * sum_g scale_g * (sum of group g) */
         const __m256i v = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(o, bb == 210 ? 5 : 2));
         acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(lm_half(blk + (bb == 210 ? 208 : 108)) * s), _mm256_cvtepi32_ps(v),
