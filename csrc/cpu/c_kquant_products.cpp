@@ -107,40 +107,57 @@ static inline __attribute__((always_inline)) __m256i lm_k4_runs512(const uint8_t
   }
   return _mm256_add_epi32(_mm512_castsi512_si256(sum), _mm512_extracti64x4_epi64(sum, 1));
 }
-/* A Q6_K super-block's 16 groups of 16 products against one activation row
-   x, each times its scale (sc: the 16 int16 scales), in the same int32 lanes
-   as lm_k4_runs512 (and the 256-bit loop). Runs 2t and 2t + 1 (64 values) a
-   step: half h's 64 bytes of low bits hold runs 0, 1 (low nibbles) and 2, 3
-   (high nibbles), its 32 bytes of top bits serve every run (bits 2r, 2r + 1
-   to bits 4, 5 by a per-half variable shift), one permute places the 4
-   scales. 15 operations per half where the 256-bit loop takes ~36. */
-static inline __attribute__((always_inline)) __m256i lm_q6k_runs512(const uint8_t* blk, const int8_t* x,
+/* The products of a super-block whose scales cover 16 values each (Q2_K,
+   Q3_K, Q6_K: sc holds the 16 int16 scales) against one activation row x, in
+   the same int32 lanes as lm_k4_runs512 (and the 256-bit loop). Runs 2t and
+   2t + 1 (64 values) a step, one permute placing their 4 scales; a run's
+   bits come from the same bytes at different shifts, so one per-half
+   variable shift serves both runs (16-bit lanes: bits that cross a byte
+   fall outside the masks):
+   - Q6_K: half h's 64 bytes of low bits hold runs 0, 1 (low nibbles) and
+     2, 3 (high), its 32 bytes of top bits serve all four (bits 2r, 2r + 1
+     to 4, 5); 15 operations a half where the 256-bit loop takes ~36;
+   - Q2_K: run r of half h is bits 2r, 2r + 1 of its 32 bytes;
+   - Q3_K: the same, plus bit 4h + r of the 32 hmask bytes at bit 2. */
+static inline __attribute__((always_inline)) __m256i lm_k16_runs512(const uint8_t* blk, int bb, const int8_t* x,
                                                                    __m256i sc) {
   const __m512i scales = _mm512_castsi256_si512(sc);
   __m512i sum = _mm512_setzero_si512();
-  #pragma GCC unroll 2
-  for (int h = 0; h < 2; ++h) {
-    const __m512i l = _mm512_loadu_si512(blk + 64 * h);
-    const __m512i hb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(blk + 128 + 32 * h)));
-    #pragma GCC unroll 2
-    for (int t = 0; t < 2; ++t) { /* runs 2t (lower half), 2t + 1 (upper) */
-      const int g = 8 * h + 4 * t; /* their first scale; lanes 8i..8i+7 take scale g + i */
-      const __m512i pick = _mm512_set_epi32(
-          (g + 3) * 0x10001, (g + 3) * 0x10001, (g + 3) * 0x10001, (g + 3) * 0x10001, (g + 2) * 0x10001,
-          (g + 2) * 0x10001, (g + 2) * 0x10001, (g + 2) * 0x10001, (g + 1) * 0x10001, (g + 1) * 0x10001,
-          (g + 1) * 0x10001, (g + 1) * 0x10001, g * 0x10001, g * 0x10001, g * 0x10001, g * 0x10001);
-      const __m512i low = _mm512_and_si512(t ? _mm512_srli_epi16(l, 4) : l, _mm512_set1_epi8(0x0f));
-      /* run r's top bits 2r, 2r + 1 to 4, 5: runs 0, 1 left by 4, 2; runs 2, 3 right by 0, 2 */
-      const __m512i count = _mm512_inserti64x4(_mm512_set1_epi16((short)(t ? 0 : 4)), _mm256_set1_epi16(2), 1);
-      const __m512i top = t ? _mm512_srlv_epi16(hb, count) : _mm512_sllv_epi16(hb, count);
-      const __m512i q = _mm512_ternarylogic_epi32(low, top, _mm512_set1_epi8(0x30), 0xf8); /* low | (top & 0x30) */
-      const __m512i prod = _mm512_maddubs_epi16(q, _mm512_loadu_si512(x + 128 * h + 64 * t));
-#ifdef __AVX512VNNI__
-      sum = _mm512_dpwssd_epi32(sum, prod, _mm512_permutexvar_epi16(pick, scales));
-#else
-      sum = _mm512_add_epi32(sum, _mm512_madd_epi16(prod, _mm512_permutexvar_epi16(pick, scales)));
-#endif
+  #pragma GCC unroll 4
+  for (int t = 0; t < 4; ++t) { /* runs 2t (lower half), 2t + 1 (upper) */
+    const int h = t / 2, g = 4 * t; /* their half; their first scale: lanes 8i..8i+7 take scale g + i */
+    const __m512i pick = _mm512_set_epi32(
+        (g + 3) * 0x10001, (g + 3) * 0x10001, (g + 3) * 0x10001, (g + 3) * 0x10001, (g + 2) * 0x10001,
+        (g + 2) * 0x10001, (g + 2) * 0x10001, (g + 2) * 0x10001, (g + 1) * 0x10001, (g + 1) * 0x10001,
+        (g + 1) * 0x10001, (g + 1) * 0x10001, g * 0x10001, g * 0x10001, g * 0x10001, g * 0x10001);
+    __m512i q;
+    if (bb == 210) { /* Q6_K: runs 0, 1 left by 4, 2; runs 2, 3 right by 0, 2 */
+      const __m512i l = _mm512_loadu_si512(blk + 64 * h);
+      const __m512i hb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(blk + 128 + 32 * h)));
+      const __m512i low = _mm512_and_si512(t % 2 ? _mm512_srli_epi16(l, 4) : l, _mm512_set1_epi8(0x0f));
+      const __m512i count = _mm512_inserti64x4(_mm512_set1_epi16((short)(t % 2 ? 0 : 4)), _mm256_set1_epi16(2), 1);
+      const __m512i top = t % 2 ? _mm512_srlv_epi16(hb, count) : _mm512_sllv_epi16(hb, count);
+      q = _mm512_ternarylogic_epi32(low, top, _mm512_set1_epi8(0x30), 0xf8); /* low | (top & 0x30) */
+    } else { /* Q2_K, Q3_K: runs r = 2 (t % 2) and r + 1 right by 2r, 2r + 2 */
+      const int r = 2 * (t % 2);
+      const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(blk + (bb == 84 ? 16 : 32) + 32 * h)));
+      const __m512i count = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * r)), _mm256_set1_epi16((short)(2 * r + 2)), 1);
+      q = _mm512_and_si512(_mm512_srlv_epi16(v, count), _mm512_set1_epi8(0x03));
+      if (bb == 110) { /* Q3_K: hmask bits j = 4h + r, j + 1 to bit 2: left by 2 - j, else right by j - 2 */
+        const int j = 4 * h + r;
+        const __m512i hm = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)blk));
+        const __m512i hcount = _mm512_inserti64x4(_mm512_set1_epi16((short)(j < 2 ? 2 - j : j - 2)),
+                                                  _mm256_set1_epi16((short)(j < 2 ? 1 - j : j - 1)), 1);
+        const __m512i high = j < 2 ? _mm512_sllv_epi16(hm, hcount) : _mm512_srlv_epi16(hm, hcount);
+        q = _mm512_ternarylogic_epi32(q, high, _mm512_set1_epi8(0x04), 0xf8); /* q | (high & 0x04) */
+      }
     }
+    const __m512i prod = _mm512_maddubs_epi16(q, _mm512_loadu_si512(x + 64 * t));
+#ifdef __AVX512VNNI__
+    sum = _mm512_dpwssd_epi32(sum, prod, _mm512_permutexvar_epi16(pick, scales));
+#else
+    sum = _mm512_add_epi32(sum, _mm512_madd_epi16(prod, _mm512_permutexvar_epi16(pick, scales)));
+#endif
   }
   return _mm256_add_epi32(_mm512_castsi512_si256(sum), _mm512_extracti64x4_epi64(sum, 1));
 }
@@ -172,7 +189,7 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
        32 (Q4_K, Q5_K, IQ4_XS) or 16 (Q2_K, Q3_K, Q6_K); offset: a min (Q2_K,
        Q4_K, Q5_K) or scale (Q3_K, Q6_K) per 16 values, for the activation
        sums (none for IQ4_XS) */
-    /* dec_scales: Q4_K/Q5_K's 8 scales, Q6_K's 16, for the AVX-512 decode only */
+    /* dec_scales: Q4_K/Q5_K's 8 scales, Q2_K/Q3_K/Q6_K's 16, for the AVX-512 decode only */
     __m256i isum[4], scale[8], offset, dec_scales = _mm256_setzero_si256();
     (void)dec_scales;
     for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
@@ -222,8 +239,9 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
         sc16 = offset = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_or_si128(low, _mm_slli_epi16(top, 4))),
                                          _mm256_set1_epi16(32));
       } else {
-        sc16 = offset = dec_scales = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(blk + 192)));
+        sc16 = offset = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(blk + 192)));
       }
+      dec_scales = sc16;
       const __m256i lo = _mm256_permute2x128_si256(sc16, sc16, 0x00);
       const __m256i hi = _mm256_permute2x128_si256(sc16, sc16, 0x11);
       for (int run = 0; run < 4; ++run) {
@@ -235,8 +253,8 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
     if ((bb == 144 || bb == 176) && C == 1) /* Q4_K / Q5_K decode: two sub-blocks a step (lm_k4_runs512) */
       isum[0] = lm_k4_runs512(blk + (bb == 176 ? 48 : 16), bb == 176 ? blk + 16 : (const uint8_t*)0, aq + sb * 256,
                               dec_scales);
-    else if (bb == 210 && C == 1) /* Q6_K decode: two runs a step (lm_q6k_runs512) */
-      isum[0] = lm_q6k_runs512(blk, aq + sb * 256, dec_scales);
+    else if ((bb == 84 || bb == 110 || bb == 210) && C == 1) /* Q2_K / Q3_K / Q6_K decode: two runs a step */
+      isum[0] = lm_k16_runs512(blk, bb, aq + sb * 256, dec_scales);
     else
 #endif
     /* unrolled: constant shifts and indices (GCC kept a loop, half as fast) */
