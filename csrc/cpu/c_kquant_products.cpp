@@ -68,37 +68,54 @@ static inline __attribute__((always_inline)) __m256i lm_q6k_run(const uint8_t* b
                          _mm256_and_si256(top, _mm256_set1_epi8(0x30)));
 }
 #ifdef __AVX512BW__
-/* A Q4_K or Q5_K super-block's 8 sub-block products against one activation
-   row x, each times its scale (sc: the 8 int16 scales in lanes 0..7), in
-   the int32 lanes lm_k_tile_of's 256-bit loop sums them into (lane l: bytes
+/* A super-block with a scale per 32 values (Q4_K, Q5_K, IQ4_XS: sc holds
+   the 8 int16 scales in lanes 0..7) against one activation row x, in the
+   int32 lanes lm_k_tile_of's 256-bit loop sums them into (lane l: bytes
    4l..4l+3 of every sub-block; exact, so both give the same floats). Two
-   sub-blocks a step: the 32 bytes of qs holding sub-blocks 2p (low nibbles)
-   and 2p + 1 (high) fill a 512-bit register whose upper half is shifted
-   down 4, x's 64 values match, and one permute places both scales. Q5_K's
-   fifth bits (high: bit j of byte l for value 32j + l) reach bit 4 by one
-   per-half shift of the 32 bytes (16-bit lanes: bits that cross a byte
-   fall outside the mask) and an or. 5 operations per 2 sub-blocks (Q5_K:
-   7) where the 256-bit loop takes 8 (Q5_K: 14) and 2 shuffles for the
-   scales: these decodes are bound by their instruction count on Zen 5
-   (Q4_K 29 GB/s a core from L2 too, Q5_K 28). */
-static inline __attribute__((always_inline)) __m256i lm_k4_runs512(const uint8_t* qs, const uint8_t* high,
-                                                                  const int8_t* x, __m256i sc) {
+   sub-blocks a step, x's 64 values matching, one permute placing both
+   scales:
+   - Q4_K: the 32 bytes holding sub-blocks 2p (low nibbles) and 2p + 1
+     (high) fill a 512-bit register whose upper half is shifted down 4;
+   - Q5_K: the same, and its fifth bits (bit j of byte l for value 32j + l)
+     reach bit 4 by one per-half shift of those 32 bytes (16-bit lanes: bits
+     that cross a byte fall outside the mask) and an or;
+   - IQ4_XS: sub-block s's 16 bytes hold its values 0..15 (low nibbles) and
+     16..31 (high): each 16 bytes fill two 128-bit lanes, the second shifted
+     down 4, and one byte shuffle turns the nibbles into signed levels (their
+     signs go to x, as in the 256-bit loop).
+   5 operations per 2 sub-blocks (Q5_K: 7, IQ4_XS: 9) where the 256-bit loop
+   takes 8 (Q5_K: 14, IQ4_XS: 18) and 2 shuffles for the scales: these
+   decodes are bound by their instruction count on Zen 5 (Q4_K 29 GB/s a
+   core from L2 too, Q5_K 28, IQ4_XS 18). */
+static inline __attribute__((always_inline)) __m256i lm_k4_runs512(const uint8_t* blk, int bb, const int8_t* x,
+                                                                  __m256i sc) {
   const __m512i scales = _mm512_castsi256_si512(sc);
-  const __m512i hb = high ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)high)) : _mm512_setzero_si512();
+  const __m512i hb = bb == 176 ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(blk + 16)))
+                               : _mm512_setzero_si512();
   __m512i sum = _mm512_setzero_si512();
   #pragma GCC unroll 4
   for (int p = 0; p < 4; ++p) {
     const __m512i pick = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * p)), _mm256_set1_epi16((short)(2 * p + 1)), 1);
-    const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(qs + 32 * p)));
-    __m512i q = _mm512_and_si512(_mm512_mask_srli_epi16(v, 0xffff0000u, v, 4), _mm512_set1_epi8(0x0f));
-    if (high) { /* bits 2p, 2p + 1 to bit 4: left by 4 - j for j < 4, else right by j - 4 */
-      const int j = 2 * p;
-      const __m512i count = _mm512_inserti64x4(_mm512_set1_epi16((short)(j < 4 ? 4 - j : j - 4)),
-                                               _mm256_set1_epi16((short)(j < 4 ? 3 - j : j - 3)), 1);
-      const __m512i fifth = j < 4 ? _mm512_sllv_epi16(hb, count) : _mm512_srlv_epi16(hb, count);
-      q = _mm512_ternarylogic_epi32(q, fifth, _mm512_set1_epi8(0x10), 0xf8); /* q | (fifth & 0x10) */
+    __m512i q, xv = _mm512_loadu_si512(x + 64 * p);
+    if (bb == 136) { /* 128-bit lanes: sub-block 2p's bytes, then again shifted, then 2p + 1's twice */
+      const __m512i v = _mm512_permutexvar_epi64(_mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0),
+                                                 _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)(blk + 8 + 32 * p))));
+      const __m512i levels = _mm512_broadcast_i32x4(_mm_set_epi64x((long long)LM_IQ4_LEVELS_HI, (long long)LM_IQ4_LEVELS_LO));
+      q = _mm512_shuffle_epi8(levels, _mm512_and_si512(_mm512_mask_srli_epi16(v, 0xff00ff00u, v, 4), _mm512_set1_epi8(0x0f)));
+      xv = _mm512_mask_sub_epi8(xv, _mm512_movepi8_mask(q), _mm512_setzero_si512(), xv); /* no level is 0 */
+      q = _mm512_abs_epi8(q);
+    } else {
+      const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(blk + (bb == 176 ? 48 : 16) + 32 * p)));
+      q = _mm512_and_si512(_mm512_mask_srli_epi16(v, 0xffff0000u, v, 4), _mm512_set1_epi8(0x0f));
+      if (bb == 176) { /* bits 2p, 2p + 1 to bit 4: left by 4 - j for j < 4, else right by j - 4 */
+        const int j = 2 * p;
+        const __m512i count = _mm512_inserti64x4(_mm512_set1_epi16((short)(j < 4 ? 4 - j : j - 4)),
+                                                 _mm256_set1_epi16((short)(j < 4 ? 3 - j : j - 3)), 1);
+        const __m512i fifth = j < 4 ? _mm512_sllv_epi16(hb, count) : _mm512_srlv_epi16(hb, count);
+        q = _mm512_ternarylogic_epi32(q, fifth, _mm512_set1_epi8(0x10), 0xf8); /* q | (fifth & 0x10) */
+      }
     }
-    const __m512i prod = _mm512_maddubs_epi16(q, _mm512_loadu_si512(x + 64 * p));
+    const __m512i prod = _mm512_maddubs_epi16(q, xv);
 #ifdef __AVX512VNNI__
     sum = _mm512_dpwssd_epi32(sum, prod, _mm512_permutexvar_epi16(pick, scales));
 #else
@@ -189,7 +206,7 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
        32 (Q4_K, Q5_K, IQ4_XS) or 16 (Q2_K, Q3_K, Q6_K); offset: a min (Q2_K,
        Q4_K, Q5_K) or scale (Q3_K, Q6_K) per 16 values, for the activation
        sums (none for IQ4_XS) */
-    /* dec_scales: Q4_K/Q5_K's 8 scales, Q2_K/Q3_K/Q6_K's 16, for the AVX-512 decode only */
+    /* dec_scales: Q4_K/Q5_K/IQ4_XS's 8 scales, Q2_K/Q3_K/Q6_K's 16, for the AVX-512 decode only */
     __m256i isum[4], scale[8], offset, dec_scales = _mm256_setzero_si256();
     (void)dec_scales;
     for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
@@ -219,7 +236,7 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
       const __m128i top = _mm_packus_epi32(_mm_and_si128(_mm_srlv_epi32(h, _mm_set_epi32(6, 4, 2, 0)), _mm_set1_epi32(3)),
                                            _mm_and_si128(_mm_srlv_epi32(h, _mm_set_epi32(14, 12, 10, 8)), _mm_set1_epi32(3)));
       const __m128i sc8 = _mm_sub_epi16(_mm_or_si128(_mm_cvtepu8_epi16(low), _mm_slli_epi16(top, 4)), _mm_set1_epi16(32));
-      const __m256i sc = _mm256_broadcastsi128_si256(sc8);
+      const __m256i sc = dec_scales = _mm256_broadcastsi128_si256(sc8);
       for (int j = 0; j < 8; ++j) scale[j] = lm_lane16(sc, j);
       offset = _mm256_setzero_si256();
     } else {
@@ -250,9 +267,8 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
       }
     }
 #ifdef __AVX512BW__
-    if ((bb == 144 || bb == 176) && C == 1) /* Q4_K / Q5_K decode: two sub-blocks a step (lm_k4_runs512) */
-      isum[0] = lm_k4_runs512(blk + (bb == 176 ? 48 : 16), bb == 176 ? blk + 16 : (const uint8_t*)0, aq + sb * 256,
-                              dec_scales);
+    if ((bb == 144 || bb == 176 || bb == 136) && C == 1) /* Q4_K / Q5_K / IQ4_XS decode: two sub-blocks a step */
+      isum[0] = lm_k4_runs512(blk, bb, aq + sb * 256, dec_scales);
     else if ((bb == 84 || bb == 110 || bb == 210) && C == 1) /* Q2_K / Q3_K / Q6_K decode: two runs a step */
       isum[0] = lm_k16_runs512(blk, bb, aq + sb * 256, dec_scales);
     else
