@@ -68,94 +68,72 @@ static inline __attribute__((always_inline)) __m256i lm_q6k_run(const uint8_t* b
                          _mm256_and_si256(top, _mm256_set1_epi8(0x30)));
 }
 #ifdef __AVX512BW__
-/* A super-block with a scale per 32 values (Q4_K, Q5_K, IQ4_XS: sc holds
-   the 8 int16 scales in lanes 0..7) against one activation row x, in the
-   int32 lanes lm_k_tile_of's 256-bit loop sums them into (lane l: bytes
-   4l..4l+3 of every sub-block; exact, so both give the same floats). Two
-   sub-blocks a step, x's 64 values matching, one permute placing both
-   scales:
-   - Q4_K: the 32 bytes holding sub-blocks 2p (low nibbles) and 2p + 1
-     (high) fill a 512-bit register whose upper half is shifted down 4;
-   - Q5_K: the same, and its fifth bits (bit j of byte l for value 32j + l)
-     reach bit 4 by one per-half shift of those 32 bytes (16-bit lanes: bits
-     that cross a byte fall outside the mask) and an or;
+/* A super-block's products against one activation row x, each group's
+   times its scale (sc: the int16 scales, 8 for a scale per 32 values, 16
+   for one per 16), in the int32 lanes lm_k_tile_of's 256-bit loop sums
+   them into (lane l: bytes 4l..4l+3 of every 32 values; exact, so both give
+   the same floats). 64 values a step, x's 64 matching, one permute placing
+   the step's 2 or 4 scales; where two runs of 32 take their bits from the
+   same bytes at different shifts, one per-half shift serves both (16-bit
+   lanes: bits that cross a byte fall outside the masks):
+   - Q4_K: the 32 bytes holding sub-blocks 2t (low nibbles) and 2t + 1
+     (high), the upper half shifted down 4;
+   - Q5_K: the same, its fifth bits (bit j of byte l for value 32j + l)
+     shifted to bit 4 and or'd in;
    - IQ4_XS: sub-block s's 16 bytes hold its values 0..15 (low nibbles) and
      16..31 (high): each 16 bytes fill two 128-bit lanes, the second shifted
-     down 4, and one byte shuffle turns the nibbles into signed levels (their
-     signs go to x, as in the 256-bit loop).
-   5 operations per 2 sub-blocks (Q5_K: 7, IQ4_XS: 9) where the 256-bit loop
-   takes 8 (Q5_K: 14, IQ4_XS: 18) and 2 shuffles for the scales: these
-   decodes are bound by their instruction count on Zen 5 (Q4_K 29 GB/s a
-   core from L2 too, Q5_K 28, IQ4_XS 18). */
-static inline __attribute__((always_inline)) __m256i lm_k4_runs512(const uint8_t* blk, int bb, const int8_t* x,
-                                                                  __m256i sc) {
+     down 4, and a byte shuffle turns nibbles into signed levels (their signs
+     go to x, as in the 256-bit loop);
+   - Q6_K: half h's 64 bytes of low bits hold runs 0, 1 (low nibbles) and
+     2, 3 (high); its 32 bytes of top bits serve all four (bits 2r, 2r + 1
+     to bits 4, 5);
+   - Q2_K: run r of half h is bits 2r, 2r + 1 of its 32 bytes;
+   - Q3_K: the same, plus bit 4h + r of the 32 hmask bytes at bit 2.
+   About half the operations of the 256-bit loop, whose decodes were bound
+   by their instruction count on Zen 5 (one core from L3: Q4_K 30 GB/s, Q6_K
+   36, Q2_K, Q3_K and IQ4_XS 18). */
+static inline __attribute__((always_inline)) __m256i lm_k_runs512(const uint8_t* blk, int bb, const int8_t* x,
+                                                                 __m256i sc) {
   const __m512i scales = _mm512_castsi256_si512(sc);
-  const __m512i hb = bb == 176 ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(blk + 16)))
-                               : _mm512_setzero_si512();
+  const int per32 = bb == 144 || bb == 176 || bb == 136;
   __m512i sum = _mm512_setzero_si512();
   #pragma GCC unroll 4
-  for (int p = 0; p < 4; ++p) {
-    const __m512i pick = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * p)), _mm256_set1_epi16((short)(2 * p + 1)), 1);
-    __m512i q, xv = _mm512_loadu_si512(x + 64 * p);
-    if (bb == 136) { /* 128-bit lanes: sub-block 2p's bytes, then again shifted, then 2p + 1's twice */
-      const __m512i v = _mm512_permutexvar_epi64(_mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0),
-                                                 _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)(blk + 8 + 32 * p))));
-      const __m512i levels = _mm512_broadcast_i32x4(_mm_set_epi64x((long long)LM_IQ4_LEVELS_HI, (long long)LM_IQ4_LEVELS_LO));
-      q = _mm512_shuffle_epi8(levels, _mm512_and_si512(_mm512_mask_srli_epi16(v, 0xff00ff00u, v, 4), _mm512_set1_epi8(0x0f)));
-      xv = _mm512_mask_sub_epi8(xv, _mm512_movepi8_mask(q), _mm512_setzero_si512(), xv); /* no level is 0 */
-      q = _mm512_abs_epi8(q);
-    } else {
-      const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(blk + (bb == 176 ? 48 : 16) + 32 * p)));
+  for (int t = 0; t < 4; ++t) {
+    /* int16 lane pairs: per 32, lanes 16i.. take scale 2t + i; per 16, lanes 8i.. take 4t + i */
+    const int g0 = per32 ? 2 * t : 4 * t, g1 = per32 ? 2 * t : 4 * t + 1, g2 = per32 ? 2 * t + 1 : 4 * t + 2,
+              g3 = per32 ? 2 * t + 1 : 4 * t + 3;
+    const __m512i pick = _mm512_set_epi32(g3 * 0x10001, g3 * 0x10001, g3 * 0x10001, g3 * 0x10001, g2 * 0x10001,
+                                          g2 * 0x10001, g2 * 0x10001, g2 * 0x10001, g1 * 0x10001, g1 * 0x10001,
+                                          g1 * 0x10001, g1 * 0x10001, g0 * 0x10001, g0 * 0x10001, g0 * 0x10001,
+                                          g0 * 0x10001);
+    const int h = t / 2; /* the 16-value formats' half */
+    __m512i q, xv = _mm512_loadu_si512(x + 64 * t);
+    if (bb == 144 || bb == 176) {
+      const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(blk + (bb == 176 ? 48 : 16) + 32 * t)));
       q = _mm512_and_si512(_mm512_mask_srli_epi16(v, 0xffff0000u, v, 4), _mm512_set1_epi8(0x0f));
-      if (bb == 176) { /* bits 2p, 2p + 1 to bit 4: left by 4 - j for j < 4, else right by j - 4 */
-        const int j = 2 * p;
+      if (bb == 176) { /* bits j = 2t, j + 1 to bit 4: left by 4 - j for j < 4, else right by j - 4 */
+        const int j = 2 * t;
+        const __m512i hb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(blk + 16)));
         const __m512i count = _mm512_inserti64x4(_mm512_set1_epi16((short)(j < 4 ? 4 - j : j - 4)),
                                                  _mm256_set1_epi16((short)(j < 4 ? 3 - j : j - 3)), 1);
         const __m512i fifth = j < 4 ? _mm512_sllv_epi16(hb, count) : _mm512_srlv_epi16(hb, count);
         q = _mm512_ternarylogic_epi32(q, fifth, _mm512_set1_epi8(0x10), 0xf8); /* q | (fifth & 0x10) */
       }
-    }
-    const __m512i prod = _mm512_maddubs_epi16(q, xv);
-#ifdef __AVX512VNNI__
-    sum = _mm512_dpwssd_epi32(sum, prod, _mm512_permutexvar_epi16(pick, scales));
-#else
-    sum = _mm512_add_epi32(sum, _mm512_madd_epi16(prod, _mm512_permutexvar_epi16(pick, scales)));
-#endif
-  }
-  return _mm256_add_epi32(_mm512_castsi512_si256(sum), _mm512_extracti64x4_epi64(sum, 1));
-}
-/* The products of a super-block whose scales cover 16 values each (Q2_K,
-   Q3_K, Q6_K: sc holds the 16 int16 scales) against one activation row x, in
-   the same int32 lanes as lm_k4_runs512 (and the 256-bit loop). Runs 2t and
-   2t + 1 (64 values) a step, one permute placing their 4 scales; a run's
-   bits come from the same bytes at different shifts, so one per-half
-   variable shift serves both runs (16-bit lanes: bits that cross a byte
-   fall outside the masks):
-   - Q6_K: half h's 64 bytes of low bits hold runs 0, 1 (low nibbles) and
-     2, 3 (high), its 32 bytes of top bits serve all four (bits 2r, 2r + 1
-     to 4, 5); 15 operations a half where the 256-bit loop takes ~36;
-   - Q2_K: run r of half h is bits 2r, 2r + 1 of its 32 bytes;
-   - Q3_K: the same, plus bit 4h + r of the 32 hmask bytes at bit 2. */
-static inline __attribute__((always_inline)) __m256i lm_k16_runs512(const uint8_t* blk, int bb, const int8_t* x,
-                                                                   __m256i sc) {
-  const __m512i scales = _mm512_castsi256_si512(sc);
-  __m512i sum = _mm512_setzero_si512();
-  #pragma GCC unroll 4
-  for (int t = 0; t < 4; ++t) { /* runs 2t (lower half), 2t + 1 (upper) */
-    const int h = t / 2, g = 4 * t; /* their half; their first scale: lanes 8i..8i+7 take scale g + i */
-    const __m512i pick = _mm512_set_epi32(
-        (g + 3) * 0x10001, (g + 3) * 0x10001, (g + 3) * 0x10001, (g + 3) * 0x10001, (g + 2) * 0x10001,
-        (g + 2) * 0x10001, (g + 2) * 0x10001, (g + 2) * 0x10001, (g + 1) * 0x10001, (g + 1) * 0x10001,
-        (g + 1) * 0x10001, (g + 1) * 0x10001, g * 0x10001, g * 0x10001, g * 0x10001, g * 0x10001);
-    __m512i q;
-    if (bb == 210) { /* Q6_K: runs 0, 1 left by 4, 2; runs 2, 3 right by 0, 2 */
+    } else if (bb == 136) { /* 128-bit lanes: sub-block 2t's bytes, again shifted, then 2t + 1's twice */
+      const __m512i v = _mm512_permutexvar_epi64(_mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0),
+                                                 _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)(blk + 8 + 32 * t))));
+      const __m512i levels = _mm512_broadcast_i32x4(_mm_set_epi64x((long long)LM_IQ4_LEVELS_HI, (long long)LM_IQ4_LEVELS_LO));
+      q = _mm512_shuffle_epi8(levels, _mm512_and_si512(_mm512_mask_srli_epi16(v, 0xff00ff00u, v, 4), _mm512_set1_epi8(0x0f)));
+      xv = _mm512_mask_sub_epi8(xv, _mm512_movepi8_mask(q), _mm512_setzero_si512(), xv); /* no level is 0 */
+      q = _mm512_abs_epi8(q);
+    } else if (bb == 210) { /* Q6_K runs 0, 1 (t even): top bits left by 4, 2; runs 2, 3: right by 0, 2 */
       const __m512i l = _mm512_loadu_si512(blk + 64 * h);
       const __m512i hb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(blk + 128 + 32 * h)));
       const __m512i low = _mm512_and_si512(t % 2 ? _mm512_srli_epi16(l, 4) : l, _mm512_set1_epi8(0x0f));
       const __m512i count = _mm512_inserti64x4(_mm512_set1_epi16((short)(t % 2 ? 0 : 4)), _mm256_set1_epi16(2), 1);
       const __m512i top = t % 2 ? _mm512_srlv_epi16(hb, count) : _mm512_sllv_epi16(hb, count);
       q = _mm512_ternarylogic_epi32(low, top, _mm512_set1_epi8(0x30), 0xf8); /* low | (top & 0x30) */
-    } else { /* Q2_K, Q3_K: runs r = 2 (t % 2) and r + 1 right by 2r, 2r + 2 */
+    } else { /* Q2_K, Q3_K: runs r = 2 (t % 2) and r + 1, right by 2r, 2r + 2 */
       const int r = 2 * (t % 2);
       const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(blk + (bb == 84 ? 16 : 32) + 32 * h)));
       const __m512i count = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * r)), _mm256_set1_epi16((short)(2 * r + 2)), 1);
@@ -169,7 +147,7 @@ static inline __attribute__((always_inline)) __m256i lm_k16_runs512(const uint8_
         q = _mm512_ternarylogic_epi32(q, high, _mm512_set1_epi8(0x04), 0xf8); /* q | (high & 0x04) */
       }
     }
-    const __m512i prod = _mm512_maddubs_epi16(q, _mm512_loadu_si512(x + 64 * t));
+    const __m512i prod = _mm512_maddubs_epi16(q, xv);
 #ifdef __AVX512VNNI__
     sum = _mm512_dpwssd_epi32(sum, prod, _mm512_permutexvar_epi16(pick, scales));
 #else
@@ -267,10 +245,8 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
       }
     }
 #ifdef __AVX512BW__
-    if ((bb == 144 || bb == 176 || bb == 136) && C == 1) /* Q4_K / Q5_K / IQ4_XS decode: two sub-blocks a step */
-      isum[0] = lm_k4_runs512(blk, bb, aq + sb * 256, dec_scales);
-    else if ((bb == 84 || bb == 110 || bb == 210) && C == 1) /* Q2_K / Q3_K / Q6_K decode: two runs a step */
-      isum[0] = lm_k16_runs512(blk, bb, aq + sb * 256, dec_scales);
+    if (C == 1) /* decode: 64 values a step (lm_k_runs512) */
+      isum[0] = lm_k_runs512(blk, bb, aq + sb * 256, dec_scales);
     else
 #endif
     /* unrolled: constant shifts and indices (GCC kept a loop, half as fast) */
