@@ -41,31 +41,19 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-// G0: the current printer's kernel (block per row, 4 values a thread, I2F)
-template <int T, bool TRICK>
-__global__ void __launch_bounds__(T) g0(const uint8_t* __restrict__ W, const float* __restrict__ x, float* __restrict__ y, int n, int k) {
+// The printer's current design: a block per weight row, thread t taking
+// values 4t..4t+3 of every 4T (Dot4: their products with x, summed), the
+// warps' sums added through shared memory.
+template <int T, class Dot4>
+__global__ void __launch_bounds__(T) block_per_row(const uint8_t* __restrict__ W, const float* __restrict__ x,
+                                                  float* __restrict__ y, int n, int k, int64_t row_bytes) {
   __shared__ float part[T / 32];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int64_t rb = (int64_t)k / 32 * 34;
   for (int j = blockIdx.x; j < n; j += gridDim.x) {
-    const uint8_t* w = W + j * rb;
+    const uint8_t* w = W + j * row_bytes;
     float acc = 0.0f;
 #pragma unroll 4
-    for (int c = threadIdx.x * 4; c < k; c += 4 * T) {
-      const uint8_t* b = w + (c >> 5) * 34;
-      const float d = h2f(b);
-      const uint32_t q = u16x2(b + 2 + (c & 31));
-      if (TRICK) {
-        const uint32_t qx = q ^ 0x80808080u;
-        float s = 0.0f;
-#pragma unroll
-        for (int i = 0; i < 4; ++i) s = fmaf(sb(qx, i), x[c + i], s);
-        acc = fmaf(d, s, acc);
-      } else {
-#pragma unroll
-        for (int i = 0; i < 4; ++i) acc = fmaf(d * (float)(int8_t)(q >> (8 * i)), x[c + i], acc);
-      }
-    }
+    for (int c = threadIdx.x * 4; c < k; c += 4 * T) acc += Dot4::run(w, c, x + c);
     float v = warp_sum(acc);
     if (lane == 0) part[warp] = v;
     __syncthreads();
@@ -73,22 +61,53 @@ __global__ void __launch_bounds__(T) g0(const uint8_t* __restrict__ W, const flo
     __syncthreads();
   }
 }
+// G0: Q8_0 as the printer widens it (I2F); TRICK: exact byte-to-float by byte_perm, the scale factored out
+template <bool TRICK>
+struct Q8Dot4 {
+  __device__ __forceinline__ static float run(const uint8_t* w, int c, const float* x) {
+    const uint8_t* b = w + (c >> 5) * 34;
+    const float d = h2f(b);
+    const uint32_t q = u16x2(b + 2 + (c & 31));
+    float s = 0.0f;
+    if (TRICK) {
+      const uint32_t qx = q ^ 0x80808080u;
+#pragma unroll
+      for (int i = 0; i < 4; ++i) s = fmaf(sb(qx, i), x[i], s);
+      return d * s;
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i) s = fmaf(d * (float)(int8_t)(q >> (8 * i)), x[i], s);
+    return s;
+  }
+};
 
-// G2: a warp per row (8 rows a block), 4 values a lane, U-unrolled, TRICK math
-template <int U, bool TRICK>
-__global__ void __launch_bounds__(256) g2(const uint8_t* __restrict__ W, const float* __restrict__ x, float* __restrict__ y, int n, int k) {
+// G2 / G3: a warp per row (8 rows a block), V values a lane, U-unrolled.
+// MODE 0: widened as the printer does (I2F); 1: exact byte-to-float by
+// byte_perm, the scale factored out; 2 (G3): dp4a against x quantized per 32
+// (xq int8, xd float scales), V 4 or 8.
+template <int V, int U, int MODE>
+__global__ void __launch_bounds__(256) warp_rows(const uint8_t* __restrict__ W, const float* __restrict__ x,
+                                                 const int8_t* __restrict__ xq, const float* __restrict__ xd,
+                                                 float* __restrict__ y, int n, int k) {
   const int lane = threadIdx.x & 31;
   const int j = blockIdx.x * 8 + (threadIdx.x >> 5);
   if (j >= n) return;
   const uint8_t* w = W + (int64_t)j * (k / 32 * 34);
   float acc = 0.0f;
 #pragma unroll U
-  for (int c = lane * 4; c < k; c += 128) {
+  for (int c = lane * V; c < k; c += 32 * V) {
     const uint8_t* b = w + (c >> 5) * 34;
+    if (MODE == 2) {
+      int s = 0;
+#pragma unroll
+      for (int v = 0; v < V; v += 4) s = __dp4a((int)u16x2(b + 2 + (c & 31) + v), *(const int*)(xq + c + v), s);
+      acc = fmaf(h2f(b) * xd[c >> 5], (float)s, acc);
+      continue;
+    }
     const float d = h2f(b);
     const uint32_t q = u16x2(b + 2 + (c & 31));
     const float4 xv = *(const float4*)(x + c);
-    if (TRICK) {
+    if (MODE == 1) {
       const uint32_t qx = q ^ 0x80808080u;
       float s = sb(qx, 0) * xv.x;
       s = fmaf(sb(qx, 1), xv.y, s); s = fmaf(sb(qx, 2), xv.z, s); s = fmaf(sb(qx, 3), xv.w, s);
@@ -104,30 +123,13 @@ __global__ void __launch_bounds__(256) g2(const uint8_t* __restrict__ W, const f
   if (lane == 0) y[j] = acc;
 }
 
-// G3: warp per row, dp4a against x quantized per 32 (xq int8, xd float), V values a lane (4 or 8)
-template <int V, int U>
-__global__ void __launch_bounds__(256) g3(const uint8_t* __restrict__ W, const int8_t* __restrict__ xq, const float* __restrict__ xd, float* __restrict__ y, int n, int k) {
-  const int lane = threadIdx.x & 31;
-  const int j = blockIdx.x * 8 + (threadIdx.x >> 5);
-  if (j >= n) return;
-  const uint8_t* w = W + (int64_t)j * (k / 32 * 34);
-  float acc = 0.0f;
-#pragma unroll U
-  for (int c = lane * V; c < k; c += 32 * V) {
-    const uint8_t* b = w + (c >> 5) * 34;
-    const float d = h2f(b) * xd[c >> 5];
-    int s = 0;
-#pragma unroll
-    for (int v = 0; v < V; v += 4) s = __dp4a((int)u16x2(b + 2 + (c & 31) + v), *(const int*)(xq + c + v), s);
-    acc = fmaf(d, (float)s, acc);
-  }
-  acc = warp_sum(acc);
-  if (lane == 0) y[j] = acc;
-}
-
-// S1: split layout (Q [n][k] int8, D [n][k/32] half), warp per row, 16 values a lane (one int4)
-template <int U>
-__global__ void __launch_bounds__(256) s1(const int8_t* __restrict__ Q, const __half* __restrict__ D, const float* __restrict__ x, float* __restrict__ y, int n, int k) {
+// S1 / S2 (DP4A): split layout (Q [n][k] int8, D [n][k/32] half), a warp per
+// row, 16 values a lane (one int4); S1 in float (x as floats), S2 by dp4a
+// against x quantized per 32 (xq int8, xd float scales)
+template <int U, bool DP4A>
+__global__ void __launch_bounds__(256) split_rows(const int8_t* __restrict__ Q, const __half* __restrict__ D,
+                                                  const float* __restrict__ x, const int8_t* __restrict__ xq,
+                                                  const float* __restrict__ xd, float* __restrict__ y, int n, int k) {
   const int lane = threadIdx.x & 31;
   const int j = blockIdx.x * 8 + (threadIdx.x >> 5);
   if (j >= n) return;
@@ -138,6 +140,12 @@ __global__ void __launch_bounds__(256) s1(const int8_t* __restrict__ Q, const __
   for (int c = lane * 16; c < k; c += 512) {
     const int4 qv = *(const int4*)(q + c);
     const float d = __half2float(dd[c >> 5]);
+    if (DP4A) {
+      const int4 xv = *(const int4*)(xq + c);
+      int s = __dp4a(qv.x, xv.x, 0); s = __dp4a(qv.y, xv.y, s); s = __dp4a(qv.z, xv.z, s); s = __dp4a(qv.w, xv.w, s);
+      acc = fmaf(d * xd[c >> 5], (float)s, acc);
+      continue;
+    }
     const float4* xp = (const float4*)(x + c);
     float s = 0.0f;
     const uint32_t words[4] = {(uint32_t)qv.x, (uint32_t)qv.y, (uint32_t)qv.z, (uint32_t)qv.w};
@@ -152,25 +160,6 @@ __global__ void __launch_bounds__(256) s1(const int8_t* __restrict__ Q, const __
   acc = warp_sum(acc);
   if (lane == 0) y[j] = acc;
 }
-// S2: split layout, dp4a
-template <int U>
-__global__ void __launch_bounds__(256) s2(const int8_t* __restrict__ Q, const __half* __restrict__ D, const int8_t* __restrict__ xq, const float* __restrict__ xd, float* __restrict__ y, int n, int k) {
-  const int lane = threadIdx.x & 31;
-  const int j = blockIdx.x * 8 + (threadIdx.x >> 5);
-  if (j >= n) return;
-  const int8_t* q = Q + (int64_t)j * k;
-  const __half* dd = D + (int64_t)j * (k / 32);
-  float acc = 0.0f;
-#pragma unroll U
-  for (int c = lane * 16; c < k; c += 512) {
-    const int4 qv = *(const int4*)(q + c);
-    const int4 xv = *(const int4*)(xq + c);
-    int s = __dp4a(qv.x, xv.x, 0); s = __dp4a(qv.y, xv.y, s); s = __dp4a(qv.z, xv.z, s); s = __dp4a(qv.w, xv.w, s);
-    acc = fmaf(__half2float(dd[c >> 5]) * xd[c >> 5], (float)s, acc);
-  }
-  acc = warp_sum(acc);
-  if (lane == 0) y[j] = acc;
-}
 
 __device__ __forceinline__ int q4k_scale(const uint8_t* s, int j, int m) {
   return j < 4 ? s[j + m] & 63 : (m ? s[j + 4] >> 4 : s[j + 4] & 0x0f) | ((s[j - 4 + m] >> 6) << 4);
@@ -178,32 +167,20 @@ __device__ __forceinline__ int q4k_scale(const uint8_t* s, int j, int m) {
 __device__ __forceinline__ float nib(uint32_t v, int i) {
   return __uint_as_float(__byte_perm(v, 0x4B000000u, 0x7540 + i)) - 8388608.0f;
 }
-// K0: the current printer's Q4_K product (block per row, 4 values a thread)
-template <int T>
-__global__ void __launch_bounds__(T) k0(const uint8_t* __restrict__ W, const float* __restrict__ x, float* __restrict__ y, int n, int k) {
-  __shared__ float part[T / 32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int64_t rb = (int64_t)k / 256 * 144;
-  for (int jr = blockIdx.x; jr < n; jr += gridDim.x) {
-    const uint8_t* w = W + jr * rb;
-    float acc = 0.0f;
-#pragma unroll 4
-    for (int c = threadIdx.x * 4; c < k; c += 4 * T) {
-      const uint8_t* b = w + (c >> 8) * 144;
-      const int j = c & 255, sub = j >> 5, shift = sub & 1 ? 4 : 0;
-      const float d = h2f(b) * (float)q4k_scale(b + 4, sub, 0);
-      const float m = h2f(b + 2) * (float)q4k_scale(b + 4, sub, 4);
-      const uint32_t q = *(const uint32_t*)(b + 16 + 32 * (sub >> 1) + (j & 31));
+// K0: Q4_K as the printer widens it
+struct Q4KDot4 {
+  __device__ __forceinline__ static float run(const uint8_t* w, int c, const float* x) {
+    const uint8_t* b = w + (c >> 8) * 144;
+    const int j = c & 255, sub = j >> 5, shift = sub & 1 ? 4 : 0;
+    const float d = h2f(b) * (float)q4k_scale(b + 4, sub, 0);
+    const float m = h2f(b + 2) * (float)q4k_scale(b + 4, sub, 4);
+    const uint32_t q = *(const uint32_t*)(b + 16 + 32 * (sub >> 1) + (j & 31));
+    float s = 0.0f;
 #pragma unroll
-      for (int i = 0; i < 4; ++i) acc = fmaf(d * (float)((q >> (8 * i + shift)) & 15) - m, x[c + i], acc);
-    }
-    float v = warp_sum(acc);
-    if (lane == 0) part[warp] = v;
-    __syncthreads();
-    if (threadIdx.x == 0) { float s = 0; for (int q = 0; q < T / 32; ++q) s += part[q]; y[jr] = s; }
-    __syncthreads();
+    for (int i = 0; i < 4; ++i) s = fmaf(d * (float)((q >> (8 * i + shift)) & 15) - m, x[i], s);
+    return s;
   }
-}
+};
 // K1: a warp per row, a super-block a warp step: lane l takes qs word l (8 values: sub 2p low, 2p+1 high nibbles)
 template <int U>
 __global__ void __launch_bounds__(256) k1(const uint8_t* __restrict__ W, const float* __restrict__ x, float* __restrict__ y, int n, int k) {
@@ -240,12 +217,33 @@ __global__ void readsum(const int4* __restrict__ p, int64_t n16, int* out) {
   if (s == 0x12345678) *out = s;
 }
 
+const int NB = 8;  // chained products over distinct weights, so L2 holds none
+
+// Best of 10 runs of NB launches: us a product, weight GB/s, and the largest
+// relative error of the first 64 outputs (in y) against the host's sums.
+template <class Launch>
+void time_variant(const char* name, Launch launch, int64_t wbytes, const float* y, const std::vector<double>& ref) {
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0); cudaEventCreate(&e1);
+  for (int w = 0; w < 3; ++w) for (int i = 0; i < NB; ++i) launch(i);
+  CK(cudaDeviceSynchronize());
+  float best = 1e9;
+  for (int rep = 0; rep < 10; ++rep) {
+    cudaEventRecord(e0);
+    for (int i = 0; i < NB; ++i) launch(i);
+    cudaEventRecord(e1); CK(cudaEventSynchronize(e1));
+    float ms; cudaEventElapsedTime(&ms, e0, e1); best = fminf(best, ms);
+  }
+  cudaEventDestroy(e0); cudaEventDestroy(e1);
+  std::vector<float> hy(64); CK(cudaMemcpy(hy.data(), y, 64 * 4, cudaMemcpyDeviceToHost));
+  double err = 0; for (int j = 0; j < 64; ++j) err = fmax(err, fabs(hy[j] - ref[j]) / (fabs(ref[j]) + 1));
+  printf("  %-28s %8.1f us/product  %7.0f GB/s  maxrelerr %.1e\n", name, best * 1000 / NB, wbytes * NB / (best * 1e-3) / 1e9, err);
+}
+
 int main() {
   int sms; CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   cudaDeviceProp prop; CK(cudaGetDeviceProperties(&prop, 0));
   printf("device %s, %d SMs\n", prop.name, sms);
-  const int NB = 8;
-  cudaEvent_t e0, e1; cudaEventCreate(&e0); cudaEventCreate(&e1);
   for (int shape = 0; shape < 2; ++shape) {
     const int n = shape ? 4096 : 14336, k = shape ? 14336 : 4096;
     const int64_t rb = k / 32 * 34, wbytes = n * rb;
@@ -275,36 +273,23 @@ int main() {
     // reference row sums on host (double) for first 64 rows
     std::vector<double> ref(64);
     for (int j = 0; j < 64; ++j) { double s = 0; for (int b = 0; b < k / 32; ++b) { float d = __half2float(hd[(int64_t)j * (k/32) + b]); for (int i = 0; i < 32; ++i) s += (double)d * hq[(int64_t)j * k + b * 32 + i] * hx[b * 32 + i]; } ref[j] = s; }
-    auto bench = [&](const char* name, auto launch) {
-      for (int w = 0; w < 3; ++w) for (int i = 0; i < NB; ++i) launch(i);
-      CK(cudaDeviceSynchronize());
-      float best = 1e9;
-      for (int rep = 0; rep < 10; ++rep) {
-        cudaEventRecord(e0);
-        for (int i = 0; i < NB; ++i) launch(i);
-        cudaEventRecord(e1); CK(cudaEventSynchronize(e1));
-        float ms; cudaEventElapsedTime(&ms, e0, e1); best = fminf(best, ms);
-      }
-      std::vector<float> hy(64); CK(cudaMemcpy(hy.data(), dy, 64 * 4, cudaMemcpyDeviceToHost));
-      double err = 0; for (int j = 0; j < 64; ++j) err = fmax(err, fabs(hy[j] - ref[j]) / (fabs(ref[j]) + 1));
-      printf("  %-28s %8.1f us/product  %7.0f GB/s  maxrelerr %.1e\n", name, best * 1000 / NB, wbytes * NB / (best * 1e-3) / 1e9, err);
-    };
+    auto bench = [&](const char* name, auto launch) { time_variant(name, launch, wbytes, dy, ref); };
     printf("shape n=%d k=%d, %.1f MB a product\n", n, k, wbytes / 1e6);
     const int cap = sms * 32;
     bench("readsum (copy-free read)", [&](int i) { readsum<<<sms * 8, 256>>>((const int4*)dW[i], wbytes / 16, dout); });
-    bench("G0 current (T=256)", [&](int i) { g0<256, false><<<std::min(n, cap), 256>>>(dW[i], dx, dy, n, k); });
-    bench("G0 trick", [&](int i) { g0<256, true><<<std::min(n, cap), 256>>>(dW[i], dx, dy, n, k); });
-    bench("G0 T=128", [&](int i) { g0<128, false><<<std::min(n, cap), 128>>>(dW[i], dx, dy, n, k); });
-    bench("G2 warp/row u4 i2f", [&](int i) { g2<4, false><<<(n + 7) / 8, 256>>>(dW[i], dx, dy, n, k); });
-    bench("G2 warp/row u4 trick", [&](int i) { g2<4, true><<<(n + 7) / 8, 256>>>(dW[i], dx, dy, n, k); });
-    bench("G2 warp/row u8 trick", [&](int i) { g2<8, true><<<(n + 7) / 8, 256>>>(dW[i], dx, dy, n, k); });
-    bench("G3 dp4a V4 u4", [&](int i) { g3<4, 4><<<(n + 7) / 8, 256>>>(dW[i], dxq, dxd, dy, n, k); });
-    bench("G3 dp4a V4 u8", [&](int i) { g3<4, 8><<<(n + 7) / 8, 256>>>(dW[i], dxq, dxd, dy, n, k); });
-    bench("G3 dp4a V8 u4", [&](int i) { g3<8, 4><<<(n + 7) / 8, 256>>>(dW[i], dxq, dxd, dy, n, k); });
-    bench("S1 split int4 trick u2", [&](int i) { s1<2><<<(n + 7) / 8, 256>>>(dQ[i], dD[i], dx, dy, n, k); });
-    bench("S1 split int4 trick u4", [&](int i) { s1<4><<<(n + 7) / 8, 256>>>(dQ[i], dD[i], dx, dy, n, k); });
-    bench("S2 split int4 dp4a u4", [&](int i) { s2<4><<<(n + 7) / 8, 256>>>(dQ[i], dD[i], dxq, dxd, dy, n, k); });
-    bench("S2 split int4 dp4a u8", [&](int i) { s2<8><<<(n + 7) / 8, 256>>>(dQ[i], dD[i], dxq, dxd, dy, n, k); });
+    bench("G0 current (T=256)", [&](int i) { block_per_row<256, Q8Dot4<false>><<<std::min(n, cap), 256>>>(dW[i], dx, dy, n, k, rb); });
+    bench("G0 trick", [&](int i) { block_per_row<256, Q8Dot4<true>><<<std::min(n, cap), 256>>>(dW[i], dx, dy, n, k, rb); });
+    bench("G0 T=128", [&](int i) { block_per_row<128, Q8Dot4<false>><<<std::min(n, cap), 128>>>(dW[i], dx, dy, n, k, rb); });
+    bench("G2 warp/row u4 i2f", [&](int i) { warp_rows<4, 4, 0><<<(n + 7) / 8, 256>>>(dW[i], dx, dxq, dxd, dy, n, k); });
+    bench("G2 warp/row u4 trick", [&](int i) { warp_rows<4, 4, 1><<<(n + 7) / 8, 256>>>(dW[i], dx, dxq, dxd, dy, n, k); });
+    bench("G2 warp/row u8 trick", [&](int i) { warp_rows<4, 8, 1><<<(n + 7) / 8, 256>>>(dW[i], dx, dxq, dxd, dy, n, k); });
+    bench("G3 dp4a V4 u4", [&](int i) { warp_rows<4, 4, 2><<<(n + 7) / 8, 256>>>(dW[i], dx, dxq, dxd, dy, n, k); });
+    bench("G3 dp4a V4 u8", [&](int i) { warp_rows<4, 8, 2><<<(n + 7) / 8, 256>>>(dW[i], dx, dxq, dxd, dy, n, k); });
+    bench("G3 dp4a V8 u4", [&](int i) { warp_rows<8, 4, 2><<<(n + 7) / 8, 256>>>(dW[i], dx, dxq, dxd, dy, n, k); });
+    bench("S1 split int4 trick u2", [&](int i) { split_rows<2, false><<<(n + 7) / 8, 256>>>(dQ[i], dD[i], dx, dxq, dxd, dy, n, k); });
+    bench("S1 split int4 trick u4", [&](int i) { split_rows<4, false><<<(n + 7) / 8, 256>>>(dQ[i], dD[i], dx, dxq, dxd, dy, n, k); });
+    bench("S2 split int4 dp4a u4", [&](int i) { split_rows<4, true><<<(n + 7) / 8, 256>>>(dQ[i], dD[i], dx, dxq, dxd, dy, n, k); });
+    bench("S2 split int4 dp4a u8", [&](int i) { split_rows<8, true><<<(n + 7) / 8, 256>>>(dQ[i], dD[i], dx, dxq, dxd, dy, n, k); });
     for (int i = 0; i < NB; ++i) { cudaFree(dW[i]); cudaFree(dQ[i]); cudaFree(dD[i]); }
     cudaFree(dx); cudaFree(dy); cudaFree(dxq); cudaFree(dxd); cudaFree(dout);
   }
@@ -329,24 +314,11 @@ int main() {
     float *dx, *dy; int* dout;
     CK(cudaMalloc(&dx, k * 4)); CK(cudaMemcpy(dx, hx.data(), k * 4, cudaMemcpyHostToDevice));
     CK(cudaMalloc(&dy, n * 4)); CK(cudaMalloc(&dout, 4));
-    auto bench = [&](const char* name, auto launch) {
-      for (int w = 0; w < 3; ++w) for (int i = 0; i < NB; ++i) launch(i);
-      CK(cudaDeviceSynchronize());
-      float best = 1e9;
-      for (int rep = 0; rep < 10; ++rep) {
-        cudaEventRecord(e0);
-        for (int i = 0; i < NB; ++i) launch(i);
-        cudaEventRecord(e1); CK(cudaEventSynchronize(e1));
-        float ms; cudaEventElapsedTime(&ms, e0, e1); best = fminf(best, ms);
-      }
-      std::vector<float> hy(64); CK(cudaMemcpy(hy.data(), dy, 64 * 4, cudaMemcpyDeviceToHost));
-      double err = 0; for (int j = 0; j < 64; ++j) err = fmax(err, fabs(hy[j] - ref[j]) / (fabs(ref[j]) + 1));
-      printf("  %-28s %8.1f us/product  %7.0f GB/s  maxrelerr %.1e\n", name, best * 1000 / NB, wbytes * NB / (best * 1e-3) / 1e9, err);
-    };
+    auto bench = [&](const char* name, auto launch) { time_variant(name, launch, wbytes, dy, ref); };
     printf("Q4_K shape n=%d k=%d, %.1f MB a product\n", n, k, wbytes / 1e6);
     const int cap = sms * 32;
     bench("readsum", [&](int i) { readsum<<<sms * 8, 256>>>((const int4*)dW[i], wbytes / 16, dout); });
-    bench("K0 current (T=256)", [&](int i) { k0<256><<<std::min(n, cap), 256>>>(dW[i], dx, dy, n, k); });
+    bench("K0 current (T=256)", [&](int i) { block_per_row<256, Q4KDot4><<<std::min(n, cap), 256>>>(dW[i], dx, dy, n, k, rb); });
     bench("K1 warp/row u1", [&](int i) { k1<1><<<(n + 7) / 8, 256>>>(dW[i], dx, dy, n, k); });
     bench("K1 warp/row u2", [&](int i) { k1<2><<<(n + 7) / 8, 256>>>(dW[i], dx, dy, n, k); });
     bench("K1 warp/row u4", [&](int i) { k1<4><<<(n + 7) / 8, 256>>>(dW[i], dx, dy, n, k); });
