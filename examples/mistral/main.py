@@ -59,7 +59,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                    help="end the reply where TEXT first appears (not printed); repeatable")
     p.add_argument("--quantize", choices=["q8_0", "q5_k", "q4_k", "q4_0"], default=None,
                    help="store float or F16/BF16 projection matrices in this format first (int8 decode "
-                        "products; q5_k: 5.5 bits a weight, q4_k: 4.5); GGML-quantized files stay as they are")
+                        "products; q5_k: 5.5 bits a weight, q4_k: 4.5), and the embedding table as q6_k (q8_0 "
+                        "with q8_0); GGML-quantized files stay as they are")
     p.add_argument("--matmul-precision", choices=["highest", "medium"], default=None,
                    help="CPU float products of a prompt: medium rounds them to bf16 on AMX tiles (the default for "
                         "quantized and f16/bf16 models; ~2.8x a float32 model's prefill on a Sapphire Rapids core), "
@@ -162,8 +163,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.quantize:
         import luminal.nn as nn
 
-        done = nn.quantize_(model, args.quantize)
-        print(f"[load] {len(done)} matrices stored as {args.quantize}", file=sys.stderr)
+        # the embedding table too, at 6 bits or more as llama.cpp keeps it: a
+        # tied model's output product reads it (Llama 3.2 1B: 0.5 GB as BF16)
+        table = "q8_0" if args.quantize == "q8_0" else "q6_k"
+        done = nn.quantize_(model, args.quantize, embeddings=table)
+        print(f"[load] {len(done)} matrices stored as {args.quantize} (the embedding table as {table})",
+              file=sys.stderr)
 
     if args.interactive and (args.chat is False or tok.chat_template is None):
         print("error: --interactive needs a chat model (a tokenizer with a chat template) and no --no-chat",
