@@ -68,6 +68,48 @@ static inline __attribute__((always_inline)) __m256i lm_q6k_run(const uint8_t* b
                          _mm256_and_si256(top, _mm256_set1_epi8(0x30)));
 }
 #ifdef __AVX512BW__
+/* Bits [s, s + n) of every byte of v, s = s0 in the qwords that hi's bits
+   leave clear and s1 in the others, moved to bits [d, d + n), the rest 0.
+   With GFNI one affine map over GF(2) per qword (its matrix: bit s + i of
+   the input byte to bit d + i) replaces a shift and a mask (Q3_K's decode
+   12% faster on Zen 5, whose variable 16-bit shifts cost). Without it, the
+   16-bit shifts those took (bits that cross a byte fall outside the mask):
+   one count, or a masked shift where only the qwords in hi move, or a
+   count per qword; callers move both kinds of qword the same way. */
+static inline __attribute__((always_inline)) unsigned long long lm_gf_matrix(int s, int d, int n) {
+  unsigned long long m = 0;
+  for (int i = 0; i < n; ++i) m |= 1ull << (8 * (7 - d - i) + s + i); /* row d + i (byte 7 - d - i) takes bit s + i */
+  return m;
+}
+static inline __attribute__((always_inline)) __m512i lm_bits512_shifted(__m512i v, __mmask8 hi, int s0, int s1, int d) {
+  if (s0 == s1 && s0 == d) return v;
+  if (s0 == s1) return s0 > d ? _mm512_srli_epi16(v, s0 - d) : _mm512_slli_epi16(v, d - s0);
+  __mmask32 words = 0; /* hi's qwords as 16-bit lanes */
+  for (int i = 0; i < 8; ++i)
+    if (hi >> i & 1) words |= 0xfu << 4 * i;
+  if (s0 == d) return _mm512_mask_srli_epi16(v, words, v, s1 - d);
+  const __m512i count = _mm512_mask_blend_epi64(hi, _mm512_set1_epi16((short)(s0 >= d ? s0 - d : d - s0)),
+                                                _mm512_set1_epi16((short)(s1 >= d ? s1 - d : d - s1)));
+  return s0 >= d ? _mm512_srlv_epi16(v, count) : _mm512_sllv_epi16(v, count);
+}
+static inline __attribute__((always_inline)) __m512i lm_bits512(__m512i v, __mmask8 hi, int s0, int s1, int n, int d) {
+#ifdef __GFNI__
+  return _mm512_gf2p8affine_epi64_epi8(v, _mm512_mask_blend_epi64(hi, _mm512_set1_epi64((long long)lm_gf_matrix(s0, d, n)),
+                                                                  _mm512_set1_epi64((long long)lm_gf_matrix(s1, d, n))), 0);
+#else
+  return _mm512_and_si512(lm_bits512_shifted(v, hi, s0, s1, d), _mm512_set1_epi8((char)(((1 << n) - 1) << d)));
+#endif
+}
+/* q | lm_bits512(v, ...): q's bits [d, d + n) are 0 */
+static inline __attribute__((always_inline)) __m512i lm_or_bits512(__m512i q, __m512i v, __mmask8 hi, int s0, int s1,
+                                                                  int n, int d) {
+#ifdef __GFNI__
+  return _mm512_or_si512(q, lm_bits512(v, hi, s0, s1, n, d));
+#else
+  return _mm512_ternarylogic_epi32(q, lm_bits512_shifted(v, hi, s0, s1, d),
+                                   _mm512_set1_epi8((char)(((1 << n) - 1) << d)), 0xf8); /* q | (v' & mask) */
+#endif
+}
 /* A super-block's products against one activation row x, each group's
    times its scale (sc: the int16 scales, 8 for a scale per 32 values, 16
    for one per 16), in the int32 lanes lm_k_tile_of's 256-bit loop sums
@@ -91,7 +133,7 @@ static inline __attribute__((always_inline)) __m256i lm_q6k_run(const uint8_t* b
    - Q3_K: the same, plus bit 4h + r of the 32 hmask bytes at bit 2.
    About half the operations of the 256-bit loop, whose decodes were bound
    by their instruction count on Zen 5 (one core from L3: Q4_K 30 GB/s, Q6_K
-   36, Q2_K, Q3_K and IQ4_XS 18). */
+   36, Q2_K, Q3_K and IQ4_XS 18). The bits are picked by lm_bits512. */
 static inline __attribute__((always_inline)) __m256i lm_k_runs512(const uint8_t* blk, int bb, const int8_t* x,
                                                                  __m256i sc) {
   const __m512i scales = _mm512_castsi256_si512(sc);
@@ -110,42 +152,29 @@ static inline __attribute__((always_inline)) __m256i lm_k_runs512(const uint8_t*
     __m512i q, xv = _mm512_loadu_si512(x + 64 * t);
     if (bb == 144 || bb == 176) {
       const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(blk + (bb == 176 ? 48 : 16) + 32 * t)));
-      q = _mm512_and_si512(_mm512_mask_srli_epi16(v, 0xffff0000u, v, 4), _mm512_set1_epi8(0x0f));
-      if (bb == 176) { /* bits j = 2t, j + 1 to bit 4: left by 4 - j for j < 4, else right by j - 4 */
-        const int j = 2 * t;
-        const __m512i hb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(blk + 16)));
-        const __m512i count = _mm512_inserti64x4(_mm512_set1_epi16((short)(j < 4 ? 4 - j : j - 4)),
-                                                 _mm256_set1_epi16((short)(j < 4 ? 3 - j : j - 3)), 1);
-        const __m512i fifth = j < 4 ? _mm512_sllv_epi16(hb, count) : _mm512_srlv_epi16(hb, count);
-        q = _mm512_ternarylogic_epi32(q, fifth, _mm512_set1_epi8(0x10), 0xf8); /* q | (fifth & 0x10) */
-      }
+      q = lm_bits512(v, 0xf0, 0, 4, 4, 0);
+      if (bb == 176) /* bits 2t and 2t + 1 of the fifth bits' bytes to bit 4 */
+        q = lm_or_bits512(q, _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(blk + 16))), 0xf0, 2 * t,
+                          2 * t + 1, 1, 4);
     } else if (bb == 136) { /* 128-bit lanes: sub-block 2t's bytes, again shifted, then 2t + 1's twice */
       const __m512i v = _mm512_permutexvar_epi64(_mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0),
                                                  _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)(blk + 8 + 32 * t))));
       const __m512i levels = _mm512_broadcast_i32x4(_mm_set_epi64x((long long)LM_IQ4_LEVELS_HI, (long long)LM_IQ4_LEVELS_LO));
-      q = _mm512_shuffle_epi8(levels, _mm512_and_si512(_mm512_mask_srli_epi16(v, 0xff00ff00u, v, 4), _mm512_set1_epi8(0x0f)));
+      q = _mm512_shuffle_epi8(levels, lm_bits512(v, 0xcc, 0, 4, 4, 0));
       xv = _mm512_mask_sub_epi8(xv, _mm512_movepi8_mask(q), _mm512_setzero_si512(), xv); /* no level is 0 */
       q = _mm512_abs_epi8(q);
     } else if (bb == 210) { /* Q6_K runs 0, 1 (t even): top bits left by 4, 2; runs 2, 3: right by 0, 2 */
       const __m512i l = _mm512_loadu_si512(blk + 64 * h);
       const __m512i hb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(blk + 128 + 32 * h)));
-      const __m512i low = _mm512_and_si512(t % 2 ? _mm512_srli_epi16(l, 4) : l, _mm512_set1_epi8(0x0f));
-      const __m512i count = _mm512_inserti64x4(_mm512_set1_epi16((short)(t % 2 ? 0 : 4)), _mm256_set1_epi16(2), 1);
-      const __m512i top = t % 2 ? _mm512_srlv_epi16(hb, count) : _mm512_sllv_epi16(hb, count);
-      q = _mm512_ternarylogic_epi32(low, top, _mm512_set1_epi8(0x30), 0xf8); /* low | (top & 0x30) */
+      const int s = t % 2 ? 4 : 0;
+      q = lm_or_bits512(lm_bits512(l, 0, s, s, 4, 0), hb, 0xf0, s, s + 2, 2, 4);
     } else { /* Q2_K, Q3_K: runs r = 2 (t % 2) and r + 1, right by 2r, 2r + 2 */
       const int r = 2 * (t % 2);
       const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(blk + (bb == 84 ? 16 : 32) + 32 * h)));
-      const __m512i count = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * r)), _mm256_set1_epi16((short)(2 * r + 2)), 1);
-      q = _mm512_and_si512(_mm512_srlv_epi16(v, count), _mm512_set1_epi8(0x03));
-      if (bb == 110) { /* Q3_K: hmask bits j = 4h + r, j + 1 to bit 2: left by 2 - j, else right by j - 2 */
-        const int j = 4 * h + r;
-        const __m512i hm = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)blk));
-        const __m512i hcount = _mm512_inserti64x4(_mm512_set1_epi16((short)(j < 2 ? 2 - j : j - 2)),
-                                                  _mm256_set1_epi16((short)(j < 2 ? 1 - j : j - 1)), 1);
-        const __m512i high = j < 2 ? _mm512_sllv_epi16(hm, hcount) : _mm512_srlv_epi16(hm, hcount);
-        q = _mm512_ternarylogic_epi32(q, high, _mm512_set1_epi8(0x04), 0xf8); /* q | (high & 0x04) */
-      }
+      q = lm_bits512(v, 0xf0, 2 * r, 2 * r + 2, 2, 0);
+      if (bb == 110) /* Q3_K: hmask bits 4h + r and 4h + r + 1 to bit 2 */
+        q = lm_or_bits512(q, _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)blk)), 0xf0, 4 * h + r,
+                          4 * h + r + 1, 1, 2);
     }
     const __m512i prod = _mm512_maddubs_epi16(q, xv);
 #ifdef __AVX512VNNI__
@@ -155,6 +184,25 @@ static inline __attribute__((always_inline)) __m256i lm_k_runs512(const uint8_t*
 #endif
   }
   return _mm256_add_epi32(_mm512_castsi512_si256(sum), _mm512_extracti64x4_epi64(sum, 1));
+}
+#endif
+#if defined(__AVX512VBMI__) && defined(__AVX512VL__)
+#define LM_SIX_BITS 1
+/* 16 six-bit scales gathered by VBMI's byte-field selection (multishift:
+   byte j of a result is the 8 bits of its 64-bit word from bit ctrl[j] on,
+   wrapping around): byte j takes the bits set in keep[j] from word a's
+   field at bit fa[j], the others from word b's at fb[j], and loses its top
+   two. Five operations where shifts, masks and shuffles took 10-13: Q3_K's
+   scales were a fifth of its decode on Zen 5. */
+static inline __attribute__((always_inline)) __m128i lm_six_bits(const uint8_t* a, __m128i fa, const uint8_t* b,
+                                                                 __m128i fb, __m128i keep) {
+  long long wa; /* 8 bytes at a; 4 at b, twice (broadcast from memory) */
+  int wb;
+  memcpy(&wa, a, 8);
+  memcpy(&wb, b, 4);
+  return _mm_and_si128(_mm_ternarylogic_epi32(_mm_multishift_epi64_epi8(fa, _mm_set1_epi64x(wa)),
+                                              _mm_multishift_epi64_epi8(fb, _mm_set1_epi32(wb)), keep, 0xe4),
+                       _mm_set1_epi8(0x3f)); /* keep ? a's : b's */
 }
 #endif
 /* One k-quant (or IQ4_XS) weight row against C activation rows quantized per 256
@@ -205,6 +253,12 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
       offset = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(p, _mm_set_epi8(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8)));
     } else if (bb == 136) { /* IQ4_XS: a signed scale per sub-block, no offset: low 4 bits the
                                nibbles of bytes 4..7 in turn, top 2 bits 2s of the u16 at 2 */
+#ifdef LM_SIX_BITS /* scale s: bits 32 + 4s.. of the block's first 8 bytes, 16 + 2s.. of its first 4 */
+      const __m128i fa = _mm_setr_epi8(32, 36, 40, 44, 48, 52, 56, 60, 0, 0, 0, 0, 0, 0, 0, 0);
+      const __m128i fb = _mm_setr_epi8(12, 14, 16, 18, 20, 22, 24, 26, 0, 0, 0, 0, 0, 0, 0, 0);
+      const __m128i sc8 = _mm_sub_epi16(_mm_cvtepu8_epi16(lm_six_bits(blk, fa, blk, fb, _mm_set1_epi8(0x0f))),
+                                        _mm_set1_epi16(32));
+#else
       uint32_t scales_low;
       memcpy(&scales_low, blk + 4, 4);
       const __m128i v = _mm_cvtsi32_si128((int)scales_low);
@@ -214,6 +268,7 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
       const __m128i top = _mm_packus_epi32(_mm_and_si128(_mm_srlv_epi32(h, _mm_set_epi32(6, 4, 2, 0)), _mm_set1_epi32(3)),
                                            _mm_and_si128(_mm_srlv_epi32(h, _mm_set_epi32(14, 12, 10, 8)), _mm_set1_epi32(3)));
       const __m128i sc8 = _mm_sub_epi16(_mm_or_si128(_mm_cvtepu8_epi16(low), _mm_slli_epi16(top, 4)), _mm_set1_epi16(32));
+#endif
       const __m256i sc = dec_scales = _mm256_broadcastsi128_si256(sc8);
       for (int j = 0; j < 8; ++j) scale[j] = lm_lane16(sc, j);
       offset = _mm256_setzero_si256();
@@ -227,12 +282,19 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
                                  stall cost more than the products): 16 bytes ending at d, shifted to
                                  start at the scales; low 4 bits: bytes 0..7's low, then high
                                  nibbles; top 2: byte 8 + g % 4 >> 2 (g / 4) */
+#ifdef LM_SIX_BITS /* scale g: bits 8 (g % 8) + 4 (g / 8).. of bytes 0..7, and bits 8 (g % 4) + 2 (g / 4)
+                       of bytes 8..11 moved to bits 4, 5 (a field 4 bits earlier; 60 wraps to -4) */
+        const __m128i six = lm_six_bits(blk + 96, _mm_setr_epi8(0, 8, 16, 24, 32, 40, 48, 56, 4, 12, 20, 28, 36, 44, 52, 60),
+                                        blk + 104, _mm_setr_epi8(60, 4, 12, 20, 62, 6, 14, 22, 0, 8, 16, 24, 2, 10, 18, 26),
+                                        _mm_set1_epi8(0x0f));
+#else
         const __m128i u = _mm_srli_si128(_mm_loadu_si128((const __m128i*)(blk + 94)), 2);
         const __m128i low = _mm_and_si128(_mm_unpacklo_epi64(u, _mm_srli_epi16(u, 4)), _mm_set1_epi8(0x0f));
         const __m128i top = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(u, 0xaa), _mm_set_epi32(6, 4, 2, 0)),
                                           _mm_set1_epi8(0x03));
-        sc16 = offset = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_or_si128(low, _mm_slli_epi16(top, 4))),
-                                         _mm256_set1_epi16(32));
+        const __m128i six = _mm_or_si128(low, _mm_slli_epi16(top, 4));
+#endif
+        sc16 = offset = _mm256_sub_epi16(_mm256_cvtepu8_epi16(six), _mm256_set1_epi16(32));
       } else {
         sc16 = offset = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(blk + 192)));
       }
