@@ -30,13 +30,40 @@ static inline void lm_q3k_unpack(const uint8_t* blk, uint32_t p[4]) {
   p[3] = ((u[1] >> 4) & 0x0f0f0f0fu) | (((u[2] >> 6) & 0x03030303u) << 4);
 }
 #if defined(__AVX2__) && defined(__FMA__)
+/* GFNI's affine map over GF(2) that moves bits [s, s + n) of every byte to
+   bits [d, d + n) and clears the rest: its matrix (one per 64-bit word)
+   has row d + i (byte 7 - d - i) take bit s + i. One operation for a shift
+   and a mask. */
+static inline __attribute__((always_inline)) unsigned long long lm_gf_matrix(int s, int d, int n) {
+  unsigned long long m = 0;
+  for (int i = 0; i < n; ++i) m |= 1ull << (8 * (7 - d - i) + s + i);
+  return m;
+}
+/* Bits [s, s + n) of every byte of v at bits [d, d + n), the rest 0: the
+   affine map where there is GFNI, else a 16-bit shift (bits that cross a
+   byte fall outside the mask) and the mask. */
+static inline __attribute__((always_inline)) __m256i lm_bits256(__m256i v, int s, int n, int d) {
+#ifdef __GFNI__
+  return _mm256_gf2p8affine_epi64_epi8(v, _mm256_set1_epi64x((long long)lm_gf_matrix(s, d, n)), 0);
+#else
+  const __m256i moved = s > d ? _mm256_srli_epi16(v, s - d) : s < d ? _mm256_slli_epi16(v, d - s) : v;
+  return _mm256_and_si256(moved, _mm256_set1_epi8((char)(((1 << n) - 1) << d)));
+#endif
+}
 /* IQ4_XS's sub-block s (32 values: 16 bytes, low nibbles the first 16) as
    int8 levels, by a byte shuffle of the levels in both 128-bit lanes */
 static inline __m256i lm_iq4xs_run(const uint8_t* blk, int s) {
   const __m128i v = _mm_loadu_si128((const __m128i*)(blk + 8 + 16 * s));
   const __m256i levels = _mm256_set_epi64x((long long)LM_IQ4_LEVELS_HI, (long long)LM_IQ4_LEVELS_LO,
                                            (long long)LM_IQ4_LEVELS_HI, (long long)LM_IQ4_LEVELS_LO);
-  return _mm256_shuffle_epi8(levels, _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0f)));
+#ifdef __GFNI__ /* low nibbles in the low 128 bits, high in the high */
+  const __m256i nibbles = _mm256_gf2p8affine_epi64_epi8(
+      _mm256_broadcastsi128_si256(v), _mm256_set_epi64x((long long)lm_gf_matrix(4, 0, 4), (long long)lm_gf_matrix(4, 0, 4),
+                                                        (long long)lm_gf_matrix(0, 0, 4), (long long)lm_gf_matrix(0, 0, 4)), 0);
+#else
+  const __m256i nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0f));
+#endif
+  return _mm256_shuffle_epi8(levels, nibbles);
 }
 /* Byte-shuffle masks that spread int16 lane i of a register's low 128 bits
    over its low half and lane j of its high 128 bits over its high half:
@@ -57,15 +84,11 @@ static inline __attribute__((always_inline)) __m256i lm_lane16(__m256i v, int m)
 }
 /* Run r (values 128h + 32r ..) of a Q6_K super-block's half h: 32 quants,
    stored + 32 (0..63), with their low 4 bits in ql row r % 2 (low nibbles
-   for r < 2) and their top 2 in qh bits 2r, 2r + 1, shifted to bits 4, 5
-   (16-bit shifts: the bits that cross a byte fall outside the mask). */
+   for r < 2) and their top 2 in qh bits 2r, 2r + 1, moved to bits 4, 5. */
 static inline __attribute__((always_inline)) __m256i lm_q6k_run(const uint8_t* blk, int h, int r) {
   const __m256i l = _mm256_loadu_si256((const __m256i*)(blk + 64 * h + 32 * (r % 2)));
   const __m256i hb = _mm256_loadu_si256((const __m256i*)(blk + 128 + 32 * h));
-  const __m256i top = r == 0 ? _mm256_slli_epi16(hb, 4) : r == 1 ? _mm256_slli_epi16(hb, 2)
-                      : r == 2 ? hb : _mm256_srli_epi16(hb, 2);
-  return _mm256_or_si256(_mm256_and_si256(r < 2 ? l : _mm256_srli_epi16(l, 4), _mm256_set1_epi8(0x0f)),
-                         _mm256_and_si256(top, _mm256_set1_epi8(0x30)));
+  return _mm256_or_si256(lm_bits256(l, r < 2 ? 0 : 4, 4, 0), lm_bits256(hb, 2 * r, 2, 4));
 }
 #ifdef __AVX512BW__
 /* Bits [s, s + n) of every byte of v, s = s0 in the qwords that hi's bits
@@ -76,11 +99,6 @@ static inline __attribute__((always_inline)) __m256i lm_q6k_run(const uint8_t* b
    16-bit shifts those took (bits that cross a byte fall outside the mask):
    one count, or a masked shift where only the qwords in hi move, or a
    count per qword; callers move both kinds of qword the same way. */
-static inline __attribute__((always_inline)) unsigned long long lm_gf_matrix(int s, int d, int n) {
-  unsigned long long m = 0;
-  for (int i = 0; i < n; ++i) m |= 1ull << (8 * (7 - d - i) + s + i); /* row d + i (byte 7 - d - i) takes bit s + i */
-  return m;
-}
 static inline __attribute__((always_inline)) __m512i lm_bits512_shifted(__m512i v, __mmask8 hi, int s0, int s1, int d) {
   if (s0 == s1 && s0 == d) return v;
   if (s0 == s1) return s0 > d ? _mm512_srli_epi16(v, s0 - d) : _mm512_slli_epi16(v, d - s0);
@@ -317,21 +335,14 @@ static inline __attribute__((always_inline)) void lm_k_tile_of(const uint8_t* w,
       __m256i q;
       if (bb == 144 || bb == 176) {
         const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + (bb == 176 ? 48 : 16) + 32 * (j / 2)));
-        q = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0f));
-        if (bb == 176) { /* Q5_K: bit j of byte l is value 32j + l's fifth, moved to bit 4 (16-bit
-                            shifts: bits that cross a byte fall outside the mask) */
-          const __m256i hb = _mm256_loadu_si256((const __m256i*)(blk + 16));
-          const __m256i fifth = j < 4 ? _mm256_slli_epi16(hb, 4 - j) : _mm256_srli_epi16(hb, j - 4);
-          q = _mm256_or_si256(q, _mm256_and_si256(fifth, _mm256_set1_epi8(0x10)));
-        }
+        q = lm_bits256(v, j % 2 ? 4 : 0, 4, 0);
+        if (bb == 176) /* Q5_K: bit j of byte l is value 32j + l's fifth, moved to bit 4 */
+          q = _mm256_or_si256(q, lm_bits256(_mm256_loadu_si256((const __m256i*)(blk + 16)), j, 1, 4));
       } else if (bb == 84 || bb == 110) { /* bits 2 (j % 4) of half j / 4's 32 bytes */
         const __m256i v = _mm256_loadu_si256((const __m256i*)(blk + (bb == 84 ? 16 : 32) + 32 * (j / 4)));
-        q = _mm256_and_si256(_mm256_srli_epi16(v, 2 * (j % 4)), _mm256_set1_epi8(0x03));
-        if (bb == 110) { /* Q3_K: bit j of hmask[l] at bit 2: q + 4, 0..7 */
-          const __m256i hm = _mm256_loadu_si256((const __m256i*)blk);
-          const __m256i high = j < 2 ? _mm256_slli_epi16(hm, 2 - j) : _mm256_srli_epi16(hm, j - 2);
-          q = _mm256_or_si256(q, _mm256_and_si256(high, _mm256_set1_epi8(0x04)));
-        }
+        q = lm_bits256(v, 2 * (j % 4), 2, 0);
+        if (bb == 110) /* Q3_K: bit j of hmask[l] at bit 2: q + 4, 0..7 */
+          q = _mm256_or_si256(q, lm_bits256(_mm256_loadu_si256((const __m256i*)blk), j, 1, 2));
       } else if (bb == 136) {
         q = lm_iq4xs_run(blk, j);
       } else {
