@@ -154,16 +154,18 @@ static void lm_few_rows_dots(float* c, const float* a, int64_t lda, const float*
       c[r * n + p] = s;
     }
 }
-/* c (m x n) = a (m x k) times B(k, n) = b[k * ldb + n]: each position's row
-   of b added to c's rows, weighted; 64 columns of 4 rows summed at a time
-   in registers */
+/* c (m x n) = a (m x k) times B(k, n) = b[k * ldb + n] (add: c += that):
+   each position's row of b added to c's rows, weighted; 64 columns of 4
+   rows summed at a time in registers */
 static void lm_few_rows_sums(float* c, const float* a, int64_t lda, const float* b, int64_t ldb,
-                             int64_t m, int64_t n, int64_t k) {
+                             int64_t m, int64_t n, int64_t k, int add) {
   int64_t j = 0;
   for (; j + 64 <= n; j += 64)
     for (int64_t r0 = 0; r0 < m; r0 += 4) {
       const int64_t rows = m - r0 < 4 ? m - r0 : 4;
       lm_v16 acc[4][4] = {{{0}}};
+      if (add)
+        for (int64_t r = 0; r < rows; ++r) __builtin_memcpy(acc[r], c + (r0 + r) * n + j, 256);
       for (int64_t p = 0; p < k; ++p) {
         const float* bp = b + p * ldb + j;
         const lm_v16 b0 = lm_ld16(bp), b1 = lm_ld16(bp + 16), b2 = lm_ld16(bp + 32), b3 = lm_ld16(bp + 48);
@@ -181,7 +183,7 @@ static void lm_few_rows_sums(float* c, const float* a, int64_t lda, const float*
     }
   for (int64_t r = 0; r < m; ++r) /* the last < 64 columns */
     for (int64_t q = j; q < n; ++q) {
-      float s = 0.0f;
+      float s = add ? c[r * n + q] : 0.0f;
       for (int64_t p = 0; p < k; ++p) s += a[r * lda + p] * b[p * ldb + q];
       c[r * n + q] = s;
     }
@@ -194,12 +196,33 @@ int lm_interleaved_products(float* c, const float* a, int64_t lda, const int64_t
   if (!parallel) { /* data in cache: batch by batch on this core, or BLAS (0) */
 #ifdef LM_FEW_ROWS_ALONE
     for (int64_t t = 0; t < batches; ++t)
-      (b_trans ? lm_few_rows_dots : lm_few_rows_sums)(c + t * m * n, a + a_off[t], lda, b + b_off[t], ldb, m, n, k);
+      if (b_trans) lm_few_rows_dots(c + t * m * n, a + a_off[t], lda, b + b_off[t], ldb, m, n, k);
+      else lm_few_rows_sums(c + t * m * n, a + a_off[t], lda, b + b_off[t], ldb, m, n, k, 0);
     return 1;
 #else
     return 0;
 #endif
   }
+#ifdef LM_FEW_ROWS_ALONE
+  /* Blocks of positions over the cores, each block read in memory order
+     (its rows are contiguous, every batch's piece side by side) and summed
+     in registers by the in-cache kernels: 16 keys at a time, whose 16 sums
+     share one shuffle tree (a dot product with its own horizontal sum per
+     position, row and head ran decode attention at 10-17 GB/s); values 64
+     positions at a time into each core's part. */
+  if (b_trans && k % 16 == 0) {
+    #pragma omp parallel
+    {
+      LM_SHARE((n + 15) / 16, lo, hi);
+      for (int64_t q = lo; q < hi; ++q)
+        for (int64_t t = 0; t < batches; ++t)
+          for (int64_t r = 0; r < m; ++r)
+            lm_dots16(c + (t * m + r) * n, a + a_off[t] + r * lda, b + b_off[t], ldb, k, 16 * q,
+                      n - 16 * q < 16 ? n - 16 * q : 16);
+    }
+    return 1;
+  }
+#endif
   if (b_trans) {
     #pragma omp parallel
     {
@@ -222,8 +245,15 @@ int lm_interleaved_products(float* c, const float* a, int64_t lda, const int64_t
     }
     if (parts) {
       LM_SHARE(k, lo, hi);
-      lm_interleaved_part(parts + omp_get_thread_num() * size, a, lda, a_off, b, ldb, b_off, 0,
-                          batches, m, n, k, lo, hi);
+      float* part = parts + omp_get_thread_num() * size;
+#ifdef LM_FEW_ROWS_ALONE
+      for (int64_t p = lo; p < hi; p += 64)
+        for (int64_t t = 0; t < batches; ++t)
+          lm_few_rows_sums(part + t * m * n, a + a_off[t] + p, lda, b + b_off[t] + p * ldb, ldb, m, n,
+                           hi - p < 64 ? hi - p : 64, 1);
+#else
+      lm_interleaved_part(part, a, lda, a_off, b, ldb, b_off, 0, batches, m, n, k, lo, hi);
+#endif
     }
   }
   for (int64_t i = 0; i < size; ++i) c[i] = 0.0f;
