@@ -208,7 +208,7 @@ int lm_interleaved_products(float* c, const float* a, int64_t lda, const int64_t
      (its rows are contiguous, every batch's piece side by side) and summed
      in registers by the in-cache kernels: 16 keys at a time, whose 16 sums
      share one shuffle tree (a dot product with its own horizontal sum per
-     position, row and head ran decode attention at 10-17 GB/s); values 64
+     position, row and head read the cache at 15-30 GB/s); values 64
      positions at a time into each core's part. */
   if (b_trans && k % 16 == 0) {
     #pragma omp parallel

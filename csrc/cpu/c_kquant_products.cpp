@@ -210,7 +210,7 @@ static inline __attribute__((always_inline)) __m256i lm_k_runs512(const uint8_t*
    byte j of a result is the 8 bits of its 64-bit word from bit ctrl[j] on,
    wrapping around): byte j takes the bits set in keep[j] from word a's
    field at bit fa[j], the others from word b's at fb[j], and loses its top
-   two. Five operations where shifts, masks and shuffles took 10-13: Q3_K's
+   two. Four operations where shifts, masks and shuffles took 10-13: Q3_K's
    scales were a fifth of its decode on Zen 5. */
 static inline __attribute__((always_inline)) __m128i lm_six_bits(const uint8_t* a, __m128i fa, const uint8_t* b,
                                                                  __m128i fb, __m128i keep) {
