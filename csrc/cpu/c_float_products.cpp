@@ -51,9 +51,10 @@ void lm_matvec(float* y, const float* x, int64_t incx, const float* b, int64_t n
    laid out (position, heads, head dim). Read matrix by matrix, each row of
    one is a short piece of its own page, which the hardware prefetcher does
    not reach in time (decode attention read its cache at 4-8 GB/s); here the
-   positions (B's rows) are the outer loop, split over the cores, and each
-   position is prefetched LM_AHEAD positions early, so B streams once in
-   memory order. A_t's row r starts at a + a_off[t] + r * lda (unit stride
+   positions (B's rows) are the outer loop, split over the cores, so B
+   streams once in memory order: in blocks summed in registers where the
+   in-cache kernels exist (see the parallel branch), else position by
+   position, each prefetched LM_AHEAD positions early. A_t's row r starts at a + a_off[t] + r * lda (unit stride
    along k); C_t is m x n row-major, the batches one after another. B_t(k, n)
    is b[b_off[t] + n * ldb + k] when b_trans (keys: one dot product per
    position), else b[b_off[t] + k * ldb + n] (values: each position's row
